@@ -1,0 +1,1 @@
+"""pytest plugin for pyodo: fixtures that deploy a component and yield its endpoint."""

@@ -1,0 +1,213 @@
+"""The devfile model: real registry shapes load; every mistake names file, field and fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pyodo_tasks.devfile import (
+    DEFAULT_SOURCE_DIR,
+    CompositeCommand,
+    find_devfile,
+    image_override_env_name,
+    load_devfile,
+)
+from pyodo_tasks.errors import ConfigError, DevfileError
+
+FIXTURES = Path(__file__).parents[1].parent / "fixtures" / "devfiles"
+
+MINIMAL = """\
+schemaVersion: 2.2.0
+metadata: {name: demo}
+components:
+  - name: runtime
+    container:
+      image: localhost/pyodo/builder-nodejs:bookworm
+      endpoints: [{name: http, targetPort: 8080}]
+commands:
+  - id: run
+    exec: {component: runtime, commandLine: node server.js, group: {kind: run, isDefault: true}}
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    (tmp_path / "devfile.yaml").write_text(text)
+    return tmp_path
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in FIXTURES.glob("registry-*.yaml")))
+def test_registry_devfiles_load(name: str) -> None:
+    devfile = load_devfile(FIXTURES / name, environ={})
+    assert devfile.name
+    assert devfile.app_container.endpoints
+    assert devfile.default_command("run") is not None
+
+
+def test_nodejs_registry_devfile_ignores_outer_loop_parts() -> None:
+    devfile = load_devfile(FIXTURES / "registry-nodejs.yaml", environ={})
+    assert [c.name for c in devfile.containers] == ["runtime"]
+    assert devfile.shell_script("build") == ("npm install", DEFAULT_SOURCE_DIR)
+    assert devfile.shell_script("run") == ("npm start", DEFAULT_SOURCE_DIR)
+    deploy = devfile.command("deploy")
+    assert isinstance(deploy, CompositeCommand)
+
+
+def test_springboot_volume_mount_and_memory_limit_are_kept() -> None:
+    devfile = load_devfile(FIXTURES / "registry-java-springboot.yaml", environ={})
+    tools = devfile.container("tools")
+    assert tools.memory_limit == "768Mi"
+    assert tools.volume_mounts[0].path == "/home/user/.m2"
+    assert devfile.volumes[0].size == "3Gi"
+
+
+def test_exec_env_is_exported_in_the_build_script() -> None:
+    devfile = load_devfile(FIXTURES / "registry-go.yaml", environ={})
+    script, workdir = devfile.shell_script("build")
+    assert "export GOPATH=/tmp/src/.go" in script
+    assert script.endswith("go build main.go)")
+    assert workdir == DEFAULT_SOURCE_DIR
+
+
+def test_find_devfile_accepts_directory_or_file(tmp_path: Path) -> None:
+    write(tmp_path, MINIMAL)
+    assert find_devfile(tmp_path) == tmp_path / "devfile.yaml"
+    assert find_devfile(tmp_path / "devfile.yaml") == tmp_path / "devfile.yaml"
+
+
+def test_missing_devfile_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"no devfile\.yaml found"):
+        load_devfile(tmp_path)
+
+
+def test_source_mapping_becomes_project_source(tmp_path: Path) -> None:
+    text = MINIMAL.replace("endpoints:", "sourceMapping: /projects\n      endpoints:")
+    text = text.replace(
+        "commandLine: node server.js",
+        "commandLine: node server.js, workingDir: '${PROJECT_SOURCE}/app'",
+    )
+    devfile = load_devfile(write(tmp_path, text), environ={})
+    assert devfile.source_dir == "/projects"
+    assert devfile.shell_script("run") == ("node server.js", "/projects/app")
+
+
+def test_variables_are_substituted(tmp_path: Path) -> None:
+    text = "variables: {IMG: localhost/x:1}\n" + MINIMAL.replace(
+        "localhost/pyodo/builder-nodejs:bookworm", "'{{IMG}}'"
+    )
+    assert load_devfile(write(tmp_path, text), environ={}).app_container.image == "localhost/x:1"
+
+
+def test_undefined_variable_names_the_field(tmp_path: Path) -> None:
+    text = MINIMAL.replace("localhost/pyodo/builder-nodejs:bookworm", "'{{NOPE}}'")
+    with pytest.raises(DevfileError) as info:
+        load_devfile(write(tmp_path, text), environ={})
+    assert info.value.field == "components[0].container.image"
+    assert "{{NOPE}}" in str(info.value)
+
+
+def test_image_override_by_argument_beats_environment(tmp_path: Path) -> None:
+    write(tmp_path, MINIMAL)
+    env = {image_override_env_name("runtime"): "localhost/from-env:1"}
+    assert load_devfile(tmp_path, environ=env).app_container.image == "localhost/from-env:1"
+    devfile = load_devfile(tmp_path, environ=env, image_overrides={"runtime": "localhost/arg:1"})
+    assert devfile.app_container.image == "localhost/arg:1"
+
+
+def test_image_override_for_unknown_container_is_rejected(tmp_path: Path) -> None:
+    with pytest.raises(DevfileError, match="names no container component: web"):
+        load_devfile(write(tmp_path, MINIMAL), environ={}, image_overrides={"web": "x"})
+
+
+@pytest.mark.parametrize(
+    ("edit", "field", "message"),
+    [
+        (("name: demo", "name: Demo_App"), "metadata.name", "not a valid name"),
+        (("name: demo", "name: 1demo"), "metadata.name", "starting with a letter"),
+        (
+            ("targetPort: 8080", "targetPort: 99999"),
+            "components[0].container.endpoints[0].targetPort",
+            "not a port number",
+        ),
+        (
+            ("image: localhost", "imagee: localhost"),
+            "components[0].container.imagee",
+            "unknown field",
+        ),
+        (("kind: run", "kind: runn"), "commands[0].exec.group.kind", "not allowed"),
+        (
+            ("component: runtime", "component: web"),
+            "commands[0].exec.component",
+            "no container component 'web'",
+        ),
+        (("schemaVersion: 2.2.0", "schemaVersion: 1.0.0"), "schemaVersion", "not a 2.x"),
+        (
+            ("endpoints:", "memoryLimit: lots\n      endpoints:"),
+            "components[0].container.memoryLimit",
+            "not a Kubernetes quantity",
+        ),
+    ],
+)
+def test_invalid_field_fails_with_file_field_and_fix(
+    tmp_path: Path, edit: tuple[str, str], field: str, message: str
+) -> None:
+    path = write(tmp_path, MINIMAL.replace(*edit))
+    with pytest.raises(DevfileError) as info:
+        load_devfile(path, environ={})
+    error = info.value
+    assert error.field == field
+    assert message in str(error)
+    assert str(error).startswith(f"{tmp_path / 'devfile.yaml'}: {field}: ")
+    assert error.fix, "every devfile error suggests a fix"
+    assert "\n" not in str(error)
+
+
+def test_invalid_yaml_reports_the_line(tmp_path: Path) -> None:
+    with pytest.raises(DevfileError, match=r"line \d+: invalid YAML"):
+        load_devfile(write(tmp_path, "schemaVersion: 2.2.0\nmetadata: [\n"), environ={})
+
+
+def test_composite_cycle_is_rejected(tmp_path: Path) -> None:
+    text = MINIMAL + (
+        "  - id: a\n    composite: {commands: [b]}\n  - id: b\n    composite: {commands: [a]}\n"
+    )
+    with pytest.raises(DevfileError, match="includes itself"):
+        load_devfile(write(tmp_path, text), environ={})
+
+
+def test_composite_build_runs_steps_in_order(tmp_path: Path) -> None:
+    text = MINIMAL + (
+        "  - id: deps\n    exec: {component: runtime, commandLine: npm ci, workingDir: /w}\n"
+        "  - id: compile\n    exec: {component: runtime, commandLine: npm run build}\n"
+        "  - id: build\n    composite: {commands: [deps, compile], group: {kind: build}}\n"
+    )
+    script, _ = load_devfile(write(tmp_path, text), environ={}).shell_script("build")
+    assert script == "(cd /w && npm ci) && (cd /tmp/src && npm run build)"
+
+
+def test_two_default_run_commands_are_rejected(tmp_path: Path) -> None:
+    text = MINIMAL + (
+        "  - id: run2\n    exec: {component: runtime, commandLine: x, "
+        "group: {kind: run, isDefault: true}}\n"
+    )
+    with pytest.raises(DevfileError, match="several default run commands"):
+        load_devfile(write(tmp_path, text), environ={})
+
+
+def test_secret_env_is_marked_by_attribute(tmp_path: Path) -> None:
+    text = MINIMAL.replace(
+        "  - name: runtime\n",
+        "  - name: runtime\n    attributes: {pyodo.dev/secret-env: [TOKEN]}\n",
+    ).replace(
+        "endpoints:",
+        "env: [{name: TOKEN, value: s3cret}, {name: MODE, value: dev}]\n      endpoints:",
+    )
+    env = {e.name: e for e in load_devfile(write(tmp_path, text), environ={}).app_container.env}
+    assert env["TOKEN"].secret and not env["MODE"].secret
+
+
+def test_s2i_component_without_commands_has_no_scripts(tmp_path: Path) -> None:
+    text = MINIMAL.split("commands:")[0]
+    devfile = load_devfile(write(tmp_path, text), environ={})
+    assert devfile.shell_script("build") == ("", "")
+    assert devfile.app_container.name == "runtime"
