@@ -1,0 +1,220 @@
+"""A small typed façade over the official client: apply, read, list and delete by label."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from kubernetes import client as k8s
+from kubernetes.client.exceptions import ApiException
+from kubernetes.config import ConfigException, new_client_from_config
+
+from ..errors import ClusterError
+from .target import ResolvedTarget, Target
+
+__all__ = ["FIELD_MANAGER", "KINDS", "Kube", "api_error"]
+
+log = logging.getLogger(__name__)
+
+FIELD_MANAGER = "pyodo"
+
+#: The kinds pyodo creates, in delete order (workloads first so pods stop using claims).
+#: kind -> (API group attribute, method suffix of the generated client)
+KINDS: dict[str, tuple[str, str]] = {
+    "Deployment": ("apps", "deployment"),
+    "Service": ("core", "service"),
+    "ConfigMap": ("core", "config_map"),
+    "Secret": ("core", "secret"),
+    "PersistentVolumeClaim": ("core", "persistent_volume_claim"),
+}
+
+
+def api_error(exc: ApiException, doing: str) -> ClusterError:
+    """A one-line ClusterError from an ApiException: what we did, the status, the server's words."""
+    reason = exc.reason or ""
+    try:
+        body = json.loads(exc.body or "{}")
+        reason = body.get("message") or reason
+    except (ValueError, TypeError):
+        pass
+    hint = ""
+    if exc.status == 403:
+        hint = " (the kubeconfig's user lacks this permission)"
+    elif exc.status in (0, None):
+        hint = " (is the cluster up? check the kubeconfig's server address)"
+    return ClusterError(f"{doing}: {exc.status} {reason}{hint}")
+
+
+class Kube:
+    """One cluster connection: a REST ApiClient and a separate one for exec/port-forward."""
+
+    def __init__(self, target: Target | ResolvedTarget) -> None:
+        self.target = target.resolve() if isinstance(target, Target) else target
+        self.namespace = self.target.namespace
+        try:
+            self.api = new_client_from_config(
+                config_file=self.target.kubeconfig, context=self.target.context
+            )
+            self.stream_api = new_client_from_config(
+                config_file=self.target.kubeconfig, context=self.target.context
+            )
+        except ConfigException as exc:
+            raise ClusterError(f"{self.target.kubeconfig}: {exc}") from exc
+        self.core = k8s.CoreV1Api(self.api)
+        self.apps = k8s.AppsV1Api(self.api)
+        self.stream_core = k8s.CoreV1Api(self.stream_api)
+
+    def __enter__(self) -> Kube:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.api.close()
+        self.stream_api.close()
+
+    # -- generic object access ---------------------------------------------------------------
+    def _method(self, verb: str, kind: str) -> Any:
+        try:
+            group, suffix = KINDS[kind]
+        except KeyError:
+            raise ClusterError(f"pyodo does not manage objects of kind {kind}") from None
+        return getattr(getattr(self, group), f"{verb}_namespaced_{suffix}")
+
+    def to_dict(self, obj: Any) -> dict[str, Any]:
+        return self.api.sanitize_for_serialization(obj)
+
+    def apply(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """Server-side apply under pyodo's field manager, taking over conflicting fields."""
+        kind, name = obj["kind"], obj["metadata"]["name"]
+        namespace = obj["metadata"].get("namespace") or self.namespace
+        try:
+            result = self._method("patch", kind)(
+                name,
+                namespace,
+                obj,
+                field_manager=FIELD_MANAGER,
+                force=True,
+                _content_type="application/apply-patch+yaml",
+            )
+        except ApiException as exc:
+            raise api_error(exc, f"apply {kind}/{name} in {namespace}") from exc
+        return self.to_dict(result)
+
+    def get(self, kind: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
+        """The object as a dict, or None when it does not exist."""
+        namespace = namespace or self.namespace
+        try:
+            return self.to_dict(self._method("read", kind)(name, namespace))
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise api_error(exc, f"read {kind}/{name} in {namespace}") from exc
+
+    def delete(self, kind: str, name: str, namespace: str | None = None) -> bool:
+        """Delete one object (foreground for workloads); False when it was already gone."""
+        namespace = namespace or self.namespace
+        body = k8s.V1DeleteOptions(
+            propagation_policy="Foreground" if kind == "Deployment" else "Background"
+        )
+        try:
+            self._method("delete", kind)(name, namespace, body=body)
+        except ApiException as exc:
+            if exc.status == 404:
+                return False
+            raise api_error(exc, f"delete {kind}/{name} in {namespace}") from exc
+        return True
+
+    def list_labelled(
+        self, selector: str, namespace: str | None = None, kinds: Iterable[str] = KINDS
+    ) -> list[dict[str, Any]]:
+        """Every object of pyodo's kinds matching a label selector, as dicts."""
+        namespace = namespace or self.namespace
+        found = []
+        for kind in kinds:
+            try:
+                items = self._method("list", kind)(namespace, label_selector=selector).items
+            except ApiException as exc:
+                raise api_error(exc, f"list {kind} with {selector} in {namespace}") from exc
+            for item in items:
+                obj = self.to_dict(item)
+                obj["kind"] = kind
+                found.append(obj)
+        return found
+
+    def delete_labelled(self, selector: str, namespace: str | None = None) -> list[str]:
+        """Delete every object matching the selector; returns ``Kind/name`` of what went."""
+        gone = []
+        for obj in self.list_labelled(selector, namespace):
+            name = obj["metadata"]["name"]
+            if self.delete(obj["kind"], name, obj["metadata"]["namespace"]):
+                gone.append(f"{obj['kind']}/{name}")
+        return gone
+
+    # -- pods --------------------------------------------------------------------------------
+    def pods(self, selector: str, namespace: str | None = None) -> list[k8s.V1Pod]:
+        namespace = namespace or self.namespace
+        try:
+            return self.core.list_namespaced_pod(namespace, label_selector=selector).items
+        except ApiException as exc:
+            raise api_error(exc, f"list pods with {selector} in {namespace}") from exc
+
+    def logs(
+        self,
+        pod: str,
+        container: str | None = None,
+        tail_lines: int | None = 200,
+        namespace: str | None = None,
+        previous: bool = False,
+    ) -> str:
+        namespace = namespace or self.namespace
+        try:
+            return self.core.read_namespaced_pod_log(
+                pod, namespace, container=container, tail_lines=tail_lines, previous=previous
+            )
+        except ApiException as exc:
+            raise api_error(exc, f"read logs of pod/{pod}") from exc
+
+    def events(self, names: Iterable[str], namespace: str | None = None) -> list[k8s.CoreV1Event]:
+        """Recent events about objects with these names (pods match by prefix), oldest first."""
+        namespace = namespace or self.namespace
+        wanted = tuple(names)
+        try:
+            items = self.core.list_namespaced_event(namespace).items
+        except ApiException as exc:
+            raise api_error(exc, f"list events in {namespace}") from exc
+        hits = [e for e in items if e.involved_object.name.startswith(wanted)]
+        return sorted(hits, key=lambda e: str(e.last_timestamp or e.event_time or ""))
+
+    # -- namespaces --------------------------------------------------------------------------
+    def ensure_namespace(self, name: str, labels: dict[str, str]) -> bool:
+        """Create a namespace if missing; True when this call created it."""
+        body = k8s.V1Namespace(metadata=k8s.V1ObjectMeta(name=name, labels=labels))
+        try:
+            self.core.create_namespace(body)
+        except ApiException as exc:
+            if exc.status == 409:
+                return False
+            raise api_error(exc, f"create namespace {name}") from exc
+        return True
+
+    def delete_namespace(self, name: str) -> bool:
+        try:
+            self.core.delete_namespace(name)
+        except ApiException as exc:
+            if exc.status == 404:
+                return False
+            raise api_error(exc, f"delete namespace {name}") from exc
+        return True
+
+    @contextmanager
+    def translated(self, doing: str) -> Iterator[None]:
+        """Turn ApiExceptions raised inside the block into ClusterErrors saying ``doing``."""
+        try:
+            yield
+        except ApiException as exc:
+            raise api_error(exc, doing) from exc

@@ -1,0 +1,325 @@
+"""Render a devfile into the Kubernetes objects of seed 000's pod, as plain dicts.
+
+Pure: no cluster, no I/O, so every shape is unit-tested. The objects, in apply order:
+
+- a ``Secret`` ``<name>-env`` holding env values marked secret (only when there are some);
+- the ``PersistentVolumeClaim`` ``<name>-s2idata`` (and one per devfile volume component);
+- a ``Service`` ``<name>`` for the endpoints that are not ``exposure: none``;
+- a ``Deployment`` ``<name>`` (apps/v1; the seeds' DeploymentConfig is OpenShift-only) whose pod
+  runs the init containers ``copy-supervisord`` and ``copy-files-to-volume``, then the app
+  container with the shared emptyDir at ``/opt/odo``, the PVC at ``/opt/app-root``, and the
+  init (PID 1) → supervisor → app chain as its command.
+
+Every object carries the ``app.kubernetes.io`` labels with ``managed-by=pyodo`` plus whatever
+run labels the caller adds (run id, expiry), so cleanup is one label selector.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .devfile import Container, Devfile
+from .images import contract
+
+__all__ = [
+    "MANAGED_BY",
+    "SPEC_HASH_ANNOTATION",
+    "RenderContext",
+    "component_labels",
+    "component_selector",
+    "render",
+    "spec_hash",
+]
+
+MANAGED_BY = "pyodo"
+SPEC_HASH_ANNOTATION = "pyodo.dev/spec-hash"
+COMPONENT_LABEL = "pyodo.dev/component"
+SHARED_VOLUME = "odo-shared-data"
+ODO_DIR = contract.ODO_MOUNT
+APP_ROOT = contract.APP_ROOT
+
+
+@dataclass(frozen=True)
+class RenderContext:
+    """Everything besides the devfile that shapes the objects. Defaults suit a dev cluster."""
+
+    namespace: str
+    init_image: str = contract.INIT_REF
+    #: Extra labels on every object, e.g. the pytest run id and expiry used by ``doit gc``.
+    labels: Mapping[str, str] = field(default_factory=dict)
+    #: ``app.kubernetes.io/part-of``: the application the component belongs to.
+    part_of: str | None = None
+    image_pull_policy: str = "IfNotPresent"
+    storage_class: str | None = None
+    s2idata_size: str = "1Gi"
+    #: Where the builder image keeps its S2I scripts (its ``io.openshift.s2i.scripts-url``).
+    s2i_scripts: str = contract.DEFAULT_S2I_SCRIPTS
+    debug: bool = False
+    termination_grace_seconds: int = 5
+
+
+def component_selector(name: str) -> dict[str, str]:
+    """The labels that pick a component's pods (stable across renders: selectors are immutable)."""
+    return {"app.kubernetes.io/instance": name, "app.kubernetes.io/managed-by": MANAGED_BY}
+
+
+def component_labels(devfile: Devfile, ctx: RenderContext) -> dict[str, str]:
+    """The stable labels of every object of the component (run labels come on top)."""
+    labels = {
+        "app.kubernetes.io/name": devfile.name,
+        "app.kubernetes.io/instance": devfile.name,
+        "app.kubernetes.io/part-of": ctx.part_of or devfile.name,
+        "app.kubernetes.io/managed-by": MANAGED_BY,
+        COMPONENT_LABEL: devfile.name,
+    }
+    return labels
+
+
+def render(devfile: Devfile, ctx: RenderContext) -> list[dict[str, Any]]:
+    """The component's objects in apply order (Secret, PVCs, Service, Deployment)."""
+    labels = component_labels(devfile, ctx)
+    objects: list[dict[str, Any]] = []
+    secret = _secret(devfile, ctx, labels)
+    if secret is not None:
+        objects.append(secret)
+    objects.append(_pvc(f"{devfile.name}-s2idata", ctx.s2idata_size, ctx, labels))
+    for volume in devfile.volumes:
+        if not volume.ephemeral:
+            objects.append(_pvc(f"{devfile.name}-{volume.name}", volume.size, ctx, labels))
+    service = _service(devfile, ctx, labels)
+    if service is not None:
+        objects.append(service)
+    objects.append(_deployment(devfile, ctx, labels))
+    # The hash covers what the component is, not who deployed it: run labels (run id, expiry)
+    # are added after it and kept off the pod template, so they never roll the pod and a
+    # reused deployment matches.
+    digest = spec_hash(objects)
+    for obj in objects:
+        obj["metadata"]["labels"].update(ctx.labels)
+        obj["metadata"].setdefault("annotations", {})[SPEC_HASH_ANNOTATION] = digest
+    return objects
+
+
+def spec_hash(objects: list[dict[str, Any]]) -> str:
+    """A stable digest of rendered objects, ignoring any earlier hash annotation."""
+    stripped = []
+    for obj in objects:
+        copy = json.loads(json.dumps(obj))
+        copy["metadata"].get("annotations", {}).pop(SPEC_HASH_ANNOTATION, None)
+        stripped.append(copy)
+    blob = json.dumps(stripped, sort_keys=True, separators=(",", ":")).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def _meta(name: str, ctx: RenderContext, labels: Mapping[str, str]) -> dict[str, Any]:
+    return {"name": name, "namespace": ctx.namespace, "labels": dict(labels)}
+
+
+def _secret_name(devfile: Devfile) -> str:
+    return f"{devfile.name}-env"
+
+
+def _secret(devfile: Devfile, ctx: RenderContext, labels: Mapping[str, str]) -> dict | None:
+    data = {f"{c.name}.{e.name}": e.value for c in devfile.containers for e in c.env if e.secret}
+    if not data:
+        return None
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": _meta(_secret_name(devfile), ctx, labels),
+        "type": "Opaque",
+        "stringData": data,
+    }
+
+
+def _pvc(name: str, size: str, ctx: RenderContext, labels: Mapping[str, str]) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "accessModes": ["ReadWriteOnce"],
+        "resources": {"requests": {"storage": size}},
+    }
+    if ctx.storage_class:
+        spec["storageClassName"] = ctx.storage_class
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": _meta(name, ctx, labels),
+        "spec": spec,
+    }
+
+
+def _service(devfile: Devfile, ctx: RenderContext, labels: Mapping[str, str]) -> dict | None:
+    ports = [
+        {
+            "name": e.name,
+            "port": e.target_port,
+            "targetPort": e.target_port,
+            "protocol": "UDP" if e.protocol == "udp" else "SCTP" if e.protocol == "sctp" else "TCP",
+        }
+        for c in devfile.containers
+        for e in c.endpoints
+        if e.exposure != "none"
+    ]
+    if not ports:
+        return None
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _meta(devfile.name, ctx, labels),
+        "spec": {"selector": component_selector(devfile.name), "ports": ports},
+    }
+
+
+def _env(devfile: Devfile, container: Container) -> list[dict[str, Any]]:
+    env: list[dict[str, Any]] = []
+    for var in container.env:
+        if var.secret:
+            ref = {"name": _secret_name(devfile), "key": f"{container.name}.{var.name}"}
+            env.append({"name": var.name, "valueFrom": {"secretKeyRef": ref}})
+        else:
+            env.append({"name": var.name, "value": var.value})
+    return env
+
+
+def _resources(container: Container) -> dict[str, Any]:
+    limits = {
+        k: v for k, v in (("memory", container.memory_limit), ("cpu", container.cpu_limit)) if v
+    }
+    requests = {
+        k: v for k, v in (("memory", container.memory_request), ("cpu", container.cpu_request)) if v
+    }
+    resources: dict[str, Any] = {}
+    if limits:
+        resources["limits"] = limits
+    if requests:
+        resources["requests"] = requests
+    return resources
+
+
+def _ports(container: Container) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": e.name,
+            "containerPort": e.target_port,
+            "protocol": "UDP" if e.protocol == "udp" else "SCTP" if e.protocol == "sctp" else "TCP",
+        }
+        for e in container.endpoints
+    ]
+
+
+def _app_env(devfile: Devfile, container: Container, ctx: RenderContext) -> list[dict[str, Any]]:
+    """The script contract (odo 2's ODO_COMMAND_* idea): the scripts read their commands here."""
+    build, build_dir = devfile.shell_script("build")
+    run, run_dir = devfile.shell_script("run")
+    debug, debug_dir = devfile.shell_script("debug")
+    source = devfile.source_dir
+    contract_env = {
+        contract.ENV_COMMAND_BUILD: build,
+        contract.ENV_COMMAND_BUILD_WORKING_DIR: build_dir or source,
+        contract.ENV_COMMAND_RUN: run,
+        contract.ENV_COMMAND_RUN_WORKING_DIR: run_dir or source,
+        contract.ENV_COMMAND_DEBUG: debug,
+        contract.ENV_COMMAND_DEBUG_WORKING_DIR: debug_dir or source,
+        contract.ENV_SRC: source,
+        contract.ENV_S2I_SCRIPTS: ctx.s2i_scripts,
+        contract.ENV_DEBUG: "true" if ctx.debug else "false",
+        "PROJECTS_ROOT": source,
+        "PROJECT_SOURCE": source,
+    }
+    own = {e.name for e in container.env}
+    env = [{"name": k, "value": v} for k, v in contract_env.items() if k not in own]
+    return env + _env(devfile, container)
+
+
+def _mounts(devfile: Devfile, container: Container) -> list[dict[str, Any]]:
+    mounts = []
+    for mount in container.volume_mounts:
+        volume = next(v for v in devfile.volumes if v.name == mount.name)
+        mounts.append({"name": f"vol-{volume.name}", "mountPath": mount.path})
+    return mounts
+
+
+def _deployment(devfile: Devfile, ctx: RenderContext, labels: Mapping[str, str]) -> dict:
+    app = devfile.app_container
+    s2idata = f"{devfile.name}-s2idata"
+    init_containers = [
+        {
+            "name": "copy-supervisord",
+            "image": ctx.init_image,
+            "imagePullPolicy": ctx.image_pull_policy,
+            "command": list(contract.COPY_SUPERVISORD_COMMAND),
+            "volumeMounts": [{"name": SHARED_VOLUME, "mountPath": ODO_DIR}],
+        },
+        {
+            "name": "copy-files-to-volume",
+            "image": app.image,
+            "imagePullPolicy": ctx.image_pull_policy,
+            "command": list(contract.COPY_FILES_TO_VOLUME_COMMAND),
+            "volumeMounts": [{"name": s2idata, "mountPath": contract.APP_ROOT_INIT_MOUNT}],
+        },
+    ]
+    containers = []
+    for container in devfile.containers:
+        spec: dict[str, Any] = {
+            "name": container.name,
+            "image": container.image,
+            "imagePullPolicy": ctx.image_pull_policy,
+        }
+        if container is app:
+            # The devfile's command/args keep odo-v3 style containers alive (`tail -f`); in the
+            # seeds' pod the init + supervisor own PID 1, so they are not used here.
+            spec["command"] = list(contract.APP_CONTAINER_COMMAND)
+            spec["env"] = _app_env(devfile, container, ctx)
+            mounts = [
+                {"name": SHARED_VOLUME, "mountPath": ODO_DIR},
+                {"name": s2idata, "mountPath": APP_ROOT},
+            ]
+        else:
+            if container.command:
+                spec["command"] = list(container.command)
+            if container.args:
+                spec["args"] = list(container.args)
+            spec["env"] = _env(devfile, container)
+            mounts = []
+        spec["volumeMounts"] = mounts + _mounts(devfile, container)
+        if ports := _ports(container):
+            spec["ports"] = ports
+        if resources := _resources(container):
+            spec["resources"] = resources
+        if not spec["env"]:
+            del spec["env"]
+        containers.append(spec)
+    volumes: list[dict[str, Any]] = [
+        {"name": SHARED_VOLUME, "emptyDir": {}},
+        {"name": s2idata, "persistentVolumeClaim": {"claimName": s2idata}},
+    ]
+    for volume in devfile.volumes:
+        if volume.ephemeral:
+            volumes.append({"name": f"vol-{volume.name}", "emptyDir": {"sizeLimit": volume.size}})
+        else:
+            claim = {"claimName": f"{devfile.name}-{volume.name}"}
+            volumes.append({"name": f"vol-{volume.name}", "persistentVolumeClaim": claim})
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": _meta(devfile.name, ctx, labels),
+        "spec": {
+            "replicas": 1,
+            # The s2idata PVC is ReadWriteOnce: the old pod must go before the new one mounts it.
+            "strategy": {"type": "Recreate"},
+            "selector": {"matchLabels": component_selector(devfile.name)},
+            "template": {
+                "metadata": {"labels": dict(labels)},
+                "spec": {
+                    "initContainers": init_containers,
+                    "containers": containers,
+                    "volumes": volumes,
+                    "enableServiceLinks": False,
+                    "terminationGracePeriodSeconds": ctx.termination_grace_seconds,
+                },
+            },
+        },
+    }
