@@ -1,0 +1,45 @@
+"""Kubernetes clusters for pyodo's tests and demo, behind one small :class:`Provider` interface.
+
+``get_provider("local")`` is a real single-node cluster built on this host; ``"kind"`` a kind
+cluster; ``"kubeconfig"`` any existing cluster. ``provider.up()`` returns a :class:`ClusterInfo`
+with the admin kubeconfig (and, for ``local``, a namespace-restricted one).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pyodo_tasks.errors import ConfigError
+
+from .provider import ClusterInfo, ClusterStatus, ImageArchiveLike, Provider
+
+__all__ = [
+    "PROVIDERS",
+    "ClusterInfo",
+    "ClusterStatus",
+    "ImageArchiveLike",
+    "Provider",
+    "get_provider",
+]
+
+PROVIDERS = ("local", "kind", "kubeconfig")
+
+
+def get_provider(name: str = "local", **options: Any) -> Provider:
+    """Return the provider called ``name`` built with ``options`` (its constructor's keywords).
+
+    Imports lazily so asking for ``kubeconfig`` never touches the local cluster's machinery.
+    """
+    if name == "local":
+        from .local import LocalProvider
+
+        return LocalProvider(**options)
+    if name == "kind":
+        from .kind import KindProvider
+
+        return KindProvider(**options)
+    if name == "kubeconfig":
+        from .existing import KubeconfigProvider
+
+        return KubeconfigProvider(**options)
+    raise ConfigError(f"unknown cluster provider {name!r} (choose one of: {', '.join(PROVIDERS)})")

@@ -1,0 +1,127 @@
+"""``python -m pyodo_tasks.cluster up|down|status|kubeconfig [--restricted]|env``.
+
+Errors pyodo raises on purpose print as one line and exit 1; anything else is a bug and keeps
+its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+import time
+from collections.abc import Sequence
+
+from pyodo_tasks.errors import PyodoError
+
+from . import PROVIDERS, get_provider
+from .provider import Provider
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m pyodo_tasks.cluster", description="Manage pyodo's Kubernetes test cluster."
+    )
+    parser.add_argument(
+        "--provider",
+        default=os.environ.get("PYODO_CLUSTER_PROVIDER", "local"),
+        choices=PROVIDERS,
+        help="default: $PYODO_CLUSTER_PROVIDER or local",
+    )
+    parser.add_argument(
+        "--kubeconfig", dest="kubeconfig_path", help="kubeconfig provider: explicit kubeconfig file"
+    )
+    parser.add_argument("--context", help="kubeconfig provider: context to use")
+    parser.add_argument("--name", help="kind provider: cluster name")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("up", help="create or reuse the cluster; returns when a pod can run")
+    sub.add_parser("down", help="delete the cluster and what it left on the host")
+    sub.add_parser("status", help="show whether the cluster and its parts run")
+    kc = sub.add_parser("kubeconfig", help="print the admin kubeconfig path")
+    kc.add_argument(
+        "--restricted",
+        action="store_true",
+        help="print the namespace-restricted user's kubeconfig instead",
+    )
+    sub.add_parser("env", help="print `export KUBECONFIG=... PATH=...` lines for eval")
+    return parser
+
+
+def _provider(args: argparse.Namespace, progress: bool) -> Provider:
+    options: dict[str, object] = {}
+    if args.provider == "kubeconfig":
+        options = {"kubeconfig": args.kubeconfig_path, "context": args.context}
+    elif args.provider == "kind" and args.name:
+        options = {"cluster_name": args.name}
+    elif args.provider == "local" and progress:
+        options = {"progress": _progress_printer()}
+    return get_provider(args.provider, **options)
+
+
+def _progress_printer():
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    start = time.monotonic()
+
+    def show(message: str) -> None:
+        console.print(f"[dim]{time.monotonic() - start:6.1f}s[/dim] {message}", highlight=False)
+
+    return show
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return _run(args)
+    except PyodoError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+def _run(args: argparse.Namespace) -> int:
+    provider = _provider(args, progress=args.command == "up")
+    if args.command == "up":
+        start = time.monotonic()
+        info = provider.up()
+        print(
+            f"cluster up in {time.monotonic() - start:.1f}s: context {info.context}, "
+            f"kubeconfig {info.kubeconfig}",
+            file=sys.stderr,
+        )
+        print(info.kubeconfig)
+    elif args.command == "down":
+        provider.down()
+        print("cluster down", file=sys.stderr)
+    elif args.command == "status":
+        st = provider.status()
+        print(
+            f"{st.provider}: {'running' if st.running else 'not running'}"
+            + (f" ({st.detail})" if st.detail else "")
+        )
+        for part, state in st.components.items():
+            print(f"  {part}: {state}")
+        return 0 if st.running else 3
+    elif args.command == "kubeconfig":
+        if args.restricted:
+            path = getattr(provider, "restricted_kubeconfig", None)
+            if path is None:
+                print(
+                    f"error: the {provider.name} provider has no restricted kubeconfig",
+                    file=sys.stderr,
+                )
+                return 1
+            print(path)
+        else:
+            print(provider.kubeconfig)
+    elif args.command == "env":
+        print(f"export KUBECONFIG={shlex.quote(str(provider.kubeconfig))}")
+        kubectl = getattr(getattr(provider, "layout", None), "bin_dir", None)
+        if kubectl is not None:
+            print(f'export PATH={shlex.quote(str(kubectl))}:"$PATH"')
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,507 @@
+"""The ``local`` provider: a real single-node Kubernetes cluster on this host.
+
+etcd, containerd, runc and the CNI plugins come from Debian packages; kube-apiserver,
+kube-controller-manager, kube-scheduler, kubelet, kube-proxy and kubectl are built from the Go
+module proxy (:mod:`.gobuild`). Every daemon runs detached with a pid file and a log under the
+state dir; ``down`` stops exactly those, unmounts, removes the CNI and iptables state and puts
+back the sysctls recorded before ``up`` (:mod:`.hostclean`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from pyodo_tasks.errors import ClusterError, ClusterSetupError
+
+from . import (
+    components,
+    configs,
+    ctrimages,
+    debs,
+    gobuild,
+    hostclean,
+    kubeconfig,
+    manifests,
+    procs,
+    waits,
+)
+from . import pki as pki_mod
+from .layout import Layout, Network
+from .provider import ClusterInfo, ClusterStatus, ImageArchiveLike, Provider
+from .versions import KUBERNETES_VERSION
+
+CONTEXT = "pyodo-local"
+#: Stopped first on ``down``: the node agents and controllers that would recreate things.
+_AGENTS = ("kube-proxy", "kubelet", "kube-scheduler", "kube-controller-manager")
+
+
+def detect_node_ip() -> str:
+    """IPv4 address of the default-route interface (pods reach the apiserver through it)."""
+    try:
+        routes = json.loads(
+            subprocess.run(
+                ["ip", "-4", "-j", "route", "show", "default"],
+                capture_output=True,
+                text=True,
+                check=False,
+            ).stdout
+            or "[]"
+        )
+        devs = [r["dev"] for r in routes if r.get("dev")]
+        addrs = json.loads(
+            subprocess.run(
+                ["ip", "-4", "-j", "addr", "show", *(["dev", devs[0]] if devs else [])],
+                capture_output=True,
+                text=True,
+                check=False,
+            ).stdout
+            or "[]"
+        )
+    except (OSError, ValueError):
+        return "127.0.0.1"
+    for link in addrs:
+        for info in link.get("addr_info", []):
+            if info.get("scope") == "global" and info.get("local"):
+                return str(info["local"])
+    return "127.0.0.1"
+
+
+class LocalProvider(Provider):
+    """Build, boot and tear down the single-node cluster (see module docstring)."""
+
+    name = "local"
+
+    def __init__(
+        self,
+        layout: Layout | None = None,
+        images: list[str] | None = None,
+        boot_timeout: float = 240.0,
+        progress: Callable[[str], None] | None = None,
+        version: str = KUBERNETES_VERSION,
+    ) -> None:
+        self.layout = layout or Layout(version=version, net=Network(node_ip=detect_node_ip()))
+        self.images = images
+        self.boot_timeout = boot_timeout
+        self._progress = progress or (lambda _msg: None)
+
+    # -- public interface -------------------------------------------------------------------
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.layout.admin_kubeconfig
+
+    @property
+    def restricted_kubeconfig(self) -> Path:
+        return self.layout.restricted_kubeconfig
+
+    def info(self) -> ClusterInfo:
+        lay = self.layout
+        return ClusterInfo(
+            provider=self.name,
+            name=CONTEXT,
+            kubeconfig=lay.admin_kubeconfig,
+            context=CONTEXT,
+            server=lay.server_url,
+            restricted_kubeconfig=lay.restricted_kubeconfig,
+            restricted_namespace=manifests.RESTRICTED_NAMESPACE,
+            kubectl=lay.bin_dir / "kubectl",
+        )
+
+    def up(self) -> ClusterInfo:
+        lay = self.layout
+        self._progress("checking Debian packages")
+        debs.ensure_packages()
+        self._progress(f"Kubernetes {lay.version} binaries (cached build or go build)")
+        gobuild.ensure_kube_binaries(lay.version)
+        archives = self._image_archives()
+        if self._healthy():
+            self._import_images(archives)
+            return self.info()
+        if lay.net.node_ip.startswith("127."):
+            raise ClusterSetupError(
+                "no non-loopback IPv4 address on the default-route interface; pods could not "
+                "reach the apiserver (configure a default route)"
+            )
+        self._progress("clearing leftovers of an earlier run")
+        self.down()
+        hostclean.save_snapshot_once(lay.host_snapshot)
+        self._prepare_files()
+        self._prepare_host()
+        deadline = time.monotonic() + self.boot_timeout
+        self._start_etcd(deadline)
+        self._start_containerd(deadline)
+        self._import_images(archives)
+        self._start_apiserver(deadline)
+        for daemon in (
+            components.kube_controller_manager(lay),
+            components.kube_scheduler(lay),
+            components.kubelet(lay),
+            components.kube_proxy(lay),
+        ):
+            self._progress(f"starting {daemon.name}")
+            procs.start(daemon)
+        self._progress("creating namespace, RBAC and StorageClass")
+        self._kubectl(["apply", "-f", "-"], stdin=manifests.dump_all(manifests.bootstrap_objects()))
+        self._wait_node_ready(deadline)
+        self._smoke_pod(deadline)
+        return self.info()
+
+    def load_image(self, archive: ImageArchiveLike) -> None:
+        if procs.running(components.containerd(self.layout)) is None:
+            raise ClusterError(
+                "the local cluster is not running; run `python -m pyodo_tasks.cluster up`"
+            )
+        ctrimages.import_archive(self.layout.containerd_socket, archive, self._image_record)
+
+    def down(self) -> None:
+        lay = self.layout
+        by_name = {d.name: d for d in components.daemons(lay)}
+        for name in _AGENTS:
+            procs.stop(by_name[name])
+        containerd = by_name["containerd"]
+        if procs.running(containerd) is not None:
+            self._remove_containers()
+        procs.stop(containerd)
+        snap = self._load_snapshot()
+        self._kill_leftover_containers(snap)
+        procs.stop(by_name["kube-apiserver"])
+        procs.stop(by_name["etcd"])
+        procs.stop_all_recorded(lay.pids)
+        hostclean.unmount_all([lay.state, lay.run, lay.containerd_root])
+        if snap is not None:
+            links_now = set(os.listdir("/sys/class/net"))
+            hostclean.delete_link(lay.net.bridge, snap.get("links", []))
+            hostclean.delete_new_chains(snap.get("chains", {}))
+            hostclean.remove_cgroups(snap.get("cgroups", []))
+            others = links_now - set(snap.get("links", [])) - {lay.net.bridge}
+            others = {n for n in others if not n.startswith("veth")}
+            hostclean.restore_sysctls(snap.get("sysctls", {}), keep_forwarding=bool(others))
+            hostclean.remove_foreign_paths(snap.get("existing_paths", []), [lay.state])
+        for cri_dir in ("sandboxes", "containers"):
+            shutil.rmtree(
+                lay.containerd_root / "io.containerd.grpc.v1.cri" / cri_dir, ignore_errors=True
+            )
+        shutil.rmtree(lay.state, ignore_errors=True)
+        shutil.rmtree(lay.run, ignore_errors=True)
+        lay.host_snapshot.unlink(missing_ok=True)
+
+    def status(self) -> ClusterStatus:
+        lay = self.layout
+        comps = {
+            d.name: (f"running (pid {pid})" if (pid := procs.running(d)) else "stopped")
+            for d in components.daemons(lay)
+        }
+        running = False
+        detail = ""
+        if lay.admin_kubeconfig.is_file() and (lay.pki / "admin.crt").is_file():
+            code, body = self._api_get("/readyz")
+            running = code == 200
+            comps["apiserver /readyz"] = body.strip()[:60] if code else f"unreachable: {body}"
+            if running:
+                comps["node"] = self._node_state()
+        else:
+            detail = "not booted (no admin kubeconfig)"
+        return ClusterStatus(self.name, running, comps, detail)
+
+    # -- boot steps ---------------------------------------------------------------------------
+
+    @property
+    def _image_record(self) -> Path:
+        return self.layout.containerd_root.parent / "imported-images.json"
+
+    def _image_archives(self) -> list[ImageArchiveLike]:
+        """Build or fetch from cache every image the cluster needs (pause first)."""
+        self._progress("images (pause, init, builders) from pyodo_tasks.images")
+        try:
+            from pyodo_tasks.images import ensure_images
+        except ImportError as exc:
+            raise ClusterSetupError(
+                "pyodo_tasks.images.ensure_images is not available, so no sandbox (pause) image "
+                "can be built; no image can be pulled on this machine"
+            ) from exc
+        archives = list(ensure_images(self.images).values())
+        refs = {a.ref for a in archives}
+        if self.layout.sandbox_image not in refs:
+            archives += list(ensure_images([_image_name(self.layout.sandbox_image)]).values())
+        return archives
+
+    def _import_images(self, archives: list[ImageArchiveLike]) -> None:
+        for archive in archives:
+            self._progress(f"image {archive.ref}")
+            ctrimages.import_archive(self.layout.containerd_socket, archive, self._image_record)
+
+    def _prepare_files(self) -> None:
+        lay = self.layout
+        for d in (
+            lay.state,
+            lay.config_dir,
+            lay.logs,
+            lay.pids,
+            lay.etcd_data,
+            lay.kubelet_root,
+            lay.cni_conf_dir,
+            lay.cni_ipam_dir,
+            lay.containerd_root,
+            lay.containerd_socket.parent,
+        ):
+            d.mkdir(parents=True, exist_ok=True)
+        lay.etcd_data.chmod(0o700)
+        self._progress("generating PKI and kubeconfigs")
+        pki_mod.generate(lay.pki, lay.node_name, lay.net.node_ip, lay.net.api_service_ip)
+        (lay.config_dir / "containerd.toml").write_text(configs.containerd_toml(lay))
+        (lay.cni_conf_dir / "10-pyodo.conflist").write_text(configs.cni_conflist(lay))
+        (lay.config_dir / "kubelet.yaml").write_text(configs.kubelet_config(lay))
+        (lay.config_dir / "kube-proxy.yaml").write_text(configs.kube_proxy_config(lay))
+        ca = (lay.pki / "ca.crt").read_bytes()
+        users = {
+            "controller-manager": ("controller-manager", "system:kube-controller-manager"),
+            "scheduler": ("scheduler", "system:kube-scheduler"),
+            "kube-proxy": ("kube-proxy", "system:kube-proxy"),
+            "kubelet": ("kubelet-client", f"system:node:{lay.node_name}"),
+        }
+        for component, (cert, user) in users.items():
+            kubeconfig.write(lay.kubeconfig_for(component), self._render_kc(ca, cert, user))
+        kubeconfig.write(lay.admin_kubeconfig, self._render_kc(ca, "admin", "pyodo-admin"))
+        restricted = kubeconfig.render(
+            CONTEXT,
+            lay.server_url,
+            ca,
+            manifests.RESTRICTED_USER,
+            (lay.pki / "restricted.crt").read_bytes(),
+            (lay.pki / "restricted.key").read_bytes(),
+        )
+        kubeconfig.write(
+            lay.restricted_kubeconfig, _with_namespace(restricted, manifests.RESTRICTED_NAMESPACE)
+        )
+
+    def _render_kc(self, ca: bytes, cert: str, user: str) -> str:
+        lay = self.layout
+        return kubeconfig.render(
+            CONTEXT,
+            lay.server_url,
+            ca,
+            user,
+            (lay.pki / f"{cert}.crt").read_bytes(),
+            (lay.pki / f"{cert}.key").read_bytes(),
+        )
+
+    def _prepare_host(self) -> None:
+        """Sysctls pods need (restored by ``down``) and a FORWARD accept for our bridge."""
+        hostclean.write_sysctl("net.ipv4.ip_forward", "1")
+        hostclean.write_sysctl("net.bridge.bridge-nf-call-iptables", "1")
+        hostclean.ensure_forward_accept(self.layout.net.bridge)
+
+    def _start_etcd(self, deadline: float) -> None:
+        daemon = components.etcd(self.layout)
+        self._progress("starting etcd")
+        procs.start(daemon)
+        url = f"http://127.0.0.1:{self.layout.net.etcd_client_port}/health"
+
+        def probe() -> tuple[bool | None, str]:
+            code, body = waits.http_get(url, timeout=2)
+            return (True if code == 200 and '"true"' in body else None), f"{code} {body[:80]}"
+
+        waits.wait_for(
+            probe, "etcd /health", _left(deadline), check=lambda: procs.ensure_alive(daemon)
+        )
+
+    def _start_containerd(self, deadline: float) -> None:
+        daemon = components.containerd(self.layout)
+        self._progress("starting containerd")
+        procs.start(daemon)
+        sock = self.layout.containerd_socket
+
+        def probe() -> tuple[bool | None, str]:
+            if not sock.exists():
+                return None, "socket not there yet"
+            proc = subprocess.run(
+                ["ctr", "--address", str(sock), "version"],
+                capture_output=True,
+                text=True,
+                check=False,
+                timeout=10,
+            )
+            return (True if proc.returncode == 0 else None), proc.stderr.strip()[-120:]
+
+        waits.wait_for(
+            probe, "containerd socket", _left(deadline), check=lambda: procs.ensure_alive(daemon)
+        )
+
+    def _start_apiserver(self, deadline: float) -> None:
+        daemon = components.kube_apiserver(self.layout)
+        self._progress("starting kube-apiserver")
+        procs.start(daemon)
+
+        def probe() -> tuple[bool | None, str]:
+            code, body = self._api_get("/readyz")
+            return (True if code == 200 else None), f"{code} {body.strip()[-200:]}"
+
+        waits.wait_for(
+            probe,
+            "kube-apiserver /readyz",
+            _left(deadline),
+            interval=0.5,
+            check=lambda: procs.ensure_alive(daemon),
+        )
+
+    def _wait_node_ready(self, deadline: float) -> None:
+        self._progress(f"waiting for node {self.layout.node_name} Ready")
+        lay = self.layout
+
+        def alive() -> None:
+            for d in (components.kubelet(lay), components.containerd(lay)):
+                procs.ensure_alive(d)
+
+        def probe() -> tuple[bool | None, str]:
+            state = self._node_state()
+            return (True if state == "Ready" else None), state
+
+        waits.wait_for(
+            probe, f"node {lay.node_name} Ready", _left(deadline), interval=1.0, check=alive
+        )
+
+    def _smoke_pod(self, deadline: float) -> None:
+        """Run a pod with the sandbox image: proves sandbox, CNI and runtime work."""
+        self._progress("running a smoke-test pod")
+        pod = manifests.smoke_pod(self.layout.sandbox_image)
+        name = pod["metadata"]["name"]
+        self._kubectl(["delete", "pod", name, "--ignore-not-found", "--wait=false"])
+        self._kubectl(["apply", "-f", "-"], stdin=json.dumps(pod))
+
+        def probe() -> tuple[bool | None, str]:
+            proc = self._kubectl(["get", "pod", name, "-o", "json"], check=False)
+            if proc.returncode != 0:
+                return None, proc.stderr.strip()[-200:]
+            status = json.loads(proc.stdout).get("status", {})
+            phase = status.get("phase", "")
+            if phase == "Running":
+                return True, phase
+            if phase == "Failed":
+                raise ClusterSetupError(f"smoke-test pod failed: {json.dumps(status)[:400]}")
+            waiting = [
+                (c.get("state", {}).get("waiting") or {}).get("reason", "")
+                for c in status.get("containerStatuses", [])
+            ]
+            return None, f"{phase} {' '.join(w for w in waiting if w)}"
+
+        waits.wait_for(probe, f"pod {name} Running", _left(deadline), interval=0.5)
+        self._kubectl(["delete", "pod", name, "--wait=false"])
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _api_get(self, path: str) -> tuple[int, str]:
+        lay = self.layout
+        return waits.https_get(
+            lay.server_url + path,
+            lay.pki / "ca.crt",
+            lay.pki / "admin.crt",
+            lay.pki / "admin.key",
+            timeout=3,
+        )
+
+    def _node_state(self) -> str:
+        code, body = self._api_get(f"/api/v1/nodes/{self.layout.node_name}")
+        if code != 200:
+            return f"not registered ({code})"
+        try:
+            conds = json.loads(body).get("status", {}).get("conditions", [])
+        except ValueError:
+            return "unreadable node object"
+        ready = next((c for c in conds if c.get("type") == "Ready"), None)
+        if ready and ready.get("status") == "True":
+            return "Ready"
+        return f"NotReady: {(ready or {}).get('message', 'no Ready condition yet')}"[:200]
+
+    def _healthy(self) -> bool:
+        lay = self.layout
+        if not all(procs.running(d) for d in components.daemons(lay)):
+            return False
+        if not lay.admin_kubeconfig.is_file() or not lay.restricted_kubeconfig.is_file():
+            return False
+        code, _ = self._api_get("/readyz")
+        return code == 200 and self._node_state() == "Ready"
+
+    def _kubectl(
+        self, args: list[str], stdin: str | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        lay = self.layout
+        argv = [str(lay.bin_dir / "kubectl"), f"--kubeconfig={lay.admin_kubeconfig}", *args]
+        proc = subprocess.run(
+            argv, input=stdin, capture_output=True, text=True, check=False, timeout=120
+        )
+        if check and proc.returncode != 0:
+            raise ClusterSetupError(
+                f"kubectl {' '.join(args)} failed: {proc.stderr.strip()[-400:]}"
+            )
+        return proc
+
+    def _ctr(self, args: list[str]) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [
+                "ctr",
+                "--address",
+                str(self.layout.containerd_socket),
+                "-n",
+                ctrimages.NAMESPACE,
+                *args,
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        )
+
+    def _remove_containers(self) -> None:
+        """Kill and delete every container (pods and sandboxes) in our containerd."""
+        tasks = self._ctr(["tasks", "ls", "-q"]).stdout.split()
+        for task in tasks:
+            self._ctr(["tasks", "kill", "-a", "-s", "SIGKILL", task])
+        for task in tasks:
+            self._ctr(["tasks", "delete", "-f", task])
+        for container in self._ctr(["containers", "ls", "-q"]).stdout.split():
+            self._ctr(["containers", "delete", container])
+
+    def _kill_leftover_containers(self, snap: dict | None) -> None:
+        """After containerd is gone: end our shims (matched by our socket) and pod processes."""
+        sock = str(self.layout.containerd_socket)
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            argv = procs.cmdline(int(entry.name))
+            if argv and "containerd-shim" in argv[0] and sock in argv:
+                procs.stop_pid(int(entry.name), argv, "containerd-shim", timeout=5)
+        if snap is not None:
+            for pid in hostclean.pids_in_cgroups(snap.get("cgroups", [])):
+                argv = procs.cmdline(pid)
+                if argv is not None:
+                    procs.stop_pid(pid, argv, f"pod process {pid}", timeout=5)
+
+    def _load_snapshot(self) -> dict | None:
+        try:
+            return json.loads(self.layout.host_snapshot.read_text())
+        except (OSError, ValueError):
+            return None
+
+
+def _left(deadline: float) -> float:
+    return max(1.0, deadline - time.monotonic())
+
+
+def _image_name(ref: str) -> str:
+    """``localhost/pyodo/pause:3.10`` -> ``pause`` (the name ``ensure_images`` takes)."""
+    return ref.rsplit("/", 1)[-1].split(":", 1)[0]
+
+
+def _with_namespace(kubeconfig_text: str, namespace: str) -> str:
+    import yaml
+
+    doc = yaml.safe_load(kubeconfig_text)
+    for ctx in doc["contexts"]:
+        ctx["context"]["namespace"] = namespace
+    return yaml.safe_dump(doc, sort_keys=False)

@@ -1,0 +1,39 @@
+"""Where the cluster keeps its cache (survives ``down``) and its state (removed by ``down``).
+
+Cache under ``~/.cache/pyodo`` so a second boot does not rebuild; state under
+``/var/lib/pyodo/cluster`` and sockets under ``/run/pyodo`` so nothing clashes with a
+containerd or kubelet the machine already runs at the default paths.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def cache_root() -> Path:
+    """Root of pyodo's build cache (``PYODO_CACHE`` overrides ``~/.cache/pyodo``)."""
+    env = os.environ.get("PYODO_CACHE")
+    return Path(env) if env else Path.home() / ".cache" / "pyodo"
+
+
+def kube_bin_dir(version: str) -> Path:
+    """Directory holding the built Kubernetes binaries for ``version``."""
+    return cache_root() / "kubernetes" / version / "bin"
+
+
+def tool_bin_dir() -> Path:
+    """Directory for ``go install``-ed helper CLIs such as kind."""
+    return cache_root() / "bin"
+
+
+def state_root() -> Path:
+    """Cluster state: certs, etcd data, kubelet root, logs, pid files (``PYODO_CLUSTER_STATE``)."""
+    env = os.environ.get("PYODO_CLUSTER_STATE")
+    return Path(env) if env else Path("/var/lib/pyodo/cluster")
+
+
+def run_root() -> Path:
+    """Sockets (containerd) live here, away from ``/run/containerd`` (``PYODO_CLUSTER_RUN``)."""
+    env = os.environ.get("PYODO_CLUSTER_RUN")
+    return Path(env) if env else Path("/run/pyodo")
