@@ -1,0 +1,1 @@
+from pyodo_tasks.dodo import *  # noqa: F403

@@ -1,0 +1,7 @@
+package demo;
+
+final class Greeting {
+    static String text() {
+        return "Hello from pyodo (Java)";
+    }
+}

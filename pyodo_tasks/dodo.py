@@ -1,0 +1,60 @@
+"""Everything a component directory's ``dodo.py`` needs, in one star import::
+
+    from pyodo_tasks.dodo import *  # noqa: F403
+
+Then ``doit push``, ``doit forward``, ``doit delete``, ``doit logs`` and ``doit list`` work in that
+directory. The target follows kubectl (current context and its namespace), overridden by
+``PYODO_CONTEXT``/``PYODO_NAMESPACE``/``PYODO_KUBECONFIG`` and, above those, by doit command-line
+variables: ``doit push namespace=dev context=kind-pyodo``. Image overrides:
+``PYODO_IMAGE_<CONTAINER>=ref`` or ``doit push image.<container>=ref``.
+
+doit's state goes to ``.pyodo/doit.sqlite`` with the sqlite3 backend: the default dbm falls back
+to ``dbm.dumb`` here, which can corrupt under concurrent access.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from .kube import Target
+from .tasks import ComponentTasks
+
+__all__ = ["DOIT_CONFIG", "task_pyodo"]
+
+Path(".pyodo").mkdir(exist_ok=True)
+
+DOIT_CONFIG: dict[str, Any] = {
+    "dep_file": ".pyodo/doit.sqlite",
+    "backend": "sqlite3",
+    "default_tasks": ["push"],
+    "verbosity": 2,
+}
+
+
+def _cmdline_vars() -> dict[str, str]:
+    """doit's command-line variables (``name=value`` after the task names)."""
+    from doit import doit_cmd
+
+    return dict(doit_cmd._CMDLINE_VARS or {})  # doit offers get_var() but no listing
+
+
+def _component_tasks() -> ComponentTasks:
+    variables = _cmdline_vars()
+    target = Target.from_env(
+        kubeconfig=variables.get("kubeconfig"),
+        context=variables.get("context"),
+        namespace=variables.get("namespace"),
+    )
+    overrides = {
+        key.removeprefix("image."): value
+        for key, value in variables.items()
+        if key.startswith("image.")
+    }
+    return ComponentTasks(".", target=target, image_overrides=overrides)
+
+
+def task_pyodo() -> Iterator[dict[str, Any]]:
+    """pyodo's tasks for this component (each yielded with its own basename)."""
+    yield from _component_tasks().tasks()
