@@ -11,6 +11,8 @@ import logging
 import time
 from collections.abc import Mapping
 
+from kubernetes.client.exceptions import ApiException
+
 from .errors import ClusterError
 from .kube import Kube
 from .render import MANAGED_BY
@@ -52,13 +54,14 @@ def collect(kube: Kube, now: float | None = None, namespaces: bool = True) -> li
     if namespaces:
         try:
             items = kube.core.list_namespace(label_selector=MANAGED_SELECTOR).items
-        except Exception as exc:  # forbidden for namespace-scoped users: not an error here
+        except ApiException as exc:  # forbidden for namespace-scoped users: not an error here
             log.debug("cannot list namespaces: %s", exc)
             items = []
         for ns in items:
-            if ns.status.phase != "Terminating" and _expired(ns.metadata.labels, now):
-                if kube.delete_namespace(ns.metadata.name):
-                    gone.append(f"Namespace/{ns.metadata.name}")
+            name = ns.metadata.name
+            live = ns.status.phase != "Terminating"
+            if live and _expired(ns.metadata.labels, now) and kube.delete_namespace(name):
+                gone.append(f"Namespace/{name}")
     try:
         objects = kube.list_labelled(MANAGED_SELECTOR)
     except ClusterError as exc:
