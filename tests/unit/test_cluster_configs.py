@@ -1,0 +1,107 @@
+"""Rendering of the local cluster's config files and daemon command lines."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+
+from pyodo_tasks.cluster import components, configs, manifests
+from pyodo_tasks.cluster.layout import Layout, Network
+
+
+def _layout(tmp_path: Path) -> Layout:
+    return Layout(
+        state=tmp_path / "state",
+        run=tmp_path / "run",
+        cache=tmp_path / "cache",
+        net=Network(node_ip="192.0.2.2"),
+    )
+
+
+def test_containerd_uses_its_own_socket_root_state_and_the_local_pause_image(tmp_path) -> None:
+    lay = _layout(tmp_path)
+    text = configs.containerd_toml(lay)
+    assert f'address = "{tmp_path}/run/containerd/containerd.sock"' in text
+    assert f'root = "{tmp_path}/cache/containerd/root"' in text
+    assert f'state = "{tmp_path}/run/containerd/state"' in text
+    assert 'sandbox_image = "localhost/pyodo/pause:3.10"' in text
+    assert "netns_mounts_under_state_dir = true" in text
+    assert "SystemdCgroup = false" in text
+    assert '"/run/containerd/containerd.sock"' not in text
+    assert '"/var/lib/containerd"' not in text
+
+
+def test_cni_conflist_is_a_bridge_on_a_pod_cidr_away_from_the_host_net(tmp_path) -> None:
+    conf = json.loads(configs.cni_conflist(_layout(tmp_path)))
+    bridge, portmap = conf["plugins"]
+    assert bridge["type"] == "bridge" and bridge["bridge"] == "pyodo0"
+    assert bridge["ipam"]["ranges"] == [[{"subnet": "10.244.0.0/24"}]]
+    assert bridge["ipam"]["dataDir"].startswith(str(tmp_path / "state"))
+    assert portmap["capabilities"] == {"portMappings": True}
+
+
+def test_kubelet_config_allows_cgroup_v1_and_cgroupfs(tmp_path) -> None:
+    conf = yaml.safe_load(configs.kubelet_config(_layout(tmp_path)))
+    assert conf["kind"] == "KubeletConfiguration"
+    assert conf["failCgroupV1"] is False
+    assert conf["cgroupDriver"] == "cgroupfs"
+    assert conf["failSwapOn"] is False
+    assert conf["cpuManagerPolicy"] == "none"
+    assert conf["authentication"]["webhook"]["enabled"] is True
+    assert conf["authentication"]["anonymous"]["enabled"] is False
+    assert conf["authorization"]["mode"] == "Webhook"
+    assert conf["containerRuntimeEndpoint"] == f"unix://{tmp_path}/run/containerd/containerd.sock"
+    assert conf["evictionHard"]["nodefs.available"] == "1%"
+
+
+def test_kube_proxy_config_is_iptables_and_leaves_conntrack_alone(tmp_path) -> None:
+    conf = yaml.safe_load(configs.kube_proxy_config(_layout(tmp_path)))
+    assert conf["mode"] == "iptables"
+    assert conf["clusterCIDR"] == "10.244.0.0/24"
+    assert conf["conntrack"]["maxPerCore"] == 0
+
+
+def test_daemons_start_in_dependency_order_and_hostpath_provisioner_is_on(tmp_path) -> None:
+    lay = _layout(tmp_path)
+    names = [d.name for d in components.daemons(lay)]
+    assert names == [
+        "etcd",
+        "containerd",
+        "kube-apiserver",
+        "kube-controller-manager",
+        "kube-scheduler",
+        "kubelet",
+        "kube-proxy",
+    ]
+    kcm = components.kube_controller_manager(lay).argv
+    assert "--enable-hostpath-provisioner=true" in kcm
+    api = components.kube_apiserver(lay).argv
+    assert "--service-cluster-ip-range=10.96.0.0/24" in api
+    assert "--advertise-address=192.0.2.2" in api
+    assert all(d.pid_file.parent == lay.pids for d in components.daemons(lay))
+
+
+def test_restricted_role_grants_only_what_pyodo_needs() -> None:
+    objs = {o["kind"]: o for o in manifests.bootstrap_objects()}
+    rules = objs["Role"]["rules"]
+    resources = {r for rule in rules for r in rule["resources"]}
+    assert resources == {
+        "deployments",
+        "services",
+        "secrets",
+        "configmaps",
+        "persistentvolumeclaims",
+        "pods",
+        "pods/log",
+        "events",
+        "pods/exec",
+        "pods/portforward",
+    }
+    exec_rule = next(r for r in rules if "pods/exec" in r["resources"])
+    assert exec_rule["verbs"] == ["create", "get"]
+    pod_rule = next(r for r in rules if "pods" in r["resources"])
+    assert "create" not in pod_rule["verbs"] and "delete" not in pod_rule["verbs"]
+    assert objs["StorageClass"]["provisioner"] == "kubernetes.io/host-path"
+    assert objs["RoleBinding"]["subjects"][0]["name"] == manifests.RESTRICTED_USER
