@@ -1,0 +1,258 @@
+"""`doit push` on the real cluster: what a developer does all day, for each example.
+
+Each test module works on a scratch copy of an example (edits never touch the repo) in a
+namespace of its own, labelled for gc and deleted at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from pyodo_tasks.component import Component
+from pyodo_tasks.gc import run_labels
+from pyodo_tasks.kube import Kube, Target
+
+pytestmark = pytest.mark.cluster
+
+ROOT = Path(__file__).parents[2]
+
+
+@dataclass
+class Example:
+    name: str
+    source: str  # the file whose text we edit
+    old: str
+    new: str
+    answer: str
+
+
+EXAMPLES = {
+    "nodejs": Example(
+        "nodejs",
+        "greeting.js",
+        "pyodo (Node.js)",
+        "pyodo (Node.js), edited",
+        "Hello from pyodo (Node.js)",
+    ),
+    "python": Example(
+        "python",
+        "greeting.py",
+        "pyodo (Python)",
+        "pyodo (Python), edited",
+        "Hello from pyodo (Python)",
+    ),
+    "java": Example(
+        "java",
+        "src/demo/Greeting.java",
+        "pyodo (Java)",
+        "pyodo (Java), edited",
+        "Hello from pyodo (Java)",
+    ),
+}
+
+
+@dataclass
+class Pushed:
+    """A scratch copy of an example, pushed once, with helpers to drive doit in it."""
+
+    example: Example
+    path: Path
+    namespace: str
+    kubeconfig: Path
+
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ, KUBECONFIG=str(self.kubeconfig))
+        env.pop("PYODO_NAMESPACE", None)
+        return env
+
+    def doit(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(
+            [sys.executable, "-m", "doit", *args, f"namespace={self.namespace}"],
+            cwd=self.path,
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+        if check and proc.returncode != 0:
+            pytest.fail(
+                f"doit {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}"
+            )
+        return proc
+
+    def component(self) -> Component:
+        target = Target(kubeconfig=str(self.kubeconfig), namespace=self.namespace)
+        return Component(self.path, target, environ={})
+
+    def get(self, url: str) -> str:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.read().decode().strip()
+
+
+def wait_for_answer(
+    component: Component, pushed: Pushed, expected: str, timeout: float = 60
+) -> str:
+    """The app restarts asynchronously after a build: poll its answer (bounded)."""
+    url = component.endpoint()
+    deadline = time.monotonic() + timeout
+    answer = ""
+    while time.monotonic() < deadline:
+        try:
+            answer = pushed.get(url)
+        except OSError:
+            answer = ""
+        if answer == expected:
+            return answer
+        time.sleep(0.5)
+    return answer
+
+
+@pytest.fixture(scope="module", params=sorted(EXAMPLES))
+def pushed(request: pytest.FixtureRequest, cluster_info, tmp_path_factory) -> Iterator[Pushed]:
+    example = EXAMPLES[request.param]
+    path = tmp_path_factory.mktemp(example.name) / example.name
+    shutil.copytree(ROOT / "examples" / example.name, path, ignore=shutil.ignore_patterns(".pyodo"))
+    namespace = f"pyodo-test-{example.name}-{uuid.uuid4().hex[:6]}"
+    kube = Kube(Target(kubeconfig=str(cluster_info.kubeconfig), namespace=namespace))
+    kube.ensure_namespace(namespace, run_labels(f"push-{namespace}", 3600))
+    pushed = Pushed(example, path, namespace, cluster_info.kubeconfig)
+    try:
+        pushed.doit("push")
+        yield pushed
+    finally:
+        kube.delete_namespace(namespace)
+        kube.close()
+
+
+def test_push_serves_the_app(pushed: Pushed) -> None:
+    component = pushed.component()
+    try:
+        assert wait_for_answer(component, pushed, pushed.example.answer) == pushed.example.answer
+    finally:
+        component.close()
+
+
+def test_pod_is_the_seeds_pod(pushed: Pushed) -> None:
+    component = pushed.component()
+    pod = component.pod()
+    assert [c.name for c in pod.spec.init_containers] == [
+        "copy-supervisord",
+        "copy-files-to-volume",
+    ]
+    claims = {
+        v.persistent_volume_claim.claim_name for v in pod.spec.volumes if v.persistent_volume_claim
+    }
+    assert f"{component.name}-s2idata" in claims
+    pid1 = component.exec(["cat", "/proc/1/cmdline"], check=True).stdout.split(b"\0")[0]
+    assert pid1.endswith(b"tini"), "an init reaps orphans as PID 1"
+    assert component.exec(["test", "-d", "/opt/odo/bin"]).returncode == 0
+
+
+def test_nothing_changed_push_makes_no_write_and_no_build(pushed: Pushed) -> None:
+    component = pushed.component()
+    before = component.kube.get("Deployment", component.name)
+    status_before = component.exec(["/opt/odo/bin/ctl", "status"], check=True).text
+    out = pushed.doit("push").stdout
+    # doit marks up-to-date tasks with "--": nothing applied, copied or built
+    for task in ("create_resources", "copy", "assemble_and_restart"):
+        assert re.search(rf"^-- {task}", out, re.M), out
+    after = component.kube.get("Deployment", component.name)
+    assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
+    assert component.exec(["/opt/odo/bin/ctl", "status"], check=True).text == status_before
+
+
+def test_edit_then_push_serves_the_new_answer(pushed: Pushed) -> None:
+    example = pushed.example
+    source = pushed.path / example.source
+    source.write_text(source.read_text().replace(example.old, example.new))
+    pod_before = pushed.component().pod().metadata.uid
+    out = pushed.doit("push").stdout
+    assert "1 modified" in out, out
+    component = pushed.component()
+    try:
+        expected = example.answer.replace(example.old, example.new)
+        assert wait_for_answer(component, pushed, expected) == expected
+        assert component.pod().metadata.uid == pod_before, "sync and restart, not a new pod"
+    finally:
+        component.close()
+
+
+def test_deleted_and_renamed_files_follow_in_the_container(pushed: Pushed) -> None:
+    (pushed.path / "notes.txt").write_text("draft\n")
+    (pushed.path / "old-name.txt").write_text("keep me\n")
+    pushed.doit("push")
+    (pushed.path / "notes.txt").unlink()
+    (pushed.path / "old-name.txt").rename(pushed.path / "new-name.txt")
+    out = pushed.doit("push").stdout
+    assert "1 deleted" in out and "1 renamed" in out, out
+    component = pushed.component()
+    src = component.devfile.source_dir
+    assert component.exec(["test", "-e", f"{src}/notes.txt"]).returncode == 1
+    assert component.exec(["test", "-e", f"{src}/old-name.txt"]).returncode == 1
+    assert component.exec(["cat", f"{src}/new-name.txt"], check=True).text == "keep me\n"
+
+
+def test_killed_app_is_restarted_by_the_supervisor_in_the_same_pod(pushed: Pushed) -> None:
+    component = pushed.component()
+    pod = component.pod().metadata.uid
+    status = component.exec(["/opt/odo/bin/ctl", "status"], check=True).text
+    pid = re.search(r"pid=(\d+)", status).group(1)
+    component.exec(["kill", "-9", pid], check=True)
+    deadline = time.monotonic() + 60
+    new_pid = pid
+    while time.monotonic() < deadline:
+        status = component.exec(["/opt/odo/bin/ctl", "status"]).text
+        match = re.search(r"RUNNING pid=(\d+)", status)
+        if match and match.group(1) != pid:
+            new_pid = match.group(1)
+            break
+        time.sleep(0.5)
+    assert new_pid != pid, f"app not restarted: {status}"
+    assert component.pod().metadata.uid == pod
+    try:
+        answer = wait_for_answer(component, pushed, pushed.get(component.endpoint()))
+        assert answer
+    finally:
+        component.close()
+
+
+def test_failed_build_fails_the_push_and_keeps_the_edit(pushed: Pushed) -> None:
+    if pushed.example.name == "python":
+        broken = "def greeting(:\n"
+    elif pushed.example.name == "java":
+        broken = "package demo; final class Greeting { static String text() { return } }\n"
+    else:
+        broken = "exports.greeting = () => ;\n"
+    source = pushed.path / pushed.example.source
+    good = source.read_text()
+    source.write_text(broken)
+    failed = pushed.doit("push", check=False)
+    assert failed.returncode != 0
+    assert "assemble-and-restart" in failed.stderr + failed.stdout
+    source.write_text(good)
+    pushed.doit("push")
+    component = pushed.component()
+    src = component.devfile.source_dir
+    remote = component.exec(["cat", f"{src}/{pushed.example.source}"], check=True).text
+    assert remote == good
+
+
+def test_delete_leaves_no_labelled_object(pushed: Pushed, request: pytest.FixtureRequest) -> None:
+    # Runs last in the module (definition order): deletes the component.
+    component = pushed.component()
+    pushed.doit("delete")
+    selector = f"app.kubernetes.io/instance={component.name},app.kubernetes.io/managed-by=pyodo"
+    assert component.kube.list_labelled(selector) == []
+    assert component.kube.pods(component.selector) == []
