@@ -48,11 +48,13 @@ import stat
 import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, cast
+from typing import Literal, NamedTuple
 
 from pathspec import GitIgnoreSpec
+
+from pyodo_tasks.errors import SyncError
 
 __all__ = [
     "FORMAT_VERSION",
@@ -75,15 +77,18 @@ IGNORE_FILES = (".gitignore", ".pyodoignore")
 #: Generous because network and VM-shared file systems have coarse or skewed clocks.
 RACY_WINDOW_NS = 2_000_000_000
 _CHUNK = 1 << 20
+#: Absolute, empty, ``.``/``..`` segments or NUL: never a path this index wrote.
+_UNSAFE_PATH = re.compile(r"^/|/$|^$|//|(^|/)\.\.?(/|$)|\x00")
 
 Kind = Literal["file", "link", "dir"]
-_KINDS = ("file", "link", "dir")
+_KINDS = frozenset({"file", "link", "dir"})
 
 
-@dataclass(frozen=True)
-class Entry:
+class Entry(NamedTuple):
     """What the index knows about one path. ``mode`` holds the permission bits only.
 
+    A named tuple rather than a dataclass: a 50k-entry index is built on every scan and load,
+    and tuples are several times cheaper to create and compare.
     ``size == -1`` marks a *stale* entry: the copy could not send a consistent version (the file
     vanished or changed while being read), so the next diff must treat it as changed.
     """
@@ -99,26 +104,25 @@ class Entry:
     def stale(self) -> bool:
         return self.size < 0
 
-    def to_list(self) -> list[object]:
-        return [self.kind, self.size, self.mtime_ns, self.mode, self.digest, self.link_target]
+    def same_stat(self, other: Entry) -> bool:
+        """Equal in everything but the content digest."""
+        return self[:4] == other[:4] and self.link_target == other.link_target
 
     @classmethod
     def from_list(cls, raw: object) -> Entry:
         """Parse one index row; ``ValueError`` on anything malformed."""
-        if not isinstance(raw, list) or len(raw) != 6:
+        if type(raw) is not list or len(raw) != 6:
             raise ValueError(f"entry is not a 6-item list: {raw!r}")
         kind, size, mtime_ns, mode, digest, target = raw
         if kind not in _KINDS:
             raise ValueError(f"unknown entry kind {kind!r}")
-        if not all(type(v) is int for v in (size, mtime_ns, mode)):
+        if type(size) is not int or type(mtime_ns) is not int or type(mode) is not int:
             raise ValueError(f"size, mtime_ns and mode must be integers: {raw!r}")
-        if digest is not None and not isinstance(digest, str):
+        if digest is not None and type(digest) is not str:
             raise ValueError(f"digest must be a string or null: {raw!r}")
-        if (target is None) != (kind != "link") or (
-            target is not None and not isinstance(target, str)
-        ):
+        if (type(target) is str) != (kind == "link"):
             raise ValueError(f"a link, and only a link, has a target string: {raw!r}")
-        return cls(cast(Kind, kind), size, mtime_ns, mode, digest, target)
+        return cls._make(raw)
 
 
 class Snapshot(Mapping[str, Entry]):
@@ -168,7 +172,7 @@ class Snapshot(Mapping[str, Entry]):
         return h.hexdigest()
 
     def to_json(self) -> str:
-        files = {p: self._entries[p].to_list() for p in sorted(self._entries)}
+        files = {p: list(self._entries[p]) for p in sorted(self._entries)}
         doc = {"version": FORMAT_VERSION, "scanned_at_ns": self.scanned_at_ns, "files": files}
         return json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
 
@@ -182,7 +186,10 @@ class Snapshot(Mapping[str, Entry]):
         files, scanned_at = doc.get("files"), doc.get("scanned_at_ns", 0)
         if not isinstance(files, dict) or type(scanned_at) is not int:
             raise ValueError("index has no 'files' object or a bad 'scanned_at_ns'")
-        return cls({str(p): Entry.from_list(raw) for p, raw in files.items()}, scanned_at)
+        bad = next((p for p in files if _UNSAFE_PATH.search(p)), None)
+        if bad is not None:
+            raise ValueError(f"index names a path outside the tree: {bad!r}")
+        return cls({p: Entry.from_list(raw) for p, raw in files.items()}, scanned_at)
 
 
 @dataclass(frozen=True)
@@ -301,10 +308,10 @@ class FileIndex:
                 with os.scandir(abs_dir) as it:
                     items = list(it)
             except OSError as exc:  # vanished or unreadable: report it, keep the rest
-                if rel_dir:
-                    log.warning("skipping unreadable directory %s: %s", abs_dir, exc)
-                    continue
-                raise
+                if not rel_dir:
+                    raise SyncError(f"{root}: cannot read the source directory: {exc}") from exc
+                log.warning("skipping unreadable directory %s: %s", abs_dir, exc)
+                continue
             prefix = rel_dir + "/" if rel_dir else ""
             spec = _read_ignores(abs_dir, {item.name for item in items})
             if spec is not None:
@@ -376,6 +383,8 @@ class FileIndex:
             elif before.kind != now.kind:  # e.g. file -> dir: remove, then send afresh
                 deleted.append(path)
                 created.append(path)
+            elif before.same_stat(now) and not old.is_racy(before):
+                new.record(path, before)  # the common case: unchanged, keep its digest
             else:
                 verdict = self._compare(path, before, now, old.is_racy(before), new)
                 if verdict == "modified":
@@ -415,7 +424,7 @@ class FileIndex:
             return "modified"
         if before.mtime_ns == now.mtime_ns and not racy:
             if before.digest is not None and now.digest is None:
-                snapshot.record(path, replace(now, digest=before.digest))
+                snapshot.record(path, now._replace(digest=before.digest))
             return "same" if before.mode == now.mode else "modified"
         # Same size, but the mtime moved or cannot be trusted: only content can tell.
         if before.digest is None or self._digest(path, snapshot) != before.digest:
@@ -427,7 +436,7 @@ class FileIndex:
         if entry.digest is None:
             digest = hash_file(os.path.join(self.root, path), expect=entry)
             if digest is not None:
-                entry = replace(entry, digest=digest)
+                entry = entry._replace(digest=digest)
                 snapshot.record(path, entry)
         return entry.digest
 

@@ -20,7 +20,6 @@ import posixpath
 import stat
 import tarfile
 from collections.abc import Iterable, Iterator
-from dataclasses import replace
 from pathlib import Path
 
 from pyodo_tasks.errors import SyncError
@@ -201,4 +200,4 @@ def _header(info: tarfile.TarInfo) -> bytes:
 
 
 def _stale(entry: Entry) -> Entry:
-    return replace(entry, size=-1, digest=None)
+    return entry._replace(size=-1, digest=None)

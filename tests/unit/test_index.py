@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 import pyodo_tasks.index as index_mod
+from pyodo_tasks.errors import SyncError
 from pyodo_tasks.index import Changes, Entry, FileIndex, Snapshot
 from pyodo_tasks.tarball import build_tar
 
@@ -461,6 +462,8 @@ def test_corrupt_index_falls_back_to_full_index(
         '{"version": 99, "files": {}}',
         "[]",
         '{"version": 1, "files": {"a": ["pipe", 0, 0, 0, null, null]}}',
+        '{"version": 1, "files": {"../etc/passwd": ["file", 0, 0, 0, null, null]}}',
+        '{"version": 1, "files": {"a": ["link", 0, 0, 0, null, null]}}',
     ],
 )
 def test_unknown_version_or_shape_falls_back_to_full_index(
@@ -523,6 +526,11 @@ def test_snapshot_digest_is_stable_and_ignores_content_digests(tree: Path) -> No
     assert one.digest() == two.digest()
     (tree / "new").write_text("")
     assert idx.scan().digest() != one.digest()
+
+
+def test_missing_source_directory_is_a_sync_error(tmp_path: Path) -> None:
+    with pytest.raises(SyncError, match="cannot read the source directory"):
+        FileIndex(tmp_path / "nope").scan()
 
 
 def test_changes_from_an_empty_tree_are_falsy(tmp_path: Path) -> None:
