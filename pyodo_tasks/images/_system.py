@@ -1,0 +1,192 @@
+"""Host helpers for image builds: bounded subprocesses, Debian packages, the apt mirror, mounts.
+
+Why here: every builder step shells out (debootstrap, gcc, go, apt-get); one ``run`` with list
+arguments, a timeout and a ClusterSetupError that carries the tail of the output keeps failures
+short and actionable.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from pyodo_tasks.errors import ClusterSetupError
+
+__all__ = [
+    "apt_download_extract",
+    "cache_root",
+    "debian_mirror",
+    "ensure_debian_packages",
+    "find_go",
+    "remove_tree",
+    "run",
+    "unmount_under",
+]
+
+
+def cache_root() -> Path:
+    """pyodo's cache directory (``$PYODO_CACHE_DIR`` or ``~/.cache/pyodo``)."""
+    override = os.environ.get("PYODO_CACHE_DIR")
+    return Path(override) if override else Path.home() / ".cache" / "pyodo"
+
+
+def run(
+    args: Sequence[str | os.PathLike[str]],
+    *,
+    timeout: float,
+    what: str,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+) -> str:
+    """Run ``args``; return stdout+stderr. Failure or timeout raises ClusterSetupError."""
+    argv = [os.fspath(a) for a in args]
+    try:
+        proc = subprocess.run(
+            argv,
+            cwd=cwd,
+            env=None if env is None else {**os.environ, **env},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            timeout=timeout,
+            check=False,
+        )
+    except FileNotFoundError as exc:
+        raise ClusterSetupError(f"{what}: {argv[0]} not found ({exc})") from exc
+    except subprocess.TimeoutExpired as exc:
+        raise ClusterSetupError(f"{what}: {argv[0]} did not finish within {timeout:g}s") from exc
+    output = proc.stdout.decode(errors="replace")
+    if proc.returncode != 0:
+        tail = "\n".join(output.strip().splitlines()[-25:])
+        raise ClusterSetupError(f"{what}: `{' '.join(argv[:6])}` exited {proc.returncode}\n{tail}")
+    return output
+
+
+def _installed(package: str) -> bool:
+    try:
+        proc = subprocess.run(
+            ["dpkg-query", "-W", "-f=${Status}", package],
+            capture_output=True,
+            timeout=30,
+            check=False,
+        )
+    except FileNotFoundError as exc:
+        raise ClusterSetupError("dpkg-query not found: image builds need a Debian host") from exc
+    return proc.returncode == 0 and proc.stdout.decode().endswith("installed")
+
+
+def ensure_debian_packages(packages: Sequence[str]) -> None:
+    """apt-get install the packages that are missing (dpkg-query check first: idempotent)."""
+    missing = [p for p in packages if not _installed(p)]
+    if not missing:
+        return
+    if os.geteuid() != 0:
+        raise ClusterSetupError(f"missing Debian packages {missing}: run as root to install them")
+    run(
+        ["apt-get", "install", "-y", "--no-install-recommends", *missing],
+        timeout=900,
+        what=f"installing {' '.join(missing)}",
+        env={"DEBIAN_FRONTEND": "noninteractive"},
+    )
+
+
+def apt_download_extract(packages: Sequence[str], dest: Path) -> None:
+    """Fetch .debs with ``apt-get download`` and unpack them into ``dest`` (no install)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="pyodo-debs-") as tmp:
+        # _apt cannot write into root's temp dir; let it drop privileges into a readable one.
+        os.chmod(tmp, 0o777)
+        run(["apt-get", "download", *packages], timeout=600, what="apt-get download", cwd=Path(tmp))
+        debs = sorted(Path(tmp).glob("*.deb"))
+        if len(debs) < len(packages):
+            raise ClusterSetupError(f"apt-get download {packages} produced only {debs}")
+        for deb in debs:
+            run(["dpkg-deb", "-x", deb, dest], timeout=120, what=f"unpacking {deb.name}")
+
+
+def _sources_paragraphs() -> list[dict[str, str]]:
+    paragraphs: list[dict[str, str]] = []
+    sources_dir = Path("/etc/apt/sources.list.d")
+    for path in sorted(sources_dir.glob("*.sources")) if sources_dir.is_dir() else []:
+        for block in path.read_text().split("\n\n"):
+            fields: dict[str, str] = {}
+            for line in block.splitlines():
+                if line.startswith("#") or ":" not in line or line[:1].isspace():
+                    continue
+                key, value = line.split(":", 1)
+                fields[key.strip().lower()] = value.strip()
+            if fields:
+                paragraphs.append(fields)
+    lists = [Path("/etc/apt/sources.list")]
+    if sources_dir.is_dir():
+        lists += sorted(sources_dir.glob("*.list"))
+    for path in lists:
+        if not path.is_file():
+            continue
+        for line in path.read_text().splitlines():
+            words = line.split("#", 1)[0].split()
+            if len(words) >= 3 and words[0] == "deb":
+                rest = [w for w in words[1:] if not w.startswith("[")]
+                if len(rest) >= 2:
+                    paragraphs.append({"types": "deb", "uris": rest[0], "suites": rest[1]})
+    return paragraphs
+
+
+def debian_mirror(suite: str) -> str:
+    """The apt mirror this machine is configured with for ``suite``, read at run time.
+
+    ``$PYODO_DEBIAN_MIRROR`` overrides. The repo never names a mirror host.
+    """
+    override = os.environ.get("PYODO_DEBIAN_MIRROR")
+    if override:
+        return override
+    for fields in _sources_paragraphs():
+        if "deb" not in fields.get("types", "").split():
+            continue
+        if suite in fields.get("suites", "").split() and fields.get("uris"):
+            return fields["uris"].split()[0]
+    raise ClusterSetupError(
+        f"no apt source for suite {suite!r} in /etc/apt/sources.list(.d): "
+        "set PYODO_DEBIAN_MIRROR to a Debian mirror URL"
+    )
+
+
+def find_go() -> str:
+    """The go binary: PATH, then the usual /usr/local/go install."""
+    found = shutil.which("go") or (
+        "/usr/local/go/bin/go" if os.access("/usr/local/go/bin/go", os.X_OK) else None
+    )
+    if not found:
+        raise ClusterSetupError("go not found: the init image's supervisor is built with Go")
+    return found
+
+
+def _mounts_under(root: Path) -> list[str]:
+    prefix = os.fspath(root.resolve())
+    found = []
+    with open("/proc/self/mountinfo") as handle:
+        for line in handle:
+            point = line.split()[4].replace("\\040", " ")
+            if point == prefix or point.startswith(prefix + "/"):
+                found.append(point)
+    return found
+
+
+def unmount_under(root: Path) -> None:
+    """Unmount whatever a killed debootstrap left mounted below ``root`` (deepest first)."""
+    for point in sorted(_mounts_under(root), key=len, reverse=True):
+        run(["umount", "-l", point], timeout=60, what=f"unmounting {point}")
+
+
+def remove_tree(root: Path) -> None:
+    """rm -rf a build root, but never through a mount (a leftover /proc or /dev bind)."""
+    if not root.exists():
+        return
+    unmount_under(root)
+    if _mounts_under(root):
+        raise ClusterSetupError(f"{root} still has mounts below it; not removing it")
+    shutil.rmtree(root)

@@ -1,0 +1,3 @@
+module pyodo.local/supervisor
+
+go 1.22
