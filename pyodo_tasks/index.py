@@ -269,7 +269,47 @@ def hash_file(path: str | os.PathLike[str], expect: Entry | None = None) -> str 
     return h.hexdigest()
 
 
-_Matchers = tuple[tuple[str, GitIgnoreSpec], ...]  # (directory prefix, its spec), root first
+class _Rules:
+    """One directory's ignore patterns, with a quick "does any pattern match at all?" test.
+
+    Most paths match no pattern. ``GitIgnoreSpec`` tries each pattern in turn; one search of
+    the union of the patterns' regexes answers the common case in a single step, and only a
+    path that matches something goes through the spec for git's exact verdict.
+    """
+
+    __slots__ = ("any", "spec")
+
+    def __init__(self, lines: Sequence[str]) -> None:
+        self.spec = GitIgnoreSpec.from_lines(lines)
+        self.any = _union(self.spec)
+
+    def decide(self, path: str) -> bool | None:
+        """True: ignored; False: re-included by a negation; None: no pattern matches."""
+        if self.any is not None and self.any.search(path) is None:
+            return None
+        return self.spec.check_file(path).include
+
+
+def _union(spec: GitIgnoreSpec) -> re.Pattern[str] | None:
+    """One regex matching whatever any of ``spec``'s patterns matches, or None (no shortcut).
+
+    Named groups become plain groups (names would clash); that changes what is captured,
+    never what matches, so the union is exact as a filter.
+    """
+    regexes = [p.regex for p in spec.patterns if p.include is not None]
+    if not regexes or any(r is None or not isinstance(r.pattern, str) for r in regexes):
+        return None
+    flags = regexes[0].flags
+    if any(r.flags != flags for r in regexes):
+        return None
+    parts = (re.sub(r"\(\?P<\w+>", "(?:", r.pattern) for r in regexes)
+    try:
+        return re.compile("|".join(f"(?:{part})" for part in parts), flags)
+    except re.error:
+        return None
+
+
+_Matchers = tuple[tuple[str, _Rules], ...]  # (directory prefix, its rules), root first
 
 
 class FileIndex:
@@ -289,7 +329,7 @@ class FileIndex:
         self.state_dir = Path(state_dir) if state_dir is not None else self.root / ".pyodo"
         name = "index.json" if key is None else f"index-{_safe_key(key)}.json"
         self.index_path = self.state_dir / name
-        self._extra = GitIgnoreSpec.from_lines(list(extra_ignores)) if extra_ignores else None
+        self._extra = _Rules(list(extra_ignores)) if extra_ignores else None
         self._skip_rel = _relative_inside(self.state_dir, self.root)
 
     # -- scanning ---------------------------------------------------------------------------
@@ -313,9 +353,9 @@ class FileIndex:
                 log.warning("skipping unreadable directory %s: %s", abs_dir, exc)
                 continue
             prefix = rel_dir + "/" if rel_dir else ""
-            spec = _read_ignores(abs_dir, {item.name for item in items})
-            if spec is not None:
-                matchers = (*matchers, (prefix, spec))
+            rules = _read_ignores(abs_dir, {item.name for item in items})
+            if rules is not None:
+                matchers = (*matchers, (prefix, rules))
             for item in items:
                 if item.name in ALWAYS_SKIP:
                     continue
@@ -495,14 +535,14 @@ def _ignored(rel: str, is_dir: bool, matchers: _Matchers) -> bool:
     """Git's precedence: the deepest ignore file with a matching pattern decides; within one
     file the last match wins (``GitIgnoreSpec`` also handles git's file-over-dir priority)."""
     suffix = "/" if is_dir else ""
-    for prefix, spec in reversed(matchers):
-        result = spec.check_file(rel[len(prefix) :] + suffix).include
+    for prefix, rules in reversed(matchers):
+        result = rules.decide(rel[len(prefix) :] + suffix)
         if result is not None:
             return result
     return False
 
 
-def _read_ignores(directory: str, names: set[str]) -> GitIgnoreSpec | None:
+def _read_ignores(directory: str, names: set[str]) -> _Rules | None:
     lines: list[str] = []
     for name in IGNORE_FILES:
         if name not in names:
@@ -513,7 +553,7 @@ def _read_ignores(directory: str, names: set[str]) -> GitIgnoreSpec | None:
                 lines.extend(f.read().splitlines())
         except OSError as exc:  # e.g. a dangling .gitignore symlink
             log.warning("cannot read %s: %s", path, exc)
-    return GitIgnoreSpec.from_lines(lines) if lines else None
+    return _Rules(lines) if lines else None
 
 
 def _relative_inside(path: Path, root: Path) -> str | None:

@@ -550,3 +550,17 @@ def test_scan_of_a_large_tree_is_reasonably_fast(tmp_path: Path) -> None:
     started = time.perf_counter()
     assert len(FileIndex(tmp_path).scan()) == 2021
     assert time.perf_counter() - started < 10
+
+
+@pytest.mark.parametrize("case", sorted(GIT_CASES))
+def test_quick_pattern_filter_never_changes_the_verdict(case: str) -> None:
+    """The union-regex shortcut must agree with ``GitIgnoreSpec`` on every path and dir form."""
+    paths = set(GIT_TREE)
+    for path in GIT_TREE:
+        parts = path.split("/")
+        paths.update("/".join(parts[:i]) + "/" for i in range(1, len(parts)))
+    for content in GIT_CASES[case].values():
+        rules = index_mod._Rules(content.splitlines())
+        assert rules.any is not None
+        for path in sorted(paths):
+            assert rules.decide(path) == rules.spec.check_file(path).include, path
