@@ -87,7 +87,16 @@ def ensure_debian_packages(packages: Sequence[str]) -> None:
     if os.geteuid() != 0:
         raise ClusterSetupError(f"missing Debian packages {missing}: run as root to install them")
     run(
-        ["apt-get", "install", "-y", "--no-install-recommends", *missing],
+        # Wait for dpkg's lock rather than fail: other pyodo parts install packages too.
+        [
+            "apt-get",
+            "-o",
+            "DPkg::Lock::Timeout=600",
+            "install",
+            "-y",
+            "--no-install-recommends",
+            *missing,
+        ],
         timeout=900,
         what=f"installing {' '.join(missing)}",
         env={"DEBIAN_FRONTEND": "noninteractive"},
