@@ -11,7 +11,7 @@ import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from pyodo_tasks.errors import ClusterSetupError
@@ -86,21 +86,40 @@ def ensure_debian_packages(packages: Sequence[str]) -> None:
         return
     if os.geteuid() != 0:
         raise ClusterSetupError(f"missing Debian packages {missing}: run as root to install them")
-    run(
+    argv = [
+        "apt-get",
         # Wait for dpkg's lock rather than fail: other pyodo parts install packages too.
-        [
-            "apt-get",
-            "-o",
-            "DPkg::Lock::Timeout=600",
-            "install",
-            "-y",
-            "--no-install-recommends",
-            *missing,
-        ],
-        timeout=900,
-        what=f"installing {' '.join(missing)}",
-        env={"DEBIAN_FRONTEND": "noninteractive"},
+        "-o",
+        "DPkg::Lock::Timeout=600",
+        "install",
+        "-y",
+        "--no-install-recommends",
+        *missing,
+    ]
+    _with_apt_update_retry(
+        lambda: run(
+            argv,
+            timeout=900,
+            what=f"installing {' '.join(missing)}",
+            env={"DEBIAN_FRONTEND": "noninteractive"},
+        )
     )
+
+
+def _with_apt_update_retry(action: Callable[[], object]) -> None:
+    """Run an apt action; on failure refresh the package lists once and retry.
+
+    A fresh machine may have stale or no lists (apt then cannot locate or fetch a package).
+    """
+    try:
+        action()
+    except ClusterSetupError:
+        run(
+            ["apt-get", "-o", "DPkg::Lock::Timeout=600", "update"],
+            timeout=600,
+            what="apt-get update",
+        )
+        action()
 
 
 def apt_download_extract(packages: Sequence[str], dest: Path) -> None:
@@ -109,7 +128,14 @@ def apt_download_extract(packages: Sequence[str], dest: Path) -> None:
     with tempfile.TemporaryDirectory(prefix="pyodo-debs-") as tmp:
         # _apt cannot write into root's temp dir; let it drop privileges into a readable one.
         os.chmod(tmp, 0o777)
-        run(["apt-get", "download", *packages], timeout=600, what="apt-get download", cwd=Path(tmp))
+        _with_apt_update_retry(
+            lambda: run(
+                ["apt-get", "download", *packages],
+                timeout=600,
+                what="apt-get download",
+                cwd=Path(tmp),
+            )
+        )
         debs = sorted(Path(tmp).glob("*.deb"))
         if len(debs) < len(packages):
             raise ClusterSetupError(f"apt-get download {packages} produced only {debs}")
