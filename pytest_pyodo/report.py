@@ -1,0 +1,106 @@
+"""What pyodo adds to pytest's output: header lines, failure sections, the end-of-run summary.
+
+Plain functions of the plugin's state, so they are tested without a cluster.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pyodo_tasks.errors import PyodoError
+
+from .settings import Settings, namespace_name
+
+if TYPE_CHECKING:
+    from .session import DeployedComponent
+
+__all__ = ["debug_section", "header_lines", "summary_lines"]
+
+log = logging.getLogger("pytest_pyodo")
+
+
+def _context(settings: Settings) -> str:
+    """The context the session will use, found without contacting the cluster."""
+    if settings.cluster == "local":
+        from pyodo_tasks.cluster.local import CONTEXT
+
+        return CONTEXT
+    if settings.cluster == "kind":
+        from pyodo_tasks.cluster.kind import KindProvider
+
+        return KindProvider().context
+    from pyodo_tasks.kube import Target  # the Kubernetes client: only when a header is shown
+
+    kubeconfig = str(settings.kubeconfig) if settings.kubeconfig else None
+    try:
+        return Target(kubeconfig=kubeconfig, context=settings.context).resolve().context
+    except PyodoError as exc:
+        return f"unresolved ({exc})"
+
+
+def _namespace(settings: Settings, run_id: str, workers: bool) -> str:
+    if settings.reuse:
+        return f"{settings.namespace or 'the kubeconfig namespace'} (reused, never deleted)"
+    if settings.namespace:
+        return f"{settings.namespace} (shared; the run's objects deleted by label)"
+    name = namespace_name(run_id, "<worker>" if workers else "main")
+    return f"{name} ({'kept' if settings.keep else 'deleted at the end'})"
+
+
+def _shown(path: Path, rootpath: Path) -> str:
+    try:
+        return str(path.relative_to(rootpath))
+    except ValueError:
+        return str(path)
+
+
+def header_lines(
+    settings: Settings, run_id: str, rootpath: Path, workers: bool = False
+) -> list[str]:
+    """``pyodo: …`` header lines naming the cluster, context, namespace and components."""
+    if not settings.configured:
+        return []
+    components = ", ".join(_shown(p, rootpath) for p in settings.components) or "none configured"
+    return [
+        f"pyodo: cluster {settings.cluster} [{settings.origin.get('cluster', 'default')}], "
+        f"context {_context(settings)}",
+        f"pyodo: run {run_id}, namespace {_namespace(settings, run_id, workers)}",
+        f"pyodo: components {components}",
+    ]
+
+
+def debug_section(handle: DeployedComponent) -> tuple[str, str]:
+    """The report section for a failing test that used ``handle``: pod, events, log tail."""
+    title = f"pyodo: component {handle.name} in namespace {handle.namespace}"
+    try:
+        text = handle.debug_report()
+    except Exception as exc:  # a report must never hide the test's own failure
+        log.debug("debug report of %s failed", handle.name, exc_info=True)
+        text = f"(could not collect the debug report: {type(exc).__name__}: {exc})"
+    if handle.error is not None:
+        text = f"deploy failed: {handle.error}\n{text}"
+    return title, text
+
+
+def _run_lines(report: Mapping[str, Any]) -> Iterable[str]:
+    who = f"[{report['worker']}] " if report.get("worker") not in (None, "main") else ""
+    for comp in report.get("components", []):
+        if comp.get("error"):
+            yield f"{who}{comp['name']}: deploy failed: {comp['error']}"
+        elif comp.get("push_seconds") is not None:
+            yield (
+                f"{who}deployed {comp['name']} into {comp['namespace']} in "
+                f"{comp['push_seconds']:.1f}s"
+            )
+    for line in report.get("cleanup", []):
+        yield f"{who}{line}"
+
+
+def summary_lines(reports: Iterable[Mapping[str, Any]], sweep: Iterable[str] = ()) -> list[str]:
+    """The terminal summary: what each session or worker deployed and how it was cleaned up."""
+    lines = [line for report in reports for line in _run_lines(report)]
+    lines.extend(f"[controller] {line}" for line in sweep)
+    return lines

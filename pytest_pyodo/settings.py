@@ -1,0 +1,385 @@
+"""What a test session is configured to do, decided once from every source.
+
+Precedence, stated once (the first source that sets a value wins):
+
+1. a fixture override (``pyodo_config``, ``pyodo_component_path``, ``pyodo_image_overrides``
+   redefined in a ``conftest.py``) — applied by the fixtures, above everything here;
+2. the command-line option (``--pyodo-cluster=kind``);
+3. the ini value (``pyodo_cluster = kind`` in ``pytest.ini``/``pyproject.toml``);
+4. the ``PYODO_*`` environment variable (``PYODO_CLUSTER_PROVIDER=kind``);
+5. auto-detection: the cluster is ``kubeconfig`` when a kubeconfig can be found (the option, ini
+   value or ``PYODO_KUBECONFIG``, else ``KUBECONFIG``, else ``~/.kube/config``) and ``local``
+   otherwise.
+
+A kubeconfig or context set through the environment while the option or ini value picks the
+``local`` or ``kind`` cluster is ignored (the explicit choice wins); set through the option or ini
+value, it is an error naming the fix. This module never imports pytest: the plugin turns its
+:class:`~pyodo_tasks.errors.ConfigError` into ``pytest.UsageError``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pyodo_tasks.cluster import PROVIDERS
+from pyodo_tasks.devfile import load_devfile
+from pyodo_tasks.errors import ConfigError
+
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "DEFAULT_TTL",
+    "SETTINGS",
+    "Settings",
+    "Source",
+    "namespace_name",
+    "parse_bool",
+    "parse_duration",
+    "resolve_settings",
+]
+
+#: Objects of a run may be collected by ``doit gc`` (or the next session) after this long.
+DEFAULT_TTL = 4 * 3600.0
+#: Bound on one deploy (the rollout wait of a push).
+DEFAULT_TIMEOUT = 300.0
+
+_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting and the name it has in each source (for lookups and error messages)."""
+
+    key: str
+    option: str
+    ini: str
+    env: str
+    help: str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "component",
+        "--pyodo-component",
+        "pyodo_component",
+        "PYODO_COMPONENT",
+        "component directory (with a devfile.yaml) to deploy for pyodo_component/"
+        "pyodo_endpoint; repeatable, the first is the default",
+    ),
+    Setting(
+        "cluster",
+        "--pyodo-cluster",
+        "pyodo_cluster",
+        "PYODO_CLUSTER_PROVIDER",
+        "cluster provider: local, kind or kubeconfig (default: kubeconfig when a kubeconfig "
+        "is found, else local)",
+    ),
+    Setting(
+        "kubeconfig",
+        "--pyodo-kubeconfig",
+        "pyodo_kubeconfig",
+        "PYODO_KUBECONFIG",
+        "kubeconfig file for --pyodo-cluster=kubeconfig",
+    ),
+    Setting(
+        "context",
+        "--pyodo-context",
+        "pyodo_context",
+        "PYODO_CONTEXT",
+        "kubeconfig context for --pyodo-cluster=kubeconfig (default: the current one)",
+    ),
+    Setting(
+        "namespace",
+        "--pyodo-namespace",
+        "pyodo_namespace",
+        "PYODO_NAMESPACE",
+        "deploy into this namespace instead of an ephemeral one per session and worker",
+    ),
+    Setting(
+        "keep",
+        "--pyodo-keep",
+        "pyodo_keep",
+        "PYODO_KEEP",
+        "leave the namespace and objects after the session, for debugging",
+    ),
+    Setting(
+        "reuse",
+        "--pyodo-reuse",
+        "pyodo_reuse",
+        "PYODO_REUSE",
+        "deploy into the kubeconfig's namespace (or --pyodo-namespace) and reuse a deployed "
+        "component whose spec hash matches, e.g. one from `doit push`; nothing is deleted",
+    ),
+    Setting(
+        "ttl",
+        "--pyodo-ttl",
+        "pyodo_ttl",
+        "PYODO_TTL",
+        "expiry label on the run's objects: `doit gc` may delete them after this long "
+        "(seconds, or 30m, 4h, 1d; default 4h)",
+    ),
+    Setting(
+        "timeout",
+        "--pyodo-timeout",
+        "pyodo_timeout",
+        "PYODO_TIMEOUT",
+        "bound on waiting for a deployed component to become ready (seconds or 5m; default 5m)",
+    ),
+)
+_BY_KEY = {s.key: s for s in SETTINGS}
+
+
+@dataclass(frozen=True)
+class Source:
+    """Raw values from one source: ``kind`` is ``option``, ``ini`` or ``env``.
+
+    ``base`` is the directory relative paths in this source are resolved against (the
+    invocation directory for options, the ini file's directory for ini values, the current
+    directory for the environment). A value of ``None`` means "not set here".
+    """
+
+    kind: str
+    values: Mapping[str, Any]
+    base: Path
+
+    def name_of(self, key: str) -> str:
+        setting = _BY_KEY[key]
+        return {"option": setting.option, "ini": setting.ini, "env": setting.env}[self.kind]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The decided configuration of a session (override the ``pyodo_config`` fixture to change).
+
+    ``origin`` maps each key to where its value came from (``--pyodo-cluster``,
+    ``pyodo_cluster (ini)``, ``PYODO_CLUSTER_PROVIDER``, ``auto: …`` or ``default``), for the
+    report header and error messages.
+    """
+
+    components: tuple[Path, ...] = ()
+    cluster: str = "local"
+    kubeconfig: Path | None = None
+    context: str | None = None
+    namespace: str | None = None
+    keep: bool = False
+    reuse: bool = False
+    ttl: float = DEFAULT_TTL
+    timeout: float = DEFAULT_TIMEOUT
+    origin: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def configured(self) -> bool:
+        """True when the user set anything pyodo (so the header and summary mention it)."""
+        return any(not str(v).startswith(("auto", "default")) for v in self.origin.values())
+
+
+def namespace_name(run_id: str, worker: str) -> str:
+    """The ephemeral namespace of one session (``worker`` is ``main`` or xdist's ``gw0``…)."""
+    return f"pyodo-{run_id}-{worker}"[:63].rstrip("-")
+
+
+def parse_bool(text: str | bool, where: str) -> bool:
+    if isinstance(text, bool):
+        return text
+    value = str(text).strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ConfigError(f"{where}={text!r} is not a boolean: use true or false (or 1/0)")
+
+
+def parse_duration(text: str | float, where: str) -> float:
+    """Seconds from ``90``, ``90s``, ``30m``, ``4h`` or ``1d``; must be positive."""
+    if isinstance(text, (int, float)):
+        seconds = float(text)
+    else:
+        match = _DURATION.match(str(text).lower())
+        if match is None:
+            raise ConfigError(
+                f"{where}={text!r} is not a duration: use seconds or a number with s, m, h or d "
+                "(e.g. 300, 30m, 4h)"
+            )
+        seconds = float(match.group(1)) * _UNITS[match.group(2)]
+    if seconds <= 0:
+        raise ConfigError(f"{where}={text!r}: the duration must be positive")
+    return seconds
+
+
+def _first(sources: Sequence[Source], key: str) -> tuple[Any, Source | None]:
+    for source in sources:
+        value = source.values.get(key)
+        if value not in (None, "", [], ()):
+            return value, source
+    return None, None
+
+
+def _label(source: Source, key: str) -> str:
+    name = source.name_of(key)
+    return f"{name} (ini)" if source.kind == "ini" else name
+
+
+def _component_paths(value: Any, source: Source) -> list[tuple[str, Path]]:
+    """``(as given, resolved)`` pairs; the environment separates paths with ``os.pathsep``."""
+    if isinstance(value, (str, os.PathLike)):
+        items: list[Any] = [p for p in str(value).split(os.pathsep) if p.strip()]
+    else:
+        items = list(value)
+    given = [str(item).strip() for item in items]
+    return [(text, (source.base / Path(text)).resolve()) for text in given]
+
+
+def check_component(
+    path: Path, where: str, environ: Mapping[str, str] | None = None, given: str | None = None
+) -> Path:
+    """Fail early, naming the fix, when ``path`` is not a component with a valid devfile."""
+    shown = f"{where}={given if given is not None else path}"
+    if not path.exists():
+        raise ConfigError(
+            f"{shown}: no such file or directory ({path}): point it at a component directory "
+            "that holds a devfile.yaml"
+        )
+    try:
+        load_devfile(path, environ=environ)
+    except ConfigError as exc:
+        raise ConfigError(f"{shown}: {exc}") from exc
+    return path
+
+
+def _kubeconfig_found(explicit: Path | None, environ: Mapping[str, str]) -> str | None:
+    """Where auto-detection found a kubeconfig, or None (kubectl's lookup order)."""
+    if explicit is not None:
+        return str(explicit)
+    env = environ.get("KUBECONFIG", "")
+    for part in env.split(os.pathsep):
+        if part and Path(part).is_file():
+            return f"KUBECONFIG={part}"
+    home = environ.get("HOME")
+    default = (Path(home) if home else Path.home()) / ".kube" / "config"
+    return str(default) if default.is_file() else None
+
+
+def resolve_settings(
+    sources: Sequence[Source],
+    environ: Mapping[str, str] | None = None,
+    *,
+    check_devfiles: bool = True,
+) -> Settings:
+    """Decide every setting from ``sources`` (highest precedence first) plus auto-detection.
+
+    Raises :class:`ConfigError` naming the source and the fix for a bad value or combination.
+    """
+    environ = os.environ if environ is None else environ
+    origin: dict[str, str] = {}
+
+    def pick(key: str) -> tuple[Any, Source | None]:
+        value, source = _first(sources, key)
+        if source is not None:
+            origin[key] = _label(source, key)
+        return value, source
+
+    raw_components, comp_source = pick("component")
+    components: list[Path] = []
+    if comp_source is not None:
+        where = comp_source.name_of("component")
+        for given, path in _component_paths(raw_components, comp_source):
+            if check_devfiles:
+                check_component(path, where, environ, given)
+            components.append(path)
+
+    raw_cluster, cluster_source = pick("cluster")
+    raw_kubeconfig, kc_source = pick("kubeconfig")
+    raw_context, ctx_source = pick("context")
+
+    cluster: str | None = None
+    if cluster_source is not None:
+        cluster = str(raw_cluster).strip().lower()
+        if cluster not in PROVIDERS:
+            raise ConfigError(
+                f"{cluster_source.name_of('cluster')}={raw_cluster!r} is not a cluster provider: "
+                f"use one of {', '.join(PROVIDERS)}"
+            )
+
+    kubeconfig: Path | None = None
+    if kc_source is not None:
+        kubeconfig = (kc_source.base / Path(str(raw_kubeconfig)).expanduser()).resolve()
+    context = str(raw_context).strip() if ctx_source is not None else None
+
+    if cluster_source is not None and cluster in ("local", "kind"):
+        # An explicit local/kind choice ignores a kubeconfig/context that only the environment
+        # set; one given to pytest itself contradicts it.
+        for key, src in (("kubeconfig", kc_source), ("context", ctx_source)):
+            if src is None:
+                continue
+            if src.kind == "env" and cluster_source.kind != "env":
+                origin.pop(key)
+                if key == "kubeconfig":
+                    kubeconfig = None
+                else:
+                    context = None
+                continue
+            fixed = "its own kubeconfig" if key == "kubeconfig" else "its own context"
+            raise ConfigError(
+                f"{src.name_of(key)} does not apply to "
+                f"{cluster_source.name_of('cluster')}={cluster} (that cluster has {fixed}): "
+                f"drop {src.name_of(key)}, or use {cluster_source.name_of('cluster')}=kubeconfig"
+            )
+    if cluster is None:
+        found = _kubeconfig_found(kubeconfig, environ)
+        cluster = "kubeconfig" if found else "local"
+        origin["cluster"] = f"auto: kubeconfig {found}" if found else "auto: no kubeconfig found"
+
+    missing = kubeconfig is not None and not kubeconfig.is_file()
+    if cluster == "kubeconfig" and kc_source is not None and missing:
+        raise ConfigError(
+            f"{kc_source.name_of('kubeconfig')}={raw_kubeconfig}: no such file (pass the "
+            "path of an existing kubeconfig, or print the local cluster's with "
+            "`python -m pyodo_tasks.cluster kubeconfig`)"
+        )
+
+    raw_namespace, ns_source = pick("namespace")
+    namespace = None
+    if ns_source is not None:
+        namespace = str(raw_namespace).strip()
+        if len(namespace) > 63 or not _DNS1123_LABEL.match(namespace):
+            raise ConfigError(
+                f"{ns_source.name_of('namespace')}={raw_namespace!r} is not a valid namespace "
+                "name: use at most 63 lowercase letters, digits and '-', starting and ending "
+                "with a letter or digit"
+            )
+
+    def flag(key: str) -> bool:
+        value, source = pick(key)
+        return False if source is None else parse_bool(value, source.name_of(key))
+
+    def duration(key: str, default: float) -> float:
+        value, source = pick(key)
+        if source is None:
+            origin[key] = "default"
+            return default
+        return parse_duration(value, source.name_of(key))
+
+    keep = flag("keep")
+    reuse = flag("reuse")
+    ttl = duration("ttl", DEFAULT_TTL)
+    timeout = duration("timeout", DEFAULT_TIMEOUT)
+    return Settings(
+        components=tuple(components),
+        cluster=cluster,
+        kubeconfig=kubeconfig,
+        context=context,
+        namespace=namespace,
+        keep=keep,
+        reuse=reuse,
+        ttl=ttl,
+        timeout=timeout,
+        origin=origin,
+    )

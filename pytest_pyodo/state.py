@@ -1,0 +1,37 @@
+"""The plugin's per-session state, kept in ``config.stash`` (no module globals)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from .settings import Settings
+
+if TYPE_CHECKING:  # the session module imports the Kubernetes client: only when used
+    from .session import DeployedComponent, PyodoRun
+
+__all__ = ["STATE_KEY", "USED_KEY", "PluginState"]
+
+
+@dataclass
+class PluginState:
+    """What the hooks share: the settings, the run's identity, and the run once it started.
+
+    ``worker`` is ``main`` in a plain session and the xdist worker id (``gw0``…) in a worker;
+    ``worker_reports`` are the workers' :meth:`PyodoRun.summary` dicts, on the controller.
+    """
+
+    settings: Settings
+    run_id: str
+    worker: str = "main"
+    distributed: bool = False
+    run: PyodoRun | None = None
+    worker_reports: list[dict[str, Any]] = field(default_factory=list)
+    sweep_log: list[str] = field(default_factory=list)
+
+
+STATE_KEY: pytest.StashKey[PluginState] = pytest.StashKey()
+#: On each test item: the components it asked for, for the failure report section.
+USED_KEY: pytest.StashKey[list[DeployedComponent]] = pytest.StashKey()

@@ -1,0 +1,63 @@
+"""Helpers for the plugin's pytester tests: a clean environment and the fake engine.
+
+No cluster is used: :mod:`fake_engine` becomes the inner session's ``conftest.py`` and records
+what the session did to a JSON-lines file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).parent
+DEVFILE = (HERE.parents[1] / "examples" / "nodejs" / "devfile.yaml").read_text()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # pytester is not loaded by default; a non-root conftest may not set pytest_plugins.
+    if not config.pluginmanager.has_plugin("pytester"):
+        config.pluginmanager.import_plugin("pytester")
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The developer's PYODO_* and KUBECONFIG variables must not leak into these tests."""
+    for name in list(os.environ):
+        if name.startswith("PYODO_") or name == "KUBECONFIG":
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+
+
+@dataclass
+class Fake:
+    """The fake engine installed in a pytester directory, and what it recorded."""
+
+    pytester: pytest.Pytester
+    log: Path
+
+    def component(self, name: str = "app", broken: bool = False) -> Path:
+        """A component directory with a valid devfile (``broken``: its push fails)."""
+        path = self.pytester.path / name
+        path.mkdir(exist_ok=True)
+        (path / "devfile.yaml").write_text(DEVFILE.replace("nodejs-example", name))
+        if broken:
+            (path / "BROKEN").write_text("")
+        return path
+
+    def events(self, kind: str | None = None) -> list[dict]:
+        if not self.log.exists():
+            return []
+        found = [json.loads(line) for line in self.log.read_text().splitlines()]
+        return [e for e in found if kind is None or e["event"] == kind]
+
+
+@pytest.fixture
+def fake(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Fake:
+    log = pytester.path / "fake-events.jsonl"
+    monkeypatch.setenv("PYODO_FAKE_LOG", str(log))
+    pytester.makeconftest((HERE / "fake_engine.py").read_text())
+    return Fake(pytester, log)

@@ -1,0 +1,177 @@
+"""Isolation and cleanup: one labelled namespace per session and worker, always deleted."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from conftest import Fake
+
+TWO_TESTS = """
+def test_one(pyodo_endpoint):
+    pass
+
+def test_two(pyodo_endpoint):
+    pass
+"""
+
+
+def test_session_namespace_is_labelled_and_deleted_at_the_end(fake: Fake) -> None:
+    fake.component("app")
+    fake.pytester.makepyfile(TWO_TESTS)
+    result = fake.pytester.runpytest("--pyodo-component=app", "--pyodo-ttl=30m")
+    result.assert_outcomes(passed=2)
+    (created,) = fake.events("ensure_namespace")
+    labels = created["labels"]
+    run_id = labels["pyodo.dev/run-id"]
+    assert created["name"] == f"pyodo-{run_id}-main"
+    assert labels["app.kubernetes.io/managed-by"] == "pyodo"
+    assert int(labels["pyodo.dev/expires"]) > 0
+    (component,) = fake.events("component")
+    assert component["labels"] == labels
+    assert [e["name"] for e in fake.events("delete_namespace")] == [created["name"]]
+    assert len(fake.events("gc")) == 1
+    result.stdout.fnmatch_lines(["*- pyodo -*", f"deleted namespace/pyodo-{run_id}-main in *"])
+
+
+def test_namespace_is_deleted_when_a_fixture_fails(fake: Fake) -> None:
+    fake.component("app")
+    fake.pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.fixture
+        def broken(pyodo_component):
+            raise RuntimeError("fixture broke")
+
+        def test_uses_broken(broken):
+            pass
+        """
+    )
+    fake.pytester.runpytest("--pyodo-component=app").assert_outcomes(errors=1)
+    assert len(fake.events("delete_namespace")) == 1
+
+
+def test_namespace_is_deleted_on_ctrl_c(fake: Fake) -> None:
+    fake.component("app")
+    fake.pytester.makepyfile(
+        """
+        def test_interrupted(pyodo_endpoint):
+            raise KeyboardInterrupt
+
+        def test_never_runs():
+            pass
+        """
+    )
+    result = fake.pytester.runpytest_subprocess("--pyodo-component=app")
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    assert len(fake.events("ensure_namespace")) == 1
+    assert len(fake.events("delete_namespace")) == 1
+
+
+def test_keep_leaves_the_namespace_and_says_how_to_delete_it(fake: Fake) -> None:
+    fake.component("app")
+    fake.pytester.makepyfile(TWO_TESTS)
+    result = fake.pytester.runpytest("--pyodo-component=app", "--pyodo-keep")
+    result.assert_outcomes(passed=2)
+    assert fake.events("delete_namespace") == []
+    result.stdout.fnmatch_lines(
+        ["kept namespace/pyodo-*-main (--pyodo-keep); delete it with `kubectl --context*"]
+    )
+
+
+def test_reuse_deploys_unlabelled_into_the_configured_namespace_and_deletes_nothing(
+    fake: Fake,
+) -> None:
+    fake.component("app")
+    fake.pytester.makepyfile(TWO_TESTS)
+    fake.pytester.runpytest("--pyodo-component=app", "--pyodo-reuse").assert_outcomes(passed=2)
+    (component,) = fake.events("component")
+    assert component["namespace"] == "fallback-ns"  # the kubeconfig context's namespace
+    assert component["labels"] == {}
+    assert component["state_dir"] is None  # the engine's own state, shared with `doit push`
+    assert fake.events("ensure_namespace") == []
+    assert fake.events("apply") == []  # no forced apply: a matching spec is reused as is
+    assert fake.events("delete_namespace") == fake.events("delete_labelled") == []
+
+
+def test_forbidden_namespace_creation_falls_back_and_cleans_up_by_label(
+    fake: Fake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PYODO_FAKE_FORBID", "1")
+    fake.component("app")
+    fake.pytester.makepyfile(TWO_TESTS)
+    fake.pytester.runpytest("--pyodo-component=app").assert_outcomes(passed=2)
+    (component,) = fake.events("component")
+    assert component["namespace"] == "fallback-ns"
+    run_id = component["labels"]["pyodo.dev/run-id"]
+    assert [e["force"] for e in fake.events("apply")] == [True]  # our labels on what we use
+    (deleted,) = fake.events("delete_labelled")
+    assert deleted == {
+        "event": "delete_labelled",
+        "pid": deleted["pid"],
+        "selector": f"pyodo.dev/run-id={run_id}",
+        "namespace": "fallback-ns",
+    }
+
+
+def test_named_namespace_created_by_the_session_is_deleted(fake: Fake) -> None:
+    fake.component("app")
+    fake.pytester.makepyfile(TWO_TESTS)
+    fake.pytester.runpytest("--pyodo-component=app", "--pyodo-namespace=team-ci").assert_outcomes(
+        passed=2
+    )
+    assert [e["name"] for e in fake.events("ensure_namespace")] == ["team-ci"]
+    assert [e["name"] for e in fake.events("delete_namespace")] == ["team-ci"]
+
+
+def test_xdist_workers_share_the_run_id_and_each_delete_their_namespace(fake: Fake) -> None:
+    fake.component("app")
+    fake.pytester.makepyfile(TWO_TESTS + TWO_TESTS.replace("test_", "test_more_"))
+    result = fake.pytester.runpytest_subprocess("--pyodo-component=app", "-n", "2")
+    result.assert_outcomes(passed=4)
+    created = {e["name"] for e in fake.events("ensure_namespace")}
+    run_ids = {e["labels"]["pyodo.dev/run-id"] for e in fake.events("ensure_namespace")}
+    assert len(run_ids) == 1
+    (run_id,) = run_ids
+    assert created == {f"pyodo-{run_id}-gw0", f"pyodo-{run_id}-gw1"}
+    assert {e["name"] for e in fake.events("delete_namespace")} == created
+    assert len(fake.events("up")) == 2  # each worker asks; the provider's up() is idempotent
+    result.stdout.fnmatch_lines([f"[[]gw?] deleted namespace/pyodo-{run_id}-gw?*"])
+
+
+def test_xdist_controller_deletes_objects_workers_shared(
+    fake: Fake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PYODO_FAKE_FORBID", "1")
+    fake.component("app")
+    fake.pytester.makepyfile(TWO_TESTS + TWO_TESTS.replace("test_", "test_more_"))
+    result = fake.pytester.runpytest_subprocess("--pyodo-component=app", "-n", "2")
+    result.assert_outcomes(passed=4)
+    deletions = fake.events("delete_labelled")
+    pids = {e["pid"] for e in fake.events("push")}
+    assert len(deletions) == 1 and deletions[0]["pid"] not in pids  # the controller, once
+    assert deletions[0]["namespace"] == "fallback-ns"
+    result.stdout.fnmatch_lines(["*objects in shared namespace/fallback-ns are deleted by*"])
+
+
+def test_a_session_without_pyodo_fixtures_never_contacts_the_cluster(fake: Fake) -> None:
+    fake.component("app")
+    fake.pytester.makepyfile("def test_plain():\n    pass\n")
+    result = fake.pytester.runpytest_subprocess("--pyodo-component=app", "-n", "2")
+    result.assert_outcomes(passed=1)
+    assert fake.events() == []
+
+
+@pytest.mark.parametrize("module", ["pyodo_tasks", "pytest_pyodo.session", "pytest_pyodo.settings"])
+def test_engine_and_session_logic_never_import_pytest(module: str) -> None:
+    code = (
+        f"import sys, importlib; importlib.import_module({module!r}); "
+        "import pyodo_tasks.component, pyodo_tasks.gc, pyodo_tasks.cluster; "
+        "sys.exit('pytest' in sys.modules)"
+    )
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
