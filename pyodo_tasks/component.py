@@ -10,7 +10,8 @@ reads the cluster but writes nothing and builds nothing:
    on image, config and crash failures, naming the fix);
 3. :meth:`sync` — index the tree, send created/modified/renamed files as one tar stream through
    exec and delete removed ones in one call; the index is committed only after the copy
-   succeeded, and it is kept per pod, so a new pod gets everything;
+   succeeded, and it is kept per container instance, so a new pod or a restarted container
+   gets everything;
 4. :meth:`build` — ``assemble-and-restart`` in the container, its output streamed live; a
    non-zero exit fails the push and the supervisor keeps the previous app running.
 """
@@ -268,25 +269,37 @@ class Component:
         tmp.write_text(json.dumps(state, indent=1, sort_keys=True))
         tmp.replace(self._state_path())
 
+    def container_instance(self, pod: k8s.V1Pod) -> str:
+        """Identifies the app container's current instance: pod uid plus container id.
+
+        Synced sources live in the container's writable layer, so a restarted container (same
+        pod, new container id) has lost them and needs a full sync and a build.
+        """
+        name = self.devfile.app_container.name
+        for status in pod.status.container_statuses or []:
+            if status.name == name:
+                return f"{pod.metadata.uid}/{status.container_id or ''}"
+        return f"{pod.metadata.uid}/"
+
     def pending(self, pod: k8s.V1Pod | None = None) -> tuple[Changes, Any, k8s.V1Pod]:
-        """What a sync would send now, against the index kept for the current pod."""
+        """What a sync would send now, against the index kept for the current container."""
         pod = pod or self.pod()
         index = self.index()
-        same_pod = self._read_state().get("pod_uid") == pod.metadata.uid
+        same_pod = self._read_state().get("container") == self.container_instance(pod)
         old = index.load() if same_pod else None
         new = index.scan()
         return index.diff(old, new), new, pod
 
     def sync_digest(self, pod: k8s.V1Pod | None = None) -> str:
-        """A digest of (tree, pod): equal digests mean a sync would send nothing."""
+        """A digest of (tree, container): equal digests mean a sync would send nothing."""
         _, snapshot, pod = self.pending(pod)
-        return f"{pod.metadata.uid}:{snapshot.digest()}"
+        return f"{self.container_instance(pod)}:{snapshot.digest()}"
 
     def sync(self, output: Output | None = None) -> SyncResult:
         """Copy what changed into the app container; commit the index only on success."""
         changes, snapshot, pod = self.pending()
         name = pod.metadata.name
-        digest = f"{pod.metadata.uid}:{snapshot.digest()}"
+        digest = f"{self.container_instance(pod)}:{snapshot.digest()}"
         if not changes:
             if changes.touched:  # stat changed, content did not: remember, so no re-hash
                 self.index().commit(snapshot)
@@ -305,7 +318,7 @@ class Component:
             self._exec_sync(name, container, ["tar", "-xf", "-", "-C", dest], counter)
             sent = counter.total
         self.index().commit(snapshot)
-        self._write_state(pod_uid=pod.metadata.uid)
+        self._write_state(container=self.container_instance(pod))
         return SyncResult(changes, name, digest, sent)
 
     def _exec_sync(
