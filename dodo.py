@@ -20,3 +20,18 @@ def task_cluster_up():
 def task_cluster_down():
     """Tear the local test cluster down and restore the host."""
     return {"actions": [(_cluster, ["down"])], "uptodate": [False], "verbosity": 2}
+
+
+def _gc() -> None:
+    """``doit gc`` for the cluster KUBECONFIG/PYODO_* point at (see pyodo_tasks.gc)."""
+    from pyodo_tasks.gc import collect
+    from pyodo_tasks.kube import Kube, Target
+
+    with Kube(Target.from_env()) as kube:
+        gone = collect(kube)
+    print(f"gc: deleted {', '.join(gone)}" if gone else "gc: nothing expired")
+
+
+def task_gc():
+    """Delete namespaces and objects that killed test runs left, once their expiry passed."""
+    return {"actions": [_gc], "uptodate": [False], "verbosity": 2}

@@ -21,7 +21,7 @@ from typing import Any
 from .kube import Target
 from .tasks import ComponentTasks
 
-__all__ = ["DOIT_CONFIG", "task_pyodo"]
+__all__ = ["DOIT_CONFIG", "task_gc", "task_pyodo"]
 
 Path(".pyodo").mkdir(exist_ok=True)
 
@@ -40,13 +40,18 @@ def _cmdline_vars() -> dict[str, str]:
     return dict(doit_cmd._CMDLINE_VARS or {})  # doit offers get_var() but no listing
 
 
-def _component_tasks() -> ComponentTasks:
+def _target() -> Target:
     variables = _cmdline_vars()
-    target = Target.from_env(
+    return Target.from_env(
         kubeconfig=variables.get("kubeconfig"),
         context=variables.get("context"),
         namespace=variables.get("namespace"),
     )
+
+
+def _component_tasks() -> ComponentTasks:
+    variables = _cmdline_vars()
+    target = _target()
     overrides = {
         key.removeprefix("image."): value
         for key, value in variables.items()
@@ -58,3 +63,18 @@ def _component_tasks() -> ComponentTasks:
 def task_pyodo() -> Iterator[dict[str, Any]]:
     """pyodo's tasks for this component (each yielded with its own basename)."""
     yield from _component_tasks().tasks()
+
+
+def gc_action(target: Target) -> None:
+    """Delete expired run-labelled namespaces and objects (what killed test runs left)."""
+    from .gc import collect
+    from .kube import Kube
+
+    with Kube(target) as kube:
+        gone = collect(kube)
+    print(f"gc: deleted {', '.join(gone)}" if gone else "gc: nothing expired")
+
+
+def task_gc() -> dict[str, Any]:
+    """Delete what killed test runs left behind once its expiry label has passed."""
+    return {"actions": [(gc_action, [_target()])], "uptodate": [False], "verbosity": 2}
