@@ -25,6 +25,7 @@ from typing import Any
 from doit.task import result_dep
 
 from .component import Component
+from .dev.task import dev_task
 from .errors import PyodoError
 from .kube import Target
 
@@ -239,6 +240,7 @@ class ComponentTasks:
             "uptodate": [False],
             "verbosity": 2,
         }
+        yield dev_task(self)  # doit dev: the inner loop (pyodo_tasks/dev)
 
     def _guard_params(self, func: Any) -> Any:
         def action(**params: Any) -> Any:

@@ -1,0 +1,170 @@
+"""The client half of ``doit dev``: turns local edits into spec writes, and status into output.
+
+It never touches the component's pod: it only writes the spec ConfigMap (devfile text, source
+digest, generation) when something a sync would act on changed, and renders the status
+ConfigMap the controller writes. Keeping the client this thin is what lets every event reach the
+one reconcile loop through the same door (seed 004).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+from typing import Any
+
+import watchfiles
+
+from ..errors import ClusterError
+from ..index import FileIndex, Snapshot
+from ..kube import Kube
+from .display import Display
+from .files import relevant_paths
+from .state import Spec, Status, configmap, spec_name
+
+__all__ = ["DevClient"]
+
+log = logging.getLogger(__name__)
+
+
+class DevClient:
+    """Publishes the spec for one component directory and shows the status it reads back."""
+
+    def __init__(
+        self,
+        kube: Kube,
+        component: str,
+        devfile_path: Path,
+        index: FileIndex,
+        display: Display,
+        labels: dict[str, str] | None = None,
+    ) -> None:
+        self.kube = kube
+        self.component = component
+        self.devfile_path = devfile_path.resolve()
+        self.root = index.root.resolve()
+        self.index = index
+        self.display = display
+        self.labels = dict(labels or {})
+        self._lock = threading.Lock()
+        self._snapshot: Snapshot | None = None
+        self._published: Spec | None = None
+        #: The generation before our first write (an earlier session's), so ours only grow.
+        self._base_generation = 0
+        self._dirty = False
+        self._last_status: Status | None = None
+
+    # -- spec ----------------------------------------------------------------------------------
+    def start(self) -> Spec:
+        """Scan and publish the first spec, one generation past any earlier session's."""
+        existing = self.read_spec()
+        generation = existing.generation if existing is not None else 0
+        with self._lock:
+            self._base_generation = generation
+            self._snapshot = self.index.scan()
+            spec = self._spec(self._snapshot, generation + 1)
+            self._write(spec)
+        return spec
+
+    def read_spec(self) -> Spec | None:
+        obj = self.kube.get("ConfigMap", spec_name(self.component))
+        if obj is None:
+            return None
+        try:
+            return Spec.from_data(obj.get("data"))
+        except ValueError as exc:
+            log.warning("ignoring unreadable %s: %s", spec_name(self.component), exc)
+            return None
+
+    def on_files(self, changes: set[tuple[watchfiles.Change, str]]) -> None:
+        """A debounced batch from the watcher: re-scan, publish if a sync-relevant path moved."""
+        changed = [path for _, path in changes]
+        with self._lock:
+            before = self._snapshot or {}
+            after = self.index.scan()
+            self._snapshot = after
+            paths = relevant_paths(changed, self.root, before, after)
+            if not paths and str(self.devfile_path) not in changed:
+                log.debug("ignored changes: %s", sorted(changed))
+                return
+            log.debug("relevant changes: %s", paths)
+            self._publish_if_changed(after)
+
+    def rescan(self) -> None:
+        """Publish if the tree moved since the last scan (used once the watch is installed)."""
+        with self._lock:
+            self._snapshot = self.index.scan()
+            self._publish_if_changed(self._snapshot)
+
+    def flush(self) -> None:
+        """Retry a spec write that failed (the cluster blinked); cheap when nothing is owed."""
+        with self._lock:
+            if self._dirty and self._snapshot is not None:
+                self._publish_if_changed(self._snapshot)
+
+    def republish(self) -> None:
+        """Write the spec again, e.g. after someone deleted the ConfigMap."""
+        with self._lock:
+            self._dirty = True
+            if self._snapshot is not None:
+                self._publish_if_changed(self._snapshot)
+
+    def _publish_if_changed(self, snapshot: Snapshot) -> None:
+        last = self._published
+        generation = (last.generation if last is not None else self._base_generation) + 1
+        spec = self._spec(snapshot, generation)
+        if (
+            last is not None
+            and not self._dirty
+            and (spec.devfile, spec.source_digest) == (last.devfile, last.source_digest)
+        ):
+            return
+        self._write(spec)
+
+    def _spec(self, snapshot: Snapshot, generation: int) -> Spec:
+        try:
+            text = self.devfile_path.read_text(encoding="utf-8", errors="surrogateescape")
+        except OSError as exc:  # deleted mid-rename, say: the controller reports the error
+            text = f"# unreadable: {exc.strerror}\n"
+        return Spec(devfile=text, source_digest=snapshot.digest(), generation=generation)
+
+    def _write(self, spec: Spec) -> None:
+        namespace = self.kube.namespace
+        obj = configmap(
+            spec_name(self.component),
+            self.component,
+            namespace,
+            "spec",
+            spec.to_data(),
+            self.labels,
+        )
+        try:
+            self.kube.apply(obj)
+        except ClusterError as exc:
+            self._dirty = True
+            self.display.line(f"[dev] could not update the spec (will retry): {exc}")
+            return
+        self._dirty = False
+        self._published = spec
+
+    @property
+    def generation(self) -> int:
+        """The last generation written (0 before the first successful write)."""
+        return self._published.generation if self._published is not None else 0
+
+    # -- status --------------------------------------------------------------------------------
+    def on_status(self, kind: str, obj: Any) -> None:
+        """A status ConfigMap event from the watch: show it when it parses."""
+        if kind == "DELETED":
+            return
+        try:
+            status = Status.from_data(obj.data)
+        except ValueError as exc:
+            log.debug("unreadable status: %s", exc)
+            return
+        self._last_status = status
+        self.display.status(status)
+
+    @property
+    def last_status(self) -> Status | None:
+        return self._last_status

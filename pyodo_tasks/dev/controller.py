@@ -1,0 +1,293 @@
+"""The controller half of ``doit dev``: ONE reconcile function for every kind of event.
+
+Whatever happened — the spec ConfigMap changed (an edit, a devfile change), the component's pod
+changed or vanished, a retry came due — :meth:`Controller.reconcile` reads the spec and walks the
+same steps, each of which knows whether it has anything to do (the engine's
+:class:`~pyodo_tasks.component.Component`): reload the devfile if its text changed, apply if the
+rendered spec changed, wait for the pod, sync what changed, build if anything moved, make sure
+every endpoint is forwarded, and record each step in the status ConfigMap. So a file saved while
+the Deployment rolls out, or a pod deleted while nothing was edited, is handled by the same code
+as an ordinary save — the two cases seed 004 says odo's two loops got wrong.
+
+Failure rules:
+
+* invalid devfile — status ``Error`` with the one-line DevfileError; the last good component
+  keeps running and keeps being forwarded, and nothing from the bad devfile is applied;
+* failed build — status ``Error`` with the build's log tail; the supervisor keeps the previous
+  app running, and the same tree is not rebuilt until something changes;
+* cluster, wait or sync failure — status ``Error`` and a retry after a bounded backoff.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from ..component import Component
+from ..errors import ClusterError, CommandError, ConfigError, PyodoError
+from ..kube import PortForwarder
+from .display import Display
+from .events import Event, EventQueue
+from .state import ForwardedPort, Spec, State, Status, configmap, spec_name, status_name
+
+__all__ = ["Controller", "forwardable_endpoints"]
+
+log = logging.getLogger(__name__)
+
+#: Port-forwarding carries TCP only.
+_TCP_PROTOCOLS = frozenset({"http", "https", "ws", "wss", "tcp"})
+RETRY_DELAYS = (2.0, 4.0, 8.0, 15.0, 30.0)
+#: Lines of a failed build's output kept in the status message.
+BUILD_TAIL_LINES = 15
+
+
+def forwardable_endpoints(component: Component) -> list[tuple[str, Any]]:
+    """``(container name, endpoint)`` for every endpoint a port-forward can carry, in order."""
+    return [
+        (container.name, endpoint)
+        for container in component.devfile.containers
+        for endpoint in container.endpoints
+        if endpoint.protocol in _TCP_PROTOCOLS
+    ]
+
+
+class Controller:
+    """Reconciles one component towards its spec ConfigMap; owns the port-forwards."""
+
+    def __init__(
+        self,
+        component: Component,
+        *,
+        make_component: Callable[[], Component],
+        queue: EventQueue,
+        display: Display,
+        devfile_digest: str,
+        republish: Callable[[], None] | None = None,
+        wait_timeout: float = 300.0,
+        build_timeout: float = 900.0,
+    ) -> None:
+        self.component = component
+        self.kube = component.kube
+        self.name = component.name
+        self.make_component = make_component
+        self.queue = queue
+        self.display = display
+        self.republish = republish
+        self.wait_timeout = wait_timeout
+        self.build_timeout = build_timeout
+        #: Digest of the devfile text the current component was loaded from.
+        self._devfile_digest = devfile_digest
+        self.observed_generation = 0
+        self._forwards: dict[str, PortForwarder] = {}
+        self._local_ports: dict[str, int] = {}
+        self._ports: tuple[ForwardedPort, ...] = ()
+        self._pod_uid: str | None = None
+        self._pod_name = ""
+        self._last_sync = ""
+        self._failed_build: str | None = None
+        self._retries = 0
+        self._written: Status | None = None
+        self.reconciles = 0
+
+    # -- the loop body -----------------------------------------------------------------------
+    def reconcile(self, batch: Sequence[Event]) -> None:
+        """Make the cluster match the spec; never raises a PyodoError (it becomes status)."""
+        if batch and all(
+            e.kind == "spec" and e.generation <= self.observed_generation for e in batch
+        ):
+            return  # the echo of a spec this loop already reconciled
+        started = time.monotonic()
+        self.reconciles += 1
+        try:
+            self._reconcile(started)
+        except PyodoError as exc:
+            self._error(str(exc))
+            self._schedule_retry()
+        else:
+            self._retries = 0
+            self.queue.cancel_delayed("retry")
+
+    def _reconcile(self, started: float) -> None:
+        spec = self._read_spec()
+        if spec is None:
+            if self.republish is not None:
+                self.republish()
+            return
+        self.observed_generation = max(self.observed_generation, spec.generation)
+        if not self._load_devfile(spec):
+            return
+        component = self.component
+        applied = component.apply()
+        self._ensure_forwards()
+        if applied or not self._pod_is_current(component):
+            what = f"applied {', '.join(applied)}; " if applied else ""
+            self._status(State.WAIT_DEPLOYMENT, f"{what}waiting for the pod")
+        pod = component.wait_ready(timeout=self.wait_timeout)
+        if pod.metadata.uid != self._pod_uid:
+            self._pod_uid, self._pod_name = pod.metadata.uid, pod.metadata.name
+            self._status(State.POD_RUNNING)
+        result = component.sync(output=self.display.line)
+        if result.changes:
+            self._last_sync = f"{result.changes.summary()}, {result.bytes_sent} bytes"
+            self._status(State.FILES_SYNCED)
+        retry_failed = self._failed_build == result.digest  # only an edit retries a failed build
+        if result.changes or (not retry_failed and not component.build_uptodate(result.digest)):
+            self._status(State.FILES_SYNCED, "building")
+            try:
+                component.build(output=self.display.line, timeout=self.build_timeout)
+            except CommandError as exc:
+                self._failed_build = result.digest
+                self._error(_build_failure(exc))
+                return
+            component.mark_built(result.digest)
+            self._failed_build = None
+        elif retry_failed:
+            return  # status stays Error until the tree changes
+        duration = int((time.monotonic() - started) * 1000)
+        self._status(State.RUN_COMMAND_RUNNING, duration_ms=duration)
+
+    # -- steps ---------------------------------------------------------------------------------
+    def _read_spec(self) -> Spec | None:
+        obj = self.kube.get("ConfigMap", spec_name(self.name))
+        if obj is None:
+            return None
+        try:
+            return Spec.from_data(obj.get("data"))
+        except ValueError as exc:
+            raise ConfigError(f"ConfigMap/{spec_name(self.name)}: {exc}") from exc
+
+    def _load_devfile(self, spec: Spec) -> bool:
+        """Swap in a component built from the changed devfile; False (status Error) when the
+        devfile is invalid: the last good component stays, untouched and forwarded."""
+        if spec.devfile_digest == self._devfile_digest:
+            return True
+        try:
+            component = self.make_component()
+            if component.name != self.name:
+                raise ConfigError(
+                    f"{component.devfile.path}: metadata.name changed from {self.name} to "
+                    f"{component.name}: stop doit dev, delete the old component (doit delete) "
+                    "and start again"
+                )
+        except ConfigError as exc:  # DevfileError included
+            self._error(str(exc).splitlines()[0])
+            return False
+        self.component = component
+        self._devfile_digest = spec.devfile_digest
+        return True
+
+    def _pod_is_current(self, component: Component) -> bool:
+        try:
+            return component.pod().metadata.uid == self._pod_uid
+        except ClusterError:
+            return False
+
+    def _ensure_forwards(self) -> None:
+        """One forward per endpoint, on a local port that stays the same for the session: the
+        forwarder looks the pod up per connection, so pod restarts need nothing here."""
+        wanted = {
+            endpoint.name: (c, endpoint) for c, endpoint in forwardable_endpoints(self.component)
+        }
+        for name, forwarder in list(self._forwards.items()):
+            want = wanted.get(name)
+            if want is None or want[1].target_port != forwarder.remote_port:
+                forwarder.stop()
+                del self._forwards[name]
+        ports = []
+        for name, (container, endpoint) in wanted.items():
+            forwarder = self._forwards.get(name)
+            if forwarder is None:
+                forwarder = self._start_forward(
+                    endpoint.target_port, self._local_ports.get(name, 0)
+                )
+                self._forwards[name] = forwarder
+                self._local_ports[name] = forwarder.local_port
+            ports.append(
+                ForwardedPort(
+                    name=name,
+                    container=container,
+                    local_address=forwarder.host,
+                    local_port=forwarder.local_port,
+                    container_port=endpoint.target_port,
+                    protocol=endpoint.protocol,
+                    path=endpoint.path,
+                )
+            )
+        self._ports = tuple(ports)
+
+    def _start_forward(self, remote_port: int, local_port: int) -> PortForwarder:
+        try:
+            return PortForwarder(
+                self.kube, self._current_pod, remote_port, local_port=local_port
+            ).start()
+        except OSError as exc:  # the old local port was taken meanwhile: take a new one
+            if not local_port:
+                raise ClusterError(f"cannot listen for a port-forward: {exc}") from exc
+            log.warning("local port %s is taken (%s); forwarding from a new port", local_port, exc)
+            return PortForwarder(self.kube, self._current_pod, remote_port).start()
+
+    def _current_pod(self) -> str:
+        """Called by the forwarders for each connection, from their own threads."""
+        return self.component.pod_name()
+
+    # -- status --------------------------------------------------------------------------------
+    def _status(self, state: State, message: str = "", duration_ms: int = 0) -> None:
+        status = Status(
+            state=state,
+            message=message,
+            ports=self._ports,
+            last_sync=self._last_sync,
+            pod=self._pod_name,
+            observed_generation=self.observed_generation,
+            duration_ms=duration_ms,
+        )
+        if status.same_as(self._written):
+            return
+        obj = configmap(
+            status_name(self.name),
+            self.name,
+            self.kube.namespace,
+            "status",
+            status.to_data(),
+            self.component.context.labels,
+        )
+        try:
+            self.kube.apply(obj)
+        except ClusterError as exc:
+            self.display.line(f"[dev] could not write the status: {exc}")
+            return
+        self._written = status
+
+    def _error(self, message: str) -> None:
+        self._status(State.ERROR, message)
+
+    def _schedule_retry(self) -> None:
+        delay = RETRY_DELAYS[min(self._retries, len(RETRY_DELAYS) - 1)]
+        self._retries += 1
+        self.queue.cancel_delayed("retry")
+        self.queue.put_after(Event("retry"), delay)
+
+    @property
+    def ports(self) -> tuple[ForwardedPort, ...]:
+        return self._ports
+
+    def stopped(self) -> None:
+        """Record that nobody forwards or reconciles any more (the component itself stays)."""
+        self.close()
+        self._ports = ()
+        last = self._written.state if self._written is not None else State.WAIT_DEPLOYMENT
+        self._status(last, "doit dev is not running: no port-forwards, no sync")
+
+    def close(self) -> None:
+        for forwarder in self._forwards.values():
+            forwarder.stop()
+        self._forwards.clear()
+
+
+def _build_failure(exc: CommandError) -> str:
+    tail = exc.output.strip().splitlines()[-BUILD_TAIL_LINES:]
+    command = " ".join(exc.args_)
+    head = f"build failed: {command} exited {exc.returncode}; the previous app keeps running"
+    return "\n".join([head, *tail])

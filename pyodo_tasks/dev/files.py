@@ -1,0 +1,150 @@
+"""Which file events count, and the watcher thread that reports them.
+
+Two stages, because they answer different questions at different costs:
+
+1. :class:`WatchFilter` runs in watchfiles for every raw event and drops what can never be part
+   of a sync by name alone: ``.git``, pyodo's state directory (the index and doit's database are
+   rewritten by every sync — watching them would make each sync trigger the next), and doit's
+   ``.doit.db*`` files.
+2. :func:`relevant_paths` decides the rest with the *index's own* rules, so the loop reacts to
+   exactly what a push would send: after a debounced batch the tree is re-scanned with
+   :class:`~pyodo_tasks.index.FileIndex`, and a changed path counts when it is in the snapshot
+   before or after the batch (created, modified, deleted, renamed away). An ignored file is in
+   neither. The full re-scan also covers watchfiles reporting ``mkdir -p`` plus the files written
+   inside it only as the directory (samuelcolvin/watchfiles#245).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import threading
+from collections.abc import Callable, Collection, Iterable
+from pathlib import Path
+
+import watchfiles
+
+from ..index import ALWAYS_SKIP
+
+__all__ = ["DEBOUNCE_MS", "STEP_MS", "SourceWatcher", "WatchFilter", "relevant_paths"]
+
+log = logging.getLogger(__name__)
+
+#: Longest time changes are grouped (FINDINGS: 100-200 ms keeps saves from several editors'
+#: write-rename dances in one batch without feeling slow).
+DEBOUNCE_MS = 150
+#: Quiet time that ends a batch early; watchfiles yields after this much silence.
+STEP_MS = 50
+
+_DOIT_DB = re.compile(r"^\.doit\.db(\..*)?$")
+
+Batch = set[tuple[watchfiles.Change, str]]
+
+
+class WatchFilter(watchfiles.BaseFilter):
+    """Drop events under ``.git``/``.pyodo``/the state dir and doit's database files."""
+
+    ignore_dirs = tuple(sorted(ALWAYS_SKIP))
+
+    def __init__(self, state_dir: Path | None = None) -> None:
+        super().__init__()
+        self._state_dir = os.fspath(state_dir.resolve()) if state_dir is not None else None
+
+    def __call__(self, change: watchfiles.Change, path: str) -> bool:
+        if self._state_dir and (
+            path == self._state_dir or path.startswith(self._state_dir + os.sep)
+        ):
+            return False
+        if _DOIT_DB.match(os.path.basename(path)):
+            return False
+        return super().__call__(change, path)
+
+
+def relevant_paths(
+    changed: Iterable[str], root: Path, before: Collection[str], after: Collection[str]
+) -> list[str]:
+    """The changed paths a sync would act on, as sorted POSIX paths relative to ``root``.
+
+    ``before``/``after`` are the indexed paths (snapshot keys) around the batch. ``changed``
+    holds absolute paths as watchfiles reports them; ``root`` must be resolved the same way.
+    """
+    found = set()
+    for path in changed:
+        try:
+            rel = Path(path).relative_to(root).as_posix()
+        except ValueError:
+            continue  # outside the component (e.g. a watched devfile elsewhere)
+        if rel in (".", ""):
+            continue
+        if rel in before or rel in after:
+            found.add(rel)
+    return sorted(found)
+
+
+class SourceWatcher(threading.Thread):
+    """Reports debounced change batches under ``root`` to ``on_batch`` until ``stop`` is set.
+
+    A daemon thread: the process never waits on it beyond the bounded join in :meth:`stop`.
+    ``on_batch`` runs in this thread; an exception there is logged and watching goes on.
+    """
+
+    def __init__(
+        self,
+        root: Path,
+        on_batch: Callable[[Batch], None],
+        stop: threading.Event,
+        *,
+        state_dir: Path | None = None,
+        debounce_ms: int = DEBOUNCE_MS,
+        step_ms: int = STEP_MS,
+        force_polling: bool | None = None,
+        on_ready: Callable[[], None] | None = None,
+    ) -> None:
+        super().__init__(name="pyodo-dev-files", daemon=True)
+        self.root = root.resolve()
+        self.on_batch = on_batch
+        self._halt = stop
+        self._filter = WatchFilter(state_dir)
+        self._debounce = debounce_ms
+        self._step = step_ms
+        self._force_polling = force_polling
+        #: Called once the watch has been installed for a while (its first idle tick): the
+        #: caller re-scans then, so an edit made between its first scan and the watch being
+        #: installed is not missed.
+        self.on_ready = on_ready
+        self.ready = threading.Event()
+
+    def run(self) -> None:
+        try:
+            for changes in watchfiles.watch(
+                self.root,
+                watch_filter=self._filter,
+                debounce=self._debounce,
+                step=self._step,
+                stop_event=self._halt,
+                rust_timeout=1000,
+                yield_on_timeout=True,
+                raise_interrupt=False,
+                force_polling=self._force_polling,
+            ):
+                if not self.ready.is_set():
+                    self.ready.set()
+                    if self.on_ready is not None:
+                        self._call(self.on_ready)
+                if not changes:
+                    continue  # the idle tick: lets us notice stop and mark ready
+                self._call(self.on_batch, changes)
+        finally:
+            self.ready.set()
+
+    @staticmethod
+    def _call(func: Callable[..., None], *args: object) -> None:
+        try:
+            func(*args)
+        except Exception:  # a bad batch must not end the watch
+            log.exception("handling file changes failed")
+
+    def stop(self, timeout: float = 3.0) -> None:
+        self._halt.set()
+        self.join(timeout)

@@ -1,0 +1,252 @@
+"""Wiring ``doit dev`` together: watchers in, one reconcile loop, a clean exit.
+
+Threads and who they talk to::
+
+    files (watchfiles) ──> DevClient ──writes──> <name>-pyodo-spec ──watch──┐
+    pods (watch, selector) ──────────────────────────────── PodTracker ───┤
+    retries (after an error) ──────────────────────────────────────────────┴─> EventQueue
+                                                                               │ batches
+    main thread:  Controller.reconcile(batch) ──writes──> <name>-pyodo-status ─watch─> display
+
+The main thread runs the loop, so Ctrl-C lands where the work is; SIGTERM is turned into the
+same interrupt. A reconcile interrupted half-way is safe to repeat: the index is committed only
+after a successful copy and a build is redone until it succeeds.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from ..component import Component
+from ..devfile import find_devfile
+from ..errors import PyodoError
+from ..kube import Kube, Target
+from .client import DevClient
+from .controller import Controller
+from .display import Display, make_display
+from .events import Event, EventQueue
+from .files import SourceWatcher
+from .state import Spec, spec_name, status_name
+from .watches import PodTracker, ResourceWatch
+
+__all__ = ["DevSession", "run_dev"]
+
+log = logging.getLogger(__name__)
+
+#: How long the loop waits for events before checking its deadline and owed spec writes.
+TICK = 0.5
+
+
+class DevSession:
+    """One ``doit dev`` run for one component directory."""
+
+    def __init__(
+        self,
+        path: Path | str = ".",
+        target: Target | None = None,
+        *,
+        image_overrides: Mapping[str, str] | None = None,
+        labels: Mapping[str, str] | None = None,
+        environ: Mapping[str, str] | None = None,
+        display: Display | None = None,
+        cleanup: bool = False,
+        wait_timeout: float = 300.0,
+        watch_timeout: int = 30,
+    ) -> None:
+        self.path = Path(path)
+        self.image_overrides = dict(image_overrides or {})
+        self.labels = dict(labels or {})
+        self.environ = environ
+        self.cleanup = cleanup
+        self.wait_timeout = wait_timeout
+        self.watch_timeout = watch_timeout
+        # Fails here, before anything runs, on an invalid devfile or an unusable target: with no
+        # last good spec there is nothing to keep running.
+        self.component = Component(
+            self.path,
+            target or Target.from_env(environ),
+            image_overrides=self.image_overrides,
+            labels=self.labels,
+            environ=environ,
+        )
+        self.kube = self.component.kube
+        self.display = display or make_display()
+        self.queue = EventQueue()
+        self.stop = threading.Event()
+        self.client = DevClient(
+            self.kube,
+            self.component.name,
+            find_devfile(self.component.root),
+            self.component.index(),
+            self.display,
+            self.component.context.labels,
+        )
+        self.controller: Controller | None = None
+        self._threads: list[Any] = []
+        self._watch_kube: Kube | None = None
+
+    def _make_component(self) -> Component:
+        return Component(
+            self.component.root,
+            kube=self.kube,
+            image_overrides=self.image_overrides,
+            labels=self.labels,
+            environ=self.environ,
+        )
+
+    # -- running -------------------------------------------------------------------------------
+    def run(self, seconds: float = 0) -> None:
+        """Reconcile until Ctrl-C, SIGTERM or ``seconds`` (0: no bound) pass; then clean up."""
+        deadline = time.monotonic() + seconds if seconds else None
+        restore = _interrupt_on_sigterm()
+        try:
+            self.display.line(
+                f"[dev] {self.component.name} in {self.kube.target.context}/"
+                f"{self.kube.namespace}; watching {self.component.root}"
+            )
+            spec = self.client.start()
+            self.controller = Controller(
+                self.component,
+                make_component=self._make_component,
+                queue=self.queue,
+                display=self.display,
+                devfile_digest=spec.devfile_digest,
+                republish=self.client.republish,
+                wait_timeout=self.wait_timeout,
+            )
+            self._start_watchers()
+            self.queue.put(Event("start"))
+            while not self.stop.is_set():
+                tick = TICK
+                if deadline is not None:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        self.display.line(f"[dev] stopping after {seconds:g}s")
+                        break
+                    tick = min(tick, left)
+                batch = self.queue.get(tick)
+                if batch:
+                    self.controller.reconcile(batch)
+                else:
+                    self.client.flush()
+        except KeyboardInterrupt:
+            self.display.line("[dev] interrupted, stopping")
+        finally:
+            try:
+                self._shutdown()
+            finally:
+                restore()
+
+    def _start_watchers(self) -> None:
+        # Watches get their own connection pool: each holds a long poll open.
+        self._watch_kube = Kube(self.kube.target)
+        core, namespace = self._watch_kube.core, self.kube.namespace
+        name = self.component.name
+        watches = [
+            ResourceWatch(
+                "spec",
+                core.list_namespaced_config_map,
+                namespace,
+                self._on_spec,
+                self.stop,
+                field_selector=f"metadata.name={spec_name(name)}",
+                timeout_seconds=self.watch_timeout,
+            ),
+            ResourceWatch(
+                "pods",
+                core.list_namespaced_pod,
+                namespace,
+                PodTracker(lambda why: self.queue.put(Event("pod", why))),
+                self.stop,
+                label_selector=self.component.selector,
+                timeout_seconds=self.watch_timeout,
+            ),
+            ResourceWatch(
+                "status",
+                core.list_namespaced_config_map,
+                namespace,
+                self.client.on_status,
+                self.stop,
+                field_selector=f"metadata.name={status_name(name)}",
+                timeout_seconds=self.watch_timeout,
+            ),
+        ]
+        files = SourceWatcher(
+            self.component.root,
+            self.client.on_files,
+            self.stop,
+            state_dir=self.component.state_dir,
+            on_ready=self.client.rescan,
+        )
+        self._threads = [*watches, files]
+        for thread in self._threads:
+            thread.start()
+
+    def _on_spec(self, kind: str, obj: Any) -> None:
+        """Spec events carry their generation so the controller can skip its own echoes;
+        a deleted or unreadable spec is always reconciled (republished, or reported)."""
+        if kind == "DELETED":
+            self.queue.put(Event("spec-deleted"))
+            return
+        try:
+            generation = Spec.from_data(obj.data).generation
+        except ValueError as exc:
+            self.queue.put(Event("spec-unreadable", str(exc)))
+            return
+        self.queue.put(Event("spec", generation=generation))
+
+    def _shutdown(self) -> None:
+        """Stop watchers, then forwards; keep or delete the component. Each step bounded."""
+        self.stop.set()
+        self.queue.close()
+        for thread in self._threads:
+            thread.stop()
+        controller = self.controller
+        try:
+            if self.cleanup:
+                component = controller.component if controller else self.component
+                if controller is not None:
+                    controller.close()
+                gone = component.delete()
+                self.display.line(f"[dev] deleted {', '.join(gone) or 'nothing'}")
+            elif controller is not None:
+                controller.stopped()
+                self.display.line(
+                    f"[dev] stopped; {self.component.name} keeps running (doit delete removes it)"
+                )
+        except PyodoError as exc:
+            self.display.line(f"[dev] cleanup failed: {exc}")
+        finally:
+            if controller is not None:
+                controller.close()
+            self.display.close()
+            if self._watch_kube is not None:
+                self._watch_kube.close()
+
+
+def run_dev(path: Path | str = ".", *, seconds: float = 0, **options: Any) -> None:
+    """Run ``doit dev`` for the component at ``path``; see :class:`DevSession` for options."""
+    DevSession(path, **options).run(seconds)
+
+
+def _interrupt_on_sigterm() -> Any:
+    """Make SIGTERM stop the loop like Ctrl-C does; returns a function restoring the handler.
+
+    Signal handlers can only be set from the main thread; elsewhere (an embedding app) the
+    caller owns signals and stops us through Ctrl-C or the ``seconds`` bound.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    return lambda: signal.signal(signal.SIGTERM, previous)

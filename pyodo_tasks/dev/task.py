@@ -1,0 +1,62 @@
+"""The ``doit dev`` task dict, kept here so ``tasks.py`` only needs one ``yield``.
+
+The session is imported when the task runs, not when tasks are listed: ``doit list`` stays fast
+and needs no cluster.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Any
+
+from ..errors import PyodoError
+
+if TYPE_CHECKING:
+    from ..tasks import ComponentTasks
+
+__all__ = ["dev_task"]
+
+
+def dev_task(tasks: ComponentTasks) -> dict[str, Any]:
+    """``doit dev [--seconds S] [--cleanup]`` for the component ``tasks`` is bound to."""
+
+    def dev(seconds: float, cleanup: bool) -> bool | None:
+        from .session import run_dev
+
+        try:
+            run_dev(
+                tasks.path,
+                seconds=seconds,
+                cleanup=cleanup,
+                target=tasks.target,
+                image_overrides=tasks.image_overrides,
+                labels=tasks.labels,
+            )
+        except PyodoError as exc:
+            print(f"pyodo: {exc}", file=sys.stderr, flush=True)
+            return False  # doit's expected failure: no traceback
+        return None
+
+    return {
+        "basename": "dev",
+        "doc": "Inner loop: sync, build and forward on every save until Ctrl-C",
+        "actions": [(dev, [], {})],
+        "params": [
+            {
+                "name": "seconds",
+                "long": "seconds",
+                "type": float,
+                "default": 0,
+                "help": "stop after this many seconds (0: until Ctrl-C)",
+            },
+            {
+                "name": "cleanup",
+                "long": "cleanup",
+                "type": bool,
+                "default": False,
+                "help": "delete the component on exit (default: keep it running)",
+            },
+        ],
+        "uptodate": [False],
+        "verbosity": 2,
+    }

@@ -1,0 +1,328 @@
+"""The one reconcile function, driven with a fake component: every failure becomes status."""
+
+from __future__ import annotations
+
+import io
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from pyodo_tasks.component import SyncResult
+from pyodo_tasks.dev.controller import Controller
+from pyodo_tasks.dev.display import PlainDisplay
+from pyodo_tasks.dev.events import Event, EventQueue
+from pyodo_tasks.dev.state import Spec, State, Status, spec_name, status_name
+from pyodo_tasks.devfile import Endpoint
+from pyodo_tasks.errors import ClusterError, CommandError, DevfileError
+from pyodo_tasks.index import Changes
+
+GOOD = "metadata: {name: app}\n"
+
+
+class FakeKube:
+    namespace = "ns"
+
+    def __init__(self) -> None:
+        self.objects: dict[str, dict[str, Any]] = {}
+        self.status_writes: list[Status] = []
+
+    def apply(self, obj: dict[str, Any]) -> dict[str, Any]:
+        self.objects[obj["metadata"]["name"]] = obj
+        if obj["metadata"]["name"] == status_name("app"):
+            self.status_writes.append(Status.from_data(obj["data"]))
+        return obj
+
+    def get(self, kind: str, name: str) -> dict[str, Any] | None:
+        return self.objects.get(name)
+
+    def set_spec(self, spec: Spec) -> None:
+        self.objects[spec_name("app")] = {"data": spec.to_data()}
+
+    @property
+    def status(self) -> Status:
+        return self.status_writes[-1]
+
+
+class FakeComponent:
+    """Records what the controller asked for; ``changes`` is what the next sync finds."""
+
+    def __init__(self, kube: FakeKube, port: int = 3000) -> None:
+        self.kube = kube
+        self.name = "app"
+        self.context = SimpleNamespace(labels={"pyodo.dev/run-id": "r"})
+        endpoint = Endpoint("http", port)
+        self.devfile = SimpleNamespace(
+            containers=[SimpleNamespace(name="runtime", endpoints=[endpoint])], path="devfile.yaml"
+        )
+        self.calls: list[str] = []
+        self.changes = Changes(created=("a.js",), full=True)
+        self.built: str | None = None
+        self.build_error: CommandError | None = None
+        self.pod_uid = "uid-1"
+        self.sync_error: Exception | None = None
+
+    def apply(self) -> tuple[str, ...]:
+        self.calls.append("apply")
+        return ()
+
+    def pod(self) -> Any:
+        return SimpleNamespace(
+            metadata=SimpleNamespace(uid=self.pod_uid, name=f"app-{self.pod_uid}")
+        )
+
+    def pod_name(self) -> str:
+        return self.pod().metadata.name
+
+    def wait_ready(self, timeout: float) -> Any:
+        self.calls.append("wait")
+        return self.pod()
+
+    def sync(self, output: Any = None) -> SyncResult:
+        self.calls.append("sync")
+        if self.sync_error is not None:
+            raise self.sync_error
+        changes, self.changes = self.changes, Changes()
+        return SyncResult(changes, self.pod_name(), f"{self.pod_uid}:tree", 10)
+
+    def build_uptodate(self, digest: str) -> bool:
+        return self.built == digest
+
+    def mark_built(self, digest: str) -> None:
+        self.built = digest
+
+    def build(self, output: Any = None, timeout: float = 0) -> None:
+        self.calls.append("build")
+        if self.build_error is not None:
+            raise self.build_error
+
+
+class FakeForwarder:
+    """Stands in for PortForwarder: unit tests open no sockets. Port 0 means "pick one"."""
+
+    next_port = 41000
+
+    def __init__(self, kube: Any, pod: Any, remote_port: int, *, local_port: int = 0) -> None:
+        if not local_port:
+            FakeForwarder.next_port += 1
+            local_port = FakeForwarder.next_port
+        self.host, self.local_port, self.remote_port = "127.0.0.1", local_port, remote_port
+        self.pod = pod
+        self.running = False
+
+    def start(self) -> FakeForwarder:
+        self.running = True
+        return self
+
+    def stop(self) -> None:
+        self.running = False
+
+
+@pytest.fixture(autouse=True)
+def fake_forwarder(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("pyodo_tasks.dev.controller.PortForwarder", FakeForwarder)
+
+
+@pytest.fixture
+def kube() -> FakeKube:
+    kube = FakeKube()
+    kube.set_spec(Spec(GOOD, "d1", 1))
+    return kube
+
+
+def make_controller(kube: FakeKube, component: FakeComponent, make=None) -> Controller:
+    return Controller(
+        component,  # type: ignore[arg-type]
+        make_component=make or (lambda: component),
+        queue=EventQueue(),
+        display=PlainDisplay(io.StringIO()),
+        devfile_digest=Spec(GOOD, "", 0).devfile_digest,
+    )
+
+
+def test_first_reconcile_walks_the_seed_steps_and_forwards_every_endpoint(kube) -> None:
+    component = FakeComponent(kube)
+    controller = make_controller(kube, component)
+    controller.reconcile([Event("start")])
+    states = [s.state for s in kube.status_writes]
+    assert states == [
+        State.WAIT_DEPLOYMENT,
+        State.POD_RUNNING,
+        State.FILES_SYNCED,
+        State.FILES_SYNCED,
+        State.RUN_COMMAND_RUNNING,
+    ]
+    final = kube.status
+    assert final.pod == "app-uid-1" and final.observed_generation == 1
+    assert final.last_sync.startswith("1 created")
+    assert [(p.name, p.container_port) for p in final.ports] == [("http", 3000)]
+    assert final.ports[0].local_port > 0
+    forwarder = controller._forwards["http"]
+    assert forwarder.pod() == "app-uid-1", "the pod is looked up per connection"
+    assert component.calls == ["apply", "wait", "sync", "build"]
+    labels = kube.objects[status_name("app")]["metadata"]["labels"]
+    assert labels["pyodo.dev/role"] == "status" and labels["pyodo.dev/run-id"] == "r"
+
+
+def test_the_echo_of_an_already_reconciled_spec_does_nothing(kube) -> None:
+    component = FakeComponent(kube)
+    controller = make_controller(kube, component)
+    try:
+        controller.reconcile([Event("start")])
+        component.calls.clear()
+        controller.reconcile([Event("spec", generation=1)])
+        assert component.calls == []
+        controller.reconcile([Event("spec", generation=1), Event("pod", "modified pod/x")])
+        assert component.calls == ["apply", "wait", "sync"], "a pod event is always looked at"
+    finally:
+        controller.close()
+
+
+def test_nothing_changed_means_no_build_and_no_status_write(kube) -> None:
+    component = FakeComponent(kube)
+    controller = make_controller(kube, component)
+    try:
+        controller.reconcile([Event("start")])
+        writes = len(kube.status_writes)
+        controller.reconcile([Event("pod", "modified pod/x")])
+        assert "build" not in component.calls[4:]
+        assert len(kube.status_writes) == writes
+    finally:
+        controller.close()
+
+
+def test_invalid_devfile_reports_the_field_and_keeps_the_last_good_component(kube) -> None:
+    component = FakeComponent(kube)
+
+    def broken() -> FakeComponent:
+        raise DevfileError("devfile.yaml", "components[0].container.image", "is required")
+
+    controller = make_controller(kube, component, make=broken)
+    try:
+        controller.reconcile([Event("start")])
+        port = kube.status.ports[0].local_port
+        component.calls.clear()
+        kube.set_spec(Spec("metadata: {name: app\n", "d2", 2))
+        controller.reconcile([Event("spec", generation=2)])
+        status = kube.status
+        assert status.state is State.ERROR
+        assert "components[0].container.image: is required" in status.message
+        assert "\n" not in status.message
+        assert component.calls == [], "nothing from a bad devfile is applied or synced"
+        assert controller.component is component
+        assert status.ports[0].local_port == port, "the app stays forwarded"
+    finally:
+        controller.close()
+
+
+def test_fixed_devfile_swaps_in_the_new_component_on_the_same_local_port(kube) -> None:
+    first = FakeComponent(kube)
+    second = FakeComponent(kube)
+    controller = make_controller(kube, first, make=lambda: second)
+    try:
+        controller.reconcile([Event("start")])
+        port = kube.status.ports[0].local_port
+        kube.set_spec(Spec(GOOD + "# fixed\n", "d2", 2))
+        controller.reconcile([Event("spec", generation=2)])
+        assert controller.component is second
+        assert kube.status.state is State.RUN_COMMAND_RUNNING
+        assert kube.status.ports[0].local_port == port
+    finally:
+        controller.close()
+
+
+def test_changed_target_port_is_forwarded_from_the_same_local_port(kube) -> None:
+    first = FakeComponent(kube, port=3000)
+    second = FakeComponent(kube, port=8080)
+    controller = make_controller(kube, first, make=lambda: second)
+    try:
+        controller.reconcile([Event("start")])
+        port = kube.status.ports[0].local_port
+        kube.set_spec(Spec(GOOD + "# port\n", "d2", 2))
+        controller.reconcile([Event("spec", generation=2)])
+        assert [(p.local_port, p.container_port) for p in kube.status.ports] == [(port, 8080)]
+    finally:
+        controller.close()
+
+
+def test_failed_build_shows_the_log_tail_and_is_not_retried_until_an_edit(kube) -> None:
+    component = FakeComponent(kube)
+    component.build_error = CommandError(
+        ["assemble-and-restart"], 1, "step 1\nSyntaxError: Unexpected token ';'\n", "pod/app"
+    )
+    controller = make_controller(kube, component)
+    try:
+        controller.reconcile([Event("start")])
+        status = kube.status
+        assert status.state is State.ERROR
+        assert status.message.startswith("build failed: assemble-and-restart exited 1")
+        assert "SyntaxError: Unexpected token ';'" in status.message
+        component.calls.clear()
+        controller.reconcile([Event("pod", "modified pod/x")])
+        assert "build" not in component.calls
+        assert kube.status.state is State.ERROR
+        component.build_error = None
+        component.changes = Changes(modified=("a.js",))
+        kube.set_spec(Spec(GOOD, "d3", 2))
+        controller.reconcile([Event("spec", generation=2)])
+        assert "build" in component.calls
+        assert kube.status.state is State.RUN_COMMAND_RUNNING
+    finally:
+        controller.close()
+
+
+def test_cluster_failure_becomes_error_status_and_a_bounded_retry(kube) -> None:
+    component = FakeComponent(kube)
+    component.sync_error = ClusterError("component app has no running pod in ns")
+    controller = make_controller(kube, component)
+    try:
+        controller.reconcile([Event("start")])
+        assert kube.status.state is State.ERROR
+        assert "no running pod" in kube.status.message
+        delayed = controller.queue._delayed
+        assert [e.kind for _, e in delayed] == ["retry"]
+        component.sync_error = None
+        controller.reconcile([Event("retry")])
+        assert kube.status.state is State.RUN_COMMAND_RUNNING
+        assert controller.queue._delayed == [], "success cancels the pending retry"
+    finally:
+        controller.close()
+
+
+def test_a_deleted_spec_is_republished_not_reconciled(kube) -> None:
+    component = FakeComponent(kube)
+    republished: list[bool] = []
+    controller = make_controller(kube, component)
+    controller.republish = lambda: republished.append(True)
+    del kube.objects[spec_name("app")]
+    try:
+        controller.reconcile([Event("spec-deleted")])
+    finally:
+        controller.close()
+    assert republished == [True]
+    assert component.calls == []
+
+
+def test_a_new_pod_is_synced_and_built_again(kube) -> None:
+    component = FakeComponent(kube)
+    controller = make_controller(kube, component)
+    try:
+        controller.reconcile([Event("start")])
+        component.pod_uid = "uid-2"
+        component.changes = Changes(created=("a.js",), full=True)
+        controller.reconcile([Event("pod", "deleted pod/app-uid-1")])
+        assert kube.status.pod == "app-uid-2"
+        assert kube.status.state is State.RUN_COMMAND_RUNNING
+        assert component.calls.count("build") == 2
+    finally:
+        controller.close()
+
+
+def test_stopping_records_that_nothing_is_forwarded_any_more(kube) -> None:
+    component = FakeComponent(kube)
+    controller = make_controller(kube, component)
+    controller.reconcile([Event("start")])
+    controller.stopped()
+    assert kube.status.ports == ()
+    assert "not running" in kube.status.message
+    assert kube.status.state is State.RUN_COMMAND_RUNNING
