@@ -91,11 +91,16 @@ def median_of(repeat: int, fn: Callable[[], object]) -> Timing:
 
 
 def git(root: Path, *args: str) -> None:
-    subprocess.run(["git", "-C", str(root), *args], check=True, env=GIT_ENV, capture_output=True)
+    quiet = ["-c", "gc.auto=0", "-c", "maintenance.auto=false"]  # no background work in .git
+    cmd = ["git", "-C", str(root), *quiet, *args]
+    subprocess.run(cmd, check=True, env=GIT_ENV, capture_output=True)
 
 
 def bench(count: int, repeat: int, keep: bool) -> None:
-    with tempfile.TemporaryDirectory(prefix=f"pyodo-bench-{count}-") as tmp:
+    # ignore_cleanup_errors: a straggling git child may still write to .git during cleanup
+    with tempfile.TemporaryDirectory(
+        prefix=f"pyodo-bench-{count}-", ignore_cleanup_errors=True
+    ) as tmp:
         root = Path(tmp)
         started = time.perf_counter()
         files = generate(root, count)
