@@ -1,0 +1,204 @@
+"""The pytest plugin against the real cluster: whole pytest sessions run as subprocesses.
+
+Each test runs ``pytest`` on a user's test file with ``--pyodo-component=examples/nodejs``,
+checks the outcome, reads the run id from the report header, and then asserts that nothing
+labelled with that run id is left: no namespace and no object.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pyodo_tasks.cluster import ClusterInfo
+from pyodo_tasks.gc import RUN_ID_LABEL
+from pyodo_tasks.kube import Kube, ResolvedTarget
+from pytest_pyodo.settings import SETTINGS
+
+pytestmark = pytest.mark.cluster
+
+ROOT = Path(__file__).parents[2]
+NODEJS = ROOT / "examples" / "nodejs"
+DEMO = ROOT / "examples" / "pytest_demo"
+#: Bound on one whole pytest session (boot check, deploy, tests, namespace deletion).
+SESSION_TIMEOUT = 600
+MANAGED = "app.kubernetes.io/managed-by=pyodo"
+
+
+def run_pytest(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    """One pytest session in a subprocess, with none of the developer's pyodo settings."""
+    env = {k: v for k, v in os.environ.items() if k not in {s.env for s in SETTINGS}}
+    env.pop("PYTEST_ADDOPTS", None)
+    env.pop("PYTEST_XDIST_WORKER", None)
+    started = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=SESSION_TIMEOUT,
+        check=False,
+    )
+    print(f"pytest {' '.join(args)}: exit {proc.returncode} in {time.monotonic() - started:.1f}s")
+    print(proc.stdout[-6000:], proc.stderr[-3000:], sep="\n")
+    return proc
+
+
+def run_id_of(output: str) -> str:
+    match = re.search(r"^pyodo: run (\w+), namespace", output, re.MULTILINE)
+    assert match is not None, "the report header names the run"
+    return match.group(1)
+
+
+@pytest.fixture(scope="module")
+def admin(cluster_info: ClusterInfo) -> Iterator[Kube]:
+    """An admin connection for checking what a session left behind."""
+    kube = Kube(ResolvedTarget(str(cluster_info.kubeconfig), cluster_info.context, "default"))
+    yield kube
+    kube.close()
+
+
+def leftovers(kube: Kube, run_id: str, namespaces: tuple[str, ...] = ()) -> list[str]:
+    """Namespaces and objects still labelled with ``run_id`` (pods included)."""
+    selector = f"{RUN_ID_LABEL}={run_id}"
+    left = [
+        f"Namespace/{ns.metadata.name}"
+        for ns in kube.core.list_namespace(label_selector=MANAGED).items
+        if (ns.metadata.labels or {}).get(RUN_ID_LABEL) == run_id
+    ]
+    for namespace in namespaces:
+        left += [
+            f"{o['kind']}/{o['metadata']['name']}" for o in kube.list_labelled(selector, namespace)
+        ]
+    return left
+
+
+def kubeconfig_args(cluster_info: ClusterInfo) -> list[str]:
+    return ["--pyodo-cluster=kubeconfig", f"--pyodo-kubeconfig={cluster_info.kubeconfig}"]
+
+
+def test_users_test_file_passes_serially_and_leaves_nothing(
+    cluster_info: ClusterInfo, admin: Kube
+) -> None:
+    proc = run_pytest(str(DEMO), f"--pyodo-component={NODEJS}", *kubeconfig_args(cluster_info))
+    assert proc.returncode == 0
+    assert "2 passed" in proc.stdout
+    run_id = run_id_of(proc.stdout)
+    assert f"deleted namespace/pyodo-{run_id}-main" in proc.stdout
+    assert leftovers(admin, run_id) == []
+
+
+def test_users_test_file_passes_with_two_workers_and_leaves_nothing(
+    cluster_info: ClusterInfo, admin: Kube
+) -> None:
+    proc = run_pytest(
+        str(DEMO), f"--pyodo-component={NODEJS}", *kubeconfig_args(cluster_info), "-n", "2"
+    )
+    assert proc.returncode == 0
+    assert "2 passed" in proc.stdout
+    run_id = run_id_of(proc.stdout)
+    for worker in ("gw0", "gw1"):
+        assert f"[{worker}] deleted namespace/pyodo-{run_id}-{worker}" in proc.stdout
+    assert leftovers(admin, run_id) == []
+
+
+def test_local_cluster_option_boots_or_reuses_the_local_cluster(
+    cluster_info: ClusterInfo, admin: Kube
+) -> None:
+    if cluster_info.provider != "local":
+        pytest.skip("the suite runs against another provider")
+    proc = run_pytest(str(DEMO), f"--pyodo-component={NODEJS}", "--pyodo-cluster=local")
+    assert proc.returncode == 0
+    assert "pyodo: cluster local [--pyodo-cluster], context pyodo-local" in proc.stdout
+    assert leftovers(admin, run_id_of(proc.stdout)) == []
+
+
+def test_failing_test_report_shows_the_pods_logs(
+    cluster_info: ClusterInfo, admin: Kube, tmp_path: Path
+) -> None:
+    (tmp_path / "test_fails.py").write_text(
+        "import urllib.request\n\n"
+        "def test_expects_another_greeting(pyodo_endpoint):\n"
+        "    body = urllib.request.urlopen(pyodo_endpoint, timeout=10).read().decode()\n"
+        "    assert body.startswith('Goodbye')\n"
+    )
+    proc = run_pytest(
+        str(tmp_path), f"--pyodo-component={NODEJS}", *kubeconfig_args(cluster_info), cwd=tmp_path
+    )
+    assert proc.returncode == 1
+    assert "1 failed" in proc.stdout
+    section = proc.stdout.split("pyodo: component nodejs-example in namespace pyodo-", 1)[1]
+    assert "runtime: running, restarts 0" in section
+    assert "log tail of runtime:" in section
+    assert "listening on 3000" in section  # the app's own log line
+    assert leftovers(admin, run_id_of(proc.stdout)) == []
+
+
+def test_component_handle_syncs_edits_restarts_and_execs(
+    cluster_info: ClusterInfo, admin: Kube, tmp_path: Path
+) -> None:
+    app = tmp_path / "app"
+    shutil.copytree(NODEJS, app, ignore=shutil.ignore_patterns(".pyodo"))
+    (tmp_path / "test_handle.py").write_text(
+        """
+import urllib.request
+from pathlib import Path
+
+
+def get(url):
+    return urllib.request.urlopen(url, timeout=10).read().decode()
+
+
+def test_edit_sync_and_see_the_change(pyodo_component):
+    assert "Hello from pyodo" in get(pyodo_component.endpoint())
+    greeting = Path(__file__).parent / "app" / "greeting.js"
+    greeting.write_text('exports.greeting = () => "Edited by a test";\\n')
+    result = pyodo_component.sync()
+    assert result.built
+    assert get(pyodo_component.endpoint()).strip() == "Edited by a test"
+
+
+def test_exec_logs_restart_and_service_url(pyodo_component, pyodo_cluster):
+    done = pyodo_component.exec(["cat", "greeting.js"], check=True)
+    assert b"Edited by a test" in done.stdout
+    assert pyodo_component.service_url() == (
+        f"http://nodejs-example.{pyodo_cluster.namespace}.svc:3000"
+    )
+    pyodo_component.restart()
+    assert "Edited by a test" in get(pyodo_component.endpoint())
+    assert "listening on 3000" in pyodo_component.logs()
+"""
+    )
+    proc = run_pytest(
+        str(tmp_path), "--pyodo-component=app", *kubeconfig_args(cluster_info), cwd=tmp_path
+    )
+    assert proc.returncode == 0
+    assert "2 passed" in proc.stdout
+    assert leftovers(admin, run_id_of(proc.stdout)) == []
+
+
+def test_restricted_user_falls_back_to_its_namespace_and_cleans_up_by_label(
+    cluster_info: ClusterInfo, admin: Kube
+) -> None:
+    if cluster_info.restricted_kubeconfig is None or cluster_info.restricted_namespace is None:
+        pytest.skip("this provider has no namespace-restricted user")
+    proc = run_pytest(
+        str(DEMO),
+        f"--pyodo-component={NODEJS}",
+        "--pyodo-cluster=kubeconfig",
+        f"--pyodo-kubeconfig={cluster_info.restricted_kubeconfig}",
+    )
+    assert proc.returncode == 0
+    assert "2 passed" in proc.stdout
+    namespace = cluster_info.restricted_namespace
+    assert f"in namespace/{namespace}" in proc.stdout
+    assert leftovers(admin, run_id_of(proc.stdout), (namespace,)) == []
