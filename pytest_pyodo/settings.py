@@ -337,6 +337,11 @@ def resolve_settings(
         cluster = "kubeconfig" if found else "local"
         origin["cluster"] = f"auto: kubeconfig {found}" if found else "auto: no kubeconfig found"
 
+    if cluster == "kubeconfig" and _kubeconfig_found(kubeconfig, environ) is None:
+        raise ConfigError(
+            f"{origin['cluster']}=kubeconfig but no kubeconfig was found: pass "
+            "--pyodo-kubeconfig=FILE, set KUBECONFIG, or use --pyodo-cluster=local"
+        )
     missing = kubeconfig is not None and not kubeconfig.is_file()
     if cluster == "kubeconfig" and kc_source is not None and missing:
         raise ConfigError(

@@ -118,6 +118,12 @@ def test_unknown_cluster_names_the_source_and_the_choices(tmp_path: Path) -> Non
         resolve_settings(_sources(tmp_path, env={"cluster": "minikube"}), {})
 
 
+def test_kubeconfig_cluster_without_any_kubeconfig_is_rejected(tmp_path: Path) -> None:
+    sources = _sources(tmp_path, ini={"cluster": "kubeconfig"})
+    with pytest.raises(ConfigError, match=r"pyodo_cluster \(ini\)=kubeconfig but no kubeconfig"):
+        resolve_settings(sources, {"HOME": str(tmp_path)})
+
+
 def test_missing_kubeconfig_file_is_rejected(tmp_path: Path) -> None:
     sources = _sources(tmp_path, option={"cluster": "kubeconfig", "kubeconfig": "nope"})
     with pytest.raises(ConfigError, match="--pyodo-kubeconfig=nope: no such file"):
@@ -168,3 +174,13 @@ def test_booleans_accept_the_usual_spellings() -> None:
     assert parse_bool("Yes", "PYODO_KEEP") and not parse_bool("0", "PYODO_KEEP")
     with pytest.raises(ConfigError, match="PYODO_KEEP='maybe' is not a boolean"):
         parse_bool("maybe", "PYODO_KEEP")
+
+
+def test_package_exports_the_fixture_types() -> None:
+    import pytest_pyodo
+    from pytest_pyodo.session import DeployedComponent
+
+    assert pytest_pyodo.__all__ == sorted(pytest_pyodo.__all__)
+    assert pytest_pyodo.DeployedComponent is DeployedComponent
+    for name in pytest_pyodo.__all__:
+        assert getattr(pytest_pyodo, name).__name__ == name
