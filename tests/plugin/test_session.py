@@ -1,0 +1,110 @@
+"""The session engine's failure paths, driven directly (no pytest run, no cluster)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from kubernetes.client.exceptions import ApiException
+
+from pyodo_tasks.errors import ClusterError, WaitTimeout
+from pyodo_tasks.kube.client import api_error
+from pytest_pyodo import session
+from pytest_pyodo.settings import Settings
+
+
+class StuckKube:
+    """A namespace that never finishes terminating; objects that never go away."""
+
+    namespace = "ns"
+
+    def __init__(self) -> None:
+        self.core = SimpleNamespace(
+            read_namespace=lambda name: SimpleNamespace(status=SimpleNamespace(phase="Terminating"))
+        )
+        self.closed = False
+
+    def delete_namespace(self, name: str) -> bool:
+        return True
+
+    def delete_labelled(self, selector: str, namespace: str | None = None) -> list[str]:
+        return ["Deployment/app"]
+
+    def list_labelled(self, selector: str, namespace: str | None = None) -> list[dict]:
+        return [{"kind": "Deployment", "metadata": {"name": "app"}}]
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_forbidden_is_recognised_from_the_engines_error() -> None:
+    try:
+        try:
+            raise ApiException(status=403, reason="Forbidden")
+        except ApiException as exc:
+            raise api_error(exc, "create namespace x") from exc
+    except ClusterError as error:
+        assert session._status(error) == 403
+
+
+def test_namespace_deletion_wait_is_bounded_and_names_the_phase() -> None:
+    with pytest.raises(WaitTimeout, match=r"namespace gone-soon to be deleted.*Terminating"):
+        session.delete_namespace(StuckKube(), "gone-soon", timeout=0.01)
+
+
+def test_run_object_deletion_wait_is_bounded_and_names_what_is_left() -> None:
+    with pytest.raises(WaitTimeout, match=r"Deployment/app"):
+        session.delete_run_objects(StuckKube(), "ns", "run1", timeout=0.01)
+
+
+def _run_with(
+    cluster_kw: dict, kube: StuckKube, tmp_path: Path, **settings: object
+) -> session.PyodoRun:
+    run = session.PyodoRun(Settings(**settings), run_id="run1", state_dir=tmp_path)
+    cluster = session.PyodoCluster(
+        provider="kubeconfig",
+        name="c",
+        kubeconfig=tmp_path / "kc",
+        context="ctx",
+        namespace="pyodo-run1-main",
+        server="",
+        run_id="run1",
+        worker="main",
+        info=None,  # type: ignore[arg-type]
+        **cluster_kw,
+    )
+    run._connection = (cluster, kube)  # type: ignore[assignment]
+    return run
+
+
+def test_cleanup_reports_a_stuck_namespace_instead_of_raising(tmp_path: Path) -> None:
+    kube = StuckKube()
+    run = _run_with({"owns_namespace": True, "shared_namespace": False}, kube, tmp_path)
+    lines = run.cleanup(timeout=0.01)
+    assert lines and lines[0].startswith("cleanup failed: timed out")
+    assert "doit gc" in lines[0]
+    assert kube.closed
+    assert run.cleanup() == []  # idempotent
+
+
+def test_cleanup_in_a_shared_namespace_deletes_by_run_label(tmp_path: Path) -> None:
+    class GoneKube(StuckKube):
+        def list_labelled(self, selector: str, namespace: str | None = None) -> list[dict]:
+            return []
+
+    run = _run_with({"owns_namespace": False, "shared_namespace": True}, GoneKube(), tmp_path)
+    (line,) = run.cleanup()
+    assert line.startswith("deleted Deployment/app in namespace/pyodo-run1-main")
+
+
+def test_keep_deletes_nothing_and_says_how(tmp_path: Path) -> None:
+    kube = StuckKube()
+    run = _run_with({"owns_namespace": True, "shared_namespace": False}, kube, tmp_path, keep=True)
+    (line,) = run.cleanup()
+    assert "kubectl --context ctx delete namespace pyodo-run1-main" in line
+
+
+def test_namespace_names_fit_a_dns_label() -> None:
+    assert session.namespace_name("1a2b3c4d", "gw12") == "pyodo-1a2b3c4d-gw12"
+    assert len(session.namespace_name("x" * 80, "gw0")) == 63
