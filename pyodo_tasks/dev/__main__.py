@@ -52,9 +52,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
     )
-    if args.verbose:  # the client's own wire logging is too chatty even for -v
-        logging.getLogger("kubernetes").setLevel(logging.INFO)
-        logging.getLogger("urllib3").setLevel(logging.INFO)
+    # The client's wire logging is too chatty even for -v, and urllib3 warns about every retry
+    # while the cluster is down: the loop reports that once, in the status.
+    logging.getLogger("kubernetes").setLevel(logging.INFO if args.verbose else logging.WARNING)
+    logging.getLogger("urllib3").setLevel(logging.INFO if args.verbose else logging.ERROR)
     target = Target.from_env(
         kubeconfig=args.kubeconfig, context=args.context, namespace=args.namespace
     )

@@ -21,6 +21,7 @@ from ..kube import Kube
 from .display import Display
 from .files import relevant_paths
 from .state import Spec, Status, configmap, spec_name
+from .transport import reachable
 
 __all__ = ["DevClient"]
 
@@ -67,7 +68,8 @@ class DevClient:
         return spec
 
     def read_spec(self) -> Spec | None:
-        obj = self.kube.get("ConfigMap", spec_name(self.component))
+        with reachable(f"read ConfigMap/{spec_name(self.component)}"):
+            obj = self.kube.get("ConfigMap", spec_name(self.component))
         if obj is None:
             return None
         try:
@@ -139,7 +141,8 @@ class DevClient:
             self.labels,
         )
         try:
-            self.kube.apply(obj)
+            with reachable("update the spec"):
+                self.kube.apply(obj)
         except ClusterError as exc:
             self._dirty = True
             self.display.line(f"[dev] could not update the spec (will retry): {exc}")

@@ -31,6 +31,7 @@ from ..kube import PortForwarder
 from .display import Display
 from .events import Event, EventQueue
 from .state import ForwardedPort, Spec, State, Status, configmap, spec_name, status_name
+from .transport import TRANSPORT_ERRORS, reachable
 
 __all__ = ["Controller", "forwardable_endpoints"]
 
@@ -101,7 +102,8 @@ class Controller:
         started = time.monotonic()
         self.reconciles += 1
         try:
-            self._reconcile(started)
+            with reachable("reconcile"):
+                self._reconcile(started)
         except PyodoError as exc:
             self._error(str(exc))
             self._schedule_retry()
@@ -110,6 +112,7 @@ class Controller:
             self.queue.cancel_delayed("retry")
 
     def _reconcile(self, started: float) -> None:
+        steps = _Steps(started)
         spec = self._read_spec()
         if spec is None:
             if self.republish is not None:
@@ -119,22 +122,25 @@ class Controller:
         if not self._load_devfile(spec):
             return
         component = self.component
+        steps.mark("spec")
         applied = component.apply()
+        steps.mark("apply")
         self._ensure_forwards()
         if applied or not self._pod_is_current(component):
             what = f"applied {', '.join(applied)}; " if applied else ""
             self._status(State.WAIT_DEPLOYMENT, f"{what}waiting for the pod")
         pod = component.wait_ready(timeout=self.wait_timeout)
+        steps.mark("wait")
         if pod.metadata.uid != self._pod_uid:
             self._pod_uid, self._pod_name = pod.metadata.uid, pod.metadata.name
             self._status(State.POD_RUNNING)
         result = component.sync(output=self.display.line)
+        steps.mark("sync")
         if result.changes:
             self._last_sync = f"{result.changes.summary()}, {result.bytes_sent} bytes"
-            self._status(State.FILES_SYNCED)
         retry_failed = self._failed_build == result.digest  # only an edit retries a failed build
         if result.changes or (not retry_failed and not component.build_uptodate(result.digest)):
-            self._status(State.FILES_SYNCED, "building")
+            self._status(State.FILES_SYNCED, "building")  # one write: synced, build under way
             try:
                 component.build(output=self.display.line, timeout=self.build_timeout)
             except CommandError as exc:
@@ -143,10 +149,13 @@ class Controller:
                 return
             component.mark_built(result.digest)
             self._failed_build = None
+            steps.mark("build")
         elif retry_failed:
             return  # status stays Error until the tree changes
         duration = int((time.monotonic() - started) * 1000)
         self._status(State.RUN_COMMAND_RUNNING, duration_ms=duration)
+        steps.mark("status")
+        log.debug("reconcile #%d: %s", self.reconciles, steps)
 
     # -- steps ---------------------------------------------------------------------------------
     def _read_spec(self) -> Spec | None:
@@ -181,7 +190,7 @@ class Controller:
     def _pod_is_current(self, component: Component) -> bool:
         try:
             return component.pod().metadata.uid == self._pod_uid
-        except ClusterError:
+        except (ClusterError, *TRANSPORT_ERRORS):
             return False
 
     def _ensure_forwards(self) -> None:
@@ -254,7 +263,8 @@ class Controller:
             self.component.context.labels,
         )
         try:
-            self.kube.apply(obj)
+            with reachable("write the status"):
+                self.kube.apply(obj)
         except ClusterError as exc:
             self.display.line(f"[dev] could not write the status: {exc}")
             return
@@ -284,6 +294,24 @@ class Controller:
         for forwarder in self._forwards.values():
             forwarder.stop()
         self._forwards.clear()
+
+
+class _Steps:
+    """Milliseconds per reconcile step, for ``-v`` logs: where an edit's latency goes."""
+
+    def __init__(self, started: float) -> None:
+        self._last = started
+        self._started = started
+        self._marks: list[tuple[str, float]] = []
+
+    def mark(self, step: str) -> None:
+        now = time.monotonic()
+        self._marks.append((step, now - self._last))
+        self._last = now
+
+    def __str__(self) -> str:
+        parts = [f"{step} {seconds * 1000:.0f}ms" for step, seconds in self._marks]
+        return ", ".join(parts) + f" (total {(self._last - self._started) * 1000:.0f}ms)"
 
 
 def _build_failure(exc: CommandError) -> str:

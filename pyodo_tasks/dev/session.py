@@ -34,6 +34,7 @@ from .display import Display, make_display
 from .events import Event, EventQueue
 from .files import SourceWatcher
 from .state import Spec, spec_name, status_name
+from .transport import TRANSPORT_ERRORS
 from .watches import PodTracker, ResourceWatch
 
 __all__ = ["DevSession", "run_dev"]
@@ -221,7 +222,7 @@ class DevSession:
                 self.display.line(
                     f"[dev] stopped; {self.component.name} keeps running (doit delete removes it)"
                 )
-        except PyodoError as exc:
+        except (PyodoError, *TRANSPORT_ERRORS) as exc:
             self.display.line(f"[dev] cleanup failed: {exc}")
         finally:
             if controller is not None:

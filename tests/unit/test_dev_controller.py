@@ -7,6 +7,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+import urllib3
 
 from pyodo_tasks.component import SyncResult
 from pyodo_tasks.dev.controller import Controller
@@ -148,7 +149,6 @@ def test_first_reconcile_walks_the_seed_steps_and_forwards_every_endpoint(kube) 
     assert states == [
         State.WAIT_DEPLOYMENT,
         State.POD_RUNNING,
-        State.FILES_SYNCED,
         State.FILES_SYNCED,
         State.RUN_COMMAND_RUNNING,
     ]
@@ -326,3 +326,30 @@ def test_stopping_records_that_nothing_is_forwarded_any_more(kube) -> None:
     assert kube.status.ports == ()
     assert "not running" in kube.status.message
     assert kube.status.state is State.RUN_COMMAND_RUNNING
+
+
+def test_an_unreachable_api_server_becomes_error_status_not_a_crash(kube) -> None:
+    component = FakeComponent(kube)
+    refused = urllib3.exceptions.NewConnectionError(
+        None, "Failed to establish a new connection: [Errno 111] Connection refused"
+    )
+    component.sync_error = urllib3.exceptions.MaxRetryError(None, "/api", refused)
+    controller = make_controller(kube, component)
+    controller.reconcile([Event("start")])
+    assert kube.status.state is State.ERROR
+    assert "unreachable ([Errno 111] Connection refused)" in kube.status.message
+    assert [e.kind for _, e in controller.queue._delayed] == ["retry"]
+
+
+def test_a_status_write_that_cannot_reach_the_cluster_is_reported_not_raised(kube) -> None:
+    component = FakeComponent(kube)
+    controller = make_controller(kube, component)
+    out = io.StringIO()
+    controller.display = PlainDisplay(out)
+
+    def refuse(obj: dict[str, Any]) -> dict[str, Any]:
+        raise ConnectionRefusedError(111, "Connection refused")
+
+    kube.apply = refuse  # type: ignore[method-assign]
+    controller.stopped()
+    assert "could not write the status" in out.getvalue()
