@@ -44,7 +44,6 @@ from .render import (
     RenderContext,
     component_selector,
     render,
-    spec_hash,
 )
 from .tarball import build_tar, delete_argv
 
@@ -127,7 +126,8 @@ class Component:
         return render(self.devfile, self.context)
 
     def spec_hash(self) -> str:
-        return spec_hash(self.render())
+        """The hash :func:`render` stamps on every object (run labels excluded)."""
+        return self.render()[-1]["metadata"]["annotations"][SPEC_HASH_ANNOTATION]
 
     def live_spec_hash(self) -> str | None:
         """The spec hash on the live Deployment, or None when it does not exist."""

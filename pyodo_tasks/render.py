@@ -109,7 +109,11 @@ def spec_hash(objects: list[dict[str, Any]]) -> str:
     stripped = []
     for obj in objects:
         copy = json.loads(json.dumps(obj))
-        copy["metadata"].get("annotations", {}).pop(SPEC_HASH_ANNOTATION, None)
+        annotations = copy["metadata"].get("annotations")
+        if annotations is not None:
+            annotations.pop(SPEC_HASH_ANNOTATION, None)
+            if not annotations:
+                del copy["metadata"]["annotations"]
         stripped.append(copy)
     blob = json.dumps(stripped, sort_keys=True, separators=(",", ":")).encode()
     return hashlib.sha256(blob).hexdigest()[:16]

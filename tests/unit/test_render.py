@@ -142,3 +142,11 @@ def test_sidecar_keeps_its_own_command(tmp_path: Path) -> None:
     assert web["command"] == list(contract.APP_CONTAINER_COMMAND)
     assert cache["command"] == ["redis"] and cache["args"] == ["--port", "7000"]
     assert objects["Service/app"]["spec"]["ports"][0]["port"] == 7000
+
+
+def test_hash_of_rendered_objects_matches_the_stamped_hash() -> None:
+    from pyodo_tasks.render import spec_hash
+
+    devfile = load_devfile(FIXTURES / "registry-nodejs.yaml", environ={})
+    objects = render(devfile, RenderContext(namespace="dev"))
+    assert spec_hash(objects) == objects[-1]["metadata"]["annotations"][SPEC_HASH_ANNOTATION]
