@@ -6,18 +6,43 @@ Pure functions from a :class:`Layout` to text, so they are unit-tested without a
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import yaml
 
 from .layout import Layout
 
 
-def containerd_toml(layout: Layout) -> str:
+def has_cap_sys_resource(status_text: str | None = None) -> bool:
+    """True when this process may lower ``oom_score_adj`` (CAP_SYS_RESOURCE is effective).
+
+    Some VM sandboxes drop CAP_SYS_RESOURCE even for root; runc then dies with "can't get
+    final child's PID from pipe: EOF" when CRI asks for the sandbox's -998.
+    """
+    if status_text is None:
+        try:
+            status_text = Path("/proc/self/status").read_text()
+        except OSError:
+            return True
+    for line in status_text.splitlines():
+        if line.startswith("CapEff:"):
+            return bool(int(line.split()[1], 16) & (1 << _CAP_SYS_RESOURCE))
+    return True
+
+
+_CAP_SYS_RESOURCE = 24
+
+
+def containerd_toml(layout: Layout, restrict_oom_score_adj: bool | None = None) -> str:
     """containerd 1.6 config (version 2 schema) with its own root, state and socket.
 
     Own paths so it never clashes with a containerd or dockerd already on the machine; netns
     mounts under the state dir so ``down`` finds and removes exactly ours.
+    ``restrict_oom_score_adj`` (default: when CAP_SYS_RESOURCE is missing) keeps every
+    container's OOM score at or above containerd's own instead of failing to lower it.
     """
+    if restrict_oom_score_adj is None:
+        restrict_oom_score_adj = not has_cap_sys_resource()
     cri = 'plugins."io.containerd.grpc.v1.cri"'
     sock = layout.containerd_socket
     return "\n".join(
@@ -40,6 +65,7 @@ def containerd_toml(layout: Layout) -> str:
             f"[{cri}]",
             f'  sandbox_image = "{layout.sandbox_image}"',
             "  netns_mounts_under_state_dir = true",
+            f"  restrict_oom_score_adj = {str(restrict_oom_score_adj).lower()}",
             '  stream_server_address = "127.0.0.1"',
             "  enable_unprivileged_ports = false",
             f"[{cri}.containerd]",
@@ -159,6 +185,8 @@ def kube_proxy_config(layout: Layout) -> str:
         "hostnameOverride": layout.node_name,
         "clusterCIDR": net.pod_cidr,
         "bindAddress": net.node_ip,
+        # 0, not the default -999: lowering oom_score_adj needs CAP_SYS_RESOURCE.
+        "oomScoreAdj": 0,
         "healthzBindAddress": f"127.0.0.1:{net.proxy_healthz_port}",
         "metricsBindAddress": f"127.0.0.1:{net.proxy_metrics_port}",
         "conntrack": {

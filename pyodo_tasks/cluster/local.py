@@ -9,15 +9,18 @@ back the sysctls recorded before ``up`` (:mod:`.hostclean`).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from pyodo_tasks.errors import ClusterError, ClusterSetupError
+from filelock import FileLock, Timeout
+
+from pyodo_tasks.errors import ClusterError, ClusterSetupError, WaitTimeout
 
 from . import (
     components,
@@ -37,6 +40,8 @@ from .provider import ClusterInfo, ClusterStatus, ImageArchiveLike, Provider
 from .versions import KUBERNETES_VERSION
 
 CONTEXT = "pyodo-local"
+#: An ``up`` may include a cold Kubernetes build (~20 min on 2 cores); waiters get that long.
+LOCK_TIMEOUT = 3600.0
 #: Stopped first on ``down``: the node agents and controllers that would recreate things.
 _AGENTS = ("kube-proxy", "kubelet", "kube-scheduler", "kube-controller-manager")
 
@@ -113,7 +118,35 @@ class LocalProvider(Provider):
             kubectl=lay.bin_dir / "kubectl",
         )
 
+    def _lock(self) -> contextlib.AbstractContextManager[object]:
+        """One ``up``/``down`` at a time across processes (pytest workers, CLI, doit)."""
+        path = self.layout.state.with_name(self.layout.state.name + ".lock")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(path))
+
+        @contextlib.contextmanager
+        def held() -> Iterator[object]:
+            self._progress(f"taking lock {path} (waits for another up/down)")
+            try:
+                lock.acquire(timeout=LOCK_TIMEOUT)
+            except Timeout as exc:
+                raise WaitTimeout(f"another up/down to release {path}", LOCK_TIMEOUT) from exc
+            try:
+                yield lock
+            finally:
+                lock.release()
+
+        return held()
+
     def up(self) -> ClusterInfo:
+        with self._lock():
+            return self._up()
+
+    def down(self) -> None:
+        with self._lock():
+            self._down()
+
+    def _up(self) -> ClusterInfo:
         lay = self.layout
         self._progress("checking Debian packages")
         debs.ensure_packages()
@@ -129,7 +162,7 @@ class LocalProvider(Provider):
                 "reach the apiserver (configure a default route)"
             )
         self._progress("clearing leftovers of an earlier run")
-        self.down()
+        self._down()
         hostclean.save_snapshot_once(lay.host_snapshot)
         self._prepare_files()
         self._prepare_host()
@@ -150,6 +183,7 @@ class LocalProvider(Provider):
         self._kubectl(["apply", "-f", "-"], stdin=manifests.dump_all(manifests.bootstrap_objects()))
         self._wait_node_ready(deadline)
         self._smoke_pod(deadline)
+        self._booted_marker.write_text(json.dumps({"version": lay.version, "at": time.time()}))
         return self.info()
 
     def load_image(self, archive: ImageArchiveLike) -> None:
@@ -159,7 +193,7 @@ class LocalProvider(Provider):
             )
         ctrimages.import_archive(self.layout.containerd_socket, archive, self._image_record)
 
-    def down(self) -> None:
+    def _down(self) -> None:
         lay = self.layout
         by_name = {d.name: d for d in components.daemons(lay)}
         for name in _AGENTS:
@@ -371,6 +405,15 @@ class LocalProvider(Provider):
         self._progress("running a smoke-test pod")
         pod = manifests.smoke_pod(self.layout.sandbox_image)
         name = pod["metadata"]["name"]
+        sa_path = "/api/v1/namespaces/default/serviceaccounts/default"
+
+        def sa_probe() -> tuple[bool | None, str]:
+            code, body = self._api_get(sa_path)
+            return (True if code == 200 else None), f"{code} {body.strip()[-120:]}"
+
+        # Pod admission needs the namespace's default ServiceAccount, which the
+        # controller-manager creates a moment after it starts.
+        waits.wait_for(sa_probe, "ServiceAccount default/default", _left(deadline), interval=0.5)
         self._kubectl(["delete", "pod", name, "--ignore-not-found", "--wait=false"])
         self._kubectl(["apply", "-f", "-"], stdin=json.dumps(pod))
 
@@ -418,8 +461,15 @@ class LocalProvider(Provider):
             return "Ready"
         return f"NotReady: {(ready or {}).get('message', 'no Ready condition yet')}"[:200]
 
+    @property
+    def _booted_marker(self) -> Path:
+        """Written when an ``up`` finished; a half-finished boot is never reused as healthy."""
+        return self.layout.state / "booted.json"
+
     def _healthy(self) -> bool:
         lay = self.layout
+        if not self._booted_marker.is_file():
+            return False
         if not all(procs.running(d) for d in components.daemons(lay)):
             return False
         if not lay.admin_kubeconfig.is_file() or not lay.restricted_kubeconfig.is_file():

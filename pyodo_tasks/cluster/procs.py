@@ -10,6 +10,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,6 +63,18 @@ def running(daemon: Daemon) -> int | None:
     return recorded_pid(daemon.pid_file)
 
 
+#: Run by an intermediate interpreter: start argv[2:] in its own session with output appended
+#: to argv[1], print its pid, exit. The daemon is then a child of init, not of us, so it
+#: outlives this process cleanly and is never left as our zombie.
+_SPAWN = """
+import subprocess, sys
+log = open(sys.argv[1], "ab")
+proc = subprocess.Popen(sys.argv[2:], stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                        start_new_session=True, close_fds=True)
+print(proc.pid)
+"""
+
+
 def start(daemon: Daemon, env: dict[str, str] | None = None) -> int:
     """Start ``daemon`` detached (own session, output to its log) unless it already runs."""
     pid = running(daemon)
@@ -71,29 +84,24 @@ def start(daemon: Daemon, env: dict[str, str] | None = None) -> int:
     daemon.log_dir.mkdir(parents=True, exist_ok=True)
     with daemon.log_file.open("ab") as log:
         log.write(f"\n=== {time.strftime('%F %T')} {' '.join(daemon.argv)}\n".encode())
-        log.flush()
-        try:
-            proc = subprocess.Popen(
-                daemon.argv,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=log,
-                start_new_session=True,
-                close_fds=True,
-                env=env,
-            )
-        except OSError as exc:
-            raise ClusterSetupError(
-                f"cannot start {daemon.name} ({daemon.argv[0]}): {exc}"
-            ) from exc
-    daemon.pid_file.write_text(json.dumps({"pid": proc.pid, "argv": daemon.argv}))
-    # Popen's object would reap the child in its __del__; the daemon must outlive us, so keep
-    # the handle referenced for this process's lifetime.
-    _CHILDREN.append(proc)
-    return proc.pid
-
-
-_CHILDREN: list[subprocess.Popen[bytes]] = []
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-I", "-S", "-c", _SPAWN, str(daemon.log_file), *daemon.argv],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+            timeout=30,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise ClusterSetupError(f"cannot start {daemon.name} ({daemon.argv[0]}): {exc}") from exc
+    if proc.returncode != 0 or not proc.stdout.strip().isdigit():
+        raise ClusterSetupError(
+            f"cannot start {daemon.name} ({daemon.argv[0]}): {proc.stderr.strip()[-300:]}"
+        )
+    pid = int(proc.stdout.strip())
+    daemon.pid_file.write_text(json.dumps({"pid": pid, "argv": daemon.argv}))
+    return pid
 
 
 def log_tail(daemon: Daemon, lines: int = 15) -> str:
@@ -110,12 +118,6 @@ def ensure_alive(daemon: Daemon) -> None:
         raise ClusterSetupError(f"{daemon.name} exited; see {daemon.log_file}:\n{log_tail(daemon)}")
 
 
-def _reap(pid: int) -> None:
-    for proc in _CHILDREN:
-        if proc.pid == pid:
-            proc.poll()
-
-
 def stop_pid(pid: int, argv: list[str], name: str, timeout: float = 20.0) -> None:
     """SIGTERM, then SIGKILL after ``timeout``; only while ``pid`` still runs ``argv``."""
     if cmdline(pid) != argv:
@@ -123,7 +125,6 @@ def stop_pid(pid: int, argv: list[str], name: str, timeout: float = 20.0) -> Non
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        _reap(pid)
         if cmdline(pid) != argv:
             return
         time.sleep(0.1)
@@ -131,7 +132,6 @@ def stop_pid(pid: int, argv: list[str], name: str, timeout: float = 20.0) -> Non
         os.kill(pid, signal.SIGKILL)
     deadline = time.monotonic() + 10.0
     while time.monotonic() < deadline:
-        _reap(pid)
         if cmdline(pid) != argv:
             return
         time.sleep(0.1)

@@ -149,6 +149,13 @@ def web(api: client.ApiClient, namespace: str, images: None) -> dict[str, str]:
     return {"pod": pod, "service": name, "cluster_ip": svc.spec.cluster_ip}
 
 
+def _close_ws(resp) -> None:
+    """Close a stream's websocket *and* its TLS socket (``close()`` alone can leave it open)."""
+    resp.close()
+    if getattr(resp, "sock", None) is not None:
+        resp.sock.shutdown()
+
+
 def run_exec(
     stream_api: client.ApiClient,
     namespace: str,
@@ -187,7 +194,7 @@ def run_exec(
         err += resp.read_stderr(timeout=0) if resp.peek_stderr() else b""
         return resp.returncode, bytes(out), bytes(err)
     finally:
-        resp.close()
+        _close_ws(resp)
 
 
 def test_deployment_and_service_become_ready(web: dict[str, str]) -> None:
@@ -246,6 +253,9 @@ def test_port_forward_to_the_service_pod_answers_http(stream_api, namespace, web
         sock.close()
     finally:
         pf.close()
+        # The proxy thread ends the websocket once every local socket is closed.
+        wait_until(lambda: not pf.connected, "port-forward websocket closed", 10)
+        pf.websocket.shutdown()
     assert data.startswith(b"HTTP/1.0 200"), data[:200]
     assert b"pyodo-ok" in data
 

@@ -33,6 +33,14 @@ def test_containerd_uses_its_own_socket_root_state_and_the_local_pause_image(tmp
     assert '"/var/lib/containerd"' not in text
 
 
+def test_oom_score_restriction_follows_cap_sys_resource(tmp_path) -> None:
+    lay = _layout(tmp_path)
+    assert "restrict_oom_score_adj = true" in configs.containerd_toml(lay, True)
+    assert "restrict_oom_score_adj = false" in configs.containerd_toml(lay, False)
+    assert configs.has_cap_sys_resource("CapEff:\t000001ffffffffff\n")
+    assert not configs.has_cap_sys_resource("CapEff:\t000001fffeffffff\n")
+
+
 def test_cni_conflist_is_a_bridge_on_a_pod_cidr_away_from_the_host_net(tmp_path) -> None:
     conf = json.loads(configs.cni_conflist(_layout(tmp_path)))
     bridge, portmap = conf["plugins"]
