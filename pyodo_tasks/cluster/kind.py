@@ -9,6 +9,7 @@ which must be pulled from a registry; where none is reachable (these machines) `
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -60,6 +61,12 @@ def is_image_pull_failure(output: str) -> bool:
     """True when kind's output says it could not get its node image."""
     low = output.lower()
     return any(marker in low for marker in _PULL_FAILURES)
+
+
+def _pulled_image(output: str) -> str:
+    """The image kind tried to pull, from its error text (or a generic name)."""
+    match = re.search(r'failed to pull image "([^"@]+)', output)
+    return match.group(1) if match else "its node image (kindest/node)"
 
 
 class KindProvider(Provider):
@@ -139,7 +146,7 @@ class KindProvider(Provider):
                 if is_image_pull_failure(out):
                     raise ClusterSetupError(
                         "no kind node image is available on this machine: `kind create cluster` "
-                        "could not pull its node image (no container registry is reachable). "
+                        f"could not pull {_pulled_image(out)} (no container registry is reachable). "
                         "Provide one with `docker load -i kindest-node.tar` (saved with "
                         "`docker save kindest/node:<tag>` on a machine with registry access) or "
                         "build one with `kind build node-image`, then pass node_image=<ref>"

@@ -45,3 +45,4 @@ def test_kind_pull_failure_detection() -> None:
     out = 'ERROR: failed to create cluster: failed to pull image "kindest/node:v1.34.0"'
     assert kind.is_image_pull_failure(out)
     assert not kind.is_image_pull_failure("ERROR: failed to create cluster: port in use")
+    assert kind._pulled_image(out) == "kindest/node:v1.34.0"
