@@ -146,7 +146,8 @@ class KindProvider(Provider):
                 if is_image_pull_failure(out):
                     raise ClusterSetupError(
                         "no kind node image is available on this machine: `kind create cluster` "
-                        f"could not pull {_pulled_image(out)} (no container registry is reachable). "
+                        f"could not pull {_pulled_image(out)} (no container registry is "
+                        "reachable). "
                         "Provide one with `docker load -i kindest-node.tar` (saved with "
                         "`docker save kindest/node:<tag>` on a machine with registry access) or "
                         "build one with `kind build node-image`, then pass node_image=<ref>"
