@@ -103,15 +103,23 @@ class Controller:
         self.reconciles += 1
         try:
             with reachable("reconcile"):
-                self._reconcile(started)
+                self._reconcile(started, batch)
         except PyodoError as exc:
             self._error(str(exc))
+            self._schedule_retry()
+        except Exception as exc:
+            # The boundary of a loop meant to run all day (controller-runtime requeues the same
+            # way): a bug, or the client failing in a way nobody translated — seen: the
+            # websocket exec's own error path raising AttributeError while the API server was
+            # down — must not end the session. Logged with its traceback, shown, retried.
+            log.exception("reconcile failed unexpectedly")
+            self._error(f"unexpected {type(exc).__name__}: {exc} (traceback in the log)")
             self._schedule_retry()
         else:
             self._retries = 0
             self.queue.cancel_delayed("retry")
 
-    def _reconcile(self, started: float) -> None:
+    def _reconcile(self, started: float, batch: Sequence[Event]) -> None:
         steps = _Steps(started)
         spec = self._read_spec()
         if spec is None:
@@ -126,10 +134,14 @@ class Controller:
         applied = component.apply()
         steps.mark("apply")
         self._ensure_forwards()
-        if applied or not self._pod_is_current(component):
-            what = f"applied {', '.join(applied)}; " if applied else ""
-            self._status(State.WAIT_DEPLOYMENT, f"{what}waiting for the pod")
-        pod = component.wait_ready(timeout=self.wait_timeout)
+        pod = self._current_pod_object(component)
+        if applied or pod is None or any(e.kind != "spec" for e in batch):
+            # Only a spec change, on the pod reconciled last time, skips the rollout wait:
+            # anything that happens to pods reaches this loop as a pod event.
+            if applied or pod is None:
+                what = f"applied {', '.join(applied)}; " if applied else ""
+                self._status(State.WAIT_DEPLOYMENT, f"{what}waiting for the pod")
+            pod = component.wait_ready(timeout=self.wait_timeout)
         steps.mark("wait")
         if pod.metadata.uid != self._pod_uid:
             self._pod_uid, self._pod_name = pod.metadata.uid, pod.metadata.name
@@ -187,11 +199,13 @@ class Controller:
         self._devfile_digest = spec.devfile_digest
         return True
 
-    def _pod_is_current(self, component: Component) -> bool:
+    def _current_pod_object(self, component: Component) -> Any:
+        """The running pod when it is the one reconciled last time, else None."""
         try:
-            return component.pod().metadata.uid == self._pod_uid
+            pod = component.pod()
         except (ClusterError, *TRANSPORT_ERRORS):
-            return False
+            return None
+        return pod if pod.metadata.uid == self._pod_uid else None
 
     def _ensure_forwards(self) -> None:
         """One forward per endpoint, on a local port that stays the same for the session: the

@@ -353,3 +353,29 @@ def test_a_status_write_that_cannot_reach_the_cluster_is_reported_not_raised(kub
     kube.apply = refuse  # type: ignore[method-assign]
     controller.stopped()
     assert "could not write the status" in out.getvalue()
+
+
+def test_an_edit_on_the_current_pod_skips_the_rollout_wait_but_a_pod_event_does_not(
+    kube,
+) -> None:
+    component = FakeComponent(kube)
+    controller = make_controller(kube, component)
+    controller.reconcile([Event("start")])
+    component.calls.clear()
+    component.changes = Changes(modified=("a.js",))
+    kube.set_spec(Spec(GOOD, "d2", 2))
+    controller.reconcile([Event("spec", generation=2)])
+    assert component.calls == ["apply", "sync", "build"]
+    component.calls.clear()
+    controller.reconcile([Event("pod", "modified pod/app-uid-1")])
+    assert component.calls == ["apply", "wait", "sync"]
+
+
+def test_an_unexpected_exception_is_shown_and_retried_not_fatal(kube) -> None:
+    component = FakeComponent(kube)
+    component.sync_error = AttributeError("'NoneType' object has no attribute 'decode'")
+    controller = make_controller(kube, component)
+    controller.reconcile([Event("start")])
+    assert kube.status.state is State.ERROR
+    assert kube.status.message.startswith("unexpected AttributeError")
+    assert [e.kind for _, e in controller.queue._delayed] == ["retry"]
