@@ -39,7 +39,16 @@ CGROUP_ROOT = Path("/sys/fs/cgroup")
 POD_CGROUP = "kubepods"
 #: Host paths components create outside our dirs (hard-coded in kubelet / the hostpath
 #: provisioner); removed on ``down`` only when they did not exist before ``up``.
-FOREIGN_PATHS = (Path("/tmp/hostpath_pv"), Path("/var/log/containers"), Path("/var/log/pods"))
+FOREIGN_PATHS = (
+    Path("/tmp/hostpath_pv"),  # hostpath provisioner's volumes
+    Path("/var/log/containers"),  # kubelet's container log symlinks
+    Path("/var/log/pods"),
+    Path("/var/lib/kubelet"),  # kubelet's device-plugin socket dir ignores --root-dir
+    Path("/var/lib/cni"),  # libcni's result cache inside containerd
+)
+#: Shared with any other containerd (shim sockets under ``s/``): only emptied directories that
+#: did not exist before are removed, never anything another containerd may still use.
+SHARED_PATHS = (Path("/run/containerd"),)
 
 
 def _sysctl_path(name: str) -> Path:
@@ -98,7 +107,7 @@ def snapshot() -> dict:
         "chains": chains,
         "cgroups": cgroups,
         "links": sorted(os.listdir("/sys/class/net")),
-        "existing_paths": [str(p) for p in FOREIGN_PATHS if p.exists()],
+        "existing_paths": [str(p) for p in (*FOREIGN_PATHS, *SHARED_PATHS) if p.exists()],
         "taken": time.time(),
     }
 
@@ -253,6 +262,13 @@ def remove_foreign_paths(existed: list[str], own_roots: list[Path]) -> None:
         for entry in path.iterdir():
             if entry.is_symlink() and os.readlink(entry).startswith(tuple(roots)):
                 entry.unlink(missing_ok=True)
+    for path in SHARED_PATHS:
+        if str(path) in existed or not path.is_dir():
+            continue
+        dirs = sorted((d for d in path.rglob("*") if d.is_dir()), key=lambda p: -len(p.parts))
+        for d in [*dirs, path]:
+            with contextlib.suppress(OSError):
+                d.rmdir()
 
 
 def restore_sysctls(before: dict[str, str], keep_forwarding: bool) -> None:

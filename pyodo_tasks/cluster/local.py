@@ -481,7 +481,12 @@ class LocalProvider(Provider):
         self, args: list[str], stdin: str | None = None, check: bool = True
     ) -> subprocess.CompletedProcess[str]:
         lay = self.layout
-        argv = [str(lay.bin_dir / "kubectl"), f"--kubeconfig={lay.admin_kubeconfig}", *args]
+        argv = [
+            str(lay.bin_dir / "kubectl"),
+            f"--kubeconfig={lay.admin_kubeconfig}",
+            f"--cache-dir={lay.state / 'kubectl-cache'}",  # not ~/.kube/cache
+            *args,
+        ]
         proc = subprocess.run(
             argv, input=stdin, capture_output=True, text=True, check=False, timeout=120
         )
