@@ -127,12 +127,14 @@ def _sweep(state: PluginState) -> None:
     if not used:
         return
     shared = [r["namespace"] for r in used if r.get("shared_namespace")]
-    from .session import sweep  # the Kubernetes client: only once workers used a cluster
+    # The Kubernetes client: imported only once workers used a cluster.
+    from .session import sweep, translated
 
     try:
-        state.sweep_log.extend(
-            sweep(used[0]["kubeconfig"], used[0]["context"], state.run_id, shared)
-        )
+        with translated("sweeping the run's objects"):
+            state.sweep_log.extend(
+                sweep(used[0]["kubeconfig"], used[0]["context"], state.run_id, shared)
+            )
     except PyodoError as exc:
         state.sweep_log.append(f"sweep failed: {exc} (`doit gc` deletes it after its expiry)")
 

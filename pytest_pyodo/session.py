@@ -37,6 +37,7 @@ from filelock import FileLock
 from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError as TransportError
+from websocket import WebSocketException
 
 from pyodo_tasks.cluster import ClusterInfo, get_provider
 from pyodo_tasks.cluster.paths import cache_root
@@ -54,6 +55,7 @@ __all__ = [
     "PyodoRun",
     "namespace_name",
     "sweep",
+    "translated",
 ]
 
 log = logging.getLogger("pytest_pyodo")
@@ -68,6 +70,21 @@ DELETE_TIMEOUT = 180.0
 PROBE_TIMEOUT = 15.0
 
 Output = Callable[[str], None]
+
+#: What the Kubernetes client raises when the cluster misbehaves or stops answering; the engine
+#: translates API refusals into ClusterError but lets connection failures (urllib3, and the
+#: websocket client's for exec) through.
+TRANSPORT_ERRORS = (ApiException, TransportError, WebSocketException)
+
+
+@contextlib.contextmanager
+def translated(doing: str) -> Iterator[None]:
+    """Turn the client's connection failures into a one-line ClusterError saying ``doing``."""
+    try:
+        yield
+    except TRANSPORT_ERRORS as exc:
+        first = (str(exc).splitlines() or [type(exc).__name__])[0][:300]
+        raise ClusterError(f"{doing}: the cluster did not answer ({first})") from exc
 
 
 @dataclass(frozen=True)
@@ -166,7 +183,7 @@ class DeployedComponent:
         if self.result is None:
             start = time.monotonic()
             try:
-                with self._locked():
+                with translated(f"deploying {self.name}"), self._locked():
                     if self._force_apply:
                         # Take over objects an earlier run left here, so our labels (and so our
                         # cleanup) cover them; a same-spec apply does not roll the pod.
@@ -181,7 +198,7 @@ class DeployedComponent:
 
     def sync(self, output: Output | None = None) -> PushResult:
         """Send edited files, then rebuild and restart the app if anything changed."""
-        with self._locked():
+        with translated(f"syncing {self.name}"), self._locked():
             self.result = self.component.push(output=output or self._say, timeout=self.timeout)
         return self.result
 
@@ -231,8 +248,8 @@ def _probe(kube: Kube, where: str) -> None:
     """Fail early, naming the fix, when the API server does not answer."""
     try:
         k8s.VersionApi(kube.api).get_code(_request_timeout=PROBE_TIMEOUT)
-    except (ApiException, TransportError, OSError) as exc:
-        first = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+    except (*TRANSPORT_ERRORS, OSError) as exc:
+        first = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
         raise ClusterError(
             f"{where} does not answer ({first}): start it (`python -m pyodo_tasks.cluster up` "
             "for the local one) or point --pyodo-kubeconfig/--pyodo-context at a running one"
@@ -362,7 +379,8 @@ class PyodoRun:
                 f"the cluster could not be set up earlier in this session: {self._cluster_error}"
             ) from self._cluster_error
         try:
-            self._connection = self._setup()
+            with translated(f"setting up cluster {self.settings.cluster}"):
+                self._connection = self._setup()
         except PyodoError as exc:
             self._cluster_error = exc
             raise
@@ -537,7 +555,8 @@ class PyodoRun:
         cluster, kube = self._connection
         lines: list[str] = []
         try:
-            lines = self._delete(cluster, kube, timeout)
+            with translated("cleaning up"):
+                lines = self._delete(cluster, kube, timeout)
         except PyodoError as exc:
             lines = [f"cleanup failed: {exc} (`doit gc` deletes it after its expiry)"]
             log.warning("[cleanup] %s", exc)

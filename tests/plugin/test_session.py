@@ -108,3 +108,15 @@ def test_keep_deletes_nothing_and_says_how(tmp_path: Path) -> None:
 def test_namespace_names_fit_a_dns_label() -> None:
     assert session.namespace_name("1a2b3c4d", "gw12") == "pyodo-1a2b3c4d-gw12"
     assert len(session.namespace_name("x" * 80, "gw0")) == 63
+
+
+def test_connection_failures_become_one_line_cluster_errors() -> None:
+    from urllib3.exceptions import MaxRetryError, NewConnectionError
+
+    refused = MaxRetryError(None, "/api", NewConnectionError(None, "Connection refused"))
+    with (
+        pytest.raises(ClusterError, match=r"^deploying app: the cluster did not answer \(") as info,
+        session.translated("deploying app"),
+    ):
+        raise refused
+    assert info.value.__cause__ is refused
