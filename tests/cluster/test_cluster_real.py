@@ -290,7 +290,9 @@ def test_deleting_the_deployment_removes_its_pod(api, namespace, images) -> None
     wait_until(lambda: not pods(), "doomed pods gone", 90)
 
 
-def test_pvc_binds_through_the_hostpath_provisioner(api, namespace) -> None:
+def test_pvc_binds_through_the_hostpath_provisioner_and_mounts(
+    api, stream_api, namespace, images
+) -> None:
     core = client.CoreV1Api(api)
     core.create_namespaced_persistent_volume_claim(
         namespace,
@@ -312,6 +314,44 @@ def test_pvc_binds_through_the_hostpath_provisioner(api, namespace) -> None:
         90,
     )
     assert pvc.spec.storage_class_name == "pyodo-hostpath"
+    core.create_namespaced_pod(
+        namespace,
+        client.V1Pod(
+            metadata=client.V1ObjectMeta(name="uses-pvc"),
+            spec=client.V1PodSpec(
+                termination_grace_period_seconds=1,
+                containers=[
+                    client.V1Container(
+                        name="main",
+                        image=IMAGE,
+                        image_pull_policy="Never",
+                        command=["sh", "-c", "echo persisted > /data/f && sleep 3600"],
+                        volume_mounts=[client.V1VolumeMount(name="d", mount_path="/data")],
+                    )
+                ],
+                volumes=[
+                    client.V1Volume(
+                        name="d",
+                        persistent_volume_claim=client.V1PersistentVolumeClaimVolumeSource(
+                            claim_name="data"
+                        ),
+                    )
+                ],
+            ),
+        ),
+    )
+    wait_until(
+        lambda: core.read_namespaced_pod("uses-pvc", namespace).status.phase == "Running",
+        "pod uses-pvc Running",
+    )
+    _code, out, _ = wait_until(
+        lambda: (
+            (r := run_exec(stream_api, namespace, "uses-pvc", ["cat", "/data/f"]))[0] == 0 and r
+        ),
+        "file written to the PVC",
+        30,
+    )
+    assert out == b"persisted\n"
 
 
 def test_restricted_user_can_deploy_in_its_namespace_but_not_list_namespaces(
