@@ -169,6 +169,8 @@ class LocalProvider(Provider):
         deadline = time.monotonic() + self.boot_timeout
         self._start_etcd(deadline)
         self._start_containerd(deadline)
+        # Containers a killed run left in containerd's (cached) metadata: gone before kubelet.
+        self._remove_containers()
         self._import_images(archives)
         self._start_apiserver(deadline)
         for daemon in (

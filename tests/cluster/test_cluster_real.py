@@ -261,19 +261,27 @@ def test_port_forward_to_the_service_pod_answers_http(stream_api, namespace, web
 
 
 def test_service_cluster_ip_answers_from_a_pod(stream_api, namespace, web) -> None:
-    """kube-proxy's iptables rules route the ClusterIP to the pod."""
+    """kube-proxy's iptables rules route the ClusterIP to the pod (even back to itself).
+
+    kube-proxy programs a new endpoint a moment after it turns ready (until then the
+    ClusterIP rejects), so this retries for a bounded time like any client would.
+    """
     url = f"http://{web['cluster_ip']}:80/"
-    code, out, err = run_exec(
-        stream_api,
-        namespace,
-        web["pod"],
-        [
-            "python3",
-            "-c",
-            f"import urllib.request; print(urllib.request.urlopen({url!r}, timeout=10).status)",
-        ],
-    )
-    assert (code, out.strip()) == (0, b"200"), err
+    command = [
+        "python3",
+        "-c",
+        f"import urllib.request; print(urllib.request.urlopen({url!r}, timeout=10).status)",
+    ]
+    results: list[tuple[int, bytes, bytes]] = []
+
+    def answered() -> bool:
+        results.append(run_exec(stream_api, namespace, web["pod"], command))
+        return results[-1][:2] == (0, b"200\n")
+
+    try:
+        wait_until(answered, f"{url} to answer from inside the pod", 30)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}: last result {results[-1]!r}") from exc
 
 
 def test_deleting_the_deployment_removes_its_pod(api, namespace, images) -> None:
