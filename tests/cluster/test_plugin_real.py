@@ -139,7 +139,7 @@ def test_failing_test_report_shows_the_pods_logs(
     section = proc.stdout.split("pyodo: component nodejs-example in namespace pyodo-", 1)[1]
     assert "runtime: running, restarts 0" in section
     assert "log tail of runtime:" in section
-    assert "listening on 3000" in section  # the app's own log line
+    assert "\nlistening on 3000\n" in section  # the app's own log line, on a line of its own
     assert leftovers(admin, run_id_of(proc.stdout)) == []
 
 
@@ -168,7 +168,7 @@ def test_edit_sync_and_see_the_change(pyodo_component):
 
 
 def test_exec_logs_restart_and_service_url(pyodo_component, pyodo_cluster):
-    done = pyodo_component.exec(["cat", "greeting.js"], check=True)
+    done = pyodo_component.exec(["cat", f"{pyodo_component.source_dir}/greeting.js"], check=True)
     assert b"Edited by a test" in done.stdout
     assert pyodo_component.service_url() == (
         f"http://nodejs-example.{pyodo_cluster.namespace}.svc:3000"
