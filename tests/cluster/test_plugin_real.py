@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -202,3 +203,40 @@ def test_restricted_user_falls_back_to_its_namespace_and_cleans_up_by_label(
     namespace = cluster_info.restricted_namespace
     assert f"in namespace/{namespace}" in proc.stdout
     assert leftovers(admin, run_id_of(proc.stdout), (namespace,)) == []
+
+
+def test_ctrl_c_during_a_test_still_deletes_the_namespace(
+    cluster_info: ClusterInfo, admin: Kube, tmp_path: Path
+) -> None:
+    started = tmp_path / "started"
+    (tmp_path / "test_slow.py").write_text(
+        "import time\nfrom pathlib import Path\n\n"
+        "def test_slow(pyodo_endpoint):\n"
+        f"    Path({str(started)!r}).write_text('x')\n"
+        "    time.sleep(120)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in {s.env for s in SETTINGS}}
+    args = [str(tmp_path), f"--pyodo-component={NODEJS}", *kubeconfig_args(cluster_info)]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while not started.exists():
+            assert proc.poll() is None, proc.communicate()[0]
+            assert time.monotonic() < deadline, "the test never started"
+            time.sleep(0.5)
+        proc.send_signal(signal.SIGINT)
+        output, _ = proc.communicate(timeout=SESSION_TIMEOUT)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    print(output[-4000:])
+    assert proc.returncode == pytest.ExitCode.INTERRUPTED
+    assert "deleted namespace/pyodo-" in output
+    assert leftovers(admin, run_id_of(output)) == []
