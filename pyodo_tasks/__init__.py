@@ -1,24 +1,15 @@
 """pyodo's engine: devfile model, rendering, file index, sync and the doit tasks.
 
 The engine never imports pytest; the plugin in ``pytest_pyodo`` is a thin layer over it.
-The names below are the public API; everything else is an implementation module.
+The names below are the public API; everything else is an implementation module. They are
+imported on first use (PEP 562), so loading the pytest plugin or the cluster CLI does not pay
+for the Kubernetes client until it is needed.
 """
 
-from .component import Component, PushResult, SyncResult
-from .devfile import Devfile, load_devfile
-from .errors import (
-    ClusterError,
-    ClusterSetupError,
-    CommandError,
-    ConfigError,
-    DevfileError,
-    PyodoError,
-    SyncError,
-    WaitTimeout,
-)
-from .index import Changes, FileIndex
-from .kube import ExecResult, Target
-from .tasks import ComponentTasks
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __all__ = [
     "Changes",
@@ -40,3 +31,42 @@ __all__ = [
     "WaitTimeout",
     "load_devfile",
 ]
+
+_HOMES = {
+    "Changes": "index",
+    "FileIndex": "index",
+    "Component": "component",
+    "PushResult": "component",
+    "SyncResult": "component",
+    "ComponentTasks": "tasks",
+    "Devfile": "devfile",
+    "load_devfile": "devfile",
+    "ExecResult": "kube",
+    "Target": "kube",
+}
+
+if TYPE_CHECKING:
+    from .component import Component, PushResult, SyncResult
+    from .devfile import Devfile, load_devfile
+    from .errors import (
+        ClusterError,
+        ClusterSetupError,
+        CommandError,
+        ConfigError,
+        DevfileError,
+        PyodoError,
+        SyncError,
+        WaitTimeout,
+    )
+    from .index import Changes, FileIndex
+    from .kube import ExecResult, Target
+    from .tasks import ComponentTasks
+
+
+def __getattr__(name: str) -> Any:
+    if name not in __all__:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module = importlib.import_module(f".{_HOMES.get(name, 'errors')}", __name__)
+    value = getattr(module, name)
+    globals()[name] = value
+    return value

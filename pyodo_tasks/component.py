@@ -110,6 +110,7 @@ class Component:
             path, image_overrides=image_overrides, environ=self.environ
         )
         self.root = self.devfile.root
+        self._owns_kube = kube is None
         self.kube = kube or Kube(target or Target.from_env(self.environ))
         self.namespace = self.kube.namespace
         self.name = self.devfile.name
@@ -494,7 +495,7 @@ class Component:
 
     def delete(self, timeout: float = 120.0) -> list[str]:
         """Delete every object of this component and wait until they are gone."""
-        self.close()
+        self.stop_forwards()
         selector = f"app.kubernetes.io/instance={self.name},app.kubernetes.io/managed-by=pyodo"
         gone = self.kube.delete_labelled(selector)
         deadline = time.monotonic() + timeout
@@ -509,11 +510,23 @@ class Component:
             path.unlink(missing_ok=True)
         return gone
 
-    def close(self) -> None:
-        """Stop port-forwards this object started."""
+    def stop_forwards(self) -> None:
+        """Stop the port-forwards this object started (the connection stays open)."""
         for forwarder in self._forwards.values():
             forwarder.stop()
         self._forwards.clear()
+
+    def close(self) -> None:
+        """Stop port-forwards and close the cluster connection if this object opened it."""
+        self.stop_forwards()
+        if self._owns_kube:
+            self.kube.close()
+
+    def __enter__(self) -> Component:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def _scheme(endpoint: Endpoint) -> str:

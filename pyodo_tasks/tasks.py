@@ -143,7 +143,7 @@ class ComponentTasks:
             pass
         finally:
             signal.signal(signal.SIGTERM, previous)
-            component.close()
+            component.stop_forwards()
 
     def _delete(self) -> None:
         gone = self.component.delete()

@@ -11,11 +11,12 @@ from typing import Any
 from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config import ConfigException, new_client_from_config
+from urllib3.exceptions import HTTPError
 
 from ..errors import ClusterError
 from .target import ResolvedTarget, Target
 
-__all__ = ["FIELD_MANAGER", "KINDS", "Kube", "api_error"]
+__all__ = ["FIELD_MANAGER", "KINDS", "Kube", "api_error", "unreachable"]
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,14 @@ def api_error(exc: ApiException, doing: str) -> ClusterError:
     return ClusterError(f"{doing}: {exc.status} {reason}{hint}")
 
 
+def unreachable(exc: Exception, doing: str) -> ClusterError:
+    """A ClusterError for a request that never got an answer."""
+    return ClusterError(
+        f"{doing}: cannot reach the API server ({exc.__class__.__name__}); "
+        "is the cluster up? (python -m pyodo_tasks.cluster status)"
+    )
+
+
 class Kube:
     """One cluster connection: a REST ApiClient and a separate one for exec/port-forward."""
 
@@ -74,8 +83,10 @@ class Kube:
         self.close()
 
     def close(self) -> None:
-        self.api.close()
-        self.stream_api.close()
+        """Close both clients' connections (ApiClient.close() stops only its thread pool)."""
+        for api in (self.api, self.stream_api):
+            api.close()
+            api.rest_client.pool_manager.clear()
 
     # -- generic object access ---------------------------------------------------------------
     def _method(self, verb: str, kind: str) -> Any:
@@ -103,6 +114,8 @@ class Kube:
             )
         except ApiException as exc:
             raise api_error(exc, f"apply {kind}/{name} in {namespace}") from exc
+        except HTTPError as exc:
+            raise unreachable(exc, f"apply {kind}/{name} in {namespace}") from exc
         return self.to_dict(result)
 
     def get(self, kind: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
@@ -114,6 +127,8 @@ class Kube:
             if exc.status == 404:
                 return None
             raise api_error(exc, f"read {kind}/{name} in {namespace}") from exc
+        except HTTPError as exc:
+            raise unreachable(exc, f"read {kind}/{name} in {namespace}") from exc
 
     def delete(self, kind: str, name: str, namespace: str | None = None) -> bool:
         """Delete one object (foreground for workloads); False when it was already gone."""
@@ -127,6 +142,8 @@ class Kube:
             if exc.status == 404:
                 return False
             raise api_error(exc, f"delete {kind}/{name} in {namespace}") from exc
+        except HTTPError as exc:
+            raise unreachable(exc, f"delete {kind}/{name} in {namespace}") from exc
         return True
 
     def list_labelled(
@@ -140,6 +157,8 @@ class Kube:
                 items = self._method("list", kind)(namespace, label_selector=selector).items
             except ApiException as exc:
                 raise api_error(exc, f"list {kind} with {selector} in {namespace}") from exc
+            except HTTPError as exc:
+                raise unreachable(exc, f"list {kind} with {selector} in {namespace}") from exc
             for item in items:
                 obj = self.to_dict(item)
                 obj["kind"] = kind
@@ -162,6 +181,8 @@ class Kube:
             return self.core.list_namespaced_pod(namespace, label_selector=selector).items
         except ApiException as exc:
             raise api_error(exc, f"list pods with {selector} in {namespace}") from exc
+        except HTTPError as exc:
+            raise unreachable(exc, f"list pods with {selector} in {namespace}") from exc
 
     def logs(
         self,
@@ -173,11 +194,20 @@ class Kube:
     ) -> str:
         namespace = namespace or self.namespace
         try:
-            return self.core.read_namespaced_pod_log(
-                pod, namespace, container=container, tail_lines=tail_lines, previous=previous
+            # Raw bytes: the generated client returns str(bytes) ("b'...'") for this endpoint.
+            response = self.core.read_namespaced_pod_log(
+                pod,
+                namespace,
+                container=container,
+                tail_lines=tail_lines,
+                previous=previous,
+                _preload_content=False,
             )
+            return response.data.decode("utf-8", "replace")
         except ApiException as exc:
             raise api_error(exc, f"read logs of pod/{pod}") from exc
+        except HTTPError as exc:
+            raise unreachable(exc, f"read logs of pod/{pod}") from exc
 
     def events(self, names: Iterable[str], namespace: str | None = None) -> list[k8s.CoreV1Event]:
         """Recent events about objects with these names (pods match by prefix), oldest first."""
@@ -187,6 +217,8 @@ class Kube:
             items = self.core.list_namespaced_event(namespace).items
         except ApiException as exc:
             raise api_error(exc, f"list events in {namespace}") from exc
+        except HTTPError as exc:
+            raise unreachable(exc, f"list events in {namespace}") from exc
         hits = [e for e in items if e.involved_object.name.startswith(wanted)]
         return sorted(hits, key=lambda e: str(e.last_timestamp or e.event_time or ""))
 
@@ -200,6 +232,8 @@ class Kube:
             if exc.status == 409:
                 return False
             raise api_error(exc, f"create namespace {name}") from exc
+        except HTTPError as exc:
+            raise unreachable(exc, f"create namespace {name}") from exc
         return True
 
     def delete_namespace(self, name: str) -> bool:
@@ -209,6 +243,8 @@ class Kube:
             if exc.status == 404:
                 return False
             raise api_error(exc, f"delete namespace {name}") from exc
+        except HTTPError as exc:
+            raise unreachable(exc, f"delete namespace {name}") from exc
         return True
 
     @contextmanager
@@ -218,3 +254,5 @@ class Kube:
             yield
         except ApiException as exc:
             raise api_error(exc, doing) from exc
+        except HTTPError as exc:
+            raise unreachable(exc, doing) from exc

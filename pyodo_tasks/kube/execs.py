@@ -12,14 +12,16 @@ import json
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 from kubernetes.stream import stream
+from websocket import WebSocketException
 
 from ..errors import ClusterError, CommandError, WaitTimeout
 from .client import Kube, api_error
 
-__all__ = ["ExecResult", "exec_run"]
+__all__ = ["ExecResult", "exec_run", "release"]
 
 STDOUT, STDERR, ERROR = 1, 2, 3
 CHUNK = 256 * 1024
@@ -44,6 +46,20 @@ class ExecResult:
             output = (self.stdout + self.stderr).decode("utf-8", "replace")
             raise CommandError(list(self.args), self.returncode, output, context)
         return self
+
+
+def release(websocket: Any) -> None:
+    """Close a websocket *and* its socket.
+
+    websocket-client's ``close()`` returns early when the peer already closed the connection,
+    leaving the TLS socket open; ``shutdown()`` closes it whatever the state.
+    """
+    if websocket is None:
+        return
+    try:
+        websocket.close(timeout=1)
+    finally:
+        websocket.shutdown()
 
 
 def _returncode(status_text: bytes | str) -> tuple[int, str]:
@@ -99,6 +115,8 @@ def exec_run(
         )
     except ApiException as exc:
         raise api_error(exc, f"exec {argv[0]} in pod/{pod}") from exc
+    except (OSError, AttributeError) as exc:  # the client fails oddly when nothing listens
+        raise ClusterError(f"exec {argv[0]} in pod/{pod}: cannot connect: {exc}") from exc
     out: list[bytes] = []
     err: list[bytes] = []
 
@@ -135,10 +153,10 @@ def exec_run(
             drain()
         drain()
         code, message = _returncode(ws.read_channel(ERROR))
-    except (OSError, ConnectionError) as exc:
+    except (OSError, WebSocketException) as exc:
         raise ClusterError(f"exec {argv[0]} in pod/{pod}: connection lost: {exc}") from exc
     finally:
-        ws.close()
+        release(ws.sock)
     if message:
         err.append(message.encode())
     result = ExecResult(argv, code, b"".join(out), b"".join(err))

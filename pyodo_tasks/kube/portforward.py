@@ -13,12 +13,15 @@ import logging
 import selectors
 import socket
 import threading
+import time
 from collections.abc import Callable
 
 from kubernetes.client.exceptions import ApiException
 from kubernetes.stream import portforward
 
+from ..errors import PyodoError
 from .client import Kube
+from .execs import release
 
 __all__ = ["PortForwarder"]
 
@@ -45,6 +48,8 @@ class PortForwarder:
         self.remote_port = remote_port
         self.namespace = namespace or kube.namespace
         self._listener = socket.create_server((host, local_port))
+        # Set here, not in the thread: stop() may close the listener before the thread runs.
+        self._listener.settimeout(0.5)
         self.host, self.local_port = self._listener.getsockname()[:2]
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -73,7 +78,6 @@ class PortForwarder:
         self.stop()
 
     def _accept_loop(self) -> None:
-        self._listener.settimeout(0.5)
         while not self._stop.is_set():
             try:
                 conn, _ = self._listener.accept()
@@ -91,7 +95,8 @@ class PortForwarder:
                 self.namespace,
                 ports=str(self.remote_port),
             )
-        except (ApiException, Exception) as exc:  # the pod may be gone: drop this connection
+        except (ApiException, PyodoError, OSError, AttributeError) as exc:
+            # The pod may be gone or not ready yet: drop this connection, keep listening.
             log.warning("port-forward to %s failed: %s", self.remote_port, exc)
             conn.close()
             return
@@ -101,6 +106,12 @@ class PortForwarder:
         finally:
             conn.close()
             forward.close()
+            # The client's proxy thread closes the websocket once both ends are closed; give it
+            # a moment, then release the socket whatever state the close left it in.
+            deadline = time.monotonic() + 2
+            while forward.connected and time.monotonic() < deadline:
+                time.sleep(0.02)
+            release(forward.websocket)
 
 
 def _pump(local: socket.socket, remote: socket.socket, stop: threading.Event) -> None:
