@@ -92,15 +92,7 @@ def pyodo_session(
     ``--pyodo-keep`` or ``--pyodo-reuse``).
     """
     # Imported here: the Kubernetes client costs every pytest start a second otherwise.
-    from .session import LEAKED_SOCKET_WARNING, PyodoRun
-
-    # Workaround, to drop once the engine closes its websockets: the client's port-forward and
-    # exec streams leave TLS sockets for the garbage collector, at any time from a background
-    # thread, and under `filterwarnings = error` their ResourceWarning would fail whichever
-    # test runs then. Only a session that uses the cluster gets this one narrow filter.
-    pytestconfig.addinivalue_line(
-        "filterwarnings", f"ignore:{LEAKED_SOCKET_WARNING}:ResourceWarning"
-    )
+    from .session import PyodoRun
 
     state = pytestconfig.stash[STATE_KEY]
 

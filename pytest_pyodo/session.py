@@ -22,15 +22,12 @@ objects once every worker is done (:func:`sweep`).
 
 from __future__ import annotations
 
-import ast
 import atexit
 import contextlib
-import gc
 import json
 import logging
 import os
 import time
-import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,28 +75,6 @@ Output = Callable[[str], None]
 #: translates API refusals into ClusterError but lets connection failures (urllib3, and the
 #: websocket client's for exec) through.
 TRANSPORT_ERRORS = (ApiException, TransportError, WebSocketException)
-
-
-#: The ResourceWarning of a TLS socket the Kubernetes client's websockets leave unclosed.
-LEAKED_SOCKET_WARNING = r"unclosed <ssl\.SSLSocket"
-
-
-@contextlib.contextmanager
-def exec_sockets_finalized() -> Iterator[None]:
-    """Finalize the TLS sockets the engine's execs leak, without a ResourceWarning.
-
-    Workaround: websocket-client (1.9) never closes the socket of a stream the server closed
-    first (``recv_data_frame`` sets ``connected = False`` so ``close()`` returns early), and
-    ``pyodo_tasks.kube.execs.exec_run`` only calls ``ws.close()``. Each exec thus leaks one
-    socket, whose ResourceWarning fails a user's test under ``filterwarnings = error``. This
-    collects them right here, under a filter that names exactly that warning.
-    """
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", LEAKED_SOCKET_WARNING, ResourceWarning)
-        try:
-            yield
-        finally:
-            gc.collect()
 
 
 @contextlib.contextmanager
@@ -213,11 +188,7 @@ class DeployedComponent:
         if self.result is None:
             start = time.monotonic()
             try:
-                with (
-                    translated(f"deploying {self.name}"),
-                    self._locked(),
-                    exec_sockets_finalized(),
-                ):
+                with translated(f"deploying {self.name}"), self._locked():
                     if self._force_apply:
                         # Take over objects an earlier run left here, so our labels (and so our
                         # cleanup) cover them; a same-spec apply does not roll the pod.
@@ -232,7 +203,7 @@ class DeployedComponent:
 
     def sync(self, output: Output | None = None) -> PushResult:
         """Send edited files, then rebuild and restart the app if anything changed."""
-        with translated(f"syncing {self.name}"), self._locked(), exec_sockets_finalized():
+        with translated(f"syncing {self.name}"), self._locked():
             self.result = self.component.push(output=output or self._say, timeout=self.timeout)
         return self.result
 
@@ -254,48 +225,25 @@ class DeployedComponent:
         input: bytes | None = None,
     ) -> ExecResult:
         """Run a command in the app container, shaped like ``subprocess.run``."""
-        with exec_sockets_finalized():
-            return self.component.exec(
-                args, container=container, check=check, timeout=timeout, input=input
-            )
+        return self.component.exec(
+            args, container=container, check=check, timeout=timeout, input=input
+        )
 
     def logs(self, tail_lines: int | None = 200, container: str | None = None) -> str:
         """The container's log (the app's output, through the supervisor)."""
         with translated(f"reading the log of {self.name}"):
-            return readable_log(self.component.logs(tail_lines=tail_lines, container=container))
+            return self.component.logs(tail_lines=tail_lines, container=container)
 
     def restart(self) -> None:
         """Restart the app through the supervisor (same pod); ``endpoint()`` waits for it."""
-        with exec_sockets_finalized():
-            self.component.restart()
+        self.component.restart()
 
     def debug_report(self, tail_lines: int = 50) -> str:
         """Pod status, recent events and the log tail (what the failing test's report shows)."""
-        return readable_log(self.component.debug_report(tail_lines=tail_lines))
+        return self.component.debug_report(tail_lines=tail_lines)
 
     def close(self) -> None:
         self.component.close()
-
-
-def readable_log(text: str) -> str:
-    """Undo the client's ``str(bytes)`` of a pod log (``"b'line\\n…'"``), line by line.
-
-    Workaround: ``read_namespaced_pod_log`` in kubernetes-client 36 can return the repr of the
-    response bytes, which ``Kube.logs`` passes on; a report would show the log on one line.
-    """
-    lines = []
-    for line in text.splitlines():
-        stripped = line.strip()
-        if len(stripped) > 2 and stripped[:2] in ("b'", 'b"') and stripped[-1] == stripped[1]:
-            try:
-                value = ast.literal_eval(stripped)
-            except (ValueError, SyntaxError):
-                value = None
-            if isinstance(value, bytes):
-                lines.append(value.decode("utf-8", "replace").rstrip("\n"))
-                continue
-        lines.append(line)
-    return "\n".join(lines)
 
 
 def _status(exc: ClusterError) -> int | None:
@@ -614,7 +562,7 @@ class PyodoRun:
         cluster, kube = self._connection
         lines: list[str] = []
         try:
-            with translated("cleaning up"), exec_sockets_finalized():
+            with translated("cleaning up"):
                 lines = self._delete(cluster, kube, timeout)
         except PyodoError as exc:
             lines = [f"cleanup failed: {exc} (`doit gc` deletes it after its expiry)"]

@@ -120,11 +120,3 @@ def test_connection_failures_become_one_line_cluster_errors() -> None:
     ):
         raise refused
     assert info.value.__cause__ is refused
-
-
-def test_logs_shown_as_a_bytes_repr_become_lines_again() -> None:
-    text = "log tail of runtime:\nb'listening on 3000\\n[pyodo] caf\\xc3\\xa9\\n'\nplain"
-    assert (
-        session.readable_log(text) == "log tail of runtime:\nlistening on 3000\n[pyodo] café\nplain"
-    )
-    assert session.readable_log("b'not closed") == "b'not closed"
