@@ -10,11 +10,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ..paths import cache_root
 
-def cache_root() -> Path:
-    """Root of pyodo's build cache (``PYODO_CACHE`` overrides ``~/.cache/pyodo``)."""
-    env = os.environ.get("PYODO_CACHE")
-    return Path(env) if env else Path.home() / ".cache" / "pyodo"
+__all__ = ["cache_root", "kube_bin_dir", "run_root", "state_root", "tool_bin_dir"]
 
 
 def kube_bin_dir(version: str) -> Path:

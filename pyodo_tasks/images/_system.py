@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from pyodo_tasks.errors import ClusterSetupError
+from pyodo_tasks.paths import cache_root
 
 __all__ = [
     "apt_download_extract",
@@ -26,12 +27,6 @@ __all__ = [
     "run",
     "unmount_under",
 ]
-
-
-def cache_root() -> Path:
-    """pyodo's cache directory (``$PYODO_CACHE_DIR`` or ``~/.cache/pyodo``)."""
-    override = os.environ.get("PYODO_CACHE_DIR")
-    return Path(override) if override else Path.home() / ".cache" / "pyodo"
 
 
 def run(
