@@ -22,16 +22,15 @@ def task_cluster_down():
     return {"actions": [(_cluster, ["down"])], "uptodate": [False], "verbosity": 2}
 
 
-def _gc() -> None:
-    """``doit gc`` for the cluster KUBECONFIG/PYODO_* point at (see pyodo_tasks.gc)."""
-    from pyodo_tasks.gc import collect
-    from pyodo_tasks.kube import Kube, Target
-
-    with Kube(Target.from_env()) as kube:
-        gone = collect(kube)
-    print(f"gc: deleted {', '.join(gone)}" if gone else "gc: nothing expired")
-
-
 def task_gc():
     """Delete namespaces and objects that killed test runs left, once their expiry passed."""
-    return {"actions": [_gc], "uptodate": [False], "verbosity": 2}
+    from pyodo_tasks.gc import gc_task
+
+    return gc_task()
+
+
+def task_init_image():
+    """Build the init image (tini, supervisor, scripts) from Containerfile with docker/podman."""
+    from pyodo_tasks.images.tasks import init_image
+
+    yield from init_image.tasks()

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from .gc import gc_task
 from .kube import Target
 from .tasks import ComponentTasks
 
@@ -65,16 +66,6 @@ def task_pyodo() -> Iterator[dict[str, Any]]:
     yield from _component_tasks().tasks()
 
 
-def gc_action(target: Target) -> None:
-    """Delete expired run-labelled namespaces and objects (what killed test runs left)."""
-    from .gc import collect
-    from .kube import Kube
-
-    with Kube(target) as kube:
-        gone = collect(kube)
-    print(f"gc: deleted {', '.join(gone)}" if gone else "gc: nothing expired")
-
-
 def task_gc() -> dict[str, Any]:
     """Delete what killed test runs left behind once its expiry label has passed."""
-    return {"actions": [(gc_action, [_target()])], "uptodate": [False], "verbosity": 2}
+    return gc_task(_target())

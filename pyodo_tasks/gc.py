@@ -14,10 +14,10 @@ from collections.abc import Mapping
 from kubernetes.client.exceptions import ApiException
 
 from .errors import ClusterError
-from .kube import Kube
+from .kube import Kube, Target
 from .render import MANAGED_BY
 
-__all__ = ["EXPIRES_LABEL", "RUN_ID_LABEL", "collect", "run_labels"]
+__all__ = ["EXPIRES_LABEL", "RUN_ID_LABEL", "collect", "gc_task", "run_labels"]
 
 log = logging.getLogger(__name__)
 
@@ -72,3 +72,19 @@ def collect(kube: Kube, now: float | None = None, namespaces: bool = True) -> li
         if _expired(meta.get("labels"), now) and kube.delete(obj["kind"], meta["name"]):
             gone.append(f"{obj['kind']}/{meta['name']}")
     return gone
+
+
+def _gc_action(target: Target) -> None:
+    with Kube(target) as kube:
+        gone = collect(kube)
+    print(f"gc: deleted {', '.join(gone)}" if gone else "gc: nothing expired")
+
+
+def gc_task(target: Target | None = None) -> dict[str, object]:
+    """The ``doit gc`` task dict, for the repo's and every component's dodo file."""
+    return {
+        "doc": "Delete what killed test runs left behind once its expiry label has passed",
+        "actions": [(_gc_action, [target or Target.from_env()])],
+        "uptodate": [False],
+        "verbosity": 2,
+    }

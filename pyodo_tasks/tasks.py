@@ -14,7 +14,6 @@ no build. ``forward``, ``delete`` and ``logs`` act on the running component.
 from __future__ import annotations
 
 import signal
-import sys
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -22,6 +21,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from doit.exceptions import TaskFailed
 from doit.task import result_dep
 
 from .component import Component
@@ -80,8 +80,7 @@ class ComponentTasks:
             try:
                 return func()
             except PyodoError as exc:
-                print(f"pyodo: {exc}", file=sys.stderr, flush=True)
-                return False
+                return TaskFailed(f"pyodo: {exc}")  # doit prints just this line
 
         action.__name__ = getattr(func, "__name__", "action")
         action.__doc__ = func.__doc__
@@ -247,7 +246,6 @@ class ComponentTasks:
             try:
                 return func(**params)
             except PyodoError as exc:
-                print(f"pyodo: {exc}", file=sys.stderr, flush=True)
-                return False
+                return TaskFailed(f"pyodo: {exc}")
 
         return action
