@@ -260,3 +260,44 @@ def test_delete_leaves_no_labelled_object(pushed: Pushed, request: pytest.Fixtur
         selector = f"app.kubernetes.io/instance={component.name},app.kubernetes.io/managed-by=pyodo"
         assert component.kube.list_labelled(selector) == []
         assert component.kube.pods(component.selector) == []
+
+
+@pytest.fixture
+def scratch(cluster_info, tmp_path: Path) -> Iterator[Pushed]:
+    """A scratch copy of examples/python in its own namespace, not pushed yet."""
+    path = tmp_path / "python"
+    shutil.copytree(ROOT / "examples" / "python", path, ignore=shutil.ignore_patterns(".pyodo"))
+    namespace = f"pyodo-test-scratch-{uuid.uuid4().hex[:6]}"
+    kube = Kube(Target(kubeconfig=str(cluster_info.kubeconfig), namespace=namespace))
+    kube.ensure_namespace(namespace, run_labels(f"push-{namespace}", 3600))
+    try:
+        yield Pushed(EXAMPLES["python"], path, namespace, cluster_info.kubeconfig)
+    finally:
+        kube.delete_namespace(namespace)
+        kube.close()
+
+
+def test_s2i_component_without_commands_runs_the_image_scripts(scratch: Pushed) -> None:
+    devfile = scratch.path / "devfile.yaml"
+    devfile.write_text(devfile.read_text().split("commands:")[0])
+    out = scratch.doit("push").stdout
+    assert "---> Assembled" in out, "the builder image's S2I assemble ran"
+    with scratch.component() as component:
+        assert wait_for_answer(component, scratch, scratch.example.answer) == scratch.example.answer
+        served = component.exec(["test", "-f", "/opt/app-root/src/app.py"])
+        assert served.returncode == 0, "S2I assemble put the sources in the app root"
+
+
+def test_unwritable_source_dir_fails_with_a_clear_error(scratch: Pushed) -> None:
+    devfile = scratch.path / "devfile.yaml"
+    devfile.write_text(
+        devfile.read_text().replace(
+            "memoryLimit:", "sourceMapping: /sys/pyodo-src\n      memoryLimit:"
+        )
+    )
+    failed = scratch.doit("push", check=False)
+    assert failed.returncode != 0
+    message = failed.stdout + failed.stderr
+    assert "/sys/pyodo-src is not writable" in message, message
+    assert "sourceMapping" in message
+    assert not list((scratch.path / ".pyodo").glob("index-*.json")), "index untouched"
