@@ -20,6 +20,9 @@ __all__ = ["FIELD_MANAGER", "KINDS", "Kube", "api_error", "unreachable"]
 
 log = logging.getLogger(__name__)
 
+#: What :meth:`Kube._call` returns for a tolerated refusal (404 on read/delete, 409 on create).
+ABSENT: Any = object()
+
 FIELD_MANAGER = "pyodo"
 
 #: The kinds pyodo creates, in delete order (workloads first so pods stop using claims).
@@ -99,36 +102,40 @@ class Kube:
     def to_dict(self, obj: Any) -> dict[str, Any]:
         return self.api.sanitize_for_serialization(obj)
 
+    def _call(self, doing: str, func: Any, *args: Any, tolerate: int = 0, **kwargs: Any) -> Any:
+        """Call the API. A refusal with status ``tolerate`` returns ``ABSENT``; any other
+        refusal, or no answer at all, becomes a one-line ClusterError saying ``doing``."""
+        try:
+            return func(*args, **kwargs)
+        except ApiException as exc:
+            if tolerate and exc.status == tolerate:
+                return ABSENT
+            raise api_error(exc, doing) from exc
+        except HTTPError as exc:
+            raise unreachable(exc, doing) from exc
+
     def apply(self, obj: dict[str, Any]) -> dict[str, Any]:
         """Server-side apply under pyodo's field manager, taking over conflicting fields."""
         kind, name = obj["kind"], obj["metadata"]["name"]
         namespace = obj["metadata"].get("namespace") or self.namespace
-        try:
-            result = self._method("patch", kind)(
-                name,
-                namespace,
-                obj,
-                field_manager=FIELD_MANAGER,
-                force=True,
-                _content_type="application/apply-patch+yaml",
-            )
-        except ApiException as exc:
-            raise api_error(exc, f"apply {kind}/{name} in {namespace}") from exc
-        except HTTPError as exc:
-            raise unreachable(exc, f"apply {kind}/{name} in {namespace}") from exc
+        result = self._call(
+            f"apply {kind}/{name} in {namespace}",
+            self._method("patch", kind),
+            name,
+            namespace,
+            obj,
+            field_manager=FIELD_MANAGER,
+            force=True,
+            _content_type="application/apply-patch+yaml",
+        )
         return self.to_dict(result)
 
     def get(self, kind: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
         """The object as a dict, or None when it does not exist."""
         namespace = namespace or self.namespace
-        try:
-            return self.to_dict(self._method("read", kind)(name, namespace))
-        except ApiException as exc:
-            if exc.status == 404:
-                return None
-            raise api_error(exc, f"read {kind}/{name} in {namespace}") from exc
-        except HTTPError as exc:
-            raise unreachable(exc, f"read {kind}/{name} in {namespace}") from exc
+        doing = f"read {kind}/{name} in {namespace}"
+        result = self._call(doing, self._method("read", kind), name, namespace, tolerate=404)
+        return None if result is ABSENT else self.to_dict(result)
 
     def delete(self, kind: str, name: str, namespace: str | None = None) -> bool:
         """Delete one object (foreground for workloads); False when it was already gone."""
@@ -136,15 +143,11 @@ class Kube:
         body = k8s.V1DeleteOptions(
             propagation_policy="Foreground" if kind == "Deployment" else "Background"
         )
-        try:
-            self._method("delete", kind)(name, namespace, body=body)
-        except ApiException as exc:
-            if exc.status == 404:
-                return False
-            raise api_error(exc, f"delete {kind}/{name} in {namespace}") from exc
-        except HTTPError as exc:
-            raise unreachable(exc, f"delete {kind}/{name} in {namespace}") from exc
-        return True
+        doing = f"delete {kind}/{name} in {namespace}"
+        result = self._call(
+            doing, self._method("delete", kind), name, namespace, body=body, tolerate=404
+        )
+        return result is not ABSENT
 
     def list_labelled(
         self, selector: str, namespace: str | None = None, kinds: Iterable[str] = KINDS
@@ -153,12 +156,10 @@ class Kube:
         namespace = namespace or self.namespace
         found = []
         for kind in kinds:
-            try:
-                items = self._method("list", kind)(namespace, label_selector=selector).items
-            except ApiException as exc:
-                raise api_error(exc, f"list {kind} with {selector} in {namespace}") from exc
-            except HTTPError as exc:
-                raise unreachable(exc, f"list {kind} with {selector} in {namespace}") from exc
+            doing = f"list {kind} with {selector} in {namespace}"
+            items = self._call(
+                doing, self._method("list", kind), namespace, label_selector=selector
+            ).items
             for item in items:
                 obj = self.to_dict(item)
                 obj["kind"] = kind
@@ -177,12 +178,10 @@ class Kube:
     # -- pods --------------------------------------------------------------------------------
     def pods(self, selector: str, namespace: str | None = None) -> list[k8s.V1Pod]:
         namespace = namespace or self.namespace
-        try:
-            return self.core.list_namespaced_pod(namespace, label_selector=selector).items
-        except ApiException as exc:
-            raise api_error(exc, f"list pods with {selector} in {namespace}") from exc
-        except HTTPError as exc:
-            raise unreachable(exc, f"list pods with {selector} in {namespace}") from exc
+        doing = f"list pods with {selector} in {namespace}"
+        return self._call(
+            doing, self.core.list_namespaced_pod, namespace, label_selector=selector
+        ).items
 
     def logs(
         self,
@@ -193,32 +192,26 @@ class Kube:
         previous: bool = False,
     ) -> str:
         namespace = namespace or self.namespace
-        try:
-            # Raw bytes: the generated client returns str(bytes) ("b'...'") for this endpoint.
-            response = self.core.read_namespaced_pod_log(
-                pod,
-                namespace,
-                container=container,
-                tail_lines=tail_lines,
-                previous=previous,
-                _preload_content=False,
-            )
-            return response.data.decode("utf-8", "replace")
-        except ApiException as exc:
-            raise api_error(exc, f"read logs of pod/{pod}") from exc
-        except HTTPError as exc:
-            raise unreachable(exc, f"read logs of pod/{pod}") from exc
+        # Raw bytes: the generated client returns str(bytes) ("b'...'") for this endpoint.
+        response = self._call(
+            f"read logs of pod/{pod}",
+            self.core.read_namespaced_pod_log,
+            pod,
+            namespace,
+            container=container,
+            tail_lines=tail_lines,
+            previous=previous,
+            _preload_content=False,
+        )
+        return response.data.decode("utf-8", "replace")
 
     def events(self, names: Iterable[str], namespace: str | None = None) -> list[k8s.CoreV1Event]:
         """Recent events about objects with these names (pods match by prefix), oldest first."""
         namespace = namespace or self.namespace
         wanted = tuple(names)
-        try:
-            items = self.core.list_namespaced_event(namespace).items
-        except ApiException as exc:
-            raise api_error(exc, f"list events in {namespace}") from exc
-        except HTTPError as exc:
-            raise unreachable(exc, f"list events in {namespace}") from exc
+        items = self._call(
+            f"list events in {namespace}", self.core.list_namespaced_event, namespace
+        ).items
         hits = [e for e in items if e.involved_object.name.startswith(wanted)]
         return sorted(hits, key=lambda e: str(e.last_timestamp or e.event_time or ""))
 
@@ -226,26 +219,17 @@ class Kube:
     def ensure_namespace(self, name: str, labels: dict[str, str]) -> bool:
         """Create a namespace if missing; True when this call created it."""
         body = k8s.V1Namespace(metadata=k8s.V1ObjectMeta(name=name, labels=labels))
-        try:
-            self.core.create_namespace(body)
-        except ApiException as exc:
-            if exc.status == 409:
-                return False
-            raise api_error(exc, f"create namespace {name}") from exc
-        except HTTPError as exc:
-            raise unreachable(exc, f"create namespace {name}") from exc
-        return True
+        result = self._call(
+            f"create namespace {name}", self.core.create_namespace, body, tolerate=409
+        )
+        return result is not ABSENT
 
     def delete_namespace(self, name: str) -> bool:
-        try:
-            self.core.delete_namespace(name)
-        except ApiException as exc:
-            if exc.status == 404:
-                return False
-            raise api_error(exc, f"delete namespace {name}") from exc
-        except HTTPError as exc:
-            raise unreachable(exc, f"delete namespace {name}") from exc
-        return True
+        """Delete a namespace (and everything in it); False when it was already gone."""
+        result = self._call(
+            f"delete namespace {name}", self.core.delete_namespace, name, tolerate=404
+        )
+        return result is not ABSENT
 
     @contextmanager
     def translated(self, doing: str) -> Iterator[None]:
