@@ -29,6 +29,7 @@ from typing import Any
 from pyodo_tasks.cluster import PROVIDERS
 from pyodo_tasks.devfile import load_devfile
 from pyodo_tasks.errors import ConfigError
+from pyodo_tasks.kube.target import kubeconfig_paths
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -256,15 +257,16 @@ def check_component(
 
 def _kubeconfig_found(explicit: Path | None, environ: Mapping[str, str]) -> str | None:
     """Where auto-detection found a kubeconfig, or None (kubectl's lookup order)."""
-    if explicit is not None:
-        return str(explicit)
-    env = environ.get("KUBECONFIG", "")
-    for part in env.split(os.pathsep):
-        if part and Path(part).is_file():
-            return f"KUBECONFIG={part}"
-    home = environ.get("HOME")
-    default = (Path(home) if home else Path.home()) / ".kube" / "config"
-    return str(default) if default.is_file() else None
+    home = Path(environ["HOME"]) if environ.get("HOME") else None
+    try:
+        paths = kubeconfig_paths(explicit, environ, home)
+    except ConfigError:
+        return None
+    found = next((p for p in paths if explicit is not None or p.is_file()), None)
+    if found is None:
+        return None
+    from_env = explicit is None and bool(environ.get("KUBECONFIG"))
+    return f"KUBECONFIG={found}" if from_env else str(found)
 
 
 def resolve_settings(

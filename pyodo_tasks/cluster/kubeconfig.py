@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import base64
 import os
-from collections.abc import Mapping
 from pathlib import Path
 
 import yaml
 
 from pyodo_tasks.errors import ConfigError
+from pyodo_tasks.kube.target import kubeconfig_paths
 
 
 def render(
@@ -55,28 +55,8 @@ def write(path: Path, text: str) -> Path:
     return path
 
 
-def resolve_paths(
-    explicit: str | os.PathLike[str] | None = None,
-    environ: Mapping[str, str] | None = None,
-    home: Path | None = None,
-) -> list[Path]:
-    """Return the kubeconfig files kubectl would load, in precedence order.
-
-    ``explicit`` wins alone; else the non-empty entries of ``KUBECONFIG`` that exist (kubectl
-    ignores missing ones); else ``~/.kube/config``.
-    """
-    env = os.environ if environ is None else environ
-    if explicit:
-        return [Path(explicit)]
-    raw = env.get("KUBECONFIG", "")
-    if raw:
-        listed = [Path(p) for p in raw.split(os.pathsep) if p]
-        existing = [p for p in listed if p.is_file()]
-        if existing:
-            return existing
-        if listed:
-            raise ConfigError(f"KUBECONFIG={raw} names no existing file (set it to a kubeconfig)")
-    return [(home or Path.home()) / ".kube" / "config"]
+#: kubectl's lookup (flag > KUBECONFIG > ~/.kube/config), owned by the engine's target module.
+resolve_paths = kubeconfig_paths
 
 
 def load_merged(files: list[Path]) -> dict:

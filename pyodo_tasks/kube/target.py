@@ -17,7 +17,31 @@ from kubernetes.config.kube_config import list_kube_config_contexts
 
 from ..errors import ClusterError, ConfigError
 
-__all__ = ["ResolvedTarget", "Target"]
+__all__ = ["ResolvedTarget", "Target", "kubeconfig_paths"]
+
+
+def kubeconfig_paths(
+    explicit: str | os.PathLike[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+    home: Path | None = None,
+) -> list[Path]:
+    """Return the kubeconfig files kubectl would load, in precedence order.
+
+    ``explicit`` wins alone; else the non-empty entries of ``KUBECONFIG`` that exist (kubectl
+    ignores missing ones); else ``~/.kube/config``.
+    """
+    env = os.environ if environ is None else environ
+    if explicit:
+        return [Path(explicit)]
+    raw = env.get("KUBECONFIG", "")
+    if raw:
+        listed = [Path(p) for p in raw.split(os.pathsep) if p]
+        existing = [p for p in listed if p.is_file()]
+        if existing:
+            return existing
+        if listed:
+            raise ConfigError(f"KUBECONFIG={raw} names no existing file (set it to a kubeconfig)")
+    return [(home or Path.home()) / ".kube" / "config"]
 
 
 @dataclass(frozen=True)
@@ -50,16 +74,13 @@ class Target:
         return cls(**values)
 
     def resolve(self, environ: Mapping[str, str] | None = None) -> ResolvedTarget:
-        env = os.environ if environ is None else environ
-        kubeconfig = (
-            self.kubeconfig or env.get("KUBECONFIG") or str(Path("~/.kube/config").expanduser())
-        )
-        paths = [p for p in kubeconfig.split(os.pathsep) if p]
-        if not any(Path(p).is_file() for p in paths):
+        paths = [p for p in kubeconfig_paths(self.kubeconfig, environ) if p.is_file()]
+        if not paths:
             raise ConfigError(
-                f"no kubeconfig at {kubeconfig}: boot the local cluster "
-                "(python -m pyodo_tasks.cluster up) or set KUBECONFIG"
+                "no kubeconfig found (flag, KUBECONFIG, ~/.kube/config): boot the local "
+                "cluster (python -m pyodo_tasks.cluster up) or set KUBECONFIG"
             )
+        kubeconfig = os.pathsep.join(str(p) for p in paths)
         try:
             contexts, current = list_kube_config_contexts(config_file=kubeconfig)
         except ConfigException as exc:
