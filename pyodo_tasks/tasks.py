@@ -115,9 +115,15 @@ class ComponentTasks:
     def _report(self) -> None:
         component = self.component
         try:
-            _say(f"Component {component.name} is pushed: {component.service_url()}")
+            url = component.service_url()
         except PyodoError:
             _say(f"Component {component.name} is pushed (no endpoints)")
+            return
+        service = component.kube.get("Service", component.name) or {}
+        cluster_ip = (service.get("spec") or {}).get("clusterIP")
+        also = f" (ClusterIP {cluster_ip})" if cluster_ip else ""
+        _say(f"Component {component.name} is pushed: {url}{also}")
+        _say("Reach it from here with: doit forward")
 
     def _forward(self, seconds: float = 0) -> None:
         component = self.component
