@@ -343,8 +343,45 @@ class Component:
         raise SyncError(f"{' '.join(argv[:3])} in pod/{pod} exited {result.returncode}: {err}")
 
     # -- build and run ---------------------------------------------------------------------
+    def post_start(self, output: Output | None = None, timeout: float = 600.0) -> bool:
+        """Run ``events.postStart`` once per app container instance; True when they ran.
+
+        They run after the container's first sync (so they see the sources) and before its
+        first build, each in its own command's container.
+        """
+        steps = self.devfile.post_start_steps()
+        pod = self.pod()
+        instance = self.container_instance(pod)
+        if not steps or self._read_state().get("post_start") == instance:
+            return False
+        say = output or (lambda _line: None)
+        for container, script in steps:
+            say(f"[pyodo] postStart in {container}: {script}")
+            lines = _LineSplitter(say)
+            result = exec_run(
+                self.kube,
+                pod.metadata.name,
+                ["sh", "-c", script],
+                container=container,
+                timeout=timeout,
+                on_stdout=lines.feed,
+                on_stderr=lines.feed,
+            )
+            lines.flush()
+            if result.returncode != 0:
+                raise CommandError(
+                    ["sh", "-c", script],
+                    result.returncode,
+                    (result.stdout + result.stderr).decode("utf-8", "replace"),
+                    f"postStart of component {self.name} in pod/{pod.metadata.name}",
+                )
+        self._write_state(post_start=instance)
+        return True
+
     def build(self, output: Output | None = None, timeout: float = 900.0) -> ExecResult:
-        """Run ``assemble-and-restart`` in the app container, streaming its output."""
+        """Run postStart events if this container has not yet, then ``assemble-and-restart``
+        in the app container, streaming its output."""
+        self.post_start(output)
         pod = self.pod_name()
         say = output or (lambda _line: None)
         lines = _LineSplitter(say)

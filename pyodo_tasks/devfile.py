@@ -233,14 +233,18 @@ class Devfile:
     def shell_script(self, kind: str) -> tuple[str, str]:
         """The default ``kind`` command as ``(shell command line, working dir)`` for the pod.
 
-        The command lines are the devfile author's shell commands, run with ``sh -c`` in the
-        container as the devfile spec says; a composite becomes one ``&&`` chain so a failing
-        step stops the build. Directories are quoted, never interpolated raw. Returns
-        ``("", "")`` when the devfile has no such command (S2I scripts take over).
+        Returns ``("", "")`` when the devfile has no such command (S2I scripts take over).
         """
         command = self.default_command(kind)
-        if command is None:
-            return "", ""
+        return ("", "") if command is None else self.script(command)
+
+    def script(self, command: Command) -> tuple[str, str]:
+        """A command as ``(shell command line, working dir)``.
+
+        The command lines are the devfile author's shell commands, run with ``sh -c`` in the
+        container as the devfile spec says; a composite becomes one ``&&`` chain so a failing
+        step stops the rest. Directories and env values are quoted, never interpolated raw.
+        """
         steps = self.flatten(command)
         if len(steps) == 1 and not steps[0].env:
             step = steps[0]
@@ -252,6 +256,15 @@ class Devfile:
             for s in steps
         )
         return chain, self.source_dir
+
+    def post_start_steps(self) -> tuple[tuple[str, str], ...]:
+        """``events.postStart`` as ``(container, shell command line)`` pairs, in order."""
+        steps = []
+        for command_id in self.post_start:
+            for step in self.flatten(self.command(command_id)):
+                line, workdir = self.script(step)
+                steps.append((step.component, f"cd {shlex.quote(workdir)} && {line}"))
+        return tuple(steps)
 
 
 def _replace(obj: Any, **changes: Any) -> Any:

@@ -301,3 +301,21 @@ def test_unwritable_source_dir_fails_with_a_clear_error(scratch: Pushed) -> None
     assert "/sys/pyodo-src is not writable" in message, message
     assert "sourceMapping" in message
     assert not list((scratch.path / ".pyodo").glob("index-*.json")), "index untouched"
+
+
+def test_post_start_events_run_once_per_container(scratch: Pushed) -> None:
+    devfile = scratch.path / "devfile.yaml"
+    devfile.write_text(
+        devfile.read_text()
+        + "  - id: warm-up\n    exec:\n      component: py\n"
+        + "      commandLine: echo started >> /tmp/post-start.log && test -f app.py\n"
+        + "      workingDir: ${PROJECT_SOURCE}\n"
+        + "events:\n  postStart: [warm-up]\n"
+    )
+    out = scratch.doit("push").stdout
+    assert "[pyodo] postStart in py" in out, out
+    (scratch.path / "greeting.py").write_text('def greeting() -> str:\n    return "again"\n')
+    scratch.doit("push")
+    with scratch.component() as component:
+        log = component.exec(["cat", "/tmp/post-start.log"], check=True).text
+    assert log == "started\n", "postStart ran once, after the sources arrived"

@@ -211,3 +211,18 @@ def test_s2i_component_without_commands_has_no_scripts(tmp_path: Path) -> None:
     devfile = load_devfile(write(tmp_path, text), environ={})
     assert devfile.shell_script("build") == ("", "")
     assert devfile.app_container.name == "runtime"
+
+
+def test_post_start_events_become_steps_in_their_containers(tmp_path: Path) -> None:
+    text = MINIMAL + (
+        "  - id: init-db\n    exec: {component: runtime, commandLine: touch ready, "
+        "workingDir: /data}\n"
+        "events:\n  postStart: [init-db]\n"
+    )
+    devfile = load_devfile(write(tmp_path, text), environ={})
+    assert devfile.post_start_steps() == (("runtime", "cd /data && touch ready"),)
+
+
+def test_post_start_naming_an_unknown_command_is_rejected(tmp_path: Path) -> None:
+    with pytest.raises(DevfileError, match="unknown command 'nope'"):
+        load_devfile(write(tmp_path, MINIMAL + "events:\n  postStart: [nope]\n"), environ={})
