@@ -230,12 +230,19 @@ def _app_env(devfile: Devfile, container: Container, ctx: RenderContext) -> list
         contract.ENV_SRC: source,
         contract.ENV_S2I_SCRIPTS: ctx.s2i_scripts,
         contract.ENV_DEBUG: "true" if ctx.debug else "false",
+        contract.ENV_HOT_RELOAD: "true" if _hot_reload(devfile) else "false",
         "PROJECTS_ROOT": source,
         "PROJECT_SOURCE": source,
     }
     own = {e.name for e in container.env}
     env = [{"name": k, "value": v} for k, v in contract_env.items() if k not in own]
     return env + _env(devfile, container)
+
+
+def _hot_reload(devfile: Devfile) -> bool:
+    run = devfile.default_command("run")
+    steps = devfile.flatten(run) if run is not None else ()
+    return bool(steps) and all(step.hot_reload_capable for step in steps)
 
 
 def _mounts(devfile: Devfile, container: Container) -> list[dict[str, Any]]:

@@ -319,3 +319,21 @@ def test_post_start_events_run_once_per_container(scratch: Pushed) -> None:
     with scratch.component() as component:
         log = component.exec(["cat", "/tmp/post-start.log"], check=True).text
     assert log == "started\n", "postStart ran once, after the sources arrived"
+
+
+def test_hot_reload_capable_app_is_not_restarted_after_a_sync(scratch: Pushed) -> None:
+    devfile = scratch.path / "devfile.yaml"
+    devfile.write_text(
+        devfile.read_text().replace(
+            "      commandLine: python3 -u app.py\n",
+            "      commandLine: python3 -u app.py\n      hotReloadCapable: true\n",
+        )
+    )
+    scratch.doit("push")
+    with scratch.component() as component:
+        before = component.exec(["/opt/odo/bin/ctl", "status"], check=True).text
+        (scratch.path / "notes.txt").write_text("edited\n")
+        out = scratch.doit("push").stdout
+        assert "hotReloadCapable and running: not restarting" in out, out
+        after = component.exec(["/opt/odo/bin/ctl", "status"], check=True).text
+    assert after == before, "same pid, no restart: the app reloads by itself"

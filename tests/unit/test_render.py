@@ -150,3 +150,19 @@ def test_hash_of_rendered_objects_matches_the_stamped_hash() -> None:
     devfile = load_devfile(FIXTURES / "registry-nodejs.yaml", environ={})
     objects = render(devfile, RenderContext(namespace="dev"))
     assert spec_hash(objects) == objects[-1]["metadata"]["annotations"][SPEC_HASH_ANNOTATION]
+
+
+def test_hot_reload_capable_run_command_is_passed_to_the_scripts(tmp_path: Path) -> None:
+    text = (
+        (FIXTURES / "registry-python.yaml")
+        .read_text()
+        .replace(
+            "      commandLine: 'python app.py'",
+            "      commandLine: 'python app.py'\n      hotReloadCapable: true",
+        )
+    )
+    (tmp_path / "devfile.yaml").write_text(text)
+    objects = by_kind(render(load_devfile(tmp_path, environ={}), RenderContext(namespace="d")))
+    app = objects["Deployment/python"]["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e.get("value") for e in app["env"]}
+    assert env[contract.ENV_HOT_RELOAD] == "true"
