@@ -4,8 +4,9 @@
 
 Then ``doit push``, ``doit forward``, ``doit delete``, ``doit logs`` and ``doit list`` work in that
 directory. The target follows kubectl (current context and its namespace), overridden by
-``PYODO_CONTEXT``/``PYODO_NAMESPACE``/``PYODO_KUBECONFIG`` and, above those, by doit command-line
-variables: ``doit push namespace=dev context=kind-pyodo``. Image overrides:
+``PYODO_CONTEXT``/``PYODO_NAMESPACE``/``PYODO_KUBECONFIG`` and, above those, by the tasks'
+options, ``doit push --namespace dev --context kind-pyodo`` (doit variables, ``doit push
+namespace=dev``, work too). Image overrides:
 ``PYODO_IMAGE_<CONTAINER>=ref`` or ``doit push image.<container>=ref``.
 
 doit's state goes to ``.pyodo/doit.sqlite`` with the sqlite3 backend: the default dbm falls back
@@ -14,13 +15,14 @@ to ``dbm.dumb`` here, which can corrupt under concurrent access.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from .gc import gc_task
 from .kube import Target
-from .tasks import ComponentTasks
+from .tasks import ComponentTasks, target_options
 
 __all__ = ["DOIT_CONFIG", "task_gc", "task_pyodo"]
 
@@ -42,11 +44,12 @@ def _cmdline_vars() -> dict[str, str]:
 
 
 def _target() -> Target:
-    variables = _cmdline_vars()
+    """Options (``--namespace``) over variables (``namespace=``) over ``PYODO_*`` over kubectl."""
+    explicit = {**_cmdline_vars(), **target_options(sys.argv[1:])}
     return Target.from_env(
-        kubeconfig=variables.get("kubeconfig"),
-        context=variables.get("context"),
-        namespace=variables.get("namespace"),
+        kubeconfig=explicit.get("kubeconfig") or None,
+        context=explicit.get("context") or None,
+        namespace=explicit.get("namespace") or None,
     )
 
 

@@ -29,9 +29,37 @@ from .dev.task import dev_task
 from .errors import PyodoError
 from .kube import Target
 
-__all__ = ["ComponentTasks"]
+__all__ = ["TARGET_PARAMS", "ComponentTasks", "target_options"]
 
 Task = dict[str, Any]
+
+#: ``--namespace/--context/--kubeconfig`` on every user-facing task. doit hands an option only to
+#: the task it was given to, so ``pyodo_tasks.dodo`` also reads them for the whole graph (see
+#: :func:`target_options`); declaring them here makes doit accept and document them.
+TARGET_PARAMS: list[dict[str, Any]] = [
+    {
+        "name": name,
+        "long": name,
+        "type": str,
+        "default": "",
+        "help": f"the {name} to use (default: kubectl's; env PYODO_{name.upper()})",
+    }
+    for name in ("namespace", "context", "kubeconfig")
+]
+TARGET_OPTIONS = tuple(p["name"] for p in TARGET_PARAMS)
+
+
+def target_options(argv: list[str]) -> dict[str, str]:
+    """``--namespace X`` / ``--namespace=X`` (and context, kubeconfig) from a doit command line."""
+    found: dict[str, str] = {}
+    for i, arg in enumerate(argv):
+        for name in TARGET_OPTIONS:
+            flag = f"--{name}"
+            if arg.startswith(flag + "="):
+                found[name] = arg[len(flag) + 1 :]
+            elif arg == flag and i + 1 < len(argv):
+                found[name] = argv[i + 1]
+    return found
 
 
 def _say(line: str) -> None:
@@ -202,6 +230,7 @@ class ComponentTasks:
             "basename": "push",
             "doc": "Deploy the component and sync it (runs the whole graph)",
             "actions": [self._guard(self._report)],
+            "params": TARGET_PARAMS,
             "task_dep": ["assemble_and_restart"],
             "uptodate": [False],
             "verbosity": 2,
@@ -211,13 +240,14 @@ class ComponentTasks:
             "doc": "Forward each endpoint to a localhost port until Ctrl-C",
             "actions": [(self._guard_params(self._forward), [], {})],
             "params": [
+                *TARGET_PARAMS,
                 {
                     "name": "seconds",
                     "long": "seconds",
                     "type": float,
                     "default": 0,
                     "help": "stop after this many seconds (0: until Ctrl-C)",
-                }
+                },
             ],
             "uptodate": [False],
             "verbosity": 2,
@@ -226,6 +256,7 @@ class ComponentTasks:
             "basename": "delete",
             "doc": "Delete every object the component owns",
             "actions": [self._guard(self._delete)],
+            "params": TARGET_PARAMS,
             "uptodate": [False],
             "verbosity": 2,
         }
@@ -234,13 +265,14 @@ class ComponentTasks:
             "doc": "Show the app container's log tail",
             "actions": [(self._guard_params(self._logs), [], {})],
             "params": [
+                *TARGET_PARAMS,
                 {
                     "name": "lines",
                     "long": "lines",
                     "type": int,
                     "default": 100,
                     "help": "how many lines",
-                }
+                },
             ],
             "uptodate": [False],
             "verbosity": 2,
@@ -249,8 +281,9 @@ class ComponentTasks:
 
     def _guard_params(self, func: Any) -> Any:
         def action(**params: Any) -> Any:
+            own = {k: v for k, v in params.items() if k not in TARGET_OPTIONS}
             try:
-                return func(**params)
+                return func(**own)
             except PyodoError as exc:
                 return TaskFailed(f"pyodo: {exc}")
 

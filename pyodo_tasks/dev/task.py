@@ -19,6 +19,7 @@ __all__ = ["dev_task"]
 
 def dev_task(tasks: ComponentTasks) -> dict[str, Any]:
     """``doit dev [--seconds S] [--cleanup]`` for the component ``tasks`` is bound to."""
+    from ..tasks import TARGET_PARAMS  # at call time: pyodo_tasks.tasks imports this module
 
     def dev(seconds: float, cleanup: bool) -> bool | None:
         from .session import run_dev
@@ -42,6 +43,7 @@ def dev_task(tasks: ComponentTasks) -> dict[str, Any]:
         "doc": "Inner loop: sync, build and forward on every save until Ctrl-C",
         "actions": [(dev, [], {})],
         "params": [
+            *TARGET_PARAMS,
             {
                 "name": "seconds",
                 "long": "seconds",

@@ -79,7 +79,9 @@ class Pushed:
 
     def doit(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         proc = subprocess.run(
-            [sys.executable, "-m", "doit", *args, f"namespace={self.namespace}"],
+            # The task option, as a user types it: doit hands it to the named task only, so
+            # this also proves the whole graph (create_resources ... copy) honours it.
+            [sys.executable, "-m", "doit", *args, "--namespace", self.namespace],
             cwd=self.path,
             env=self.env(),
             capture_output=True,

@@ -54,3 +54,30 @@ def test_doit_list_in_an_example_shows_the_tasks(tmp_path: Path) -> None:
     ).stdout
     for name in ("push", "forward", "delete", "create_resources", "copy"):
         assert name in out
+
+
+def test_target_options_are_read_from_the_command_line() -> None:
+    from pyodo_tasks.tasks import target_options
+
+    argv = ["push", "--namespace", "dev", "--context=kind-x", "--lines", "5"]
+    assert target_options(argv) == {"namespace": "dev", "context": "kind-x"}
+    assert target_options(["push"]) == {}
+
+
+def test_user_facing_tasks_accept_the_target_options() -> None:
+    tasks = tasks_by_name()
+    for name in ("push", "forward", "delete", "logs", "dev"):
+        options = {p["name"] for p in tasks[name].get("params", [])}
+        assert {"namespace", "context", "kubeconfig"} <= options, name
+
+
+def test_doit_help_push_documents_the_namespace_option() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "doit", "help", "push"],
+        cwd=EXAMPLE,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    assert "--namespace" in out
