@@ -412,11 +412,10 @@ class Component:
             say(f"Applied {', '.join(applied)}")
         pod = self.wait_ready(timeout=timeout)
         result = self.sync(output=say)
-        state = self._read_state()
         built = False
-        if result.changes or state.get("built") != result.digest:
+        if result.changes or not self.build_uptodate(result.digest):
             self.build(output=say)
-            self._write_state(built=result.digest)
+            self.mark_built(result.digest)
             built = True
         return PushResult(applied, result, built, pod.metadata.name)
 

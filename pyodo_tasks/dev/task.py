@@ -6,8 +6,9 @@ and needs no cluster.
 
 from __future__ import annotations
 
-import sys
 from typing import TYPE_CHECKING, Any
+
+from doit.exceptions import TaskFailed
 
 from ..errors import PyodoError
 
@@ -21,7 +22,7 @@ def dev_task(tasks: ComponentTasks) -> dict[str, Any]:
     """``doit dev [--seconds S] [--cleanup]`` for the component ``tasks`` is bound to."""
     from ..tasks import TARGET_PARAMS  # at call time: pyodo_tasks.tasks imports this module
 
-    def dev(seconds: float, cleanup: bool) -> bool | None:
+    def dev(seconds: float, cleanup: bool) -> TaskFailed | None:
         from .session import run_dev
 
         try:
@@ -34,8 +35,7 @@ def dev_task(tasks: ComponentTasks) -> dict[str, Any]:
                 labels=tasks.labels,
             )
         except PyodoError as exc:
-            print(f"pyodo: {exc}", file=sys.stderr, flush=True)
-            return False  # doit's expected failure: no traceback
+            return TaskFailed(f"pyodo: {exc}")  # doit prints just this line, like the others
         return None
 
     return {

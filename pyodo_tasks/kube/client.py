@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from typing import Any
 
 from kubernetes import client as k8s
@@ -230,13 +229,3 @@ class Kube:
             f"delete namespace {name}", self.core.delete_namespace, name, tolerate=404
         )
         return result is not ABSENT
-
-    @contextmanager
-    def translated(self, doing: str) -> Iterator[None]:
-        """Turn ApiExceptions raised inside the block into ClusterErrors saying ``doing``."""
-        try:
-            yield
-        except ApiException as exc:
-            raise api_error(exc, doing) from exc
-        except HTTPError as exc:
-            raise unreachable(exc, doing) from exc
