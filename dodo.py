@@ -24,13 +24,13 @@ def task_cluster_down():
 
 def task_gc():
     """Delete namespaces and objects that killed test runs left, once their expiry passed."""
-    from pyodo_tasks.gc import gc_task
+    from pyodo_tasks.core.gc import gc_task
 
     return gc_task()
 
 
 def task_init_image():
     """Build the init image (tini, supervisor, scripts) from Containerfile with docker/podman."""
-    from pyodo_tasks.images.tasks import init_image
+    from pyodo_tasks.testbed.images.tasks import init_image
 
     yield from init_image.tasks()

@@ -29,8 +29,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
-from pyodo_tasks.index import FileIndex
-from pyodo_tasks.tarball import build_tar
+from pyodo_tasks.core.index import FileIndex
+from pyodo_tasks.core.tarball import build_tar
 
 GIT_ENV = {
     **os.environ,

@@ -23,9 +23,9 @@ import time
 import uuid
 from pathlib import Path
 
-from pyodo_tasks.component import Component
-from pyodo_tasks.gc import run_labels
-from pyodo_tasks.kube import Kube, Target
+from pyodo_tasks.core.component import Component
+from pyodo_tasks.core.gc import run_labels
+from pyodo_tasks.core.kube import Kube, Target
 
 DEVFILE = """\
 schemaVersion: 2.2.0

@@ -33,22 +33,24 @@ __all__ = [
 ]
 
 _HOMES = {
-    "Changes": "index",
-    "FileIndex": "index",
-    "Component": "component",
-    "PushResult": "component",
-    "SyncResult": "component",
+    "Changes": "core.index",
+    "FileIndex": "core.index",
+    "Component": "core.component",
+    "PushResult": "core.component",
+    "SyncResult": "core.component",
     "ComponentTasks": "tasks",
-    "Devfile": "devfile",
-    "load_devfile": "devfile",
-    "ExecResult": "kube",
-    "Target": "kube",
+    "Devfile": "core.devfile",
+    "load_devfile": "core.devfile",
+    "ExecResult": "core.kube",
+    "Target": "core.kube",
 }
 
 if TYPE_CHECKING:
-    from .component import Component, PushResult, SyncResult
-    from .devfile import Devfile, load_devfile
-    from .errors import (
+    from pyodo_tasks.core.component import Component, PushResult, SyncResult
+    from pyodo_tasks.core.devfile import Devfile, load_devfile
+    from pyodo_tasks.core.index import Changes, FileIndex
+    from pyodo_tasks.core.kube import ExecResult, Target
+    from pyodo_tasks.errors import (
         ClusterError,
         ClusterSetupError,
         CommandError,
@@ -58,9 +60,7 @@ if TYPE_CHECKING:
         SyncError,
         WaitTimeout,
     )
-    from .index import Changes, FileIndex
-    from .kube import ExecResult, Target
-    from .tasks import ComponentTasks
+    from pyodo_tasks.tasks import ComponentTasks
 
 
 def __getattr__(name: str) -> Any:

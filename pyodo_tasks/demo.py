@@ -14,9 +14,9 @@ import sys
 import urllib.request
 from pathlib import Path
 
-from .component import Component
-from .errors import PyodoError
-from .kube import Kube, Target
+from pyodo_tasks.core.component import Component
+from pyodo_tasks.core.kube import Kube, Target
+from pyodo_tasks.errors import PyodoError
 
 
 def _configured() -> bool:
@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if not _configured():
             print("pyodo: no usable cluster configured; booting the local one", flush=True)
-            from .cluster import get_provider
+            from pyodo_tasks.cluster import get_provider
 
             info = get_provider("local").up()
             os.environ["KUBECONFIG"] = str(info.kubeconfig)

@@ -20,9 +20,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .gc import gc_task
-from .kube import Target
-from .tasks import ComponentTasks, target_options
+from pyodo_tasks.core.gc import gc_task
+from pyodo_tasks.core.kube import Target
+from pyodo_tasks.tasks import ComponentTasks, target_options
 
 __all__ = ["DOIT_CONFIG", "task_gc", "task_pyodo"]
 

@@ -25,14 +25,14 @@ log = logging.getLogger("pytest_pyodo")
 def _context(settings: Settings) -> str:
     """The context the session will use, found without contacting the cluster."""
     if settings.cluster == "local":
-        from pyodo_tasks.cluster.local import CONTEXT
+        from pyodo_tasks.testbed.local import CONTEXT
 
         return CONTEXT
     if settings.cluster == "kind":
-        from pyodo_tasks.cluster.kind import KindProvider
+        from pyodo_tasks.testbed.kind import KindProvider
 
         return KindProvider().context
-    from pyodo_tasks.kube import Target  # the Kubernetes client: only when a header is shown
+    from pyodo_tasks.core.kube import Target  # the Kubernetes client: only when a header is shown,
 
     kubeconfig = str(settings.kubeconfig) if settings.kubeconfig else None
     try:

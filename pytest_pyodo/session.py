@@ -40,11 +40,11 @@ from urllib3.exceptions import HTTPError as TransportError
 from websocket import WebSocketException
 
 from pyodo_tasks.cluster import ClusterInfo, get_provider
-from pyodo_tasks.cluster.paths import cache_root
-from pyodo_tasks.component import Component, PushResult
+from pyodo_tasks.core.component import Component, PushResult
+from pyodo_tasks.core.gc import RUN_ID_LABEL, collect, run_labels
+from pyodo_tasks.core.kube import ExecResult, Kube, ResolvedTarget, Target
 from pyodo_tasks.errors import ClusterError, PyodoError, WaitTimeout
-from pyodo_tasks.gc import RUN_ID_LABEL, collect, run_labels
-from pyodo_tasks.kube import ExecResult, Kube, ResolvedTarget, Target
+from pyodo_tasks.testbed.paths import cache_root
 
 from .settings import Settings, namespace_name
 

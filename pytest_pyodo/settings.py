@@ -27,9 +27,9 @@ from pathlib import Path
 from typing import Any
 
 from pyodo_tasks.cluster import PROVIDERS
-from pyodo_tasks.devfile import load_devfile
+from pyodo_tasks.core.devfile import load_devfile
+from pyodo_tasks.core.kube.target import kubeconfig_paths
 from pyodo_tasks.errors import ConfigError
-from pyodo_tasks.kube.target import kubeconfig_paths
 
 __all__ = [
     "DEFAULT_TIMEOUT",

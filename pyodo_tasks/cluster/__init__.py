@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pyodo_tasks.cluster.provider import ClusterInfo, ClusterStatus, ImageArchiveLike, Provider
 from pyodo_tasks.errors import ConfigError
-
-from .provider import ClusterInfo, ClusterStatus, ImageArchiveLike, Provider
 
 __all__ = [
     "PROVIDERS",
@@ -31,15 +30,15 @@ def get_provider(name: str = "local", **options: Any) -> Provider:
     Imports lazily so asking for ``kubeconfig`` never touches the local cluster's machinery.
     """
     if name == "local":
-        from .local import LocalProvider
+        from pyodo_tasks.testbed.local import LocalProvider
 
         return LocalProvider(**options)
     if name == "kind":
-        from .kind import KindProvider
+        from pyodo_tasks.testbed.kind import KindProvider
 
         return KindProvider(**options)
     if name == "kubeconfig":
-        from .existing import KubeconfigProvider
+        from pyodo_tasks.cluster.existing import KubeconfigProvider
 
         return KubeconfigProvider(**options)
     raise ConfigError(f"unknown cluster provider {name!r} (choose one of: {', '.join(PROVIDERS)})")

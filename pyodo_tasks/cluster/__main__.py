@@ -13,10 +13,9 @@ import sys
 import time
 from collections.abc import Sequence
 
+from pyodo_tasks.cluster import PROVIDERS, get_provider
+from pyodo_tasks.cluster.provider import Provider
 from pyodo_tasks.errors import PyodoError
-
-from . import PROVIDERS, get_provider
-from .provider import Provider
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -13,10 +13,9 @@ from pathlib import Path
 
 import yaml
 
+from pyodo_tasks.cluster import kubeconfig as kc
+from pyodo_tasks.cluster.provider import ClusterInfo, ClusterStatus, ImageArchiveLike, Provider
 from pyodo_tasks.errors import ClusterError, ConfigError
-
-from . import kubeconfig as kc
-from .provider import ClusterInfo, ClusterStatus, ImageArchiveLike, Provider
 
 
 class KubeconfigProvider(Provider):

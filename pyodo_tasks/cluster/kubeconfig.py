@@ -12,8 +12,8 @@ from pathlib import Path
 
 import yaml
 
+from pyodo_tasks.core.kube.target import kubeconfig_paths
 from pyodo_tasks.errors import ConfigError
-from pyodo_tasks.kube.target import kubeconfig_paths
 
 
 def render(

@@ -14,7 +14,7 @@ from typing import Protocol, runtime_checkable
 
 @runtime_checkable
 class ImageArchiveLike(Protocol):
-    """What a provider needs of ``pyodo_tasks.images.ImageArchive``: a ref and a tarball."""
+    """What a provider needs of ``pyodo_tasks.testbed.images.ImageArchive``: a ref and a tarball."""
 
     ref: str
     path: Path

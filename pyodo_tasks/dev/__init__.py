@@ -14,11 +14,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .events import Event, EventQueue
-from .state import ForwardedPort, Spec, State, Status, spec_name, status_name
+from pyodo_tasks.dev.events import Event, EventQueue
+from pyodo_tasks.dev.state import ForwardedPort, Spec, State, Status, spec_name, status_name
 
 if TYPE_CHECKING:
-    from .session import DevSession, run_dev
+    from pyodo_tasks.dev.session import DevSession, run_dev
 
 __all__ = [
     "DevSession",
@@ -36,7 +36,7 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     if name in ("DevSession", "run_dev"):
-        from . import session
+        from pyodo_tasks.dev import session
 
         return getattr(session, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -11,9 +11,9 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from ..errors import PyodoError
-from ..kube import Target
-from .session import run_dev
+from pyodo_tasks.core.kube import Target
+from pyodo_tasks.dev.session import run_dev
+from pyodo_tasks.errors import PyodoError
 
 
 def _image(value: str) -> tuple[str, str]:

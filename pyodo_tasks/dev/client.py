@@ -15,13 +15,13 @@ from typing import Any
 
 import watchfiles
 
-from ..errors import ClusterError
-from ..index import FileIndex, Snapshot
-from ..kube import Kube
-from .display import Display
-from .files import relevant_paths
-from .state import Spec, Status, configmap, spec_name
-from .transport import reachable
+from pyodo_tasks.core.index import FileIndex, Snapshot
+from pyodo_tasks.core.kube import Kube
+from pyodo_tasks.dev.display import Display
+from pyodo_tasks.dev.files import relevant_paths
+from pyodo_tasks.dev.state import Spec, Status, configmap, spec_name
+from pyodo_tasks.dev.transport import reachable
+from pyodo_tasks.errors import ClusterError
 
 __all__ = ["DevClient"]
 

@@ -3,7 +3,8 @@
 Whatever happened — the spec ConfigMap changed (an edit, a devfile change), the component's pod
 changed or vanished, a retry came due — :meth:`Controller.reconcile` reads the spec and walks the
 same steps, each of which knows whether it has anything to do (the engine's
-:class:`~pyodo_tasks.component.Component`): reload the devfile if its text changed, apply if the
+:class:`~pyodo_tasks.core.component.Component`):
+reload the devfile if its text changed, apply if the
 rendered spec changed, wait for the pod, sync what changed, build if anything moved, make sure
 every endpoint is forwarded, and record each step in the status ConfigMap. So a file saved while
 the Deployment rolls out, or a pod deleted while nothing was edited, is handled by the same code
@@ -25,13 +26,21 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ..component import Component
-from ..errors import ClusterError, CommandError, ConfigError, PyodoError
-from ..kube import PortForwarder
-from .display import Display
-from .events import Event, EventQueue
-from .state import ForwardedPort, Spec, State, Status, configmap, spec_name, status_name
-from .transport import TRANSPORT_ERRORS, reachable
+from pyodo_tasks.core.component import Component
+from pyodo_tasks.core.kube import PortForwarder
+from pyodo_tasks.dev.display import Display
+from pyodo_tasks.dev.events import Event, EventQueue
+from pyodo_tasks.dev.state import (
+    ForwardedPort,
+    Spec,
+    State,
+    Status,
+    configmap,
+    spec_name,
+    status_name,
+)
+from pyodo_tasks.dev.transport import TRANSPORT_ERRORS, reachable
+from pyodo_tasks.errors import ClusterError, CommandError, ConfigError, PyodoError
 
 __all__ = ["Controller", "forwardable_endpoints"]
 

@@ -17,7 +17,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from .state import State, Status
+from pyodo_tasks.dev.state import State, Status
 
 __all__ = ["Display", "PlainDisplay", "RichDisplay", "make_display"]
 

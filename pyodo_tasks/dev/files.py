@@ -8,7 +8,7 @@ Two stages, because they answer different questions at different costs:
    ``.doit.db*`` files.
 2. :func:`relevant_paths` decides the rest with the *index's own* rules, so the loop reacts to
    exactly what a push would send: after a debounced batch the tree is re-scanned with
-   :class:`~pyodo_tasks.index.FileIndex`, and a changed path counts when it is in the snapshot
+   :class:`~pyodo_tasks.core.index.FileIndex`, and a changed path counts when it is in the snapshot
    before or after the batch (created, modified, deleted, renamed away). An ignored file is in
    neither. The full re-scan also covers watchfiles reporting ``mkdir -p`` plus the files written
    inside it only as the directory (samuelcolvin/watchfiles#245).
@@ -25,7 +25,7 @@ from pathlib import Path
 
 import watchfiles
 
-from ..index import ALWAYS_SKIP
+from pyodo_tasks.core.index import ALWAYS_SKIP
 
 __all__ = ["DEBOUNCE_MS", "STEP_MS", "SourceWatcher", "WatchFilter", "relevant_paths"]
 

@@ -24,18 +24,18 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from ..component import Component
-from ..devfile import find_devfile
-from ..errors import PyodoError
-from ..kube import Kube, Target
-from .client import DevClient
-from .controller import Controller
-from .display import Display, make_display
-from .events import Event, EventQueue
-from .files import SourceWatcher
-from .state import Spec, spec_name, status_name
-from .transport import TRANSPORT_ERRORS
-from .watches import PodTracker, ResourceWatch
+from pyodo_tasks.core.component import Component
+from pyodo_tasks.core.devfile import find_devfile
+from pyodo_tasks.core.kube import Kube, Target
+from pyodo_tasks.dev.client import DevClient
+from pyodo_tasks.dev.controller import Controller
+from pyodo_tasks.dev.display import Display, make_display
+from pyodo_tasks.dev.events import Event, EventQueue
+from pyodo_tasks.dev.files import SourceWatcher
+from pyodo_tasks.dev.state import Spec, spec_name, status_name
+from pyodo_tasks.dev.transport import TRANSPORT_ERRORS
+from pyodo_tasks.dev.watches import PodTracker, ResourceWatch
+from pyodo_tasks.errors import PyodoError
 
 __all__ = ["DevSession", "run_dev"]
 

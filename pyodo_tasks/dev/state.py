@@ -25,7 +25,7 @@ from datetime import datetime, timezone
 from enum import Enum
 from typing import Any
 
-from ..render import component_selector
+from pyodo_tasks.core.render import component_selector
 
 __all__ = [
     "FORMAT",

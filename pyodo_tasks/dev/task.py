@@ -10,20 +10,22 @@ from typing import TYPE_CHECKING, Any
 
 from doit.exceptions import TaskFailed
 
-from ..errors import PyodoError
+from pyodo_tasks.errors import PyodoError
 
 if TYPE_CHECKING:
-    from ..tasks import ComponentTasks
+    from pyodo_tasks.tasks import ComponentTasks
 
 __all__ = ["dev_task"]
 
 
 def dev_task(tasks: ComponentTasks) -> dict[str, Any]:
     """``doit dev [--seconds S] [--cleanup]`` for the component ``tasks`` is bound to."""
-    from ..tasks import TARGET_PARAMS  # at call time: pyodo_tasks.tasks imports this module
+    from pyodo_tasks.tasks import (
+        TARGET_PARAMS,  # at call time: pyodo_tasks.tasks imports this module,
+    )
 
     def dev(seconds: float, cleanup: bool) -> TaskFailed | None:
-        from .session import run_dev
+        from pyodo_tasks.dev.session import run_dev
 
         try:
             run_dev(

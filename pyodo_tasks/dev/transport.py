@@ -13,7 +13,7 @@ from contextlib import contextmanager
 
 import urllib3
 
-from ..errors import ClusterError
+from pyodo_tasks.errors import ClusterError
 
 __all__ = ["TRANSPORT_ERRORS", "reachable"]
 

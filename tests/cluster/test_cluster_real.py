@@ -60,7 +60,7 @@ def stream_api(cluster_info: ClusterInfo) -> Iterator[client.ApiClient]:
 def images(cluster_info: ClusterInfo) -> None:
     """Make sure the builder image used below is in the cluster (cached, digest-checked)."""
     from pyodo_tasks.cluster import get_provider
-    from pyodo_tasks.images import ensure_images
+    from pyodo_tasks.testbed.images import ensure_images
 
     provider = get_provider(cluster_info.provider)
     for archive in ensure_images(["builder-python"]).values():

@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 
 from pyodo_tasks.cluster import ClusterInfo
-from pyodo_tasks.gc import RUN_ID_LABEL
-from pyodo_tasks.kube import Kube, ResolvedTarget
+from pyodo_tasks.core.gc import RUN_ID_LABEL
+from pyodo_tasks.core.kube import Kube, ResolvedTarget
 from pytest_pyodo.settings import SETTINGS
 
 pytestmark = pytest.mark.cluster

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from pyodo_tasks.component import Component
-from pyodo_tasks.gc import run_labels
-from pyodo_tasks.kube import Kube, Target
+from pyodo_tasks.core.component import Component
+from pyodo_tasks.core.gc import run_labels
+from pyodo_tasks.core.kube import Kube, Target
 
 pytestmark = pytest.mark.cluster
 

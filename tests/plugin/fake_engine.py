@@ -19,8 +19,8 @@ from kubernetes.client.exceptions import ApiException
 
 import pytest_pyodo.session as session_mod
 from pyodo_tasks.cluster import ClusterInfo
+from pyodo_tasks.core.kube import ExecResult
 from pyodo_tasks.errors import ClusterError, CommandError
-from pyodo_tasks.kube import ExecResult
 
 KUBECONFIG = """\
 apiVersion: v1

@@ -171,7 +171,7 @@ def test_a_session_without_pyodo_fixtures_never_contacts_the_cluster(fake: Fake)
 def test_engine_and_session_logic_never_import_pytest(module: str) -> None:
     code = (
         f"import sys, importlib; importlib.import_module({module!r}); "
-        "import pyodo_tasks.component, pyodo_tasks.gc, pyodo_tasks.cluster; "
+        "import pyodo_tasks.core.component, pyodo_tasks.core.gc, pyodo_tasks.cluster; "
         "sys.exit('pytest' in sys.modules)"
     )
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

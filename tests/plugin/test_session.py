@@ -8,8 +8,8 @@ from types import SimpleNamespace
 import pytest
 from kubernetes.client.exceptions import ApiException
 
+from pyodo_tasks.core.kube.client import api_error
 from pyodo_tasks.errors import ClusterError, WaitTimeout
-from pyodo_tasks.kube.client import api_error
 from pytest_pyodo import session
 from pytest_pyodo.settings import Settings
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import yaml
 
-from pyodo_tasks.cluster import components, configs, manifests
-from pyodo_tasks.cluster.layout import Layout, Network
+from pyodo_tasks.testbed import components, configs, manifests
+from pyodo_tasks.testbed.layout import Layout, Network
 
 
 def _layout(tmp_path: Path) -> Layout:

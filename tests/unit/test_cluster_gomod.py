@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from pyodo_tasks.cluster import gobuild
-from pyodo_tasks.cluster.versions import KUBE_COMMANDS, staging_version
 from pyodo_tasks.errors import ClusterSetupError
+from pyodo_tasks.testbed import gobuild
+from pyodo_tasks.testbed.versions import KUBE_COMMANDS, staging_version
 
 KUBERNETES_GO_MOD = """module k8s.io/kubernetes
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
-from pyodo_tasks.cluster import hostclean, kind, procs
+from pyodo_tasks.testbed import hostclean, kind, procs
 
 
 def test_stale_pid_file_for_another_command_is_ignored(tmp_path) -> None:

@@ -9,14 +9,14 @@ from typing import Any
 import pytest
 import urllib3
 
-from pyodo_tasks.component import SyncResult
+from pyodo_tasks.core.component import SyncResult
+from pyodo_tasks.core.devfile import Endpoint
+from pyodo_tasks.core.index import Changes
 from pyodo_tasks.dev.controller import Controller
 from pyodo_tasks.dev.display import PlainDisplay
 from pyodo_tasks.dev.events import Event, EventQueue
 from pyodo_tasks.dev.state import Spec, State, Status, spec_name, status_name
-from pyodo_tasks.devfile import Endpoint
 from pyodo_tasks.errors import ClusterError, CommandError, DevfileError
-from pyodo_tasks.index import Changes
 
 GOOD = "metadata: {name: app}\n"
 

@@ -11,11 +11,11 @@ from typing import Any
 import watchfiles
 from watchfiles import Change
 
+from pyodo_tasks.core.index import FileIndex
 from pyodo_tasks.dev.client import DevClient
 from pyodo_tasks.dev.display import PlainDisplay
 from pyodo_tasks.dev.files import SourceWatcher, WatchFilter, relevant_paths
 from pyodo_tasks.dev.state import Spec
-from pyodo_tasks.index import FileIndex
 
 DEVFILE = "schemaVersion: 2.2.0\nmetadata: {name: app}\n"
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pyodo_tasks.devfile import (
+from pyodo_tasks.core.devfile import (
     DEFAULT_SOURCE_DIR,
     CompositeCommand,
     find_devfile,

@@ -1,4 +1,4 @@
-from pyodo_tasks.gc import EXPIRES_LABEL, RUN_ID_LABEL, _expired, run_labels
+from pyodo_tasks.core.gc import EXPIRES_LABEL, RUN_ID_LABEL, _expired, run_labels
 
 
 def test_run_labels_carry_run_id_and_expiry() -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from pyodo_tasks.errors import ClusterSetupError
-from pyodo_tasks.images.archive import (
+from pyodo_tasks.testbed.images.archive import (
     FileEntry,
     ImageConfig,
     host_architecture,

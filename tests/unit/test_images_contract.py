@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from pyodo_tasks.images import contract
-from pyodo_tasks.images.stage import INIT_SOURCE_DIR, PACKAGE_DIR
+from pyodo_tasks.core import pod as contract
+from pyodo_tasks.testbed.images.stage import INIT_SOURCE_DIR, PACKAGE_DIR
 
 STAGED_BINARIES = {"bin/tini", "bin/busybox", "bin/supervisor"}  # added by stage_init_context
 SCRIPTS = sorted((INIT_SOURCE_DIR / "bin").iterdir()) + sorted(

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from pyodo_tasks.core import pod as contract
 from pyodo_tasks.errors import ClusterSetupError
-from pyodo_tasks.images import build, contract
-from pyodo_tasks.images.__main__ import main
-from pyodo_tasks.images._system import debian_mirror
-from pyodo_tasks.images.build import (
+from pyodo_tasks.testbed.images import build
+from pyodo_tasks.testbed.images.__main__ import main
+from pyodo_tasks.testbed.images._system import debian_mirror
+from pyodo_tasks.testbed.images.build import (
     IMAGE_NAMES,
     RECIPES,
     ImageArchive,
@@ -20,8 +21,8 @@ from pyodo_tasks.images.build import (
     ensure_images,
     recipe_digest,
 )
-from pyodo_tasks.images.stage import CONTAINERFILE, PACKAGE_DIR
-from pyodo_tasks.images.tasks import REPO_CONTAINERFILE, InitImage
+from pyodo_tasks.testbed.images.stage import CONTAINERFILE, PACKAGE_DIR
+from pyodo_tasks.testbed.images.tasks import REPO_CONTAINERFILE, InitImage
 
 
 def _recipe(tmp_path: Path, **changes: object) -> Recipe:

@@ -22,9 +22,9 @@ from pathlib import Path
 
 import pytest
 
+from pyodo_tasks.core import pod as contract
 from pyodo_tasks.errors import ClusterSetupError
-from pyodo_tasks.images import contract
-from pyodo_tasks.images.stage import stage_init_context
+from pyodo_tasks.testbed.images.stage import stage_init_context
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 or not (shutil.which("unshare") and shutil.which("nsenter")),

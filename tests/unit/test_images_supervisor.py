@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from pyodo_tasks.errors import ClusterSetupError
-from pyodo_tasks.images.stage import build_supervisor
+from pyodo_tasks.testbed.images.stage import build_supervisor
 
 
 @pytest.fixture(scope="module")

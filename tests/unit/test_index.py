@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-import pyodo_tasks.index as index_mod
+import pyodo_tasks.core.index as index_mod
+from pyodo_tasks.core.index import Changes, Entry, FileIndex, Snapshot
+from pyodo_tasks.core.tarball import build_tar
 from pyodo_tasks.errors import SyncError
-from pyodo_tasks.index import Changes, Entry, FileIndex, Snapshot
-from pyodo_tasks.tarball import build_tar
 
 OLD = 1_600_000_000  # a mtime (seconds) far from "now", so entries are not racy
 
@@ -450,7 +450,7 @@ def test_corrupt_index_falls_back_to_full_index(
     idx = FileIndex(tree)
     push(idx)
     idx.index_path.write_text('{"version": 1, "files": {"a": ["file", "big"')
-    with caplog.at_level(logging.WARNING, logger="pyodo_tasks.index"):
+    with caplog.at_level(logging.WARNING, logger="pyodo_tasks.core.index"):
         changes, _ = idx.changes()
     assert changes.full
     assert "full index" in caplog.text

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from pyodo_tasks.devfile import load_devfile
-from pyodo_tasks.images import contract
-from pyodo_tasks.render import SPEC_HASH_ANNOTATION, RenderContext, render
+from pyodo_tasks.core import pod as contract
+from pyodo_tasks.core.devfile import load_devfile
+from pyodo_tasks.core.render import SPEC_HASH_ANNOTATION, RenderContext, render
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "devfiles"
 
@@ -145,7 +145,7 @@ def test_sidecar_keeps_its_own_command(tmp_path: Path) -> None:
 
 
 def test_hash_of_rendered_objects_matches_the_stamped_hash() -> None:
-    from pyodo_tasks.render import spec_hash
+    from pyodo_tasks.core.render import spec_hash
 
     devfile = load_devfile(FIXTURES / "registry-nodejs.yaml", environ={})
     objects = render(devfile, RenderContext(namespace="dev"))

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from pyodo_tasks.core.index import Entry, FileIndex, Snapshot
+from pyodo_tasks.core.tarball import build_tar, delete_argv
 from pyodo_tasks.errors import SyncError
-from pyodo_tasks.index import Entry, FileIndex, Snapshot
-from pyodo_tasks.tarball import build_tar, delete_argv
 
 MTIME = 1_650_000_000
 

@@ -18,8 +18,8 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.stream import stream
 from websocket import WebSocketException
 
-from ..errors import ClusterError, CommandError, WaitTimeout
-from .client import Kube, api_error
+from pyodo_tasks.core.kube.client import Kube, api_error
+from pyodo_tasks.errors import ClusterError, CommandError, WaitTimeout
 
 __all__ = ["ExecResult", "exec_run", "release"]
 

@@ -5,9 +5,9 @@ method on the ApiClient it is given (kubernetes-client/python#928), so streaming
 client with REST calls.
 """
 
-from .client import Kube
-from .execs import ExecResult
-from .portforward import PortForwarder
-from .target import ResolvedTarget, Target
+from pyodo_tasks.core.kube.client import Kube
+from pyodo_tasks.core.kube.execs import ExecResult
+from pyodo_tasks.core.kube.portforward import PortForwarder
+from pyodo_tasks.core.kube.target import ResolvedTarget, Target
 
 __all__ = ["ExecResult", "Kube", "PortForwarder", "ResolvedTarget", "Target"]

@@ -19,9 +19,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from pyodo_tasks.errors import ClusterSetupError
-
-from . import paths
-from .versions import KUBE_COMMANDS, KUBERNETES_VERSION, staging_version
+from pyodo_tasks.testbed import paths
+from pyodo_tasks.testbed.versions import KUBE_COMMANDS, KUBERNETES_VERSION, staging_version
 
 WRAPPER_MODULE = "pyodo.local/kubebuild"
 STAMP_NAME = ".complete.json"

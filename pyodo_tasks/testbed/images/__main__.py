@@ -1,4 +1,4 @@
-"""``python -m pyodo_tasks.images build [NAME...]``: build (or reuse) image archives.
+"""``python -m pyodo_tasks.testbed.images build [NAME...]``: build (or reuse) image archives.
 
 Prints one line per image, ``NAME REF PATH``, so scripts can ``ctr images import`` the paths.
 """
@@ -10,12 +10,12 @@ import sys
 import time
 
 from pyodo_tasks.errors import PyodoError
-from pyodo_tasks.images.build import IMAGE_NAMES, RECIPES, archive_path, ensure_images
+from pyodo_tasks.testbed.images.build import IMAGE_NAMES, RECIPES, archive_path, ensure_images
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit code (1 with a one-line reason on failure)."""
-    parser = argparse.ArgumentParser(prog="python -m pyodo_tasks.images")
+    parser = argparse.ArgumentParser(prog="python -m pyodo_tasks.testbed.images")
     sub = parser.add_subparsers(dest="command", required=True)
     build = sub.add_parser("build", help="build the images that are not cached")
     build.add_argument("names", nargs="*", metavar="NAME", help=f"any of {', '.join(IMAGE_NAMES)}")

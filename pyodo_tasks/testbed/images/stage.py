@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 
 from pyodo_tasks.errors import ClusterSetupError
-from pyodo_tasks.images._system import apt_download_extract, find_go, run
+from pyodo_tasks.testbed.images._system import apt_download_extract, find_go, run
 
 __all__ = [
     "CONTAINERFILE",
@@ -45,7 +45,7 @@ INIT_PACKAGES = ("tini", "busybox-static")
 CONTAINERFILE = """\
 # pyodo init image: the files the copy-supervisord init container copies onto the /opt/odo
 # emptyDir (seed 000's "copy-supervisord"). Build context: the directory staged by
-# `doit init_image` (pyodo_tasks/images/stage.py), not the repo root.
+# `doit init_image` (pyodo_tasks/testbed/images/stage.py), not the repo root.
 FROM scratch
 COPY opt/odo-init/ /opt/odo-init/
 LABEL org.opencontainers.image.title="pyodo init" \\

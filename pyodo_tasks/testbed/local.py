@@ -20,24 +20,23 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
+from pyodo_tasks.cluster import kubeconfig
+from pyodo_tasks.cluster.provider import ClusterInfo, ClusterStatus, ImageArchiveLike, Provider
 from pyodo_tasks.errors import ClusterError, ClusterSetupError, WaitTimeout
-
-from . import (
+from pyodo_tasks.testbed import (
     components,
     configs,
     ctrimages,
     debs,
     gobuild,
     hostclean,
-    kubeconfig,
     manifests,
     procs,
     waits,
 )
-from . import pki as pki_mod
-from .layout import Layout, Network
-from .provider import ClusterInfo, ClusterStatus, ImageArchiveLike, Provider
-from .versions import KUBERNETES_VERSION
+from pyodo_tasks.testbed import pki as pki_mod
+from pyodo_tasks.testbed.layout import Layout, Network
+from pyodo_tasks.testbed.versions import KUBERNETES_VERSION
 
 CONTEXT = "pyodo-local"
 #: An ``up`` may include a cold Kubernetes build (~20 min on 2 cores); waiters get that long.
@@ -253,13 +252,13 @@ class LocalProvider(Provider):
 
     def _image_archives(self) -> list[ImageArchiveLike]:
         """Build or fetch from cache every image the cluster needs (pause first)."""
-        self._progress("images (pause, init, builders) from pyodo_tasks.images")
+        self._progress("images (pause, init, builders) from pyodo_tasks.testbed.images")
         try:
-            from pyodo_tasks.images import ensure_images
+            from pyodo_tasks.testbed.images import ensure_images
         except ImportError as exc:
             raise ClusterSetupError(
-                "pyodo_tasks.images.ensure_images is not available, so no sandbox (pause) image "
-                "can be built; no image can be pulled on this machine"
+                "pyodo_tasks.testbed.images.ensure_images is not available, so no sandbox "
+                "(pause) image can be built; no image can be pulled on this machine"
             ) from exc
         archives = list(ensure_images(self.images).values())
         refs = {a.ref for a in archives}

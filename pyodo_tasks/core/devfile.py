@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from .errors import DevfileError
+from pyodo_tasks.errors import DevfileError
 
 __all__ = [
     "DEFAULT_SOURCE_DIR",

@@ -12,8 +12,8 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.config import ConfigException, new_client_from_config
 from urllib3.exceptions import HTTPError
 
-from ..errors import ClusterError
-from .target import ResolvedTarget, Target
+from pyodo_tasks.core.kube.target import ResolvedTarget, Target
+from pyodo_tasks.errors import ClusterError
 
 __all__ = ["FIELD_MANAGER", "KINDS", "Kube", "api_error", "unreachable"]
 

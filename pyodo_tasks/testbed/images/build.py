@@ -6,7 +6,7 @@ made here from registry packages and imported from a tarball. An archive is name
 :data:`RECIPE_VERSION` (bump it when this builder code changes what it writes), so an unchanged
 recipe is never rebuilt and a changed one always is.
 
-Images are written by :mod:`pyodo_tasks.images.archive` without a daemon. Builder root
+Images are written by :mod:`pyodo_tasks.testbed.images.archive` without a daemon. Builder root
 filesystems come from ``debootstrap --variant=minbase`` against the machine's configured apt
 mirror and are cached as layer tars of their own (``rootfs/``), so changing an S2I script only
 rewrites the small top layer.
@@ -26,9 +26,9 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
+from pyodo_tasks.core import pod as contract
 from pyodo_tasks.errors import ClusterSetupError
-from pyodo_tasks.images import contract
-from pyodo_tasks.images._system import (
+from pyodo_tasks.testbed.images._system import (
     cache_root,
     debian_mirror,
     ensure_debian_packages,
@@ -37,14 +37,14 @@ from pyodo_tasks.images._system import (
     run,
     unmount_under,
 )
-from pyodo_tasks.images.archive import (
+from pyodo_tasks.testbed.images.archive import (
     FileEntry,
     ImageConfig,
     tar_directory,
     write_docker_archive,
     write_layer,
 )
-from pyodo_tasks.images.stage import (
+from pyodo_tasks.testbed.images.stage import (
     INIT_PACKAGES,
     INIT_SOURCE_DIR,
     PACKAGE_DIR,

@@ -13,9 +13,9 @@ from collections.abc import Mapping
 
 from kubernetes.client.exceptions import ApiException
 
-from .errors import ClusterError
-from .kube import Kube, Target
-from .render import MANAGED_BY
+from pyodo_tasks.core.kube import Kube, Target
+from pyodo_tasks.core.render import MANAGED_BY
+from pyodo_tasks.errors import ClusterError
 
 __all__ = ["EXPIRES_LABEL", "RUN_ID_LABEL", "collect", "gc_task", "run_labels"]
 

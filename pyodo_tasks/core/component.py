@@ -33,19 +33,19 @@ from typing import Any
 
 from kubernetes import client as k8s
 
-from .devfile import Devfile, Endpoint, load_devfile
-from .errors import ClusterError, CommandError, ConfigError, SyncError, WaitTimeout
-from .images import contract
-from .index import Changes, FileIndex
-from .kube import ExecResult, Kube, PortForwarder, ResolvedTarget, Target
-from .kube.execs import exec_run
-from .render import (
+from pyodo_tasks.core import pod as contract
+from pyodo_tasks.core.devfile import Devfile, Endpoint, load_devfile
+from pyodo_tasks.core.index import Changes, FileIndex
+from pyodo_tasks.core.kube import ExecResult, Kube, PortForwarder, ResolvedTarget, Target
+from pyodo_tasks.core.kube.execs import exec_run
+from pyodo_tasks.core.render import (
     SPEC_HASH_ANNOTATION,
     RenderContext,
     component_selector,
     render,
 )
-from .tarball import build_tar, delete_argv
+from pyodo_tasks.core.tarball import build_tar, delete_argv
+from pyodo_tasks.errors import ClusterError, CommandError, ConfigError, SyncError, WaitTimeout
 
 __all__ = ["Component", "PushResult", "SyncResult"]
 

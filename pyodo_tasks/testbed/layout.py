@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import paths
-from .versions import KUBERNETES_VERSION, SANDBOX_IMAGE
+from pyodo_tasks.testbed import paths
+from pyodo_tasks.testbed.versions import KUBERNETES_VERSION, SANDBOX_IMAGE
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from pathlib import Path
 from kubernetes.config import ConfigException
 from kubernetes.config.kube_config import list_kube_config_contexts
 
-from ..errors import ClusterError, ConfigError
+from pyodo_tasks.errors import ClusterError, ConfigError
 
 __all__ = ["ResolvedTarget", "Target", "kubeconfig_paths"]
 

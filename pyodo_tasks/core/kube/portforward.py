@@ -19,9 +19,9 @@ from collections.abc import Callable
 from kubernetes.client.exceptions import ApiException
 from kubernetes.stream import portforward
 
-from ..errors import PyodoError
-from .client import Kube
-from .execs import release
+from pyodo_tasks.core.kube.client import Kube
+from pyodo_tasks.core.kube.execs import release
+from pyodo_tasks.errors import PyodoError
 
 __all__ = ["PortForwarder"]
 

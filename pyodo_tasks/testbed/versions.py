@@ -21,7 +21,7 @@ KUBE_COMMANDS = (
 #: kind CLI installed with ``go install`` for the ``kind`` provider.
 KIND_VERSION = "v0.33.0"
 
-#: Sandbox image containerd uses for every pod; built locally by ``pyodo_tasks.images``.
+#: Sandbox image containerd uses for every pod; built locally by ``pyodo_tasks.testbed.images``.
 SANDBOX_IMAGE = "localhost/pyodo/pause:3.10"
 
 

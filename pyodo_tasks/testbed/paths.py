@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..paths import cache_root
+from pyodo_tasks.paths import cache_root
 
 __all__ = ["cache_root", "kube_bin_dir", "run_root", "state_root", "tool_bin_dir"]
 

@@ -2,12 +2,13 @@
 
 Why a task object and not ensure_images: users push to their own clusters and registries, so they
 want the image in their local engine under a tag they can retag and push. The task stages the
-same context ensure_images uses (:func:`pyodo_tasks.images.stage.stage_init_context`) and runs
-``<engine> build -f Containerfile <context>``. It is up to date while the recipe hash is
-unchanged and the engine still has the image.
+same context ensure_images uses
+(:func:`pyodo_tasks.testbed.images.stage.stage_init_context`) and runs
+``<engine> build -f Containerfile <context>``. It is up to date while the recipe hash is unchanged
+and the engine still has the image.
 
-Wire it into a dodo file with ``from pyodo_tasks.images.tasks import init_image`` (doit picks up
-objects with ``create_doit_tasks``) or ``yield from InitImage().tasks()`` in a ``task_*``.
+Wire it into a dodo file with ``from pyodo_tasks.testbed.images.tasks import init_image`` (doit
+picks up objects with ``create_doit_tasks``) or ``yield from InitImage().tasks()`` in a ``task_*``.
 """
 
 from __future__ import annotations
@@ -21,16 +22,16 @@ from typing import Any
 
 from doit.tools import config_changed
 
+from pyodo_tasks.core import pod as contract
 from pyodo_tasks.errors import ClusterSetupError
-from pyodo_tasks.images import contract
-from pyodo_tasks.images._system import run
-from pyodo_tasks.images.build import RECIPES, images_dir, recipe_digest
-from pyodo_tasks.images.stage import CONTAINERFILE, PACKAGE_DIR, stage_init_context
+from pyodo_tasks.testbed.images._system import run
+from pyodo_tasks.testbed.images.build import RECIPES, images_dir, recipe_digest
+from pyodo_tasks.testbed.images.stage import CONTAINERFILE, PACKAGE_DIR, stage_init_context
 
 __all__ = ["InitImage", "find_engine", "init_image"]
 
 #: The repo's Containerfile (absent in an installed wheel; then CONTAINERFILE is written out).
-REPO_CONTAINERFILE = PACKAGE_DIR.parent.parent / "Containerfile"
+REPO_CONTAINERFILE = PACKAGE_DIR.parents[2] / "Containerfile"
 
 
 def find_engine() -> str:

@@ -7,8 +7,7 @@ paths and env vars the pod renderer and the init image's scripts share.
 
 from __future__ import annotations
 
-from pyodo_tasks.images.build import IMAGE_NAMES, ImageArchive, ensure_images
-from pyodo_tasks.images.contract import (
+from pyodo_tasks.core.pod import (
     APP_CONTAINER_COMMAND,
     BUILDER_REFS,
     COPY_FILES_TO_VOLUME_COMMAND,
@@ -16,6 +15,7 @@ from pyodo_tasks.images.contract import (
     INIT_REF,
     PAUSE_REF,
 )
+from pyodo_tasks.testbed.images.build import IMAGE_NAMES, ImageArchive, ensure_images
 
 __all__ = [
     "APP_CONTAINER_COMMAND",

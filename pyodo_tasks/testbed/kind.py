@@ -14,11 +14,10 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from pyodo_tasks.cluster.provider import ClusterInfo, ClusterStatus, ImageArchiveLike, Provider
 from pyodo_tasks.errors import ClusterError, ClusterSetupError
-
-from . import paths
-from .provider import ClusterInfo, ClusterStatus, ImageArchiveLike, Provider
-from .versions import KIND_VERSION
+from pyodo_tasks.testbed import paths
+from pyodo_tasks.testbed.versions import KIND_VERSION
 
 DEFAULT_NAME = "pyodo"
 _PULL_FAILURES = (

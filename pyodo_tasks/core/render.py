@@ -22,8 +22,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .devfile import Container, Devfile
-from .images import contract
+from pyodo_tasks.core import pod as contract
+from pyodo_tasks.core.devfile import Container, Devfile
 
 __all__ = [
     "MANAGED_BY",

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from .layout import Layout
+from pyodo_tasks.testbed.layout import Layout
 
 
 def has_cap_sys_resource(status_text: str | None = None) -> bool:

@@ -6,8 +6,8 @@ then the node agents. ``down`` stops them in reverse.
 
 from __future__ import annotations
 
-from .layout import Layout
-from .procs import Daemon
+from pyodo_tasks.testbed.layout import Layout
+from pyodo_tasks.testbed.procs import Daemon
 
 
 def _d(layout: Layout, name: str, argv: list[str]) -> Daemon:

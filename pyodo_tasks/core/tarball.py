@@ -22,8 +22,8 @@ import tarfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from pyodo_tasks.core.index import Entry, Snapshot
 from pyodo_tasks.errors import SyncError
-from pyodo_tasks.index import Entry, Snapshot
 
 __all__ = ["ARGV_BUDGET", "build_tar", "delete_argv"]
 
@@ -47,7 +47,7 @@ def build_tar(
     extra PAX header per file), links stay links, directories are bare entries. Owner is
     root:root (uid/gid 0), so the archive extracts for any user. Paths are validated here,
     before the first chunk, and must be in ``snapshot``: :class:`SyncError` otherwise.
-    Apply deletions before extracting (see :class:`pyodo_tasks.index.Changes`).
+    Apply deletions before extracting (see :class:`pyodo_tasks.core.index.Changes`).
     """
     names = _checked_relative(paths)
     missing = [n for n in names if n not in snapshot]

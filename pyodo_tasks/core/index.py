@@ -2,7 +2,7 @@
 
 ``odo push`` only sends what changed (seed 000, "Indexing files"). This module walks the tree,
 compares it with the index of the last push that reached the container, and reports created,
-modified, deleted and renamed paths. The copy step (:mod:`pyodo_tasks.tarball`) sends exactly
+modified, deleted and renamed paths. The copy step (:mod:`pyodo_tasks.core.tarball`) sends exactly
 those, and the index is committed only after the copy succeeded, so a failed copy re-sends.
 
 Rules, and why:
@@ -22,7 +22,7 @@ Rules, and why:
 * size, mtime_ns and mode decide. A content digest is only used where they cannot: a file with
   the same size but another mtime (a ``touch``, a ``git checkout`` of the same content), a file
   written so close to the last scan that its mtime cannot be trusted ("racy", as in git), and
-  rename candidates. Digests come for free from :func:`pyodo_tasks.tarball.build_tar`, which
+  rename candidates. Digests come for free from :func:`pyodo_tasks.core.tarball.build_tar`, which
   hashes the bytes it sends and records them in the snapshot; unchanged files carry their digest
   forward. A file with no known digest is reported modified when in doubt: re-sending costs a
   little, losing an edit costs a lot.

@@ -24,10 +24,10 @@ from typing import Any
 from doit.exceptions import TaskFailed
 from doit.task import result_dep
 
-from .component import Component
-from .dev.task import dev_task
-from .errors import PyodoError
-from .kube import Target
+from pyodo_tasks.core.component import Component
+from pyodo_tasks.core.kube import Target
+from pyodo_tasks.dev.task import dev_task
+from pyodo_tasks.errors import PyodoError
 
 __all__ = ["TARGET_PARAMS", "ComponentTasks", "target_options"]
 
@@ -96,7 +96,7 @@ class ComponentTasks:
         )
 
     def devfile_path(self) -> str:
-        from .devfile import find_devfile
+        from pyodo_tasks.core.devfile import find_devfile
 
         return str(find_devfile(self.path))
 

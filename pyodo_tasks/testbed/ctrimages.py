@@ -13,9 +13,8 @@ import json
 import subprocess
 from pathlib import Path
 
+from pyodo_tasks.cluster.provider import ImageArchiveLike
 from pyodo_tasks.errors import ClusterSetupError
-
-from .provider import ImageArchiveLike
 
 NAMESPACE = "k8s.io"
 
