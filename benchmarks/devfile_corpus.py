@@ -1,0 +1,147 @@
+"""How many devfiles of a public corpus pyodo loads, renders and could push.
+
+    python benchmarks/devfile_corpus.py CORPUS_DIR [CORPUS_DIR ...] [--registry DIR_OR_URL]
+        [--image REF] [--dry-run-apply] [--list]
+
+A corpus is any directory: every ``*.yaml``/``*.yml`` under it whose top level has a
+``schemaVersion`` counts as one devfile. Per corpus it prints three counts:
+
+- **load**: :func:`load_devfile` accepts it (parents resolved through ``--registry``, which sets
+  ``PYODO_DEVFILE_REGISTRY``);
+- **render**: :func:`render` turns it into objects;
+- **push-ready**: with every container's image replaced by a local one (``--image``, default the
+  nodejs builder) it renders, and with ``--dry-run-apply`` the API server of the current
+  kubeconfig accepts every object in a server-side dry-run apply (no pod is started).
+
+``--list`` prints, for each devfile refused, the stage and the one-line reason. Keep corpora
+outside the repository: they are other people's files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import os
+import re
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pyodo_tasks.core import pod as contract
+from pyodo_tasks.core.devfile import load_devfile
+from pyodo_tasks.core.render import RenderContext, render
+from pyodo_tasks.errors import PyodoError
+
+NAMESPACE = "pyodo-corpus"
+
+
+def devfiles(corpus: Path) -> list[Path]:
+    """Every YAML file under ``corpus`` that looks like a devfile (top-level schemaVersion)."""
+    found = []
+    for path in sorted([*corpus.rglob("*.yaml"), *corpus.rglob("*.yml")]):
+        text = path.read_text(encoding="utf-8", errors="replace")
+        if not re.search(r"^schemaVersion:", text, re.MULTILINE):
+            continue
+        try:
+            head = yaml.safe_load(text)
+        except yaml.YAMLError:
+            head = None  # broken YAML that claims to be a devfile: the loader must say so
+        if head is None or (isinstance(head, dict) and "schemaVersion" in head):
+            found.append(path)
+    return found
+
+
+def dry_run_apply(objects: list[dict[str, Any]]) -> None:
+    """Server-side apply each object with ``dryRun=All``: the API server validates, nothing runs."""
+    from kubernetes import config
+    from kubernetes.client.exceptions import ApiException
+    from kubernetes.dynamic import DynamicClient
+
+    api = config.new_client_from_config()
+    dynamic = DynamicClient(api)
+    try:
+        for obj in objects:
+            resource = dynamic.resources.get(api_version=obj["apiVersion"], kind=obj["kind"])
+            try:
+                resource.server_side_apply(
+                    body=obj,
+                    name=obj["metadata"]["name"],
+                    namespace=NAMESPACE if resource.namespaced else None,
+                    field_manager="pyodo-corpus",
+                    force_conflicts=True,
+                    dry_run="All",
+                )
+            except ApiException as exc:
+                raise PyodoError(f"{obj['kind']}/{obj['metadata']['name']}: {exc.reason}") from exc
+    finally:
+        api.close()
+
+
+def measure(path: Path, image: str, apply: bool) -> tuple[str, str]:
+    """The last stage a devfile passed (``load``/``render``/``push``) or the refusal."""
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        try:
+            devfile = load_devfile(path, environ={})
+        except PyodoError as exc:
+            return "refused-load", str(exc)
+        except Exception as exc:  # the corpus exists to find crashes: report, don't stop
+            return "crash-load", f"{type(exc).__name__}: {exc}"
+        ctx = RenderContext(namespace=NAMESPACE)
+        try:
+            render(devfile, ctx)
+        except PyodoError as exc:
+            return "refused-render", str(exc)
+        except Exception as exc:
+            return "crash-render", f"{type(exc).__name__}: {exc}"
+        try:
+            local = devfile.with_images({c.name: image for c in devfile.containers})
+            objects = render(local, ctx)
+            if apply:
+                dry_run_apply(objects)
+        except PyodoError as exc:
+            return "refused-push", str(exc)
+        except Exception as exc:
+            return "crash-push", f"{type(exc).__name__}: {exc}"
+    return "push", ""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("corpora", nargs="+", type=Path)
+    parser.add_argument("--registry", help="PYODO_DEVFILE_REGISTRY for parent devfiles")
+    parser.add_argument("--image", default=contract.BUILDER_REFS["builder-nodejs"])
+    parser.add_argument("--dry-run-apply", action="store_true")
+    parser.add_argument("--list", action="store_true", help="list every refusal")
+    args = parser.parse_args(argv)
+    if args.registry:
+        os.environ["PYODO_DEVFILE_REGISTRY"] = args.registry
+    push = "push-ready (dry-run apply)" if args.dry_run_apply else "push-ready"
+    print(f"| corpus | devfiles | load | render | {push} | crashes |")
+    print("|---|---|---|---|---|---|")
+    refusals: list[tuple[Path, str, str]] = []
+    for corpus in args.corpora:
+        files = devfiles(corpus)
+        stages = collections.Counter()
+        for path in files:
+            stage, why = measure(path, args.image, args.dry_run_apply)
+            stages[stage] += 1
+            if stage != "push":
+                refusals.append((path, stage, why))
+        push = stages["push"]
+        rendered = push + stages["refused-push"] + stages["crash-push"]
+        loaded = rendered + stages["refused-render"] + stages["crash-render"]
+        crashes = sum(n for s, n in stages.items() if s.startswith("crash"))
+        print(f"| {corpus} | {len(files)} | {loaded} | {rendered} | {push} | {crashes} |")
+    if args.list:
+        print()
+        for path, stage, why in refusals:
+            print(f"- {stage}: {path}: {why.replace(str(path) + ': ', '')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,45 @@
+"""The devfile 2.x model: the subset odo acts on, validated before anything touches a cluster.
+
+A component is a directory holding a ``devfile.yaml``. :func:`load_devfile` reads it into
+frozen dataclasses, checking every field on the way with its dotted path, so a mistake is
+reported as one line naming the file, the field and the fix.
+
+The package, one job per module: :mod:`.model` (the dataclasses everyone reads),
+:mod:`.fields` (typed readers keeping field paths), :mod:`.parser` (the schema, part by part),
+:mod:`.loader` (file, YAML, image overrides).
+"""
+
+from __future__ import annotations
+
+from pyodo_tasks.core.devfile.loader import find_devfile, load_devfile
+from pyodo_tasks.core.devfile.model import (
+    DEFAULT_SOURCE_DIR,
+    ApplyCommand,
+    Command,
+    CompositeCommand,
+    Container,
+    Devfile,
+    Endpoint,
+    EnvVar,
+    ExecCommand,
+    Volume,
+    VolumeMount,
+    image_override_env_name,
+)
+
+__all__ = [
+    "DEFAULT_SOURCE_DIR",
+    "ApplyCommand",
+    "Command",
+    "CompositeCommand",
+    "Container",
+    "Devfile",
+    "Endpoint",
+    "EnvVar",
+    "ExecCommand",
+    "Volume",
+    "VolumeMount",
+    "find_devfile",
+    "image_override_env_name",
+    "load_devfile",
+]

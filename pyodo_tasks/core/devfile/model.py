@@ -1,0 +1,248 @@
+"""The devfile model: frozen dataclasses for the subset of devfile 2.x that pyodo acts on.
+
+Why its own module: the model is what render, the component and the doit layer read; the
+parser (:mod:`.parser`) is what builds it. Keeping them apart lets a reader see the shape of a
+component without wading through validation, and lets the parser change without touching the
+objects everyone else imports.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from pyodo_tasks.errors import DevfileError
+
+__all__ = [
+    "DEFAULT_SOURCE_DIR",
+    "ApplyCommand",
+    "Command",
+    "CompositeCommand",
+    "Container",
+    "Devfile",
+    "Endpoint",
+    "EnvVar",
+    "ExecCommand",
+    "Volume",
+    "VolumeMount",
+    "image_override_env_name",
+]
+
+#: Where sources land in the container when the devfile gives no ``sourceMapping`` (seed 000).
+DEFAULT_SOURCE_DIR = "/tmp/src"
+
+
+@dataclass(frozen=True)
+class EnvVar:
+    name: str
+    value: str
+    #: Values of variables listed in the container attribute ``pyodo.dev/secret-env`` go into
+    #: a Secret and reach the container through ``secretKeyRef``, never the Deployment spec.
+    secret: bool = False
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    name: str
+    target_port: int
+    exposure: str = "public"
+    protocol: str = "http"
+    path: str = "/"
+    secure: bool = False
+
+
+@dataclass(frozen=True)
+class VolumeMount:
+    name: str
+    path: str
+
+
+@dataclass(frozen=True)
+class Container:
+    """A ``container`` component: one container in the component's pod."""
+
+    name: str
+    image: str
+    env: tuple[EnvVar, ...] = ()
+    command: tuple[str, ...] = ()
+    args: tuple[str, ...] = ()
+    memory_limit: str | None = None
+    memory_request: str | None = None
+    cpu_limit: str | None = None
+    cpu_request: str | None = None
+    mount_sources: bool = True
+    source_mapping: str | None = None
+    endpoints: tuple[Endpoint, ...] = ()
+    volume_mounts: tuple[VolumeMount, ...] = ()
+
+
+@dataclass(frozen=True)
+class Volume:
+    """A ``volume`` component: a PVC, or an emptyDir when ``ephemeral``."""
+
+    name: str
+    size: str = "1Gi"
+    ephemeral: bool = False
+
+
+@dataclass(frozen=True)
+class ExecCommand:
+    id: str
+    command_line: str
+    component: str
+    working_dir: str | None = None
+    env: tuple[EnvVar, ...] = ()
+    group: str | None = None
+    is_default: bool = False
+    hot_reload_capable: bool = False
+
+
+@dataclass(frozen=True)
+class CompositeCommand:
+    id: str
+    commands: tuple[str, ...]
+    parallel: bool = False
+    group: str | None = None
+    is_default: bool = False
+
+
+@dataclass(frozen=True)
+class ApplyCommand:
+    """An outer-loop command (``odo deploy``): kept so composites resolve, never run by push."""
+
+    id: str
+    component: str
+    group: str | None = None
+    is_default: bool = False
+
+
+Command = ExecCommand | CompositeCommand | ApplyCommand
+
+
+@dataclass(frozen=True)
+class Devfile:
+    """A validated devfile. ``path`` is the file it came from, for error messages."""
+
+    path: Path
+    schema_version: str
+    name: str
+    containers: tuple[Container, ...]
+    volumes: tuple[Volume, ...] = ()
+    commands: tuple[Command, ...] = ()
+    post_start: tuple[str, ...] = ()
+    variables: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def root(self) -> Path:
+        """The component's source directory: the devfile's folder."""
+        return self.path.parent
+
+    def container(self, name: str) -> Container:
+        for container in self.containers:
+            if container.name == name:
+                return container
+        raise KeyError(name)
+
+    def command(self, command_id: str) -> Command:
+        for command in self.commands:
+            if command.id == command_id:
+                return command
+        raise KeyError(command_id)
+
+    def default_command(self, kind: str) -> Command | None:
+        """The group's default command: the one marked ``isDefault``, else the only one."""
+        in_group = [c for c in self.commands if c.group == kind]
+        defaults = [c for c in in_group if c.is_default]
+        if defaults:
+            return defaults[0]
+        return in_group[0] if len(in_group) == 1 else None
+
+    def flatten(self, command: Command) -> tuple[ExecCommand, ...]:
+        """The exec commands a command runs, composites expanded in order."""
+        if isinstance(command, ExecCommand):
+            return (command,)
+        if isinstance(command, ApplyCommand):
+            return ()
+        steps: list[ExecCommand] = []
+        for child in command.commands:
+            steps.extend(self.flatten(self.command(child)))
+        return tuple(steps)
+
+    @property
+    def app_container(self) -> Container:
+        """The container that carries the sources and runs build and run commands.
+
+        It is the component of the default run command; without one, the first container
+        that mounts sources (S2I images bring their own ``run`` script).
+        """
+        run = self.default_command("run")
+        if run is not None:
+            return self.container(self.flatten(run)[0].component)
+        for container in self.containers:
+            if container.mount_sources:
+                return container
+        return self.containers[0]
+
+    @property
+    def source_dir(self) -> str:
+        """Where synced files land in the app container (``$PROJECT_SOURCE``)."""
+        return self.app_container.source_mapping or DEFAULT_SOURCE_DIR
+
+    def with_images(self, overrides: Mapping[str, str]) -> Devfile:
+        """A copy whose containers run the given images (container name → image)."""
+        unknown = sorted(set(overrides) - {c.name for c in self.containers})
+        if unknown:
+            raise DevfileError(
+                self.path,
+                "components",
+                f"image override names no container component: {', '.join(unknown)}",
+                f"use one of: {', '.join(c.name for c in self.containers)}",
+            )
+        containers = tuple(
+            replace(c, image=overrides.get(c.name, c.image)) for c in self.containers
+        )
+        return replace(self, containers=containers)
+
+    def shell_script(self, kind: str) -> tuple[str, str]:
+        """The default ``kind`` command as ``(shell command line, working dir)`` for the pod.
+
+        Returns ``("", "")`` when the devfile has no such command (S2I scripts take over).
+        """
+        command = self.default_command(kind)
+        return ("", "") if command is None else self.script(command)
+
+    def script(self, command: Command) -> tuple[str, str]:
+        """A command as ``(shell command line, working dir)``.
+
+        The command lines are the devfile author's shell commands, run with ``sh -c`` in the
+        container as the devfile spec says; a composite becomes one ``&&`` chain so a failing
+        step stops the rest. Directories and env values are quoted, never interpolated raw.
+        """
+        steps = self.flatten(command)
+        if len(steps) == 1 and not steps[0].env:
+            step = steps[0]
+            return step.command_line, step.working_dir or self.source_dir
+        chain = " && ".join(
+            "("
+            + "".join(f"export {e.name}={shlex.quote(e.value)} && " for e in s.env)
+            + f"cd {shlex.quote(s.working_dir or self.source_dir)} && {s.command_line})"
+            for s in steps
+        )
+        return chain, self.source_dir
+
+    def post_start_steps(self) -> tuple[tuple[str, str], ...]:
+        """``events.postStart`` as ``(container, shell command line)`` pairs, in order."""
+        steps = []
+        for command_id in self.post_start:
+            for step in self.flatten(self.command(command_id)):
+                line, workdir = self.script(step)
+                steps.append((step.component, f"cd {shlex.quote(workdir)} && {line}"))
+        return tuple(steps)
+
+
+def image_override_env_name(container: str) -> str:
+    """``PYODO_IMAGE_<CONTAINER>``: the env var that overrides one container's image."""
+    return "PYODO_IMAGE_" + re.sub(r"[^A-Z0-9]", "_", container.upper())
