@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
@@ -14,6 +14,9 @@ from urllib3.exceptions import HTTPError
 
 from pyodo_tasks.core.kube.target import ResolvedTarget, Target
 from pyodo_tasks.errors import ClusterError
+
+if TYPE_CHECKING:
+    from pyodo_tasks.core.kube.execs import ExecResult
 
 __all__ = ["FIELD_MANAGER", "KINDS", "Kube", "api_error", "unreachable"]
 
@@ -213,6 +216,13 @@ class Kube:
         ).items
         hits = [e for e in items if e.involved_object.name.startswith(wanted)]
         return sorted(hits, key=lambda e: str(e.last_timestamp or e.event_time or ""))
+
+    # -- commands in containers -------------------------------------------------------------
+    def exec(self, pod: str, args: Sequence[str], **options: Any) -> ExecResult:
+        """Run a command in a container of ``pod``: :func:`~.execs.exec_run` on this cluster."""
+        from pyodo_tasks.core.kube.execs import exec_run
+
+        return exec_run(self, pod, args, **options)
 
     # -- namespaces --------------------------------------------------------------------------
     def ensure_namespace(self, name: str, labels: dict[str, str]) -> bool:
