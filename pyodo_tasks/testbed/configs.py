@@ -75,7 +75,7 @@ def containerd_toml(layout: Layout, restrict_oom_score_adj: bool | None = None) 
             '  runtime_type = "io.containerd.runc.v2"',
             f"[{cri}.containerd.runtimes.runc.options]",
             '  BinaryName = "/usr/sbin/runc"',
-            f'  Root = "{layout.run / "containerd" / "runc"}"',
+            f'  Root = "{layout.cluster_run / "runc"}"',
             "  SystemdCgroup = false",
             f"[{cri}.cni]",
             f'  bin_dir = "{layout.cni_bin_dir}"',

@@ -59,7 +59,9 @@ class Layout:
 
     @property
     def logs(self) -> Path:
-        return self.state / "logs"
+        """Daemon logs: beside ``state``, not in it, so they outlive the ``down`` that a failed
+        ``up`` runs and the error that names them can still be read."""
+        return self.state.with_name(self.state.name + "-logs")
 
     @property
     def pids(self) -> Path:
@@ -91,12 +93,18 @@ class Layout:
         return self.cache / "containerd" / "root"
 
     @property
+    def cluster_run(self) -> Path:
+        """The cluster's part of ``run`` (socket, state, runc root, netns mounts); other pyodo
+        parts (the kind provider's dockerd) keep their own dirs beside it."""
+        return self.run / "containerd"
+
+    @property
     def containerd_state(self) -> Path:
-        return self.run / "containerd" / "state"
+        return self.cluster_run / "state"
 
     @property
     def containerd_socket(self) -> Path:
-        return self.run / "containerd" / "containerd.sock"
+        return self.cluster_run / "containerd.sock"
 
     @property
     def host_snapshot(self) -> Path:
@@ -124,4 +132,4 @@ class Layout:
     @property
     def own_dirs(self) -> tuple[Path, ...]:
         """Directories whose mounts and files belong to this cluster alone."""
-        return (self.state, self.run)
+        return (self.state, self.cluster_run)

@@ -162,6 +162,22 @@ class LocalProvider(Provider):
             )
         self._progress("clearing leftovers of an earlier run")
         self._down()
+        try:
+            self._boot(archives)
+        except BaseException:
+            # Never leave a half-booted cluster behind: stop every daemon this up started and
+            # put the host back. The daemon logs stay (outside the state dir) for the error.
+            self._progress(f"up failed; stopping what it started (logs kept in {lay.logs})")
+            try:
+                self._down()
+            except Exception as exc:  # the boot failure is the error to report
+                self._progress(f"clean-up after the failed up failed too: {exc}")
+            raise
+        return self.info()
+
+    def _boot(self, archives: list[ImageArchiveLike]) -> None:
+        """Boot from a cleared host: files, host settings, daemons in order, a smoke pod."""
+        lay = self.layout
         hostclean.save_snapshot_once(lay.host_snapshot)
         self._prepare_files()
         self._prepare_host()
@@ -185,7 +201,6 @@ class LocalProvider(Provider):
         self._wait_node_ready(deadline)
         self._smoke_pod(deadline)
         self._booted_marker.write_text(json.dumps({"version": lay.version, "at": time.time()}))
-        return self.info()
 
     def load_image(self, archive: ImageArchiveLike) -> None:
         if procs.running(components.containerd(self.layout)) is None:
@@ -208,7 +223,7 @@ class LocalProvider(Provider):
         procs.stop(by_name["kube-apiserver"])
         procs.stop(by_name["etcd"])
         procs.stop_all_recorded(lay.pids)
-        hostclean.unmount_all([lay.state, lay.run, lay.containerd_root])
+        hostclean.unmount_all([*lay.own_dirs, lay.containerd_root])
         if snap is not None:
             links_now = set(os.listdir("/sys/class/net"))
             hostclean.delete_link(lay.net.bridge, snap.get("links", []))
@@ -223,7 +238,9 @@ class LocalProvider(Provider):
                 lay.containerd_root / "io.containerd.grpc.v1.cri" / cri_dir, ignore_errors=True
             )
         shutil.rmtree(lay.state, ignore_errors=True)
-        shutil.rmtree(lay.run, ignore_errors=True)
+        shutil.rmtree(lay.cluster_run, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            lay.run.rmdir()  # only when nothing else of pyodo's is in it
         lay.host_snapshot.unlink(missing_ok=True)
 
     def status(self) -> ClusterStatus:
@@ -287,6 +304,8 @@ class LocalProvider(Provider):
         ):
             d.mkdir(parents=True, exist_ok=True)
         lay.etcd_data.chmod(0o700)
+        for log in lay.logs.glob("*.log"):  # keep the previous boot's logs, one generation
+            log.replace(log.with_suffix(".log.1"))
         self._progress("generating PKI and kubeconfigs")
         pki_mod.generate(lay.pki, lay.node_name, lay.net.node_ip, lay.net.api_service_ip)
         (lay.config_dir / "containerd.toml").write_text(configs.containerd_toml(lay))
@@ -529,14 +548,16 @@ class LocalProvider(Provider):
         for entry in Path("/proc").iterdir():
             if not entry.name.isdigit():
                 continue
-            argv = procs.cmdline(int(entry.name))
-            if argv and "containerd-shim" in argv[0] and sock in argv:
-                procs.stop_pid(int(entry.name), argv, "containerd-shim", timeout=5)
+            pid = int(entry.name)
+            ident = procs.identify(pid)
+            argv = procs.cmdline(pid) if ident else None
+            if ident and argv and "containerd-shim" in argv[0] and sock in argv:
+                procs.stop_process(ident, "containerd-shim", timeout=5)
         if snap is not None:
             for pid in hostclean.pids_in_cgroups(snap.get("cgroups", [])):
-                argv = procs.cmdline(pid)
-                if argv is not None:
-                    procs.stop_pid(pid, argv, f"pod process {pid}", timeout=5)
+                ident = procs.identify(pid)
+                if ident is not None:
+                    procs.stop_process(ident, f"pod process {pid}", timeout=5)
 
     def _load_snapshot(self) -> dict | None:
         try:

@@ -1,34 +1,8 @@
-"""Pid-file handling and host clean-up helpers that need no cluster."""
+"""Host clean-up helpers that need no cluster."""
 
 from __future__ import annotations
 
-import json
-import sys
-
-from pyodo_tasks.testbed import hostclean, kind, procs
-
-
-def test_stale_pid_file_for_another_command_is_ignored(tmp_path) -> None:
-    d = procs.Daemon("x", ["/nonexistent/binary", "--flag"], tmp_path, tmp_path)
-    # Our own pid runs python, not the recorded argv: must not count as "running".
-    d.pid_file.write_text(json.dumps({"pid": 1, "argv": d.argv}))
-    assert procs.running(d) is None
-    assert procs.stop(d) is False
-    assert not d.pid_file.exists()
-
-
-def test_start_and_stop_a_detached_daemon(tmp_path) -> None:
-    d = procs.Daemon(
-        "sleeper",
-        [sys.executable, "-c", "import time; time.sleep(60)"],
-        tmp_path / "pids",
-        tmp_path / "logs",
-    )
-    pid = procs.start(d)
-    assert procs.running(d) == pid
-    assert procs.start(d) == pid  # idempotent
-    assert procs.stop(d, timeout=5) is True
-    assert procs.running(d) is None
+from pyodo_tasks.testbed import hostclean, kind
 
 
 def test_mountinfo_unescape() -> None:
