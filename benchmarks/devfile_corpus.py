@@ -6,8 +6,8 @@
 A corpus is any directory: every ``*.yaml``/``*.yml`` under it whose top level has a
 ``schemaVersion`` counts as one devfile. Per corpus it prints three counts:
 
-- **load**: :func:`load_devfile` accepts it (parents resolved through ``--registry``, which sets
-  ``PYODO_DEVFILE_REGISTRY``);
+- **load**: :func:`load_devfile` accepts it (parents by registry id resolved through
+  ``--registry``, as ``PYODO_DEVFILE_REGISTRY`` would);
 - **render**: :func:`render` turns it into objects;
 - **push-ready**: with every container's image replaced by a local one (``--image``, default the
   nodejs builder) it renders, and with ``--dry-run-apply`` the API server of the current
@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import argparse
 import collections
-import os
+import logging
 import re
 import sys
 import warnings
@@ -80,12 +80,12 @@ def dry_run_apply(objects: list[dict[str, Any]]) -> None:
         api.close()
 
 
-def measure(path: Path, image: str, apply: bool) -> tuple[str, str]:
+def measure(path: Path, image: str, apply: bool, registry: str | None) -> tuple[str, str]:
     """The last stage a devfile passed (``load``/``render``/``push``) or the refusal."""
     with warnings.catch_warnings(record=True):
         warnings.simplefilter("always")
         try:
-            devfile = load_devfile(path, environ={})
+            devfile = load_devfile(path, environ={}, registry=registry)
         except PyodoError as exc:
             return "refused-load", str(exc)
         except Exception as exc:  # the corpus exists to find crashes: report, don't stop
@@ -112,13 +112,12 @@ def measure(path: Path, image: str, apply: bool) -> tuple[str, str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("corpora", nargs="+", type=Path)
-    parser.add_argument("--registry", help="PYODO_DEVFILE_REGISTRY for parent devfiles")
+    parser.add_argument("--registry", help="registries for parent devfiles (URLs or dirs)")
     parser.add_argument("--image", default=contract.BUILDER_REFS["builder-nodejs"])
     parser.add_argument("--dry-run-apply", action="store_true")
     parser.add_argument("--list", action="store_true", help="list every refusal")
     args = parser.parse_args(argv)
-    if args.registry:
-        os.environ["PYODO_DEVFILE_REGISTRY"] = args.registry
+    logging.getLogger("pyodo_tasks").setLevel(logging.ERROR)  # notes: counted, not printed
     push = "push-ready (dry-run apply)" if args.dry_run_apply else "push-ready"
     print(f"| corpus | devfiles | load | render | {push} | crashes |")
     print("|---|---|---|---|---|---|")
@@ -127,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         files = devfiles(corpus)
         stages = collections.Counter()
         for path in files:
-            stage, why = measure(path, args.image, args.dry_run_apply)
+            stage, why = measure(path, args.image, args.dry_run_apply, args.registry)
             stages[stage] += 1
             if stage != "push":
                 refusals.append((path, stage, why))

@@ -64,7 +64,7 @@ def test_springboot_volume_mount_and_memory_limit_are_kept() -> None:
 def test_exec_env_is_exported_in_the_build_script() -> None:
     devfile = load_devfile(FIXTURES / "registry-go.yaml", environ={})
     script, workdir = devfile.shell_script("build")
-    assert "export GOPATH=/tmp/src/.go" in script
+    assert "export GOPATH=/projects/.go" in script
     assert script.endswith("go build main.go)")
     assert workdir == DEFAULT_SOURCE_DIR
 
@@ -98,12 +98,13 @@ def test_variables_are_substituted(tmp_path: Path) -> None:
     assert load_devfile(write(tmp_path, text), environ={}).app_container.image == "localhost/x:1"
 
 
-def test_undefined_variable_names_the_field(tmp_path: Path) -> None:
+def test_undefined_variable_is_a_note_and_kept_as_written(tmp_path: Path) -> None:
     text = MINIMAL.replace("localhost/pyodo/builder-nodejs:bookworm", "'{{NOPE}}'")
-    with pytest.raises(DevfileError) as info:
-        load_devfile(write(tmp_path, text), environ={})
-    assert info.value.field == "components[0].container.image"
-    assert "{{NOPE}}" in str(info.value)
+    devfile = load_devfile(write(tmp_path, text), environ={})
+    assert devfile.app_container.image == "{{NOPE}}"
+    (note,) = devfile.notes
+    assert "components[0].container.image" in note
+    assert "undefined variable {{NOPE}}" in note
 
 
 def test_image_override_by_argument_beats_environment(tmp_path: Path) -> None:
@@ -122,8 +123,6 @@ def test_image_override_for_unknown_container_is_rejected(tmp_path: Path) -> Non
 @pytest.mark.parametrize(
     ("edit", "field", "message"),
     [
-        (("name: demo", "name: Demo_App"), "metadata.name", "not a valid name"),
-        (("name: demo", "name: 1demo"), "metadata.name", "starting with a letter"),
         (
             ("targetPort: 8080", "targetPort: 99999"),
             "components[0].container.endpoints[0].targetPort",
@@ -182,7 +181,7 @@ def test_composite_build_runs_steps_in_order(tmp_path: Path) -> None:
         "  - id: build\n    composite: {commands: [deps, compile], group: {kind: build}}\n"
     )
     script, _ = load_devfile(write(tmp_path, text), environ={}).shell_script("build")
-    assert script == "(cd /w && npm ci) && (cd /tmp/src && npm run build)"
+    assert script == "(cd /w && npm ci) && (cd /projects && npm run build)"
 
 
 def test_two_default_run_commands_are_rejected(tmp_path: Path) -> None:
@@ -226,3 +225,97 @@ def test_post_start_events_become_steps_in_their_containers(tmp_path: Path) -> N
 def test_post_start_naming_an_unknown_command_is_rejected(tmp_path: Path) -> None:
     with pytest.raises(DevfileError, match="unknown command 'nope'"):
         load_devfile(write(tmp_path, MINIMAL + "events:\n  postStart: [nope]\n"), environ={})
+
+
+def test_missing_name_comes_from_the_directory_made_valid(tmp_path: Path) -> None:
+    directory = tmp_path / "My_App.v2"
+    directory.mkdir()
+    devfile = load_devfile(
+        write(directory, MINIMAL.replace("metadata: {name: demo}", "")), environ={}
+    )
+    assert devfile.name == "my-app-v2"
+    assert any("from the directory name" in n for n in devfile.notes)
+
+
+@pytest.mark.parametrize(("raw", "valid"), [("Demo_App", "demo-app"), ("1demo", "c-1demo")])
+def test_invalid_name_is_made_valid_and_said_once(tmp_path: Path, raw: str, valid: str) -> None:
+    devfile = load_devfile(
+        write(tmp_path, MINIMAL.replace("name: demo", f"name: {raw}")), environ={}
+    )
+    assert devfile.name == valid
+    assert devfile.notes == (
+        f"devfile.yaml: metadata.name: {raw!r} is not a valid name; using {valid!r}",
+    )
+
+
+def test_command_ids_are_case_insensitive(tmp_path: Path) -> None:
+    text = MINIMAL.replace("id: run", "id: RunApp") + (
+        "  - id: all\n    composite: {commands: [runApp]}\nevents: {postStart: [RUNAPP]}\n"
+    )
+    devfile = load_devfile(write(tmp_path, text), environ={})
+    assert devfile.command("RUNAPP").id == "runapp"
+    assert devfile.post_start == ("runapp",)
+
+
+def test_dollar_variables_expand_in_working_dir(tmp_path: Path) -> None:
+    text = MINIMAL.replace(
+        "commandLine: node server.js",
+        "commandLine: node server.js, workingDir: $PROJECT_SOURCE/app",
+    ).replace("endpoints:", "env: [{name: SUB, value: web}]\n      endpoints:")
+    assert load_devfile(write(tmp_path, text), environ={}).shell_script("run")[1] == "/projects/app"
+    text = text.replace("$PROJECT_SOURCE/app", "'${PROJECTS_ROOT}/$SUB'")
+    assert load_devfile(write(tmp_path, text), environ={}).shell_script("run")[1] == "/projects/web"
+
+
+def test_s2i_devfile_without_commands_keeps_tmp_src(tmp_path: Path) -> None:
+    text = MINIMAL.split("commands:")[0]
+    assert load_devfile(write(tmp_path, text), environ={}).source_dir == "/tmp/src"
+
+
+KUBE = """\
+  - name: cm
+    kubernetes:
+      inlined: |
+        apiVersion: v1
+        kind: ConfigMap
+        metadata: {name: settings}
+        data: {greeting: '{{GREET}}'}
+  - name: outer
+    kubernetes:
+      uri: missing.yaml
+commands:
+  - id: deploy
+    apply: {component: outer}
+"""
+
+
+def test_kubernetes_components_follow_deploy_by_default(tmp_path: Path) -> None:
+    text = "variables: {GREET: hi}\n" + MINIMAL.replace("commands:\n", KUBE)
+    devfile = load_devfile(write(tmp_path, text), environ={})
+    (cm,) = devfile.deployed_kubernetes
+    assert cm.name == "cm"
+    assert cm.objects[0]["data"] == {"greeting": "hi"}
+    assert [k.name for k in devfile.kubernetes] == ["cm", "outer"], "outer: apply-only"
+
+
+def test_container_overrides_attribute_is_kept(tmp_path: Path) -> None:
+    text = MINIMAL.replace(
+        "  - name: runtime\n",
+        "  - name: runtime\n    attributes:\n"
+        "      container-overrides: {securityContext: {runAsUser: 1001}}\n"
+        "      pod-overrides: {spec: {serviceAccountName: builder}}\n",
+    )
+    runtime = load_devfile(write(tmp_path, text), environ={}).app_container
+    assert runtime.overrides == {"securityContext": {"runAsUser": 1001}}
+    assert runtime.pod_overrides == {"spec": {"serviceAccountName": "builder"}}
+
+
+def test_image_component_with_auto_build_is_one_line(tmp_path: Path) -> None:
+    text = MINIMAL.replace(
+        "commands:\n",
+        "  - name: img\n"
+        "    image: {imageName: my/app, autoBuild: true, dockerfile: {uri: Dockerfile}}\n"
+        "commands:\n",
+    )
+    (note,) = load_devfile(write(tmp_path, text), environ={}).notes
+    assert "components[1].image.autoBuild: pyodo builds no images; build my/app" in note

@@ -50,8 +50,8 @@ def test_app_env_carries_the_script_contract(nodejs: list[dict[str, Any]]) -> No
     env = {e["name"]: e.get("value") for e in app["env"]}
     assert env["PYODO_COMMAND_BUILD"] == "npm install"
     assert env["PYODO_COMMAND_RUN"] == "npm start"
-    assert env["PYODO_COMMAND_RUN_WORKING_DIR"] == "/tmp/src"
-    assert env["PYODO_SRC"] == "/tmp/src"
+    assert env["PYODO_COMMAND_RUN_WORKING_DIR"] == "/projects"
+    assert env["PYODO_SRC"] == "/projects"
     assert env["DEBUG_PORT"] == "5858"
 
 

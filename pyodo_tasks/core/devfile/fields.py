@@ -47,6 +47,13 @@ class FieldReader:
     def __init__(self, file: Path) -> None:
         self.file = file
         self.variables: dict[str, str] = {}
+        #: One-line messages for the user, each said once (see ``Devfile.notes``).
+        self.notes: list[str] = []
+
+    def note(self, where: str, message: str) -> None:
+        line = f"{self.file.name}: {where}: {message}" if where else f"{self.file.name}: {message}"
+        if line not in self.notes:
+            self.notes.append(line)
 
     def fail(self, where: str, problem: str, fix: str = "") -> DevfileError:
         return DevfileError(self.file, where, problem, fix)
@@ -97,12 +104,13 @@ class FieldReader:
         def repl(match: re.Match[str]) -> str:
             name = match.group(1)
             if name not in self.variables:
-                raise self.fail(
+                # odo warns and keeps the text: one undefined variable must not reject the file.
+                self.note(
                     where,
-                    f"undefined variable {{{{{name}}}}}",
-                    f"define it under top-level 'variables' (known: "
-                    f"{', '.join(sorted(self.variables)) or 'none'})",
+                    f"undefined variable {{{{{name}}}}} left as written "
+                    f"(define it under top-level 'variables')",
                 )
+                return match.group(0)
             return self.variables[name]
 
         return _VARIABLE.sub(repl, text)

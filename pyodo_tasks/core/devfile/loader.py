@@ -1,22 +1,28 @@
 """Finding and loading a component's devfile: file → YAML → parser → image overrides.
 
 Why apart from the parser: this is the part that touches the file system and the environment
-(and, for ``parent:``, the network); the parser stays a pure function of the YAML it is given.
+(and, for ``parent:``, the network: :mod:`.parents`, :mod:`.registry`); the parser stays a
+function of the YAML it is given.
 """
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import yaml
 
 from pyodo_tasks.core.devfile.model import Devfile, image_override_env_name
+from pyodo_tasks.core.devfile.parents import resolve_parents
 from pyodo_tasks.core.devfile.parser import Parser
+from pyodo_tasks.core.devfile.registry import REGISTRY_ENV, registry_setting
 from pyodo_tasks.errors import DevfileError
 
 __all__ = ["DEVFILE_NAMES", "find_devfile", "load_devfile"]
+
+log = logging.getLogger("pyodo_tasks.devfile")
 
 DEVFILE_NAMES = ("devfile.yaml", ".devfile.yaml", "devfile.yml", ".devfile.yml")
 
@@ -40,13 +46,17 @@ def load_devfile(
     *,
     image_overrides: Mapping[str, str] | None = None,
     environ: Mapping[str, str] | None = None,
+    registry: str | Sequence[str] | None = None,
 ) -> Devfile:
-    """Read and validate a component's devfile.
+    """Read and validate a component's devfile, its ``parent:`` chain merged in.
 
     ``path`` is the component directory or the devfile itself. Images are overridden, per
     container component, by ``image_overrides`` first, then ``PYODO_IMAGE_<CONTAINER>``
     variables in ``environ`` (default: the process environment) — so a devfile that names a
-    registry image can run on a locally built one.
+    registry image can run on a locally built one. Parents named by registry id are looked up
+    in ``registry`` (URLs or local directories), else ``PYODO_DEVFILE_REGISTRY`` in
+    ``environ``, before the devfile's own ``registryUrl``. What the user should hear (a name
+    made valid, an ignored field) is in ``Devfile.notes`` and logged once as a warning.
     """
     file = find_devfile(path)
     try:
@@ -60,8 +70,15 @@ def load_devfile(
         where = f"line {mark.line + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or "invalid YAML"
         raise DevfileError(file, where, f"invalid YAML: {problem}", "fix the syntax") from exc
-    devfile = Parser(file).parse(raw)
     environ = os.environ if environ is None else environ
+    registries = registry_setting(registry) or registry_setting(environ.get(REGISTRY_ENV))
+    notes: list[str] = []
+    raw = resolve_parents(raw, file, registries, notes)
+    parser = Parser(file)
+    parser.notes.extend(notes)
+    devfile = parser.parse(raw, default_name=file.resolve().parent.name)
+    for line in devfile.notes:
+        log.warning("%s", line)
     overrides = {
         c.name: environ[image_override_env_name(c.name)]
         for c in devfile.containers

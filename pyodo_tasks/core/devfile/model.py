@@ -13,11 +13,13 @@ import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from pyodo_tasks.errors import DevfileError
 
 __all__ = [
     "DEFAULT_SOURCE_DIR",
+    "S2I_SOURCE_DIR",
     "ApplyCommand",
     "Command",
     "CompositeCommand",
@@ -26,13 +28,16 @@ __all__ = [
     "Endpoint",
     "EnvVar",
     "ExecCommand",
+    "KubernetesComponent",
     "Volume",
     "VolumeMount",
     "image_override_env_name",
 ]
 
-#: Where sources land in the container when the devfile gives no ``sourceMapping`` (seed 000).
-DEFAULT_SOURCE_DIR = "/tmp/src"
+#: Where sources land when a container gives no ``sourceMapping``: the devfile spec's default.
+DEFAULT_SOURCE_DIR = "/projects"
+#: Where sources land for an S2I builder image run without devfile commands (seed 000).
+S2I_SOURCE_DIR = "/tmp/src"
 
 
 @dataclass(frozen=True)
@@ -77,6 +82,10 @@ class Container:
     source_mapping: str | None = None
     endpoints: tuple[Endpoint, ...] = ()
     volume_mounts: tuple[VolumeMount, ...] = ()
+    #: The ``container-overrides`` attribute: merged into the rendered container as odo does.
+    overrides: Mapping[str, Any] = field(default_factory=dict)
+    #: The component's ``pod-overrides`` attribute: merged into the pod spec.
+    pod_overrides: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -123,6 +132,21 @@ Command = ExecCommand | CompositeCommand | ApplyCommand
 
 
 @dataclass(frozen=True)
+class KubernetesComponent:
+    """A ``kubernetes``/``openshift`` component: manifests applied beside the pod.
+
+    ``objects`` are the parsed manifests (inlined, or read from ``uri`` at load time).
+    ``deploy_by_default`` is the spec's rule already resolved: true when the devfile says so,
+    or says nothing and no ``apply`` command references the component.
+    """
+
+    name: str
+    objects: tuple[Mapping[str, Any], ...]
+    deploy_by_default: bool
+    endpoints: tuple[Endpoint, ...] = ()
+
+
+@dataclass(frozen=True)
 class Devfile:
     """A validated devfile. ``path`` is the file it came from, for error messages."""
 
@@ -134,6 +158,13 @@ class Devfile:
     commands: tuple[Command, ...] = ()
     post_start: tuple[str, ...] = ()
     variables: Mapping[str, str] = field(default_factory=dict)
+    pre_stop: tuple[str, ...] = ()
+    kubernetes: tuple[KubernetesComponent, ...] = ()
+    #: Top-level ``pod-overrides`` attribute, merged into the pod spec before the components'.
+    pod_overrides: Mapping[str, Any] = field(default_factory=dict)
+    #: One-line messages from loading (a name made valid, a field pyodo ignores, a parent taken
+    #: from cache): said once by whoever shows the component to the user.
+    notes: tuple[str, ...] = ()
 
     @property
     def root(self) -> Path:
@@ -147,8 +178,10 @@ class Devfile:
         raise KeyError(name)
 
     def command(self, command_id: str) -> Command:
+        """The command with this id; ids compare case-insensitively, as the devfile library's."""
+        wanted = command_id.lower()
         for command in self.commands:
-            if command.id == command_id:
+            if command.id == wanted:
                 return command
         raise KeyError(command_id)
 
@@ -187,9 +220,30 @@ class Devfile:
         return self.containers[0]
 
     @property
+    def s2i(self) -> bool:
+        """No exec command at all: the builder image's S2I scripts assemble and run."""
+        return not any(isinstance(c, ExecCommand) for c in self.commands)
+
+    def source_dir_of(self, container: Container) -> str:
+        """Where synced files land in ``container`` (its ``$PROJECT_SOURCE``)."""
+        if container.source_mapping:
+            return container.source_mapping
+        return S2I_SOURCE_DIR if self.s2i else DEFAULT_SOURCE_DIR
+
+    @property
     def source_dir(self) -> str:
         """Where synced files land in the app container (``$PROJECT_SOURCE``)."""
-        return self.app_container.source_mapping or DEFAULT_SOURCE_DIR
+        return self.source_dir_of(self.app_container)
+
+    @property
+    def source_containers(self) -> tuple[Container, ...]:
+        """Containers that mount the sources: all of them see the synced files."""
+        return tuple(c for c in self.containers if c.mount_sources or c is self.app_container)
+
+    @property
+    def deployed_kubernetes(self) -> tuple[KubernetesComponent, ...]:
+        """Kubernetes/OpenShift components applied with the component (``deployByDefault``)."""
+        return tuple(k for k in self.kubernetes if k.deploy_by_default)
 
     def with_images(self, overrides: Mapping[str, str]) -> Devfile:
         """A copy whose containers run the given images (container name → image)."""
@@ -224,19 +278,53 @@ class Devfile:
         steps = self.flatten(command)
         if len(steps) == 1 and not steps[0].env:
             step = steps[0]
-            return step.command_line, step.working_dir or self.source_dir
+            return step.command_line, self.working_dir(step)
         chain = " && ".join(
             "("
             + "".join(f"export {e.name}={shlex.quote(e.value)} && " for e in s.env)
-            + f"cd {shlex.quote(s.working_dir or self.source_dir)} && {s.command_line})"
+            + f"cd {shlex.quote(self.working_dir(s))} && {s.command_line})"
             for s in steps
         )
-        return chain, self.source_dir
+        workdir = self.working_dir(steps[0]) if steps else self.source_dir
+        return chain, workdir
+
+    def working_dir(self, step: ExecCommand) -> str:
+        """Where a step runs: its ``workingDir``, else its own container's source directory."""
+        return step.working_dir or self.source_dir_of(self.container(step.component))
+
+    def steps_by_container(self, command: Command) -> tuple[tuple[str, str, bool], ...]:
+        """A command as ``(container, shell command line, parallel)`` runs, in order.
+
+        Consecutive steps for the same container are chained into one line; a parallel
+        composite's steps are marked so the caller may start them together.
+        """
+        runs: list[tuple[str, str, bool]] = []
+        for step, parallel in self._leaves(command, False):
+            line, workdir = self.script(step)
+            runs.append((step.component, f"cd {shlex.quote(workdir)} && {line}", parallel))
+        return tuple(runs)
+
+    def _leaves(self, command: Command, parallel: bool) -> list[tuple[ExecCommand, bool]]:
+        if isinstance(command, ExecCommand):
+            return [(command, parallel)]
+        if isinstance(command, ApplyCommand):
+            return []
+        leaves = []
+        for child in command.commands:
+            leaves.extend(self._leaves(self.command(child), parallel or command.parallel))
+        return leaves
 
     def post_start_steps(self) -> tuple[tuple[str, str], ...]:
         """``events.postStart`` as ``(container, shell command line)`` pairs, in order."""
+        return self._event_steps(self.post_start)
+
+    def pre_stop_steps(self) -> tuple[tuple[str, str], ...]:
+        """``events.preStop`` as ``(container, shell command line)`` pairs, in order."""
+        return self._event_steps(self.pre_stop)
+
+    def _event_steps(self, ids: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
         steps = []
-        for command_id in self.post_start:
+        for command_id in ids:
             for step in self.flatten(self.command(command_id)):
                 line, workdir = self.script(step)
                 steps.append((step.component, f"cd {shlex.quote(workdir)} && {line}"))

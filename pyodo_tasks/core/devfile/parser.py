@@ -9,9 +9,13 @@ rejected, because a typo silently ignored is an edit lost.
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
+
+import yaml
 
 from pyodo_tasks.core.devfile.fields import (
     DNS1035_LABEL,
@@ -32,11 +36,15 @@ from pyodo_tasks.core.devfile.model import (
     Devfile,
     Endpoint,
     ExecCommand,
+    KubernetesComponent,
     Volume,
     VolumeMount,
 )
+from pyodo_tasks.core.devfile.registry import FetchError, fetch_uri
 
-__all__ = ["Parser"]
+__all__ = ["Parser", "valid_name"]
+
+_SHELL_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)")
 
 TOP_LEVEL = (
     "schemaVersion",
@@ -93,20 +101,22 @@ class Parser(FieldReader):
     """Walks one devfile document; ``parse`` is the entry point."""
 
     # -- the document ----------------------------------------------------------------------
-    def parse(self, raw: Any) -> Devfile:
+    def parse(self, raw: Any, default_name: str = "") -> Devfile:
+        """The devfile of ``raw`` (parents already merged in by the loader).
+
+        ``default_name`` stands in for a missing ``metadata.name`` (odo: the directory's name).
+        """
         top = self.mapping(raw, "", TOP_LEVEL)
         if not top:
             raise self.fail("", "empty devfile", "add schemaVersion, metadata.name, components")
         version = self.schema_version(top)
-        if top.get("parent") is not None:
-            raise self.fail("parent", "parent devfiles are not supported", "inline the parent")
         self.read_variables(top.get("variables"))
         self.seq(top.get("projects"), "projects")
         self.seq(top.get("starterProjects"), "starterProjects")
-        name = self.metadata_name(top.get("metadata"))
-        containers, volumes = self.components(top.get("components"))
+        name = self.metadata_name(top.get("metadata"), default_name)
+        containers, volumes, manifests = self.components(top.get("components"))
         commands = self.commands(top.get("commands"), containers)
-        post_start = self.events(top.get("events"), commands)
+        post_start, pre_stop = self.events(top.get("events"), commands)
         self.check_mounts(containers, volumes)
         return Devfile(
             path=self.file,
@@ -117,6 +127,12 @@ class Parser(FieldReader):
             commands=commands,
             post_start=post_start,
             variables=dict(self.variables),
+            pre_stop=pre_stop,
+            kubernetes=self.kubernetes_components(manifests, commands),
+            pod_overrides=self.overrides_attribute(
+                top.get("attributes"), "pod-overrides", "attributes"
+            ),
+            notes=tuple(self.notes),
         )
 
     def schema_version(self, top: Mapping[str, Any]) -> str:
@@ -130,28 +146,45 @@ class Parser(FieldReader):
         for key, val in variables.items():
             self.variables[str(key)] = self.string(val, f"variables.{key}") or ""
 
-    def metadata_name(self, metadata: Any) -> str:
-        if not isinstance(metadata, dict):
-            raise self.fail("metadata", "is required", "add metadata.name")
-        name = self.required(metadata.get("name"), "metadata.name")
+    def metadata_name(self, metadata: Any, default_name: str) -> str:
+        """``metadata.name``, made a valid name as odo makes it (said once when changed)."""
+        if metadata is not None and not isinstance(metadata, dict):
+            raise self.fail("metadata", f"expected a mapping, got {type(metadata).__name__}")
+        raw = self.string((metadata or {}).get("name"), "metadata.name")
+        if not raw:
+            if not default_name:
+                raise self.fail("metadata.name", "is required", "add metadata.name")
+            name = valid_name(default_name)
+            self.note("metadata.name", f"missing; using {name!r} from the directory name")
+            return name
+        name = valid_name(raw)
+        if name != raw:
+            self.note("metadata.name", f"{raw!r} is not a valid name; using {name!r}")
         self.check_name(name, "metadata.name", DNS1035_LABEL, MAX_NAME)
         return name
 
-    def events(self, raw: Any, commands: Sequence[Command]) -> tuple[str, ...]:
+    def events(self, raw: Any, commands: Sequence[Command]) -> tuple[tuple[str, ...], ...]:
+        """``(postStart, preStop)`` command ids; preStart/postStop are said to be ignored."""
         events = self.mapping(raw, "events", EVENTS)
-        post_start = tuple(
-            self.required(c, f"events.postStart[{i}]")
-            for i, c in enumerate(self.seq(events.get("postStart"), "events.postStart"))
-        )
         known = {c.id for c in commands}
-        for i, cid in enumerate(post_start):
-            if cid not in known:
-                raise self.fail(
-                    f"events.postStart[{i}]",
-                    f"unknown command {cid!r}",
-                    f"use one of: {', '.join(sorted(known))}",
-                )
-        return post_start
+        found = {}
+        for event in EVENTS:
+            ids = tuple(
+                self.required(c, f"events.{event}[{i}]").lower()
+                for i, c in enumerate(self.seq(events.get(event), f"events.{event}"))
+            )
+            for i, cid in enumerate(ids):
+                if cid not in known:
+                    raise self.fail(
+                        f"events.{event}[{i}]",
+                        f"unknown command {cid!r}",
+                        f"use one of: {', '.join(sorted(known))}",
+                    )
+            found[event] = ids
+        for event in ("preStart", "postStop"):
+            if found[event]:
+                self.note(f"events.{event}", "not run by pyodo (odo runs postStart and preStop)")
+        return found["postStart"], found["preStop"]
 
     def check_mounts(self, containers: Sequence[Container], volumes: Sequence[Volume]) -> None:
         volume_names = {v.name for v in volumes}
@@ -165,9 +198,10 @@ class Parser(FieldReader):
                     )
 
     # -- components ------------------------------------------------------------------------
-    def components(self, raw: Any) -> tuple[list[Container], list[Volume]]:
+    def components(self, raw: Any) -> tuple[list[Container], list[Volume], list[tuple]]:
         containers: list[Container] = []
         volumes: list[Volume] = []
+        manifests: list[tuple] = []
         names: set[str] = set()
         for i, item in enumerate(self.seq(raw, "components")):
             at = f"components[{i}]"
@@ -184,15 +218,29 @@ class Parser(FieldReader):
                     "needs exactly one of container, volume, kubernetes, openshift, image",
                     "keep one",
                 )
-            if kinds[0] == "container":
+            kind = kinds[0]
+            if kind == "container":
                 containers.append(self.container(cname, item, f"{at}.container"))
-            elif kinds[0] == "volume":
+            elif kind == "volume":
                 volumes.append(self.volume(cname, item["volume"], f"{at}.volume"))
-            # kubernetes/openshift/image/custom components serve the outer loop (odo deploy):
-            # accepted and ignored by push.
+            elif kind in ("kubernetes", "openshift"):
+                manifests.append((cname, item[kind], f"{at}.{kind}"))
+            elif kind == "image":
+                self.image_component(cname, item["image"], f"{at}.image")
+            else:
+                self.note(f"{at}.custom", "custom components are not supported; ignored")
         if not containers:
             raise self.fail("components", "no container component", "add one with an image")
-        return containers, volumes
+        return containers, volumes, manifests
+
+    def image_component(self, name: str, raw: Any, at: str) -> None:
+        raw = self.mapping(raw, at, ("imageName", "autoBuild", "dockerfile"))
+        if self.boolean(raw.get("autoBuild"), f"{at}.autoBuild", False):
+            self.note(
+                f"{at}.autoBuild",
+                f"pyodo builds no images; build {raw.get('imageName') or name} yourself and "
+                "point the container at it (PYODO_IMAGE_<CONTAINER>)",
+            )
 
     def container(self, name: str, component: dict[str, Any], at: str) -> Container:
         raw = self.mapping(component["container"], at, CONTAINER_FIELDS)
@@ -200,9 +248,21 @@ class Parser(FieldReader):
         env = self.container_env(raw.get("env"), component.get("attributes"), at)
         source_mapping = self.string(raw.get("sourceMapping"), f"{at}.sourceMapping")
         if source_mapping is not None and not source_mapping.startswith("/"):
-            raise self.fail(
-                f"{at}.sourceMapping", f"{source_mapping!r} is not absolute", "start it with /"
+            self.note(
+                f"{at}.sourceMapping",
+                f"{source_mapping!r} is not an absolute path; using the default",
             )
+            source_mapping = None
+        if self.boolean(raw.get("dedicatedPod"), f"{at}.dedicatedPod", False):
+            self.note(
+                f"{at}.dedicatedPod", "not supported; the container runs in the component's pod"
+            )
+        if raw.get("annotation"):
+            self.note(
+                f"{at}.annotation", "not applied by pyodo; set annotations with pod-overrides"
+            )
+        attributes = component.get("attributes")
+        attr_at = at.rsplit(".", 1)[0] + ".attributes"
         return Container(
             name=name,
             image=image,
@@ -217,7 +277,79 @@ class Parser(FieldReader):
             source_mapping=source_mapping,
             endpoints=self.endpoints(raw.get("endpoints"), f"{at}.endpoints"),
             volume_mounts=self.volume_mounts(raw.get("volumeMounts"), f"{at}.volumeMounts"),
+            overrides=self.overrides_attribute(attributes, "container-overrides", attr_at),
+            pod_overrides=self.overrides_attribute(attributes, "pod-overrides", attr_at),
         )
+
+    def overrides_attribute(self, attributes: Any, key: str, at: str) -> dict[str, Any]:
+        """A ``container-overrides``/``pod-overrides`` attribute: a mapping (or its JSON text)."""
+        if not isinstance(attributes, dict) or attributes.get(key) is None:
+            return {}
+        value = attributes[key]
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except ValueError as exc:
+                raise self.fail(f"{at}.{key}", f"not valid JSON: {exc}", "write a mapping") from exc
+        if not isinstance(value, dict):
+            raise self.fail(f"{at}.{key}", f"expected a mapping, got {type(value).__name__}")
+        return value
+
+    def kubernetes_components(
+        self, manifests: Sequence[tuple], commands: Sequence[Command]
+    ) -> tuple[KubernetesComponent, ...]:
+        """Kubernetes/OpenShift components; ``deployByDefault`` resolved as odo resolves it."""
+        applied = {c.component for c in commands if isinstance(c, ApplyCommand)}
+        found = []
+        for name, raw, at in manifests:
+            raw = self.mapping(raw, at, ("uri", "inlined", "deployByDefault", "endpoints"))
+            explicit = raw.get("deployByDefault")
+            deploy = (
+                self.boolean(explicit, f"{at}.deployByDefault", False)
+                if explicit is not None
+                else name not in applied
+            )
+            if "uri" in raw and "inlined" in raw:
+                raise self.fail(at, "has both uri and inlined", "keep one")
+            text = self.manifest_text(raw, at) if deploy else ""
+            found.append(
+                KubernetesComponent(
+                    name=name,
+                    objects=self.manifest_objects(text, at) if deploy else (),
+                    deploy_by_default=deploy,
+                    endpoints=self.endpoints(raw.get("endpoints"), f"{at}.endpoints"),
+                )
+            )
+        return tuple(found)
+
+    def manifest_text(self, raw: Mapping[str, Any], at: str) -> str:
+        if raw.get("inlined") is not None:
+            return self.required(raw["inlined"], f"{at}.inlined")
+        uri = self.required(raw.get("uri"), f"{at}.uri")
+        try:
+            fetched = fetch_uri(uri, str(self.file.parent))
+        except FetchError as exc:
+            raise self.fail(f"{at}.uri", exc.problem, exc.fix) from exc
+        return self.substitute(fetched.text, f"{at}.uri")
+
+    def manifest_objects(self, text: str, at: str) -> tuple[dict[str, Any], ...]:
+        try:
+            docs = [d for d in yaml.safe_load_all(text) if d is not None]
+        except yaml.YAMLError as exc:
+            raise self.fail(at, f"manifest is not valid YAML: {exc}", "fix the manifest") from exc
+        for i, doc in enumerate(docs):
+            ok = isinstance(doc, dict) and doc.get("apiVersion") and doc.get("kind")
+            if (
+                not ok
+                or not isinstance(doc.get("metadata"), dict)
+                or not doc["metadata"].get("name")
+            ):
+                raise self.fail(
+                    f"{at}[{i}]",
+                    "manifest object lacks apiVersion, kind or metadata.name",
+                    "give every object all three",
+                )
+        return tuple(docs)
 
     def strings(self, raw: Any, at: str) -> tuple[str, ...]:
         return tuple(self.string(a, f"{at}[{i}]") or "" for i, a in enumerate(self.seq(raw, at)))
@@ -300,11 +432,15 @@ class Parser(FieldReader):
             item = self.mapping(
                 item, at, ("id", "attributes", "exec", "composite", "apply", "custom")
             )
-            cid = self.required(item.get("id"), f"{at}.id")
+            # The devfile library lower-cases ids: references match whatever the case.
+            cid = self.required(item.get("id"), f"{at}.id").lower()
             self.check_name(cid, f"{at}.id", DNS1123_LABEL, 63)
             if cid in ids:
                 raise self.fail(f"{at}.id", f"duplicate command id {cid!r}", "rename one")
             ids.add(cid)
+            if "custom" in item:
+                self.note(f"{at}.custom", "custom commands are not supported; ignored")
+                continue
             commands.append(self.command(cid, item, at, containers))
         by_id = {c.id: c for c in commands}
         for i, command in enumerate(commands):
@@ -359,7 +495,7 @@ class Parser(FieldReader):
         raw = self.mapping(raw, at, ("commands", "parallel", "group", "label"))
         kind, default = self.group(raw.get("group"), f"{at}.group")
         children = tuple(
-            self.required(c, f"{at}.commands[{j}]")
+            self.required(c, f"{at}.commands[{j}]").lower()
             for j, c in enumerate(self.seq(raw.get("commands"), f"{at}.commands"))
         )
         return CompositeCommand(
@@ -435,7 +571,26 @@ class Parser(FieldReader):
         return None if text is None else self.project_vars(text, containers, component)
 
     def project_vars(self, text: str, containers: Sequence[Container], component: str) -> str:
-        """Expand ``${PROJECT_SOURCE}``/``${PROJECTS_ROOT}``: both are the sync directory."""
-        source = next((c.source_mapping for c in containers if c.name == component), None)
-        source = source or DEFAULT_SOURCE_DIR
-        return text.replace("${PROJECT_SOURCE}", source).replace("${PROJECTS_ROOT}", source)
+        """Expand ``$VAR``/``${VAR}`` for the sync directory and the container's own env.
+
+        ``PROJECT_SOURCE`` and ``PROJECTS_ROOT`` are both the directory the sources are synced
+        to; other names are the container's env values. Unknown names stay as written.
+        """
+        container = next((c for c in containers if c.name == component), None)
+        source = (container.source_mapping if container else None) or DEFAULT_SOURCE_DIR
+        values = {e.name: e.value for e in container.env if not e.secret} if container else {}
+        values.update(PROJECT_SOURCE=source, PROJECTS_ROOT=source)
+
+        def repl(match: re.Match[str]) -> str:
+            name = match.group(1) or match.group(2)
+            return values.get(name, match.group(0))
+
+        return _SHELL_VAR.sub(repl, text)
+
+
+def valid_name(raw: str) -> str:
+    """A DNS-1035 label (at most MAX_NAME) from any text, as odo derives component names."""
+    name = re.sub(r"[^a-z0-9]+", "-", raw.lower()).strip("-")
+    if not name or not name[0].isalpha():
+        name = f"c-{name}".rstrip("-")
+    return name[:MAX_NAME].rstrip("-")

@@ -1,0 +1,213 @@
+"""Fetching parent devfiles: from a path, a URL, or a devfile registry (remote or a local copy).
+
+A registry is named by the devfile (``parent.registryUrl``) or by a setting: the
+``PYODO_DEVFILE_REGISTRY`` variable, the pytest option ``--pyodo-devfile-registry`` or the doit
+variable ``devfile_registry=``. A setting is a comma-separated list of URLs or directories and
+is tried before the devfile's own ``registryUrl`` — so a local copy or a loopback mirror stands
+in for a registry this machine cannot reach.
+
+- an ``http(s)://`` registry is asked ``GET <url>/devfiles/<id>/<version>`` (the registry
+  server's API, as the devfile library asks it); what it returns is cached under
+  ``<pyodo cache>/devfile-parents`` and the cache answers when the registry does not;
+- a directory is read in the registry's repository layout: ``[stacks/]<id>/<version>/devfile.yaml``
+  or ``[stacks/]<id>/devfile.yaml`` (a single-version stack).
+
+Every wait is bounded (``timeout``); a registry that cannot be reached and has nothing cached is
+one :class:`~pyodo_tasks.errors.DevfileError` naming it and how to point at a local copy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from pyodo_tasks.paths import cache_root
+
+__all__ = [
+    "REGISTRY_ENV",
+    "FetchError",
+    "Fetched",
+    "fetch_from_registries",
+    "fetch_uri",
+    "registry_setting",
+]
+
+REGISTRY_ENV = "PYODO_DEVFILE_REGISTRY"
+TIMEOUT = 10.0
+LOCAL_COPY_HINT = (
+    f"point {REGISTRY_ENV} (or --pyodo-devfile-registry, or doit devfile_registry=) at a local "
+    "copy: a directory laid out as stacks/<id>/<version>/devfile.yaml, or a loopback registry URL"
+)
+URI_HINT = "download it once and point the uri at the local file"
+_VERSION_PART = re.compile(r"\d+|[^\d.]+")
+
+
+class FetchError(Exception):
+    """A parent could not be had; ``fix`` says what to do (the loader adds file and field)."""
+
+    def __init__(self, problem: str, fix: str = "") -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.fix = fix
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """A parent's text and where it came from (a directory for relative ``uri``s, or a URL)."""
+
+    text: str
+    origin: str
+    #: A line worth telling the user (served from cache, registry substituted), or "".
+    note: str = ""
+
+
+def registry_setting(value: str | Sequence[str] | None) -> tuple[str, ...]:
+    """The registries a setting names, in order (comma-separated string or a list)."""
+    if not value:
+        return ()
+    items = value.split(",") if isinstance(value, str) else list(value)
+    return tuple(item.strip() for item in items if item and item.strip())
+
+
+def _cache_file(url: str) -> Path:
+    digest = hashlib.sha256(url.encode()).hexdigest()[:32]
+    return cache_root() / "devfile-parents" / f"{digest}.yaml"
+
+
+def _http_get(url: str, timeout: float) -> str:
+    request = urllib.request.Request(url, headers={"Accept": "application/yaml, */*"})
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        return response.read().decode("utf-8")
+
+
+def fetch_url(url: str, timeout: float = TIMEOUT, hint: str = LOCAL_COPY_HINT) -> Fetched:
+    """GET ``url``, caching the answer; the cache answers (and says so) when the network fails.
+
+    ``hint`` is the fix offered when neither the network nor the cache has it.
+    """
+    cache = _cache_file(url)
+    try:
+        text = _http_get(url, timeout)
+    except urllib.error.HTTPError as exc:
+        raise FetchError(
+            f"{url} answered {exc.code} {exc.reason}", "check the id and version"
+        ) from exc
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        if cache.is_file():
+            return Fetched(
+                cache.read_text(encoding="utf-8"), url, f"{url} unreachable; cached copy"
+            )
+        reason = getattr(exc, "reason", exc)
+        raise FetchError(f"cannot reach {url} ({reason}) and nothing is cached", hint) from exc
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache.with_suffix(".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(cache)
+    return Fetched(text, url)
+
+
+def fetch_uri(uri: str, base: str, timeout: float = TIMEOUT) -> Fetched:
+    """A parent named by ``uri``: relative to ``base`` (the child's directory or URL)."""
+    parsed = urllib.parse.urlparse(uri)
+    if parsed.scheme in ("http", "https"):
+        return fetch_url(uri, timeout, URI_HINT)
+    if parsed.scheme not in ("", "file") and len(parsed.scheme) > 1:  # "C:" is no scheme
+        raise FetchError(
+            f"unsupported uri scheme {parsed.scheme!r}", "use a path, file:// or http(s)://"
+        )
+    if base.startswith(("http://", "https://")) and parsed.scheme == "":
+        return fetch_url(urllib.parse.urljoin(base, uri), timeout, URI_HINT)
+    path = Path(urllib.parse.unquote(parsed.path) if parsed.scheme == "file" else uri)
+    if not path.is_absolute():
+        path = Path(base) / path
+    try:
+        return Fetched(path.read_text(encoding="utf-8"), str(path.parent))
+    except OSError as exc:
+        raise FetchError(f"cannot read {path}: {exc.strerror}", "fix the path") from exc
+
+
+def _version_key(text: str) -> tuple:
+    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in _VERSION_PART.findall(text))
+
+
+def _stack_dir(root: Path, stack: str) -> Path | None:
+    for candidate in (root / "stacks" / stack, root / stack):
+        if candidate.is_dir():
+            return candidate
+    return None
+
+
+def _default_version(stack_dir: Path) -> str | None:
+    """The ``default: true`` version of the stack's ``stack.yaml``, if it names one."""
+    try:
+        meta = yaml.safe_load((stack_dir / "stack.yaml").read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return None
+    for item in (meta or {}).get("versions") or [] if isinstance(meta, dict) else []:
+        if isinstance(item, dict) and item.get("default"):
+            return str(item.get("version"))
+    return None
+
+
+def fetch_local(root: Path, stack: str, version: str | None) -> Fetched | None:
+    """A stack from a directory in the registry's layout; None when the stack is not there."""
+    stack_dir = _stack_dir(root, stack)
+    if stack_dir is None:
+        return None
+    versions = sorted((p.parent.name for p in stack_dir.glob("*/devfile.yaml")), key=_version_key)
+    if not versions:
+        single = stack_dir / "devfile.yaml"
+        if not single.is_file():
+            return None
+        if version and version != "latest":
+            raw = yaml.safe_load(single.read_text(encoding="utf-8")) or {}
+            have = str((raw.get("metadata") or {}).get("version", ""))
+            if have and have != version:
+                raise FetchError(f"{stack} {version} not in {root} (it has {have})", "")
+        return Fetched(single.read_text(encoding="utf-8"), str(stack_dir))
+    if not version:
+        version = _default_version(stack_dir) or versions[-1]
+    elif version == "latest":
+        version = versions[-1]
+    if version not in versions:
+        raise FetchError(
+            f"{stack} has no version {version} in {root}", f"use one of: {', '.join(versions)}"
+        )
+    file = stack_dir / version / "devfile.yaml"
+    return Fetched(file.read_text(encoding="utf-8"), str(file.parent))
+
+
+def fetch_from_registries(
+    stack: str, version: str | None, registries: Sequence[str], timeout: float = TIMEOUT
+) -> Fetched:
+    """The first registry in ``registries`` that has the stack; a one-line error otherwise."""
+    if not registries:
+        raise FetchError(
+            f"parent {stack!r} names no registry", f"add parent.registryUrl, or {LOCAL_COPY_HINT}"
+        )
+    problems = []
+    for registry in registries:
+        if registry.startswith(("http://", "https://")):
+            url = f"{registry.rstrip('/')}/devfiles/{stack}/{version or ''}".rstrip("/")
+            try:
+                return fetch_url(url, timeout)
+            except FetchError as exc:
+                problems.append(exc.problem)
+                continue
+        root = Path(registry.removeprefix("file://")).expanduser()
+        if not root.is_dir():
+            problems.append(f"{registry} is neither a directory nor an http(s) URL")
+            continue
+        found = fetch_local(root, stack, version)
+        if found is not None:
+            return found
+        problems.append(f"{root} has no stack {stack!r}")
+    raise FetchError("; ".join(problems), LOCAL_COPY_HINT)
