@@ -39,6 +39,16 @@ MANAGED_BY = "pyodo"
 SPEC_HASH_ANNOTATION = "pyodo.dev/spec-hash"
 COMPONENT_LABEL = "pyodo.dev/component"
 SHARED_VOLUME = "odo-shared-data"
+#: The emptyDir the sources are synced into, mounted in every container that mounts sources.
+PROJECTS_VOLUME = "odo-projects"
+#: Keeps a container that only serves as an exec target alive without its image's entrypoint
+#: (odo's ``tail -f /dev/null``), with the init image's busybox so any image works.
+KEEP_ALIVE_COMMAND = (
+    f"{contract.ODO_MOUNT}/bin/busybox",
+    "sh",
+    "-c",
+    f"trap 'exit 0' TERM; while :; do {contract.ODO_MOUNT}/bin/busybox sleep 3600 & wait $!; done",
+)
 ODO_DIR = contract.ODO_MOUNT
 APP_ROOT = contract.APP_ROOT
 
@@ -239,6 +249,75 @@ def _app_env(devfile: Devfile, container: Container, ctx: RenderContext) -> list
     return env + _env(devfile, container)
 
 
+def _source_env(devfile: Devfile, container: Container) -> list[dict[str, Any]]:
+    """``PROJECTS_ROOT``/``PROJECT_SOURCE`` for a container that mounts the sources."""
+    if container not in devfile.source_containers:
+        return []
+    source = devfile.source_dir_of(container)
+    own = {e.name for e in container.env}
+    pairs = (("PROJECTS_ROOT", source), ("PROJECT_SOURCE", source))
+    return [{"name": k, "value": v} for k, v in pairs if k not in own]
+
+
+def _sidecar(devfile: Devfile, container: Container, spec: dict[str, Any]) -> list[dict]:
+    """A non-app container: its own command, or kept alive when only commands target it."""
+    mounts: list[dict[str, Any]] = []
+    if container.command:
+        spec["command"] = list(container.command)
+    if container.args:
+        spec["args"] = list(container.args)
+    targeted = any(
+        step.component == container.name
+        for command in devfile.commands
+        for step in devfile.flatten(command)
+    )
+    if targeted and not container.command and not container.args:
+        spec["command"] = list(KEEP_ALIVE_COMMAND)
+        mounts.append({"name": SHARED_VOLUME, "mountPath": ODO_DIR})
+    spec["env"] = _source_env(devfile, container) + _env(devfile, container)
+    return mounts
+
+
+def _projects_mount(devfile: Devfile, container: Container) -> list[dict[str, Any]]:
+    if devfile.s2i or container not in devfile.source_containers:
+        return []
+    return [{"name": PROJECTS_VOLUME, "mountPath": devfile.source_dir_of(container)}]
+
+
+def strategic_merge(base: Any, patch: Any) -> Any:
+    """Kubernetes' strategic merge, as far as overrides need it: mappings merge key by key
+    (``null`` removes), lists of named items merge by ``name``, other lists are replaced."""
+    if isinstance(base, dict) and isinstance(patch, dict):
+        merged = dict(base)
+        for key, value in patch.items():
+            if value is None:
+                merged.pop(key, None)
+            else:
+                merged[key] = strategic_merge(merged.get(key), value)
+        return merged
+    named = isinstance(base, list) and isinstance(patch, list)
+    if named and all(isinstance(i, dict) and "name" in i for i in [*base, *patch]):
+        merged_list = list(base)
+        index = {item["name"]: i for i, item in enumerate(merged_list)}
+        for item in patch:
+            if item["name"] in index:
+                pos = index[item["name"]]
+                merged_list[pos] = strategic_merge(merged_list[pos], item)
+            else:
+                merged_list.append(item)
+        return merged_list
+    return patch
+
+
+def _pod_overrides(devfile: Devfile, template: dict[str, Any]) -> dict[str, Any]:
+    """``pod-overrides`` merged as odo merges them: the containers' in order, then the
+    devfile's; containers, initContainers and volumes stay pyodo's (the parser refuses them)."""
+    for overrides in [*(c.pod_overrides for c in devfile.containers), devfile.pod_overrides]:
+        if overrides:
+            template = strategic_merge(template, dict(overrides))
+    return template
+
+
 def _hot_reload(devfile: Devfile) -> bool:
     run = devfile.default_command("run")
     steps = devfile.flatten(run) if run is not None else ()
@@ -289,24 +368,22 @@ def _deployment(devfile: Devfile, ctx: RenderContext, labels: Mapping[str, str])
                 {"name": s2idata, "mountPath": APP_ROOT},
             ]
         else:
-            if container.command:
-                spec["command"] = list(container.command)
-            if container.args:
-                spec["args"] = list(container.args)
-            spec["env"] = _env(devfile, container)
-            mounts = []
-        spec["volumeMounts"] = mounts + _mounts(devfile, container)
+            mounts = _sidecar(devfile, container, spec)
+        spec["volumeMounts"] = mounts + _projects_mount(devfile, container)
+        spec["volumeMounts"] += _mounts(devfile, container)
         if ports := _ports(container):
             spec["ports"] = ports
         if resources := _resources(container):
             spec["resources"] = resources
         if not spec["env"]:
             del spec["env"]
-        containers.append(spec)
+        containers.append(strategic_merge(spec, dict(container.overrides)))
     volumes: list[dict[str, Any]] = [
         {"name": SHARED_VOLUME, "emptyDir": {}},
         {"name": s2idata, "persistentVolumeClaim": {"claimName": s2idata}},
     ]
+    if not devfile.s2i:
+        volumes.append({"name": PROJECTS_VOLUME, "emptyDir": {}})
     for volume in devfile.volumes:
         if volume.ephemeral:
             volumes.append({"name": f"vol-{volume.name}", "emptyDir": {"sizeLimit": volume.size}})
@@ -322,15 +399,18 @@ def _deployment(devfile: Devfile, ctx: RenderContext, labels: Mapping[str, str])
             # The s2idata PVC is ReadWriteOnce: the old pod must go before the new one mounts it.
             "strategy": {"type": "Recreate"},
             "selector": {"matchLabels": component_selector(devfile.name)},
-            "template": {
-                "metadata": {"labels": dict(labels)},
-                "spec": {
-                    "initContainers": init_containers,
-                    "containers": containers,
-                    "volumes": volumes,
-                    "enableServiceLinks": False,
-                    "terminationGracePeriodSeconds": ctx.termination_grace_seconds,
+            "template": _pod_overrides(
+                devfile,
+                {
+                    "metadata": {"labels": dict(labels)},
+                    "spec": {
+                        "initContainers": init_containers,
+                        "containers": containers,
+                        "volumes": volumes,
+                        "enableServiceLinks": False,
+                        "terminationGracePeriodSeconds": ctx.termination_grace_seconds,
+                    },
                 },
-            },
+            ),
         },
     }

@@ -291,11 +291,13 @@ def test_s2i_component_without_commands_runs_the_image_scripts(scratch: Pushed) 
 
 
 def test_unwritable_source_dir_fails_with_a_clear_error(scratch: Pushed) -> None:
+    # With exec commands the sources get their own volume at sourceMapping (odo's
+    # odo-projects), which is always writable; an S2I devfile syncs into the image's own tree.
     devfile = scratch.path / "devfile.yaml"
     devfile.write_text(
-        devfile.read_text().replace(
-            "memoryLimit:", "sourceMapping: /sys/pyodo-src\n      memoryLimit:"
-        )
+        devfile.read_text()
+        .split("commands:")[0]
+        .replace("memoryLimit:", "sourceMapping: /sys/pyodo-src\n      memoryLimit:")
     )
     failed = scratch.doit("push", check=False)
     assert failed.returncode != 0

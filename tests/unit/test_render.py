@@ -166,3 +166,43 @@ def test_hot_reload_capable_run_command_is_passed_to_the_scripts(tmp_path: Path)
     app = objects["Deployment/python"]["spec"]["template"]["spec"]["containers"][0]
     env = {e["name"]: e.get("value") for e in app["env"]}
     assert env[contract.ENV_HOT_RELOAD] == "true"
+
+
+@pytest.fixture
+def sidecars() -> dict[str, Any]:
+    devfile = load_devfile(FIXTURES / "features" / "sidecar-overrides.yaml", environ={})
+    return by_kind(render(devfile, RenderContext(namespace="dev")))["Deployment/sidecars"]
+
+
+def test_every_container_mounting_sources_shares_the_synced_files(sidecars: dict) -> None:
+    pod = sidecars["spec"]["template"]["spec"]
+    containers = {c["name"]: c for c in pod["containers"]}
+    mounts = {
+        n: {m["name"]: m["mountPath"] for m in c["volumeMounts"]} for n, c in containers.items()
+    }
+    assert mounts["runtime"]["odo-projects"] == "/projects"
+    assert mounts["lint"]["odo-projects"] == "/src", "one volume, each at its own sourceMapping"
+    assert "odo-projects" not in mounts["db"]
+    env = {e["name"]: e["value"] for e in containers["lint"]["env"]}
+    assert env == {"PROJECTS_ROOT": "/src", "PROJECT_SOURCE": "/src"}
+    assert {"name": "odo-projects", "emptyDir": {}} in pod["volumes"]
+
+
+def test_exec_target_without_command_is_kept_alive_by_pyodo(sidecars: dict) -> None:
+    containers = {c["name"]: c for c in sidecars["spec"]["template"]["spec"]["containers"]}
+    assert containers["lint"]["command"][0] == "/opt/odo/bin/busybox"
+    assert containers["db"]["command"] == ["python3", "-m", "http.server", "5432"]
+
+
+def test_container_and_pod_overrides_are_merged(sidecars: dict) -> None:
+    template = sidecars["spec"]["template"]
+    runtime = template["spec"]["containers"][0]
+    assert runtime["resources"]["limits"]["cpu"] == "500m"
+    assert template["metadata"]["annotations"] == {"team": "pyodo"}
+    assert template["metadata"]["labels"]["app.kubernetes.io/instance"] == "sidecars"
+    assert template["spec"]["serviceAccountName"] == "default"
+
+
+def test_post_start_in_a_sidecar_runs_in_its_own_source_dir() -> None:
+    devfile = load_devfile(FIXTURES / "features" / "sidecar-overrides.yaml", environ={})
+    assert devfile.post_start_steps() == (("lint", "cd /src && ls $PROJECT_SOURCE"),)

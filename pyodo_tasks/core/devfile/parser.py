@@ -95,6 +95,11 @@ EXEC_FIELDS = (
     "label",
 )
 EVENTS = ("preStart", "postStart", "preStop", "postStop")
+#: What odo (the devfile library's generator) refuses in each overrides attribute.
+FORBIDDEN_OVERRIDES = {
+    "container-overrides": ("name", "image", "command", "args", "ports", "volumeMounts", "env"),
+    "pod-overrides": ("containers", "initContainers", "volumes"),
+}
 
 
 class Parser(FieldReader):
@@ -293,6 +298,15 @@ class Parser(FieldReader):
                 raise self.fail(f"{at}.{key}", f"not valid JSON: {exc}", "write a mapping") from exc
         if not isinstance(value, dict):
             raise self.fail(f"{at}.{key}", f"expected a mapping, got {type(value).__name__}")
+        spec = value.get("spec") if key == "pod-overrides" else value
+        forbidden = FORBIDDEN_OVERRIDES[key]
+        bad = [f for f in forbidden if isinstance(spec, dict) and f in spec]
+        if bad:
+            raise self.fail(
+                f"{at}.{key}",
+                f"cannot override {', '.join(bad)}",
+                "set them in the component itself (odo refuses them too)",
+            )
         return value
 
     def kubernetes_components(
