@@ -322,8 +322,7 @@ class Component:
         endpoint = self.endpoint_spec(name)
         forwarder = self.forward(endpoint.name)
         url = f"{scheme(endpoint)}://{forwarder.address}{endpoint.path}"
-        wait_answering(url, endpoint, timeout)
-        return url
+        return wait_answering(url, endpoint, timeout)
 
     def debug_report(self, tail_lines: int = 50) -> str:
         """Pod status, recent events and the log tail: what a failing test needs to show."""

@@ -4,11 +4,19 @@ The devfile names endpoints on containers; callers ask for one by name or take t
 reachable one. Inside the cluster an endpoint is the component's Service; from this process it is
 a local port-forward, and :func:`wait_answering` waits until the app behind it answers at all
 (any HTTP status counts: the app is up, its answer is the test's business).
+
+``protocol: https``/``wss`` in a devfile often describes the cluster's route, which terminates
+TLS, while the app itself speaks plain HTTP (27 of the registry's 32 stacks). So for those
+endpoints :func:`wait_answering` tries a TLS handshake through the forward and hands out the
+scheme the app actually speaks, saying so once when it differs from the devfile.
 """
 
 from __future__ import annotations
 
+import logging
 import socket
+import ssl
+import time
 import urllib.error
 import urllib.request
 
@@ -16,7 +24,18 @@ from pyodo_tasks.core.devfile import Devfile, Endpoint
 from pyodo_tasks.core.wait import wait_for
 from pyodo_tasks.errors import ConfigError
 
-__all__ = ["pick_endpoint", "scheme", "service_url", "wait_answering"]
+__all__ = [
+    "matching_url",
+    "pick_endpoint",
+    "scheme",
+    "service_url",
+    "speaks_tls",
+    "wait_answering",
+]
+
+log = logging.getLogger(__name__)
+#: Fallback scheme when a TLS-declared endpoint answers in the clear.
+PLAIN = {"https": "http", "wss": "ws"}
 
 
 def pick_endpoint(devfile: Devfile, name: str | None = None) -> Endpoint:
@@ -43,14 +62,53 @@ def service_url(endpoint: Endpoint, service: str, namespace: str) -> str:
     return f"{scheme(endpoint)}://{service}.{namespace}.svc:{endpoint.target_port}"
 
 
-def _answers(url: str, endpoint: Endpoint) -> tuple[bool | None, str]:
-    host, port = url.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)
+def _unverified() -> ssl.SSLContext:
+    """TLS without verification: a dev app's certificate is self-signed; we only ask if the
+    app answers, never trust what it says."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def speaks_tls(host: str, port: int, timeout: float = 5.0) -> bool | None:
+    """Does the app at host:port complete a TLS handshake? None when nothing accepts yet.
+
+    A plain HTTP server answers a ClientHello with an error page (an SSL error); one that
+    waits for more is plain too (the handshake times out). A connection closed without a byte
+    is no answer: through a port-forward that is what a not-yet-listening app looks like.
+    """
     try:
-        if endpoint.protocol in ("http", "https"):
-            with urllib.request.urlopen(url, timeout=5) as response:
+        sock = socket.create_connection((host, port), timeout=timeout)
+    except OSError:
+        return None
+    with sock:
+        try:
+            with _unverified().wrap_socket(sock, server_hostname=host):
+                return True
+        except (ssl.SSLEOFError, ssl.SSLZeroReturnError, ConnectionError):
+            # Closed without a word: the forward found nothing listening yet. Ask again.
+            return None
+        except (ssl.SSLError, TimeoutError):
+            return False
+        except OSError:
+            return None
+
+
+def _host_port(url: str) -> tuple[str, int]:
+    host, port = url.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)
+    return host, int(port)
+
+
+def _answers(url: str, endpoint: Endpoint) -> tuple[bool | None, str]:
+    host, port = _host_port(url)
+    try:
+        if url.startswith(("http://", "https://")):
+            context = _unverified() if url.startswith("https://") else None
+            with urllib.request.urlopen(url, timeout=5, context=context) as response:
                 response.read(1)
             return True, "answered"
-        with socket.create_connection((host, int(port)), timeout=5):
+        with socket.create_connection((host, port), timeout=5):
             return True, "connected"
     except urllib.error.HTTPError:
         return True, "answered"  # the app answered, even if with an error status
@@ -58,6 +116,50 @@ def _answers(url: str, endpoint: Endpoint) -> tuple[bool | None, str]:
         return None, str(exc)
 
 
-def wait_answering(url: str, endpoint: Endpoint, timeout: float) -> None:
-    """Wait until the endpoint answers: any HTTP response for http(s), a TCP connect otherwise."""
-    wait_for(lambda: _answers(url, endpoint), f"{url} to answer", timeout, interval=0.5)
+def _matching_scheme(url: str, endpoint: Endpoint) -> tuple[str | None, str]:
+    """``url`` with the scheme the app speaks (None while nothing accepts connections)."""
+    declared = url.split("://", 1)[0]
+    if declared not in PLAIN:
+        return url, ""
+    tls = speaks_tls(*_host_port(url))
+    if tls is None:
+        return None, "not accepting connections yet"
+    if tls:
+        return url, ""
+    plain = PLAIN[declared] + url[len(declared) :]
+    log.warning(
+        "endpoint %s is declared %s but the app speaks plain %s through the forward "
+        "(on a cluster a route terminates TLS); using %s",
+        endpoint.name,
+        declared,
+        PLAIN[declared],
+        plain,
+    )
+    return plain, ""
+
+
+def matching_url(url: str, endpoint: Endpoint) -> str:
+    """One probe, no wait: ``url`` with the scheme the app speaks, or as declared when the app
+    does not accept connections yet."""
+    found, _ = _matching_scheme(url, endpoint)
+    return found or url
+
+
+def wait_answering(url: str, endpoint: Endpoint, timeout: float) -> str:
+    """Wait until the endpoint answers: any HTTP response for http(s), a TCP connect otherwise.
+
+    Returns the URL that answered: for ``https``/``wss`` endpoints, with the scheme the app
+    really speaks (see the module docstring).
+    """
+    deadline = time.monotonic() + timeout
+    answering = wait_for(
+        lambda: _matching_scheme(url, endpoint),
+        f"{url} to accept connections",
+        timeout,
+        interval=0.5,
+    )
+    remaining = max(deadline - time.monotonic(), 1.0)
+    wait_for(
+        lambda: _answers(answering, endpoint), f"{answering} to answer", remaining, interval=0.5
+    )
+    return answering

@@ -25,6 +25,7 @@ from doit.exceptions import TaskFailed
 from doit.task import result_dep
 
 from pyodo_tasks.core.component import Component
+from pyodo_tasks.core.endpoints import matching_url
 from pyodo_tasks.core.kube import Target
 from pyodo_tasks.dev.task import dev_task
 from pyodo_tasks.errors import PyodoError
@@ -160,7 +161,8 @@ class ComponentTasks:
             for endpoint in container.endpoints:
                 forwarder = component.forward(endpoint.name)
                 scheme = "http" if endpoint.protocol in ("http", "ws") else endpoint.protocol
-                urls.append(f"{endpoint.name}: {scheme}://{forwarder.address}{endpoint.path}")
+                url = f"{scheme}://{forwarder.address}{endpoint.path}"
+                urls.append(f"{endpoint.name}: {matching_url(url, endpoint)}")
         for url in urls:
             _say(f"Forwarding {url}")
         _say("Press Ctrl-C to stop" if not seconds else f"Forwarding for {seconds:g}s")
