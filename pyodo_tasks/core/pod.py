@@ -70,7 +70,8 @@ APP_ROOT_INIT_MOUNT: Final = "/mnt"
 APP_ROOT_MARKER: Final = ".pyodo-app-root-initialised"
 
 PAUSE_REF: Final = "localhost/pyodo/pause:3.10"
-INIT_REF: Final = "localhost/pyodo/init:0.1.0"
+#: 0.2.0: the supervisor gained `agent` mode (one exec stream per container, core/agent.py).
+INIT_REF: Final = "localhost/pyodo/init:0.2.0"
 BUILDER_REFS: Final = {
     "builder-nodejs": "localhost/pyodo/builder-nodejs:bookworm",
     "builder-python": "localhost/pyodo/builder-python:bookworm",

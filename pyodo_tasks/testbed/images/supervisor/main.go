@@ -4,7 +4,8 @@
 // serve, and Debian's busybox-static has no runit applets (runsv/runsvdir/sv). So pyodo ships
 // this small, stdlib-only supervisor, built statically (CGO_ENABLED=0) so it runs in any builder
 // image (glibc, musl or none). It supervises exactly one program, the app, and is driven over a
-// Unix socket by `supervisor ctl start|stop|restart|status`.
+// Unix socket by `supervisor ctl start|stop|restart|status`. `supervisor agent` is the resident
+// end of pyodo's one-exec-per-container edit protocol (agent.go).
 //
 // Behaviour (the contract the init scripts rely on):
 //   - The daemon starts with the app stopped unless `autostart = true`: odo's "the user code has
@@ -501,9 +502,9 @@ func runCtl(cfg config, args []string, timeout time.Duration) int {
 
 func main() {
 	args := os.Args[1:]
-	ctl := len(args) > 0 && args[0] == "ctl"
-	if ctl {
-		args = args[1:]
+	mode := "daemon"
+	if len(args) > 0 && (args[0] == "ctl" || args[0] == "agent") {
+		mode, args = args[0], args[1:]
 	}
 	fs := flag.NewFlagSet("supervisor", flag.ExitOnError)
 	confPath := fs.String("c", defaultConfPath(), "configuration file")
@@ -514,8 +515,15 @@ func main() {
 		logf("configuration: %v", err)
 		os.Exit(2)
 	}
-	if ctl {
+	switch mode {
+	case "ctl":
 		os.Exit(runCtl(cfg, fs.Args(), *timeout))
+	case "agent":
+		command := fs.Args()
+		if len(command) == 0 {
+			command = []string{filepath.Join(filepath.Dir(*confPath), "..", "bin", "assemble-and-restart")}
+		}
+		os.Exit(runAgent(cfg, command))
 	}
 	os.Exit(runDaemon(cfg))
 }
