@@ -1,0 +1,62 @@
+"""The file index against ``git status``: no-change rescan and full index, 10k and 100k files."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from benchmarks.bench_index import _git_commit_all, generate, git, median_of, timed
+from benchmarks.runner import Bench
+from pyodo_tasks.core.index import FileIndex
+
+
+def run(bench: Bench, quick: bool = False, repeat: int = 5) -> None:
+    sizes = (2_000, 10_000) if quick else (10_000, 100_000)
+    for count in sizes:
+        _one(bench, count, repeat)
+
+
+def _one(bench: Bench, count: int, repeat: int) -> None:
+    with tempfile.TemporaryDirectory(
+        prefix=f"pyodo-bench-index-{count}-", ignore_cleanup_errors=True
+    ) as tmp:
+        root = Path(tmp)
+        generate(root, count)
+        idx = FileIndex(root)
+
+        def full_index() -> None:
+            idx.index_path.unlink(missing_ok=True)
+            _, snap = idx.changes()
+            idx.commit(snap)
+
+        full = timed(full_index)
+        git_add = timed(lambda: _git_commit_all(root))
+        label = f"{count // 1000}k files"
+        bench.figure(
+            f"full index {label} (wall)",
+            full.wall,
+            peer=git_add.wall,
+            peer_name="git add+commit",
+        )
+        ours = median_of(repeat, idx.changes)
+        theirs = median_of(repeat, lambda: git(root, "status", "--porcelain"))
+        target = "<= 0.3 s and <= 2x git status" if count >= 100_000 else ""
+        bench.figure(
+            f"no-change index {label} (wall)",
+            ours.wall,
+            peer=theirs.wall,
+            peer_name="git status",
+            target=target,
+        )
+        bench.figure(
+            f"no-change index {label} (cpu)", ours.cpu, peer=theirs.cpu, peer_name="git status"
+        )
+        bench.raw[f"{count}"] = {
+            "full_wall": full.wall,
+            "full_cpu": full.cpu,
+            "git_add_commit_wall": git_add.wall,
+            "nochange_wall": ours.wall,
+            "nochange_cpu": ours.cpu,
+            "git_status_wall": theirs.wall,
+            "git_status_cpu": theirs.cpu,
+        }
