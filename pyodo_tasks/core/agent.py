@@ -39,8 +39,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: The resident helper: the init image's supervisor in agent mode.
-AGENT_COMMAND = (f"{contract.ODO_MOUNT}/bin/supervisor", "agent")
+#: The resident helper: the init image's supervisor in agent mode, through its own script name.
+AGENT_COMMAND = tuple(contract.AGENT_COMMAND)
 #: Largest chunk framed on the wire (one websocket frame each).
 CHUNK = 512 * 1024
 HELLO_TIMEOUT = 15.0
@@ -126,6 +126,7 @@ class AgentSession:
         ports: Iterable[int] = (),
         on_output: Callable[[str], None] | None = None,
         on_serving: Callable[[float], None] | None = None,
+        on_synced: Callable[[], None] | None = None,
         timeout: float = 900.0,
     ) -> AgentResult:
         """Send one change set (and ask for the build); wait for its end.
@@ -148,6 +149,7 @@ class AgentSession:
         deadline = time.monotonic() + timeout
         output: list[str] = []
         serving_at = 0.0
+        files = 0
         try:
             self.pipe.send(json.dumps(header).encode() + b"\n")
             if chunks is not None:
@@ -167,6 +169,10 @@ class AgentSession:
                     output.append(event.get("text", ""))
                     if on_output is not None:
                         on_output(event.get("text", ""))
+                elif kind == "synced":
+                    files = int(event.get("files", 0))
+                    if on_synced is not None:
+                        on_synced()
                 elif kind == "serving":
                     serving_at = time.monotonic()
                     if on_serving is not None:
@@ -183,7 +189,7 @@ class AgentSession:
         return AgentResult(
             code=int(event.get("code", 1)),
             error=str(event.get("error", "")),
-            files=int(event.get("files", 0)),
+            files=files,
             sync_ms=float(event.get("syncMs", 0)),
             build_ms=float(event.get("buildMs", 0)),
             serving_ms=float(event.get("servingMs", 0)),

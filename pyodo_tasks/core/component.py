@@ -19,8 +19,10 @@ reads the cluster but writes nothing and builds nothing:
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,7 @@ from kubernetes import client as k8s
 from pyodo_tasks.core import pod as contract
 from pyodo_tasks.core import podstate
 from pyodo_tasks.core.commands import Output, quiet, run_streamed
+from pyodo_tasks.core.delivery import AgentPool, Delivery, deliver_with_agent
 from pyodo_tasks.core.devfile import Devfile, Endpoint, load_devfile
 from pyodo_tasks.core.endpoints import pick_endpoint, scheme, wait_answering
 from pyodo_tasks.core.endpoints import service_url as _service_url
@@ -45,9 +48,11 @@ from pyodo_tasks.core.report import debug_report
 from pyodo_tasks.core.statefile import StateFile
 from pyodo_tasks.core.sync import SyncTarget, send_changes
 from pyodo_tasks.core.wait import wait_for
-from pyodo_tasks.errors import ClusterError
+from pyodo_tasks.errors import ClusterError, WaitTimeout
 
 __all__ = ["Component", "PushResult", "SyncResult"]
+
+log = logging.getLogger(__name__)
 
 #: Kept here for callers that imported it from this module; the rules live in ``podstate``.
 FATAL_WAITING = podstate.FATAL_WAITING
@@ -110,6 +115,7 @@ class Component:
         self.key = hashlib.sha256(key_src.encode()).hexdigest()[:12]
         self.state = StateFile(self.state_dir / f"state-{self.key}.json")
         self._forwards: dict[str, PortForwarder] = {}
+        self._agents = AgentPool()
 
     # -- rendering and apply ---------------------------------------------------------------
     def render(self) -> list[dict[str, Any]]:
@@ -190,23 +196,106 @@ class Component:
         _, snapshot, pod = self.pending(pod)
         return f"{self.container_instance(pod)}:{snapshot.digest()}"
 
-    def sync(self, output: Output | None = None) -> SyncResult:
+    def sync(self, output: Output | None = None, pod: k8s.V1Pod | None = None) -> SyncResult:
         """Copy what changed into the app container; commit the index only on success."""
-        changes, snapshot, pod = self.pending()
+        return self.deliver(output, pod=pod, build=False).sync
+
+    def deliver(
+        self,
+        output: Output | None = None,
+        *,
+        pod: k8s.V1Pod | None = None,
+        build: bool | Callable[[SyncResult], bool] | None = None,
+        on_synced: Callable[[], None] | None = None,
+        timeout: float = 900.0,
+    ) -> Delivery:
+        """Sync what changed and build-and-restart, in ONE exchange with the container's agent
+        when it has one (:mod:`.delivery`), else one exec per step.
+
+        ``build``: None builds when anything moved or the last build was of another tree (what
+        a push does); a callable decides from the sync's result; a bool forces it. ``on_synced``
+        is called once the files are in (before the build's output).
+        """
+        pod = pod or self.pod()
+        changes, snapshot, pod = self.pending(pod)
         name = pod.metadata.name
-        digest = f"{self.container_instance(pod)}:{snapshot.digest()}"
-        if not changes:
+        result = SyncResult(changes, name, f"{self.container_instance(pod)}:{snapshot.digest()}")
+        if build is None:
+            wanted = bool(changes) or not self.build_uptodate(result.digest)
+        else:
+            wanted = build(result) if callable(build) else build
+        if not changes and not wanted:
             if changes.touched:  # stat changed, content did not: remember, so no re-hash
                 self.index().commit(snapshot)
-            return SyncResult(changes, name, digest)
-        dest = self.devfile.source_dir
-        app = self.devfile.app_container
-        (output or quiet)(f"Syncing files into pod/{name}:{dest}: {changes.summary()}")
-        target = SyncTarget(self.kube, name, app.name, app.image, dest)
-        sent = send_changes(target, self.root, changes, snapshot)
-        self.index().commit(snapshot)
-        self.state.update(container=self.container_instance(pod))
-        return SyncResult(changes, name, digest, sent)
+            return Delivery(result)
+        for attempt in (1, 2):
+            session = self._agents.get(self, pod)
+            if session is None:
+                break
+            try:
+                return deliver_with_agent(
+                    self,
+                    session,
+                    pod,
+                    result,
+                    snapshot,
+                    build=wanted,
+                    output=output,
+                    on_synced=on_synced,
+                    timeout=timeout,
+                )
+            except WaitTimeout:
+                self._agents.close()
+                raise
+            except ClusterError as exc:  # the stream broke: nothing was committed
+                self._agents.close()
+                if attempt == 2:
+                    raise
+                log.info("the agent's stream broke (%s); starting it again", exc)
+        return self._deliver_by_exec(
+            result,
+            snapshot,
+            pod,
+            build=wanted,
+            output=output,
+            on_synced=on_synced,
+            timeout=timeout,
+        )
+
+    def _deliver_by_exec(
+        self,
+        result: SyncResult,
+        snapshot: Snapshot,
+        pod: k8s.V1Pod,
+        *,
+        build: bool,
+        output: Output | None,
+        on_synced: Callable[[], None] | None,
+        timeout: float,
+    ) -> Delivery:
+        changes, name = result.changes, pod.metadata.name
+        sent = 0
+        started = time.monotonic()
+        if changes:
+            dest = self.devfile.source_dir
+            app = self.devfile.app_container
+            (output or quiet)(f"Syncing files into pod/{name}:{dest}: {changes.summary()}")
+            target = SyncTarget(self.kube, name, app.name, app.image, dest)
+            sent = send_changes(target, self.root, changes, snapshot)
+            self.index().commit(snapshot)
+            self.state.update(container=self.container_instance(pod))
+        elif changes.touched:
+            self.index().commit(snapshot)
+        synced = SyncResult(changes, name, result.digest, sent)
+        timings = {"sync": (time.monotonic() - started) * 1000}
+        if not build:
+            return Delivery(synced, timings=timings)
+        if on_synced is not None:
+            on_synced()
+        self.build(output, timeout=timeout, pod=pod)
+        self.mark_built(result.digest)
+        timings["build"] = (time.monotonic() - started) * 1000
+        return Delivery(synced, True, timings=timings)
 
     # -- build and run ---------------------------------------------------------------------
     def post_start(self, output: Output | None = None, timeout: float = 600.0) -> bool:
@@ -218,7 +307,7 @@ class Component:
         steps = self.devfile.post_start_steps()
         pod = self.pod()
         instance = self.container_instance(pod)
-        if not steps or self.state.get("post_start") == instance:
+        if not self.post_start_due(instance):
             return False
         say = output or quiet
         for container, script in steps:
@@ -235,11 +324,17 @@ class Component:
         self.state.update(post_start=instance)
         return True
 
-    def build(self, output: Output | None = None, timeout: float = 900.0) -> ExecResult:
+    def post_start_due(self, instance: str) -> bool:
+        """True when ``events.postStart`` has not run yet in this container instance."""
+        return bool(self.devfile.post_start_steps()) and self.state.get("post_start") != instance
+
+    def build(
+        self, output: Output | None = None, timeout: float = 900.0, pod: k8s.V1Pod | None = None
+    ) -> ExecResult:
         """Run postStart events if this container has not yet, then ``assemble-and-restart``
-        in the app container, streaming its output."""
+        in the app container, streaming its output (one exec; see :meth:`deliver`)."""
         self.post_start(output)
-        pod = self.pod_name()
+        pod = pod.metadata.name if pod is not None else self.pod_name()
         return run_streamed(
             self.kube,
             pod,
@@ -258,13 +353,8 @@ class Component:
         if applied:
             say(f"Applied {', '.join(applied)}")
         pod = self.wait_ready(timeout=timeout)
-        result = self.sync(output=say)
-        built = False
-        if result.changes or not self.build_uptodate(result.digest):
-            self.build(output=say)
-            self.mark_built(result.digest)
-            built = True
-        return PushResult(applied, result, built, pod.metadata.name)
+        delivery = self.deliver(say, pod=pod)
+        return PushResult(applied, delivery.sync, delivery.built, pod.metadata.name)
 
     def build_uptodate(self, digest: str) -> bool:
         return bool(self.state.get("built") == digest)
@@ -353,8 +443,9 @@ class Component:
         self._forwards.clear()
 
     def close(self) -> None:
-        """Stop port-forwards and close the cluster connection if this object opened it."""
+        """Stop port-forwards and the agent; close the cluster connection if we opened it."""
         self.stop_forwards()
+        self._agents.close()
         if self._owns_kube:
             self.kube.close()
 

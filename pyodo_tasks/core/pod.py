@@ -27,6 +27,7 @@ from __future__ import annotations
 from typing import Final
 
 __all__ = [
+    "AGENT_COMMAND",
     "APP_CONTAINER_COMMAND",
     "APP_ROOT",
     "APP_ROOT_INIT_MOUNT",
@@ -114,6 +115,10 @@ APP_CONTAINER_COMMAND: Final = [
 #: What pyodo execs after a copy. Exit 0: built and app RUNNING; non-zero: the build's exit code
 #: (app untouched) or 1 when the app died within ``startsecs`` of the restart.
 ASSEMBLE_AND_RESTART_COMMAND: Final = [f"{ODO_MOUNT}/bin/assemble-and-restart"]
+#: The resident agent (init image 0.2.0+): exec'd once per app container, kept open; one request
+#: per edit carries the change set and the build-and-restart (core/agent.py). Absent from older
+#: init images: the exec fails with "not found" and pyodo falls back to one exec per step.
+AGENT_COMMAND: Final = [f"{ODO_MOUNT}/bin/agent"]
 #: ``CTL_COMMAND + ["status"]`` prints ``RUNNING pid=N restarts=N`` / ``STOPPED`` / ...
 CTL_COMMAND: Final = [f"{ODO_MOUNT}/bin/ctl"]
 

@@ -1,0 +1,175 @@
+"""Sync and build-and-restart as ONE exchange with the container's resident agent.
+
+Why: the copy and the build used to be two or three exec sessions per edit (each a new TLS
+websocket and a new runc exec). With the agent (:mod:`pyodo_tasks.core.agent`) an edit is one
+request on a stream opened once per container instance; the agent also reports when the
+restarted app accepts connections again, which is what the dev loop shows as save->serving.
+
+The rules do not change with the transport: the index is committed only after the files
+arrived; a failed build raises :class:`~pyodo_tasks.errors.CommandError` after the sync was
+committed (the supervisor keeps the previous app); ``events.postStart`` runs once per container
+after its first sync and before its first build. Without the agent (older init image, or
+``PYODO_AGENT=off``) the same call runs today's per-step exec path.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from pyodo_tasks.core.agent import AgentResult, AgentSession, AgentUnavailable, prefetch
+from pyodo_tasks.core.commands import Output, quiet
+from pyodo_tasks.core.sync import ByteCounter
+from pyodo_tasks.core.tarball import build_tar
+from pyodo_tasks.errors import CommandError, SyncError
+
+if TYPE_CHECKING:
+    from pyodo_tasks.core.component import Component, SyncResult
+
+__all__ = ["AgentPool", "Delivery", "agent_enabled", "deliver_with_agent", "tcp_ports"]
+
+log = logging.getLogger(__name__)
+
+_TCP = frozenset({"http", "https", "ws", "wss", "tcp"})
+
+
+def agent_enabled(environ: Any) -> bool:
+    """``PYODO_AGENT=off`` (or 0/false/no) forces the per-step exec path."""
+    return str(environ.get("PYODO_AGENT", "on")).strip().lower() not in ("off", "0", "false", "no")
+
+
+@dataclass
+class Delivery:
+    """What :meth:`Component.deliver` did."""
+
+    sync: SyncResult
+    built: bool = False
+    #: ``"agent"`` (one exchange) or ``"exec"`` (one exec per step).
+    via: str = "exec"
+    #: ``time.monotonic()`` when the restarted app accepted again (agent only), else None.
+    serving_at: float | None = None
+    #: Milliseconds per step as measured where they ran.
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+class AgentPool:
+    """The one agent session of a component, bound to one container instance."""
+
+    def __init__(self) -> None:
+        self.session: AgentSession | None = None
+        self.instance = ""
+        #: Container instances where the agent could not start: per-step exec there.
+        self.missing: set[str] = set()
+
+    def get(self, component: Component, pod: Any) -> AgentSession | None:
+        instance = component.container_instance(pod)
+        if self.session is not None and (self.session.closed or self.instance != instance):
+            self.close()
+        if self.session is not None:
+            return self.session
+        if instance in self.missing or not agent_enabled(component.environ):
+            return None
+        started = time.monotonic()
+        try:
+            self.session = AgentSession.open(
+                component.kube, pod.metadata.name, component.devfile.app_container.name
+            )
+        except AgentUnavailable as exc:
+            log.info("no agent in pod/%s (%s): one exec per step", pod.metadata.name, exc)
+            self.missing.add(instance)
+            return None
+        self.instance = instance
+        log.debug(
+            "agent started in pod/%s in %.0f ms",
+            pod.metadata.name,
+            (time.monotonic() - started) * 1000,
+        )
+        return self.session
+
+    def close(self) -> None:
+        if self.session is not None:
+            self.session.close()
+        self.session = None
+        self.instance = ""
+
+
+def tcp_ports(component: Component) -> list[int]:
+    """The app container's TCP endpoint ports: the agent's "serving" probe."""
+    return sorted(
+        {e.target_port for e in component.devfile.app_container.endpoints if e.protocol in _TCP}
+    )
+
+
+def deliver_with_agent(
+    component: Component,
+    session: AgentSession,
+    pod: Any,
+    result: SyncResult,
+    snapshot: Any,
+    *,
+    build: bool,
+    output: Output | None,
+    on_synced: Callable[[], None] | None,
+    timeout: float,
+) -> Delivery:
+    """The agent path of :meth:`Component.deliver` (see the module docstring)."""
+    from pyodo_tasks.core.component import SyncResult
+
+    say = output or quiet
+    changes = result.changes
+    name = pod.metadata.name
+    dest = component.devfile.source_dir
+    instance = component.container_instance(pod)
+    post_start_due = build and component.post_start_due(instance)
+    timings: dict[str, float] = {}
+    counter: ByteCounter | None = None
+    if changes:
+        say(f"Syncing files into pod/{name}:{dest}: {changes.summary()}")
+        if changes.to_send():
+            counter = ByteCounter(prefetch(build_tar(component.root, changes.to_send(), snapshot)))
+    in_one = build and not post_start_due
+    reply = session.request(
+        dest=dest,
+        mkdir=changes.full,
+        delete=changes.to_delete(),
+        chunks=counter,
+        build=in_one,
+        ports=tcp_ports(component) if in_one else (),
+        on_output=say,
+        on_synced=on_synced,
+        timeout=timeout,
+    )
+    if reply.error:
+        raise SyncError(f"copying into pod/{name}:{dest} failed: {reply.error}")
+    if changes or changes.touched:
+        component.index().commit(snapshot)
+    if changes:
+        component.state.update(container=instance)
+    sent = SyncResult(changes, name, result.digest, counter.total if counter else 0)
+    timings["sync"] = reply.sync_ms
+    if not build:
+        return Delivery(sent, via="agent", timings=timings)
+    if post_start_due:  # after the first sync, before the first build: its own step
+        if on_synced is not None and not in_one:
+            on_synced()
+        component.post_start(output)
+        reply = session.request(
+            dest=dest, build=True, ports=tcp_ports(component), on_output=say, timeout=timeout
+        )
+    _check_build(component, reply, name)
+    component.mark_built(result.digest)
+    timings.update(build=reply.build_ms, serving=reply.serving_ms, total=reply.total_ms)
+    return Delivery(sent, True, "agent", reply.serving_at, timings)
+
+
+def _check_build(component: Component, reply: AgentResult, pod: str) -> None:
+    if reply.code != 0:
+        raise CommandError(
+            ["assemble-and-restart"],
+            reply.code,
+            reply.output,
+            f"pod/{pod} (component {component.name})",
+        )
