@@ -207,6 +207,7 @@ class Component:
         pod: k8s.V1Pod | None = None,
         build: bool | Callable[[SyncResult], bool] | None = None,
         on_synced: Callable[[], None] | None = None,
+        on_serving: Callable[[float], None] | None = None,
         timeout: float = 900.0,
     ) -> Delivery:
         """Sync what changed and build-and-restart, in ONE exchange with the container's agent
@@ -214,7 +215,8 @@ class Component:
 
         ``build``: None builds when anything moved or the last build was of another tree (what
         a push does); a callable decides from the sync's result; a bool forces it. ``on_synced``
-        is called once the files are in (before the build's output).
+        is called once the files are in (before the build's output); ``on_serving`` with the
+        ``time.monotonic()`` at which the restarted app accepted connections (agent only).
         """
         pod = pod or self.pod()
         changes, snapshot, pod = self.pending(pod)
@@ -242,6 +244,7 @@ class Component:
                     build=wanted,
                     output=output,
                     on_synced=on_synced,
+                    on_serving=on_serving,
                     timeout=timeout,
                 )
             except WaitTimeout:

@@ -113,6 +113,7 @@ def deliver_with_agent(
     build: bool,
     output: Output | None,
     on_synced: Callable[[], None] | None,
+    on_serving: Callable[[float], None] | None = None,
     timeout: float,
 ) -> Delivery:
     """The agent path of :meth:`Component.deliver` (see the module docstring)."""
@@ -140,6 +141,7 @@ def deliver_with_agent(
         ports=tcp_ports(component) if in_one else (),
         on_output=say,
         on_synced=on_synced,
+        on_serving=on_serving,
         timeout=timeout,
     )
     if reply.error:
@@ -157,7 +159,12 @@ def deliver_with_agent(
             on_synced()
         component.post_start(output)
         reply = session.request(
-            dest=dest, build=True, ports=tcp_ports(component), on_output=say, timeout=timeout
+            dest=dest,
+            build=True,
+            ports=tcp_ports(component),
+            on_output=say,
+            on_serving=on_serving,
+            timeout=timeout,
         )
     _check_build(component, reply, name)
     component.mark_built(result.digest)

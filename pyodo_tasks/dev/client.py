@@ -9,7 +9,10 @@ one reconcile loop through the same door (seed 004).
 from __future__ import annotations
 
 import logging
+import os
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -39,8 +42,12 @@ class DevClient:
         index: FileIndex,
         display: Display,
         labels: dict[str, str] | None = None,
+        on_published: Callable[[Spec, float], None] | None = None,
     ) -> None:
         self.kube = kube
+        #: Told about every new spec (and the save that caused it) BEFORE it is written: the
+        #: loop in this process starts on it at once, the ConfigMap write is the record.
+        self.on_published = on_published
         self.component = component
         self.devfile_path = devfile_path.resolve()
         self.root = index.root.resolve()
@@ -90,7 +97,7 @@ class DevClient:
                 log.debug("ignored changes: %s", sorted(changed))
                 return
             log.debug("relevant changes: %s", paths)
-            self._publish_if_changed(after)
+            self._publish_if_changed(after, saved_at(self.root, paths))
 
     def rescan(self) -> None:
         """Publish if the tree moved since the last scan (used once the watch is installed)."""
@@ -111,7 +118,7 @@ class DevClient:
             if self._snapshot is not None:
                 self._publish_if_changed(self._snapshot)
 
-    def _publish_if_changed(self, snapshot: Snapshot) -> None:
+    def _publish_if_changed(self, snapshot: Snapshot, saved: float = 0.0) -> None:
         last = self._published
         generation = (last.generation if last is not None else self._base_generation) + 1
         spec = self._spec(snapshot, generation)
@@ -121,6 +128,8 @@ class DevClient:
             and (spec.devfile, spec.source_digest) == (last.devfile, last.source_digest)
         ):
             return
+        if self.on_published is not None:
+            self.on_published(spec, saved or time.monotonic())
         self._write(spec)
 
     def _spec(self, snapshot: Snapshot, generation: int) -> Spec:
@@ -171,3 +180,24 @@ class DevClient:
     @property
     def last_status(self) -> Status | None:
         return self._last_status
+
+
+def saved_at(root: Path, paths: list[str], limit: float = 10.0) -> float:
+    """``time.monotonic()`` of the latest save among ``paths``, from their mtimes.
+
+    The watcher reports a batch only after its debounce; the files' own mtimes say when the
+    editor wrote them, which is where save->serving starts. Deleted files have none; an mtime
+    in the future or more than ``limit`` seconds old (``cp -p``, a restored backup) is not a
+    save time: then the batch's arrival counts.
+    """
+    now_wall, now_mono = time.time(), time.monotonic()
+    latest = 0.0
+    for rel in paths:
+        try:
+            latest = max(latest, os.lstat(root / rel).st_mtime)
+        except OSError:
+            continue
+    age = now_wall - latest
+    if not latest or age < 0 or age > limit:
+        return now_mono
+    return now_mono - age

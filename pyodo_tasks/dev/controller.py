@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from pyodo_tasks.core.component import Component
+from pyodo_tasks.core.component import Component, SyncResult
 from pyodo_tasks.core.kube import PortForwarder
 from pyodo_tasks.dev.display import Display
 from pyodo_tasks.dev.events import Event, EventQueue
@@ -100,6 +100,13 @@ class Controller:
         self._retries = 0
         self._written: Status | None = None
         self.reconciles = 0
+        self._spec: Spec | None = None
+        #: The pod and devfile digest the last successful reconcile checked (see _reconcile).
+        self._known_pod: Any = None
+        self._verified_devfile = ""
+        self._trigger = 0.0
+        self._serving_ms = 0
+        self._steps = ""
 
     # -- the loop body -----------------------------------------------------------------------
     def reconcile(self, batch: Sequence[Event]) -> None:
@@ -114,6 +121,7 @@ class Controller:
             with reachable("reconcile"):
                 self._reconcile(started, batch)
         except PyodoError as exc:
+            self._known_pod = None
             self._error(str(exc))
             self._schedule_retry()
         except Exception as exc:
@@ -122,6 +130,7 @@ class Controller:
             # websocket exec's own error path raising AttributeError while the API server was
             # down — must not end the session. Logged with its traceback, shown, retried.
             log.exception("reconcile failed unexpectedly")
+            self._known_pod = None
             self._error(f"unexpected {type(exc).__name__}: {exc} (traceback in the log)")
             self._schedule_retry()
         else:
@@ -130,7 +139,9 @@ class Controller:
 
     def _reconcile(self, started: float, batch: Sequence[Event]) -> None:
         steps = _Steps(started)
-        spec = self._read_spec()
+        saved = [e.saved_at for e in batch if e.saved_at]
+        self._trigger = min(saved) if saved else started
+        spec = self._spec_for(batch)
         if spec is None:
             if self.republish is not None:
                 self.republish()
@@ -140,45 +151,99 @@ class Controller:
             return
         component = self.component
         steps.mark("spec")
-        applied = component.apply()
-        steps.mark("apply")
-        self._ensure_forwards()
-        pod = self._current_pod_object(component)
-        if applied or pod is None or any(e.kind != "spec" for e in batch):
-            # Only a spec change, on the pod reconciled last time, skips the rollout wait:
-            # anything that happens to pods reaches this loop as a pod event.
-            if applied or pod is None:
-                what = f"applied {', '.join(applied)}; " if applied else ""
-                self._status(State.WAIT_DEPLOYMENT, f"{what}waiting for the pod")
-            pod = component.wait_ready(timeout=self.wait_timeout)
-        steps.mark("wait")
+        # An edit on the pod reconciled last time, with the devfile checked then, needs no API
+        # read: the rendered spec depends only on the devfile, and anything that happens to
+        # pods reaches this loop as a pod event (which takes the full path below).
+        known = (
+            all(e.kind == "spec" for e in batch)
+            and self._known_pod is not None
+            and self._verified_devfile == spec.devfile_digest
+        )
+        self._known_pod, pod = None, self._known_pod if known else None
+        if pod is None:
+            applied = component.apply()
+            steps.mark("apply")
+            self._ensure_forwards()
+            pod = self._current_pod_object(component)
+            if applied or pod is None or any(e.kind != "spec" for e in batch):
+                if applied or pod is None:
+                    what = f"applied {', '.join(applied)}; " if applied else ""
+                    self._status(State.WAIT_DEPLOYMENT, f"{what}waiting for the pod")
+                pod = component.wait_ready(timeout=self.wait_timeout)
+            steps.mark("wait")
         if pod.metadata.uid != self._pod_uid:
             self._pod_uid, self._pod_name = pod.metadata.uid, pod.metadata.name
             self._status(State.POD_RUNNING)
-        result = component.sync(output=self.display.line)
-        steps.mark("sync")
+        failed = self._failed_build
+        seen: list[str] = []
+
+        def want_build(result: SyncResult) -> bool:
+            seen.append(result.digest)
+            # only an edit retries a failed build
+            retry_failed = failed == result.digest
+            return bool(result.changes) or (
+                not retry_failed and not component.build_uptodate(result.digest)
+            )
+
+        def synced() -> None:
+            steps.mark("sync")
+            self._status(State.FILES_SYNCED, "building")  # one write: synced, build under way
+
+        def serving(at: float) -> None:
+            self._serving_ms = int((at - self._trigger) * 1000)
+            steps.mark("serving")
+            self._status(State.RUN_COMMAND_RUNNING)
+
+        try:
+            delivery = component.deliver(
+                self.display.line,
+                pod=pod,
+                build=want_build,
+                on_synced=synced,
+                on_serving=serving,
+                timeout=self.build_timeout,
+            )
+        except CommandError as exc:
+            self._failed_build = seen[-1] if seen else None
+            self._known_pod, self._verified_devfile = pod, spec.devfile_digest
+            self._error(_build_failure(exc))
+            return
+        result = delivery.sync
+        digest = result.digest
         if result.changes:
             self._last_sync = f"{result.changes.summary()}, {result.bytes_sent} bytes"
-        retry_failed = self._failed_build == result.digest  # only an edit retries a failed build
-        if result.changes or (not retry_failed and not component.build_uptodate(result.digest)):
-            self._status(State.FILES_SYNCED, "building")  # one write: synced, build under way
-            try:
-                component.build(output=self.display.line, timeout=self.build_timeout)
-            except CommandError as exc:
-                self._failed_build = result.digest
-                self._error(_build_failure(exc))
-                return
-            component.mark_built(result.digest)
-            self._failed_build = None
-            steps.mark("build")
-        elif retry_failed:
+        self._known_pod, self._verified_devfile = pod, spec.devfile_digest
+        if not delivery.built and failed == digest:
             return  # status stays Error until the tree changes
+        if delivery.built:
+            self._failed_build = None
+            if delivery.serving_at is None:  # per-step exec: the build's end is the best we know
+                self._serving_ms = int((time.monotonic() - self._trigger) * 1000)
+            steps.mark("build")
         duration = int((time.monotonic() - started) * 1000)
+        self._steps = str(steps)
         self._status(State.RUN_COMMAND_RUNNING, duration_ms=duration)
         steps.mark("status")
-        log.debug("reconcile #%d: %s", self.reconciles, steps)
+        log.debug("reconcile #%d: %s (via %s)", self.reconciles, steps, delivery.via)
 
     # -- steps ---------------------------------------------------------------------------------
+    def _spec_for(self, batch: Sequence[Event]) -> Spec | None:
+        """The newest spec known: from the batch's events (the client or the watch handed it
+        over) when they carry one, else read from the cluster."""
+        given = [e.spec for e in batch if e.kind == "spec" and e.spec is not None]
+        forced = any(
+            e.kind in ("start", "retry", "spec-deleted", "spec-unreadable")
+            or (e.kind == "spec" and e.spec is None)
+            for e in batch
+        )
+        newest = max(given, key=lambda sp: sp.generation, default=None)
+        cached = self._spec
+        if newest is not None and (cached is None or newest.generation >= cached.generation):
+            self._spec = newest
+        elif forced or cached is None:
+            self._spec = self._read_spec()
+        return self._spec
+
     def _read_spec(self) -> Spec | None:
         obj = self.kube.get("ConfigMap", spec_name(self.name))
         if obj is None:
@@ -266,6 +331,7 @@ class Controller:
 
     # -- status --------------------------------------------------------------------------------
     def _status(self, state: State, message: str = "", duration_ms: int = 0) -> None:
+        elapsed = int((time.monotonic() - self._trigger) * 1000) if self._trigger else 0
         status = Status(
             state=state,
             message=message,
@@ -274,6 +340,9 @@ class Controller:
             pod=self._pod_name,
             observed_generation=self.observed_generation,
             duration_ms=duration_ms,
+            elapsed_ms=elapsed,
+            serving_ms=self._serving_ms,
+            steps=self._steps,
         )
         if status.same_as(self._written):
             return

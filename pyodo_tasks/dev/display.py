@@ -19,7 +19,7 @@ from rich.text import Text
 
 from pyodo_tasks.dev.state import State, Status
 
-__all__ = ["Display", "PlainDisplay", "RichDisplay", "make_display"]
+__all__ = ["Display", "PlainDisplay", "RichDisplay", "make_display", "timing"]
 
 _STYLES = {
     State.WAIT_DEPLOYMENT: "yellow",
@@ -65,8 +65,7 @@ class PlainDisplay:
                     text += f" pod/{status.pod}"
                 if head:
                     text += f": {head}"
-                if status.state is State.RUN_COMMAND_RUNNING and status.duration_ms:
-                    text += f" (reconciled in {status.duration_ms} ms)"
+                text += timing(status)
                 lines = [text, *(f"      {r}" for r in rest)]
                 print("\n".join(lines), file=self.stream, flush=True)
             if status.ports and status.ports != self._ports:
@@ -119,9 +118,12 @@ class RichDisplay:
             table.add_row("dev", Text("starting…", style="yellow"))
             return table
         state = Text(status.state.value, style=_STYLES.get(status.state, ""))
-        if status.duration_ms and status.state is State.RUN_COMMAND_RUNNING:
-            state.append(f"  reconciled in {status.duration_ms} ms", style="dim")
+        state.append(timing(status), style="dim")
         table.add_row("state", state)
+        if status.serving_ms:
+            table.add_row("served", f"last save -> serving {status.serving_ms} ms")
+        if status.steps:
+            table.add_row("steps", Text(status.steps, style="dim"))
         if status.message:
             lines = status.message.splitlines()[-PANEL_MESSAGE_LINES:]
             table.add_row("", Text("\n".join(lines)))
@@ -134,6 +136,21 @@ class RichDisplay:
         if status.last_sync:
             table.add_row("sync", status.last_sync)
         return table
+
+
+def timing(status: Status) -> str:
+    """`` (+120 ms)`` for a step under way; for RunCommandRunning, the last save->serving and
+    the reconcile's duration. Every state change carries its time."""
+    if status.state is State.RUN_COMMAND_RUNNING:
+        parts = []
+        if status.serving_ms:
+            parts.append(f"save->serving {status.serving_ms} ms")
+        if status.duration_ms:
+            parts.append(f"reconciled in {status.duration_ms} ms")
+        if not parts and status.elapsed_ms:
+            parts.append(f"+{status.elapsed_ms} ms")
+        return f" ({'; '.join(parts)})" if parts else ""
+    return f" (+{status.elapsed_ms} ms)" if status.elapsed_ms else ""
 
 
 def make_display(stream: TextIO | None = None) -> Display:

@@ -12,7 +12,8 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 __all__ = ["Event", "EventQueue"]
 
@@ -20,11 +21,18 @@ __all__ = ["Event", "EventQueue"]
 @dataclass(frozen=True)
 class Event:
     """Why a reconcile should run. ``kind`` is e.g. ``spec``, ``pod``, ``start``, ``retry``;
-    ``generation`` is the spec generation a ``spec`` event saw (0 when not applicable)."""
+    ``generation`` is the spec generation a ``spec`` event saw (0 when not applicable).
+
+    A ``spec`` event carries the spec itself when its sender had it (the client that wrote it,
+    the watch that saw it), so the loop need not read back what it was just told; ``saved_at``
+    is the ``time.monotonic()`` of the save that caused it (0 when unknown), the start of the
+    save->serving latency the status shows. Neither takes part in equality (coalescing)."""
 
     kind: str
     detail: str = ""
     generation: int = 0
+    spec: Any = field(default=None, compare=False)
+    saved_at: float = field(default=0.0, compare=False)
 
 
 class EventQueue:

@@ -88,6 +88,7 @@ class DevSession:
             self.component.index(),
             self.display,
             self.component.context.labels,
+            on_published=self._on_published,
         )
         self.controller: Controller | None = None
         self._threads: list[Any] = []
@@ -190,6 +191,12 @@ class DevSession:
         for thread in self._threads:
             thread.start()
 
+    def _on_published(self, spec: Spec, saved_at: float) -> None:
+        """The client's new spec goes straight to the loop (the watch's echo is skipped by
+        generation): no API write and watch delivery between a save and its reconcile."""
+        if self.controller is not None:
+            self.queue.put(Event("spec", generation=spec.generation, spec=spec, saved_at=saved_at))
+
     def _on_spec(self, kind: str, obj: Any) -> None:
         """Spec events carry their generation so the controller can skip its own echoes;
         a deleted or unreadable spec is always reconciled (republished, or reported)."""
@@ -197,11 +204,11 @@ class DevSession:
             self.queue.put(Event("spec-deleted"))
             return
         try:
-            generation = Spec.from_data(obj.data).generation
+            spec = Spec.from_data(obj.data)
         except ValueError as exc:
             self.queue.put(Event("spec-unreadable", str(exc)))
             return
-        self.queue.put(Event("spec", generation=generation))
+        self.queue.put(Event("spec", generation=spec.generation, spec=spec))
 
     def _shutdown(self) -> None:
         """Stop watchers, then forwards; keep or delete the component. Each step bounded."""

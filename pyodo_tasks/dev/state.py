@@ -163,6 +163,13 @@ class Status:
     observed_generation: int = 0
     #: How long the last finished reconcile took, for the live display and latency reports.
     duration_ms: int = field(default=0, compare=False)
+    #: Milliseconds from what started this reconcile (the save, for an edit) to this state.
+    elapsed_ms: int = field(default=0, compare=False)
+    #: The last edit's save->serving: from the file's save to the restarted app accepting
+    #: connections again (0 until an edit was served).
+    serving_ms: int = field(default=0, compare=False)
+    #: Where the last reconcile's time went, e.g. ``sync 12ms, build 240ms``.
+    steps: str = field(default="", compare=False)
     updated: str = field(default="", compare=False)
 
     def same_as(self, other: Status | None) -> bool:
@@ -179,6 +186,9 @@ class Status:
             "pod": self.pod,
             "observedGeneration": str(self.observed_generation),
             "durationMs": str(self.duration_ms),
+            "elapsedMs": str(self.elapsed_ms),
+            "servingMs": str(self.serving_ms),
+            "steps": self.steps,
             "updated": self.updated or now_iso(),
         }
 
@@ -203,6 +213,9 @@ class Status:
             pod=data.get("pod", ""),
             observed_generation=_int(data, "observedGeneration"),
             duration_ms=_int(data, "durationMs", default=0),
+            elapsed_ms=_int(data, "elapsedMs", default=0),
+            serving_ms=_int(data, "servingMs", default=0),
+            steps=data.get("steps", ""),
             updated=data.get("updated", ""),
         )
 

@@ -10,6 +10,7 @@ import pytest
 import urllib3
 
 from pyodo_tasks.core.component import SyncResult
+from pyodo_tasks.core.delivery import Delivery
 from pyodo_tasks.core.devfile import Endpoint
 from pyodo_tasks.core.index import Changes
 from pyodo_tasks.dev.controller import Controller
@@ -35,6 +36,8 @@ class FakeKube:
         return obj
 
     def get(self, kind: str, name: str) -> dict[str, Any] | None:
+        if hasattr(self, "gets"):
+            self.gets.append(name)
         return self.objects.get(name)
 
     def set_spec(self, spec: Spec) -> None:
@@ -96,6 +99,26 @@ class FakeComponent:
         self.calls.append("build")
         if self.build_error is not None:
             raise self.build_error
+
+    def deliver(
+        self,
+        output: Any = None,
+        *,
+        pod: Any = None,
+        build: Any = None,
+        on_synced: Any = None,
+        on_serving: Any = None,
+        timeout: float = 0,
+    ) -> Delivery:
+        """The real one's contract over the fakes above: sync, decide, build, mark."""
+        result = self.sync(output)
+        wanted = build(result) if callable(build) else bool(build)
+        if wanted:
+            if on_synced is not None:
+                on_synced()
+            self.build(output, timeout)
+            self.mark_built(result.digest)
+        return Delivery(result, built=wanted)
 
 
 class FakeForwarder:
@@ -355,7 +378,7 @@ def test_a_status_write_that_cannot_reach_the_cluster_is_reported_not_raised(kub
     assert "could not write the status" in out.getvalue()
 
 
-def test_an_edit_on_the_current_pod_skips_the_rollout_wait_but_a_pod_event_does_not(
+def test_an_edit_on_the_current_pod_reads_nothing_back_but_a_pod_event_checks_everything(
     kube,
 ) -> None:
     component = FakeComponent(kube)
@@ -363,12 +386,29 @@ def test_an_edit_on_the_current_pod_skips_the_rollout_wait_but_a_pod_event_does_
     controller.reconcile([Event("start")])
     component.calls.clear()
     component.changes = Changes(modified=("a.js",))
-    kube.set_spec(Spec(GOOD, "d2", 2))
-    controller.reconcile([Event("spec", generation=2)])
-    assert component.calls == ["apply", "sync", "build"]
+    spec = Spec(GOOD, "d2", 2)
+    kube.set_spec(spec)
+    reads = kube.gets = []  # type: ignore[attr-defined]
+    controller.reconcile([Event("spec", generation=2, spec=spec, saved_at=1.0)])
+    # the spec came with the event, the devfile is the one checked last time, the pod is the
+    # one reconciled last time: no apply check, no pod read, no rollout wait, no spec read
+    assert component.calls == ["sync", "build"]
+    assert reads == []
+    assert kube.status.state is State.RUN_COMMAND_RUNNING
+    assert kube.status.observed_generation == 2
     component.calls.clear()
     controller.reconcile([Event("pod", "modified pod/app-uid-1")])
     assert component.calls == ["apply", "wait", "sync"]
+
+
+def test_a_spec_event_without_the_spec_reads_it(kube) -> None:
+    component = FakeComponent(kube)
+    controller = make_controller(kube, component)
+    controller.reconcile([Event("start")])
+    kube.set_spec(Spec(GOOD, "d3", 3))
+    component.changes = Changes(modified=("a.js",))
+    controller.reconcile([Event("spec", generation=3)])
+    assert kube.status.observed_generation == 3
 
 
 def test_an_unexpected_exception_is_shown_and_retried_not_fatal(kube) -> None:
