@@ -36,9 +36,14 @@ log = logging.getLogger(__name__)
 _TCP = frozenset({"http", "https", "ws", "wss", "tcp"})
 
 
+#: Until the agent has been proven on the real cluster it is opt-in (``PYODO_AGENT=on``).
+DEFAULT_AGENT = "off"
+
+
 def agent_enabled(environ: Any) -> bool:
     """``PYODO_AGENT=off`` (or 0/false/no) forces the per-step exec path."""
-    return str(environ.get("PYODO_AGENT", "on")).strip().lower() not in ("off", "0", "false", "no")
+    value = str(environ.get("PYODO_AGENT", DEFAULT_AGENT)).strip().lower()
+    return value not in ("off", "0", "false", "no")
 
 
 @dataclass
