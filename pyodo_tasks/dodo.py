@@ -7,7 +7,8 @@ directory. The target follows kubectl (current context and its namespace), overr
 ``PYODO_CONTEXT``/``PYODO_NAMESPACE``/``PYODO_KUBECONFIG`` and, above those, by the tasks'
 options, ``doit push --namespace dev --context kind-pyodo`` (doit variables, ``doit push
 namespace=dev``, work too). Image overrides:
-``PYODO_IMAGE_<CONTAINER>=ref`` or ``doit push image.<container>=ref``.
+``PYODO_IMAGE_<CONTAINER>=ref`` or ``doit push image.<container>=ref``. Registries for
+``parent: {id: …}``: ``PYODO_DEVFILE_REGISTRY`` or ``doit push devfile_registry=URL|DIR``.
 
 doit's state goes to ``.pyodo/doit.sqlite`` with the sqlite3 backend: the default dbm falls back
 to ``dbm.dumb`` here, which can corrupt under concurrent access.
@@ -61,7 +62,12 @@ def _component_tasks() -> ComponentTasks:
         for key, value in variables.items()
         if key.startswith("image.")
     }
-    return ComponentTasks(".", target=target, image_overrides=overrides)
+    return ComponentTasks(
+        ".",
+        target=target,
+        image_overrides=overrides,
+        devfile_registry=variables.get("devfile_registry") or None,
+    )
 
 
 def task_pyodo() -> Iterator[dict[str, Any]]:

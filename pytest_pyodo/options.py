@@ -23,6 +23,7 @@ _METAVARS = {
     "namespace": "NAME",
     "ttl": "DURATION",
     "timeout": "DURATION",
+    "devfile_registry": "URL|DIR[,...]",
 }
 
 

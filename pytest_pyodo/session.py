@@ -504,7 +504,7 @@ class PyodoRun:
             # Shared namespaces keep the engine's state (other workers and `doit push` read it);
             # an ephemeral namespace's state dies with the session.
             state_dir=None if shared else self.state_dir,
-            environ=self.environ,
+            environ=self.settings.component_environ(self.environ),
         )
         lock = component.state_dir / f"push-{component.key}.lock" if shared else None
         handle = DeployedComponent(

@@ -28,6 +28,7 @@ from typing import Any
 
 from pyodo_tasks.cluster import PROVIDERS
 from pyodo_tasks.core.devfile import load_devfile
+from pyodo_tasks.core.devfile.registry import REGISTRY_ENV, registry_setting
 from pyodo_tasks.core.kube.target import kubeconfig_paths
 from pyodo_tasks.errors import ConfigError
 
@@ -134,6 +135,14 @@ SETTINGS: tuple[Setting, ...] = (
         "PYODO_TIMEOUT",
         "bound on waiting for a deployed component to become ready (seconds or 5m; default 5m)",
     ),
+    Setting(
+        "devfile_registry",
+        "--pyodo-devfile-registry",
+        "pyodo_devfile_registry",
+        REGISTRY_ENV,
+        "devfile registries for `parent: {id: …}`, tried before the devfile's registryUrl: "
+        "comma-separated http(s) URLs or directories laid out as stacks/<id>/<version>/",
+    ),
 )
 _BY_KEY = {s.key: s for s in SETTINGS}
 
@@ -174,7 +183,15 @@ class Settings:
     reuse: bool = False
     ttl: float = DEFAULT_TTL
     timeout: float = DEFAULT_TIMEOUT
+    #: Devfile registries for parents by id (``PYODO_DEVFILE_REGISTRY``'s value), or None.
+    devfile_registry: str | None = None
     origin: Mapping[str, str] = field(default_factory=dict)
+
+    def component_environ(self, environ: Mapping[str, str]) -> Mapping[str, str]:
+        """``environ`` with ``PYODO_DEVFILE_REGISTRY`` set as decided (components read it)."""
+        if not self.devfile_registry:
+            return environ
+        return {**environ, REGISTRY_ENV: self.devfile_registry}
 
     @property
     def configured(self) -> bool:
@@ -288,6 +305,9 @@ def resolve_settings(
             origin[key] = _label(source, key)
         return value, source
 
+    devfile_registry = _registry(*pick("devfile_registry"))
+    if devfile_registry:
+        environ = {**environ, REGISTRY_ENV: devfile_registry}
     raw_components, comp_source = pick("component")
     components: list[Path] = []
     if comp_source is not None:
@@ -388,5 +408,19 @@ def resolve_settings(
         reuse=reuse,
         ttl=ttl,
         timeout=timeout,
+        devfile_registry=devfile_registry,
         origin=origin,
     )
+
+
+def _registry(value: Any, source: Source | None) -> str | None:
+    """Registries as one comma-separated string; relative directories against the source."""
+    if source is None or not value:
+        return None
+    items = []
+    for item in registry_setting(str(value)):
+        if item.startswith(("http://", "https://")):
+            items.append(item)
+        else:
+            items.append(str((source.base / Path(item).expanduser()).resolve()))
+    return ",".join(items)

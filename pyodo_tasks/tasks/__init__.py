@@ -13,6 +13,7 @@ no build. ``forward``, ``delete`` and ``logs`` act on the running component.
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 import time
@@ -25,6 +26,7 @@ from doit.exceptions import TaskFailed
 from doit.task import result_dep
 
 from pyodo_tasks.core.component import Component
+from pyodo_tasks.core.devfile.registry import REGISTRY_ENV
 from pyodo_tasks.core.endpoints import matching_url
 from pyodo_tasks.core.kube import Target
 from pyodo_tasks.dev.task import dev_task
@@ -81,19 +83,26 @@ class ComponentTasks:
         target: Target | None = None,
         image_overrides: Mapping[str, str] | None = None,
         labels: Mapping[str, str] | None = None,
+        devfile_registry: str | None = None,
     ) -> None:
         self.path = Path(path)
         self.target = target
         self.image_overrides = dict(image_overrides or {})
         self.labels = dict(labels or {})
+        #: Registries for ``parent: {id: …}`` (doit ``devfile_registry=``), over the env's.
+        self.devfile_registry = devfile_registry
 
     @cached_property
     def component(self) -> Component:
+        environ: Mapping[str, str] = os.environ
+        if self.devfile_registry:
+            environ = {**os.environ, REGISTRY_ENV: self.devfile_registry}
         return Component(
             self.path,
             self.target,
             image_overrides=self.image_overrides,
             labels=self.labels,
+            environ=environ,
         )
 
     def devfile_path(self) -> str:

@@ -184,3 +184,20 @@ def test_package_exports_the_fixture_types() -> None:
     assert pytest_pyodo.DeployedComponent is DeployedComponent
     for name in pytest_pyodo.__all__:
         assert getattr(pytest_pyodo, name).__name__ == name
+
+
+def test_devfile_registry_option_lets_a_child_component_load(tmp_path: Path) -> None:
+    registry = Path(__file__).parents[2] / "fixtures" / "devfiles" / "registry"
+    child = tmp_path / "child"
+    child.mkdir()
+    (child / "devfile.yaml").write_text(
+        "schemaVersion: 2.2.0\nmetadata: {name: child}\nparent: {id: pyodo-node}\n"
+    )
+    env = {"HOME": str(tmp_path)}
+    with pytest.raises(ConfigError, match="names no registry"):
+        resolve_settings(_sources(tmp_path, option={"component": [str(child)]}), env)
+    option = {"component": [str(child)], "devfile_registry": str(registry)}
+    settings = resolve_settings(_sources(tmp_path, option=option), env)
+    assert settings.devfile_registry == str(registry.resolve())
+    assert settings.origin["devfile_registry"] == "--pyodo-devfile-registry"
+    assert settings.component_environ({})["PYODO_DEVFILE_REGISTRY"] == str(registry.resolve())
