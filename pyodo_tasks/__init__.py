@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__all__ = [
+__all__ = [  # noqa: RUF022 (plain sorted(), which tests/unit/test_public_api.py checks)
     "Changes",
     "ClusterError",
     "ClusterSetupError",
@@ -25,14 +25,20 @@ __all__ = [
     "FileIndex",
     "PushResult",
     "PyodoError",
+    "RUN_ID_LABEL",
     "SyncError",
     "SyncResult",
     "Target",
     "WaitTimeout",
+    "collect_expired",
     "load_devfile",
+    "run_labels",
 ]
 
 _HOMES = {
+    "RUN_ID_LABEL": "core.gc",
+    "collect_expired": "core.gc",
+    "run_labels": "core.gc",
     "Changes": "core.index",
     "FileIndex": "core.index",
     "Component": "core.component",
@@ -48,6 +54,7 @@ _HOMES = {
 if TYPE_CHECKING:
     from pyodo_tasks.core.component import Component, PushResult, SyncResult
     from pyodo_tasks.core.devfile import Devfile, load_devfile
+    from pyodo_tasks.core.gc import RUN_ID_LABEL, collect_expired, run_labels
     from pyodo_tasks.core.index import Changes, FileIndex
     from pyodo_tasks.core.kube import ExecResult, Target
     from pyodo_tasks.errors import (

@@ -56,7 +56,25 @@ class DevfileError(ConfigError):
 
 
 class ClusterError(PyodoError):
-    """The cluster is unreachable, or refused or failed a request."""
+    """The cluster is unreachable, or refused or failed a request.
+
+    ``status`` is the HTTP status when the API server answered (None when it did not),
+    ``reason`` its words, ``retryable`` whether trying again later can help (no answer, 5xx,
+    429) as opposed to a refusal that will stand (403, 404, 422: fix the request or the rights).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        reason: str = "",
+        retryable: bool = False,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.reason = reason
+        self.retryable = retryable
 
 
 class ClusterSetupError(ClusterError):

@@ -106,6 +106,7 @@ def pyodo_session(
         distributed=state.distributed,
         state_dir=tmp_path_factory.mktemp("pyodo-state"),
         on_ready=ready,
+        engine=state.engine,
     )
     state.run = run
     yield run

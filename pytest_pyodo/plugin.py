@@ -128,13 +128,18 @@ def _sweep(state: PluginState) -> None:
         return
     shared = [r["namespace"] for r in used if r.get("shared_namespace")]
     # The Kubernetes client: imported only once workers used a cluster.
-    from .session import sweep, translated
+    from .session import sweep
 
     try:
-        with translated("sweeping the run's objects"):
-            state.sweep_log.extend(
-                sweep(used[0]["kubeconfig"], used[0]["context"], state.run_id, shared)
+        state.sweep_log.extend(
+            sweep(
+                used[0]["kubeconfig"],
+                used[0]["context"],
+                state.run_id,
+                shared,
+                engine=state.engine,
             )
+        )
     except PyodoError as exc:
         state.sweep_log.append(f"sweep failed: {exc} (`doit gc` deletes it after its expiry)")
 

@@ -34,28 +34,23 @@ from pathlib import Path
 from typing import Any
 
 from filelock import FileLock
-from kubernetes import client as k8s
-from kubernetes.client.exceptions import ApiException
-from urllib3.exceptions import HTTPError as TransportError
-from websocket import WebSocketException
 
-from pyodo_tasks.cluster import ClusterInfo, get_provider
-from pyodo_tasks.core.component import Component, PushResult
-from pyodo_tasks.core.gc import RUN_ID_LABEL, collect, run_labels
+from pyodo_tasks import RUN_ID_LABEL, Component, PushResult, collect_expired, run_labels
+from pyodo_tasks.cluster import ClusterInfo, Provider, get_provider
 from pyodo_tasks.core.kube import ExecResult, Kube, ResolvedTarget, Target
-from pyodo_tasks.errors import ClusterError, PyodoError, WaitTimeout
-from pyodo_tasks.testbed.paths import cache_root
+from pyodo_tasks.errors import ClusterError, PyodoError
+from pyodo_tasks.paths import cache_root
 
 from .settings import Settings, namespace_name
 
 __all__ = [
     "CLUSTER_LOCK",
     "DeployedComponent",
+    "Engine",
     "PyodoCluster",
     "PyodoRun",
     "namespace_name",
     "sweep",
-    "translated",
 ]
 
 log = logging.getLogger("pytest_pyodo")
@@ -71,20 +66,17 @@ PROBE_TIMEOUT = 15.0
 
 Output = Callable[[str], None]
 
-#: What the Kubernetes client raises when the cluster misbehaves or stops answering; the engine
-#: translates API refusals into ClusterError but lets connection failures (urllib3, and the
-#: websocket client's for exec) through.
-TRANSPORT_ERRORS = (ApiException, TransportError, WebSocketException)
+@dataclass(frozen=True)
+class Engine:
+    """What a run builds its cluster connection and components from.
 
+    The defaults are the real ones; the plugin's own tests pass in-memory fakes here (through
+    ``PluginState.engine``) instead of patching this module.
+    """
 
-@contextlib.contextmanager
-def translated(doing: str) -> Iterator[None]:
-    """Turn the client's connection failures into a one-line ClusterError saying ``doing``."""
-    try:
-        yield
-    except TRANSPORT_ERRORS as exc:
-        first = (str(exc).splitlines() or [type(exc).__name__])[0][:300]
-        raise ClusterError(f"{doing}: the cluster did not answer ({first})") from exc
+    provider: Callable[..., Provider] = get_provider
+    kube: Callable[[ResolvedTarget], Kube] = Kube
+    component: Callable[..., Component] = Component
 
 
 @dataclass(frozen=True)
@@ -188,7 +180,7 @@ class DeployedComponent:
         if self.result is None:
             start = time.monotonic()
             try:
-                with translated(f"deploying {self.name}"), self._locked():
+                with self._locked():
                     if self._force_apply:
                         # Take over objects an earlier run left here, so our labels (and so our
                         # cleanup) cover them; a same-spec apply does not roll the pod.
@@ -203,7 +195,7 @@ class DeployedComponent:
 
     def sync(self, output: Output | None = None) -> PushResult:
         """Send edited files, then rebuild and restart the app if anything changed."""
-        with translated(f"syncing {self.name}"), self._locked():
+        with self._locked():
             self.result = self.component.push(output=output or self._say, timeout=self.timeout)
         return self.result
 
@@ -231,8 +223,7 @@ class DeployedComponent:
 
     def logs(self, tail_lines: int | None = 200, container: str | None = None) -> str:
         """The container's log (the app's output, through the supervisor)."""
-        with translated(f"reading the log of {self.name}"):
-            return self.component.logs(tail_lines=tail_lines, container=container)
+        return self.component.logs(tail_lines=tail_lines, container=container)
 
     def restart(self) -> None:
         """Restart the app through the supervisor (same pod); ``endpoint()`` waits for it."""
@@ -246,20 +237,17 @@ class DeployedComponent:
         self.component.close()
 
 
-def _status(exc: ClusterError) -> int | None:
-    cause = exc.__cause__
-    return cause.status if isinstance(cause, ApiException) else None
-
-
 def _probe(kube: Kube, where: str) -> None:
     """Fail early, naming the fix, when the API server does not answer."""
     try:
-        k8s.VersionApi(kube.api).get_code(_request_timeout=PROBE_TIMEOUT)
-    except (*TRANSPORT_ERRORS, OSError) as exc:
-        first = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+        kube.version(timeout=PROBE_TIMEOUT)
+    except ClusterError as exc:
         raise ClusterError(
-            f"{where} does not answer ({first}): start it (`python -m pyodo_tasks.cluster up` "
-            "for the local one) or point --pyodo-kubeconfig/--pyodo-context at a running one"
+            f"{where} does not answer ({exc}): start it (`python -m pyodo_tasks.cluster up` "
+            "for the local one) or point --pyodo-kubeconfig/--pyodo-context at a running one",
+            status=exc.status,
+            reason=exc.reason,
+            retryable=exc.retryable,
         ) from exc
 
 
@@ -267,18 +255,8 @@ def delete_namespace(kube: Kube, name: str, timeout: float = DELETE_TIMEOUT) -> 
     """Delete a namespace and wait until it is gone; False when it was already gone."""
     if not kube.delete_namespace(name):
         return False
-    deadline = time.monotonic() + timeout
-    phase = "Terminating"
-    while True:
-        try:
-            phase = kube.core.read_namespace(name).status.phase
-        except ApiException as exc:
-            if exc.status == 404:
-                return True
-            raise ClusterError(f"read namespace {name}: {exc.status} {exc.reason}") from exc
-        if time.monotonic() >= deadline:
-            raise WaitTimeout(f"namespace {name} to be deleted", timeout, f"phase {phase}")
-        time.sleep(1.0)
+    kube.wait_namespace_gone(name, timeout)
+    return True
 
 
 def delete_run_objects(
@@ -287,24 +265,19 @@ def delete_run_objects(
     """Delete the run's labelled objects in a shared namespace and wait until they are gone."""
     selector = f"{RUN_ID_LABEL}={run_id}"
     gone = kube.delete_labelled(selector, namespace)
-    deadline = time.monotonic() + timeout
-    while left := kube.list_labelled(selector, namespace):
-        if time.monotonic() >= deadline:
-            names = [f"{o['kind']}/{o['metadata']['name']}" for o in left]
-            what = f"the run's objects in {namespace} to be deleted"
-            raise WaitTimeout(what, timeout, str(names))
-        time.sleep(1.0)
+    what = f"the run's objects in {namespace} to be deleted"
+    kube.wait_labelled_gone(selector, what, timeout, namespace=namespace)
     return gone
 
 
 def run_namespaces(kube: Kube, run_id: str) -> list[str]:
     """Namespaces labelled with ``run_id`` (empty when the user may not list namespaces)."""
     try:
-        items = kube.core.list_namespace(label_selector=f"{RUN_ID_LABEL}={run_id}").items
-    except ApiException as exc:
+        items = kube.namespaces(f"{RUN_ID_LABEL}={run_id}")
+    except ClusterError as exc:
         if exc.status == 403:
             return []
-        raise ClusterError(f"list namespaces of run {run_id}: {exc.status} {exc.reason}") from exc
+        raise
     return [ns.metadata.name for ns in items]
 
 
@@ -314,6 +287,7 @@ def sweep(
     run_id: str,
     shared_namespaces: Sequence[str] = (),
     timeout: float = DELETE_TIMEOUT,
+    engine: Engine | None = None,
 ) -> list[str]:
     """Delete whatever is still labelled with ``run_id``: run by the xdist controller at the end.
 
@@ -322,7 +296,7 @@ def sweep(
     """
     done: list[str] = []
     base = shared_namespaces[0] if shared_namespaces else "default"
-    with Kube(ResolvedTarget(kubeconfig, context, base)) as kube:
+    with (engine or Engine()).kube(ResolvedTarget(kubeconfig, context, base)) as kube:
         for namespace in run_namespaces(kube, run_id):
             if delete_namespace(kube, namespace, timeout):
                 done.append(f"deleted namespace/{namespace}")
@@ -351,6 +325,7 @@ class PyodoRun:
         state_dir: Path,
         environ: Mapping[str, str] | None = None,
         on_ready: Callable[[DeployedComponent], None] | None = None,
+        engine: Engine | None = None,
     ) -> None:
         self.settings = settings
         self.run_id = run_id
@@ -359,6 +334,7 @@ class PyodoRun:
         self.state_dir = state_dir
         self.environ = os.environ if environ is None else environ
         self.on_ready = on_ready
+        self.engine = engine or Engine()
         self._connection: tuple[PyodoCluster, Kube] | None = None
         self._cluster_error: PyodoError | None = None
         self._components: dict[str, DeployedComponent] = {}
@@ -386,8 +362,7 @@ class PyodoRun:
                 f"the cluster could not be set up earlier in this session: {self._cluster_error}"
             ) from self._cluster_error
         try:
-            with translated(f"setting up cluster {self.settings.cluster}"):
-                self._connection = self._setup()
+            self._connection = self._setup()
         except PyodoError as exc:
             self._cluster_error = exc
             raise
@@ -395,7 +370,7 @@ class PyodoRun:
 
     def _setup(self) -> tuple[PyodoCluster, Kube]:
         s = self.settings
-        provider = get_provider(s.cluster, **self._provider_options())
+        provider = self.engine.provider(s.cluster, **self._provider_options())
         cache_root().mkdir(parents=True, exist_ok=True)
         start = time.monotonic()
         with FileLock(str(cache_root() / CLUSTER_LOCK), timeout=BOOT_LOCK_TIMEOUT):
@@ -404,7 +379,7 @@ class PyodoRun:
         target = Target(
             kubeconfig=str(info.kubeconfig), context=info.context, namespace=s.namespace
         ).resolve(self.environ)
-        base = Kube(target)
+        base = self.engine.kube(target)
         try:
             _probe(base, f"cluster {info.name} (context {info.context}, {info.server})")
             self._collect_garbage(base)
@@ -428,12 +403,12 @@ class PyodoRun:
             # The last resort when the session ends without pytest's teardown (e.g. a second
             # Ctrl-C during it): cleanup() unregisters it once it ran.
             atexit.register(self._atexit_cleanup)
-        return cluster, Kube(cluster.target())
+        return cluster, self.engine.kube(cluster.target())
 
     def _collect_garbage(self, kube: Kube) -> None:
         """Delete what killed runs left behind, once per session (``doit gc`` does the same)."""
         try:
-            gone = collect(kube)
+            gone = collect_expired(kube)
         except ClusterError as exc:
             log.warning("[gc] %s", exc)
             return
@@ -457,7 +432,7 @@ class PyodoRun:
         try:
             created = kube.ensure_namespace(name, self.labels())
         except ClusterError as exc:
-            if _status(exc) != 403:
+            if exc.status != 403:
                 raise
             if explicit:
                 return name, False, True  # exists or not, the apply will say
@@ -495,7 +470,7 @@ class PyodoRun:
             return handle
         cluster, kube = self._connect()
         shared = cluster.shared_namespace
-        component = Component(
+        component = self.engine.component(
             path,
             kube=kube,
             image_overrides=image_overrides,
@@ -562,8 +537,7 @@ class PyodoRun:
         cluster, kube = self._connection
         lines: list[str] = []
         try:
-            with translated("cleaning up"):
-                lines = self._delete(cluster, kube, timeout)
+            lines = self._delete(cluster, kube, timeout)
         except PyodoError as exc:
             lines = [f"cleanup failed: {exc} (`doit gc` deletes it after its expiry)"]
             log.warning("[cleanup] %s", exc)

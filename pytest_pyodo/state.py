@@ -10,7 +10,7 @@ import pytest
 from .settings import Settings
 
 if TYPE_CHECKING:  # the session module imports the Kubernetes client: only when used
-    from .session import DeployedComponent, PyodoRun
+    from .session import DeployedComponent, Engine, PyodoRun
 
 __all__ = ["STATE_KEY", "USED_KEY", "PluginState"]
 
@@ -28,6 +28,8 @@ class PluginState:
     worker: str = "main"
     distributed: bool = False
     run: PyodoRun | None = None
+    #: The engine the run uses (None: the real one); the plugin's own tests set fakes here.
+    engine: Engine | None = None
     worker_reports: list[dict[str, Any]] = field(default_factory=list)
     sweep_log: list[str] = field(default_factory=list)
 

@@ -100,15 +100,14 @@ class KubeconfigProvider(Provider):
         except ConfigError as exc:
             return ClusterStatus(self.name, False, {}, str(exc))
         comps = {"context": info.context, "server": info.server}
-        from kubernetes import client, config
+        from pyodo_tasks.core.kube import Kube, ResolvedTarget
 
+        target = ResolvedTarget(str(info.kubeconfig), info.context, "default")
         try:
-            api = config.new_client_from_config(str(info.kubeconfig), context=info.context)
-            with api:
-                version = client.VersionApi(api).get_code(_request_timeout=5)
-            comps["version"] = version.git_version
+            with Kube(target) as kube:
+                comps["version"] = kube.version(timeout=5)
             running = True
-        except Exception as exc:
+        except Exception as exc:  # status never raises: any failure means "not running"
             comps["error"] = str(exc).splitlines()[0][:200]
             running = False
         return ClusterStatus(self.name, running, comps, f"kubeconfig {info.kubeconfig}")

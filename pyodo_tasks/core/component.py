@@ -427,14 +427,8 @@ class Component:
         self.stop_forwards()
         selector = f"app.kubernetes.io/instance={self.name},app.kubernetes.io/managed-by=pyodo"
         gone = self.kube.delete_labelled(selector)
-
-        def probe() -> tuple[bool | None, str]:
-            left = [o["metadata"]["name"] for o in self.kube.list_labelled(selector)]
-            if left or self.kube.pods(self.selector):
-                return None, f"left: {left}"
-            return True, "gone"
-
-        wait_for(probe, f"component {self.name} objects to be deleted", timeout, 0.5)
+        what = f"component {self.name} objects to be deleted"
+        self.kube.wait_labelled_gone(selector, what, timeout, pods=self.selector, interval=0.5)
         self.state.unlink()
         self.index().index_path.unlink(missing_ok=True)
         return gone

@@ -11,13 +11,11 @@ import logging
 import time
 from collections.abc import Mapping
 
-from kubernetes.client.exceptions import ApiException
-
 from pyodo_tasks.core.kube import Kube, Target
 from pyodo_tasks.core.render import MANAGED_BY
 from pyodo_tasks.errors import ClusterError
 
-__all__ = ["EXPIRES_LABEL", "RUN_ID_LABEL", "collect", "gc_task", "run_labels"]
+__all__ = ["EXPIRES_LABEL", "RUN_ID_LABEL", "collect_expired", "gc_task", "run_labels"]
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +41,7 @@ def _expired(labels: Mapping[str, str] | None, now: float) -> bool:
         return False
 
 
-def collect(kube: Kube, now: float | None = None, namespaces: bool = True) -> list[str]:
+def collect_expired(kube: Kube, now: float | None = None, namespaces: bool = True) -> list[str]:
     """Delete expired pyodo namespaces (when allowed) and expired objects in kube's namespace.
 
     Returns what was deleted as ``Kind/name``. A user without cluster-wide rights (the
@@ -53,9 +51,11 @@ def collect(kube: Kube, now: float | None = None, namespaces: bool = True) -> li
     gone: list[str] = []
     if namespaces:
         try:
-            items = kube.core.list_namespace(label_selector=MANAGED_SELECTOR).items
-        except ApiException as exc:  # forbidden for namespace-scoped users: not an error here
-            log.debug("cannot list namespaces: %s", exc)
+            items = kube.namespaces(MANAGED_SELECTOR)
+        except ClusterError as exc:
+            if exc.status is None:
+                raise  # no answer at all: the caller reports it
+            log.debug("cannot list namespaces: %s", exc)  # forbidden for namespace-scoped users
             items = []
         for ns in items:
             name = ns.metadata.name
@@ -76,7 +76,7 @@ def collect(kube: Kube, now: float | None = None, namespaces: bool = True) -> li
 
 def _gc_action(target: Target) -> None:
     with Kube(target) as kube:
-        gone = collect(kube)
+        gone = collect_expired(kube)
     print(f"gc: deleted {', '.join(gone)}" if gone else "gc: nothing expired")
 
 

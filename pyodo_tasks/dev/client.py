@@ -23,7 +23,6 @@ from pyodo_tasks.core.kube import Kube
 from pyodo_tasks.dev.display import Display
 from pyodo_tasks.dev.files import relevant_paths
 from pyodo_tasks.dev.state import Spec, Status, configmap, spec_name
-from pyodo_tasks.dev.transport import reachable
 from pyodo_tasks.errors import ClusterError
 
 __all__ = ["DevClient"]
@@ -75,8 +74,7 @@ class DevClient:
         return spec
 
     def read_spec(self) -> Spec | None:
-        with reachable(f"read ConfigMap/{spec_name(self.component)}"):
-            obj = self.kube.get("ConfigMap", spec_name(self.component))
+        obj = self.kube.get("ConfigMap", spec_name(self.component))
         if obj is None:
             return None
         try:
@@ -150,8 +148,7 @@ class DevClient:
             self.labels,
         )
         try:
-            with reachable("update the spec"):
-                self.kube.apply(obj)
+            self.kube.apply(obj)
         except ClusterError as exc:
             self._dirty = True
             self.display.line(f"[dev] could not update the spec (will retry): {exc}")

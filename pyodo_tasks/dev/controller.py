@@ -39,7 +39,6 @@ from pyodo_tasks.dev.state import (
     spec_name,
     status_name,
 )
-from pyodo_tasks.dev.transport import TRANSPORT_ERRORS, reachable
 from pyodo_tasks.errors import ClusterError, CommandError, ConfigError, PyodoError
 
 __all__ = ["Controller", "forwardable_endpoints"]
@@ -118,8 +117,7 @@ class Controller:
         started = time.monotonic()
         self.reconciles += 1
         try:
-            with reachable("reconcile"):
-                self._reconcile(started, batch)
+            self._reconcile(started, batch)
         except PyodoError as exc:
             self._known_pod = None
             self._error(str(exc))
@@ -277,7 +275,7 @@ class Controller:
         """The running pod when it is the one reconciled last time, else None."""
         try:
             pod = component.pod()
-        except (ClusterError, *TRANSPORT_ERRORS):
+        except ClusterError:
             return None
         return pod if pod.metadata.uid == self._pod_uid else None
 
@@ -355,8 +353,7 @@ class Controller:
             self.component.context.labels,
         )
         try:
-            with reachable("write the status"):
-                self.kube.apply(obj)
+            self.kube.apply(obj)
         except ClusterError as exc:
             self.display.line(f"[dev] could not write the status: {exc}")
             return

@@ -33,7 +33,6 @@ from pyodo_tasks.dev.display import Display, make_display
 from pyodo_tasks.dev.events import Event, EventQueue
 from pyodo_tasks.dev.files import SourceWatcher
 from pyodo_tasks.dev.state import Spec, spec_name, status_name
-from pyodo_tasks.dev.transport import TRANSPORT_ERRORS
 from pyodo_tasks.dev.watches import PodTracker, ResourceWatch
 from pyodo_tasks.errors import PyodoError
 
@@ -149,12 +148,12 @@ class DevSession:
     def _start_watchers(self) -> None:
         # Watches get their own connection pool: each holds a long poll open.
         self._watch_kube = Kube(self.kube.target)
-        core, namespace = self._watch_kube.core, self.kube.namespace
+        watch_kube, namespace = self._watch_kube, self.kube.namespace
         name = self.component.name
         watches = [
             ResourceWatch(
                 "spec",
-                core.list_namespaced_config_map,
+                watch_kube.list_function("ConfigMap"),
                 namespace,
                 self._on_spec,
                 self.stop,
@@ -163,7 +162,7 @@ class DevSession:
             ),
             ResourceWatch(
                 "pods",
-                core.list_namespaced_pod,
+                watch_kube.list_function("Pod"),
                 namespace,
                 PodTracker(lambda why: self.queue.put(Event("pod", why))),
                 self.stop,
@@ -172,7 +171,7 @@ class DevSession:
             ),
             ResourceWatch(
                 "status",
-                core.list_namespaced_config_map,
+                watch_kube.list_function("ConfigMap"),
                 namespace,
                 self.client.on_status,
                 self.stop,
@@ -229,7 +228,7 @@ class DevSession:
                 self.display.line(
                     f"[dev] stopped; {self.component.name} keeps running (doit delete removes it)"
                 )
-        except (PyodoError, *TRANSPORT_ERRORS) as exc:
+        except PyodoError as exc:
             self.display.line(f"[dev] cleanup failed: {exc}")
         finally:
             if controller is not None:

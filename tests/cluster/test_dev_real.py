@@ -214,7 +214,7 @@ def test_deleted_pod_is_replaced_and_resynced_by_the_loop(dev: DevRun) -> None:
     before = dev.wait_status("running", running, EDIT_TIMEOUT)
     expected = dev.answer()
     port = before.ports[0].local_port
-    dev.kube.core.delete_namespaced_pod(before.pod, dev.namespace)
+    dev.kube.delete_pod(before.pod, dev.namespace)
     status = dev.wait_status(
         "a new pod synced and running",
         lambda s: running(s) and s.pod != before.pod,

@@ -73,7 +73,7 @@ def leftovers(kube: Kube, run_id: str, namespaces: tuple[str, ...] = ()) -> list
     selector = f"{RUN_ID_LABEL}={run_id}"
     left = [
         f"Namespace/{ns.metadata.name}"
-        for ns in kube.core.list_namespace(label_selector=MANAGED).items
+        for ns in kube.namespaces(MANAGED)
         if (ns.metadata.labels or {}).get(RUN_ID_LABEL) == run_id
     ]
     for namespace in namespaces:

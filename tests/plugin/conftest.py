@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 HERE = Path(__file__).parent
+REPO = HERE.parents[1]
 DEVFILE = (HERE.parents[1] / "examples" / "nodejs" / "devfile.yaml").read_text()
 
 
@@ -59,5 +60,9 @@ class Fake:
 def fake(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Fake:
     log = pytester.path / "fake-events.jsonl"
     monkeypatch.setenv("PYODO_FAKE_LOG", str(log))
+    # The cluster boot lock goes here; the inner sessions (subprocesses too) import tests.fakes.
+    monkeypatch.setenv("PYODO_CACHE_DIR", str(pytester.path))
+    path = os.environ.get("PYTHONPATH")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(REPO), *([path] if path else [])]))
     pytester.makeconftest((HERE / "fake_engine.py").read_text())
     return Fake(pytester, log)

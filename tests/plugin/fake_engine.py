@@ -1,10 +1,11 @@
 """A fake cluster and engine for pytester runs: written as the inner ``conftest.py``.
 
-It replaces what :mod:`pytest_pyodo.session` calls on the cluster (provider, ``Kube``,
-``Component``, gc, the reachability probe) and appends every call as a JSON line to the file
-named by ``PYODO_FAKE_LOG``, so the outer test can assert on what a session did, across xdist
-worker processes too. Behaviour switches: ``PYODO_FAKE_FORBID=1`` makes namespace creation a 403
-(the restricted user); a component directory holding a ``BROKEN`` file fails its push.
+It gives the plugin's run an :class:`~pytest_pyodo.session.Engine` of fakes (a provider, the
+shared in-memory ``Kube`` fake from ``tests/fakes``, a component that records its pushes) and
+appends every call as a JSON line to the file named by ``PYODO_FAKE_LOG``, so the outer test
+can assert on what a session did, across xdist worker processes too. Behaviour switches:
+``PYODO_FAKE_FORBID=1`` makes namespace creation a 403 (the restricted user); a component
+directory holding a ``BROKEN`` file fails its push.
 """
 
 from __future__ import annotations
@@ -15,12 +16,13 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from kubernetes.client.exceptions import ApiException
+from kubernetes import client as k8s
 
-import pytest_pyodo.session as session_mod
 from pyodo_tasks.cluster import ClusterInfo
-from pyodo_tasks.core.kube import ExecResult
-from pyodo_tasks.errors import ClusterError, CommandError
+from pyodo_tasks.core.gc import EXPIRES_LABEL
+from pyodo_tasks.core.kube import ExecResult, ResolvedTarget
+from pyodo_tasks.errors import CommandError
+from tests.fakes.kube import FakeKube
 
 KUBECONFIG = """\
 apiVersion: v1
@@ -59,48 +61,19 @@ class FakeProvider:
         return ClusterInfo(self.name, "fake", path, "fake-ctx", "https://127.0.0.1:9")
 
 
-class FakeCore:
-    def read_namespace(self, name: str) -> None:
-        raise ApiException(status=404, reason="Not Found")
+class RecordingKube(FakeKube):
+    """The shared in-memory fake cluster, recording what a session did to it in the log.
 
-    def list_namespace(self, label_selector: str) -> SimpleNamespace:
-        live: dict[str, dict] = {}
-        for event in events():
-            if event["event"] == "ensure_namespace":
-                live[event["name"]] = event["labels"]
-            elif event["event"] == "delete_namespace":
-                live.pop(event["name"], None)
-        key, _, value = label_selector.partition("=")
-        items = [
-            SimpleNamespace(metadata=SimpleNamespace(name=name))
-            for name, labels in live.items()
-            if labels.get(key) == value
-        ]
-        return SimpleNamespace(items=items)
+    Namespaces are read back from the log so that xdist workers and the controller (separate
+    processes) see one cluster; objects are deleted at once and nothing is ever left.
+    """
 
-
-class FakeKube:
-    def __init__(self, target: object) -> None:
-        self.target = target
-        self.namespace = target.namespace  # type: ignore[attr-defined]
-        self.core = FakeCore()
-        self.api = None
-
-    def __enter__(self) -> FakeKube:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        pass
+    def __init__(self, target: ResolvedTarget) -> None:
+        super().__init__(target.namespace, context=target.context, kubeconfig=target.kubeconfig)
+        self.forbid_namespaces = bool(os.environ.get("PYODO_FAKE_FORBID"))
 
     def ensure_namespace(self, name: str, labels: dict[str, str]) -> bool:
-        if os.environ.get("PYODO_FAKE_FORBID"):
-            try:
-                raise ApiException(status=403, reason="Forbidden")
-            except ApiException as exc:
-                raise ClusterError(f"create namespace {name}: 403 Forbidden") from exc
+        self._forbidden(f"create namespace {name}")
         record("ensure_namespace", name=name, labels=labels)
         return True
 
@@ -108,16 +81,29 @@ class FakeKube:
         record("delete_namespace", name=name)
         return True
 
+    def namespaces(self, selector: str) -> list[k8s.V1Namespace]:
+        if EXPIRES_LABEL in selector:
+            record("gc")  # the session's garbage collection pass
+            return []
+        live: dict[str, dict] = {}
+        for event in events():
+            if event["event"] == "ensure_namespace":
+                live[event["name"]] = event["labels"]
+            elif event["event"] == "delete_namespace":
+                live.pop(event["name"], None)
+        self.namespace_labels = live
+        return super().namespaces(selector)
+
+    def namespace_phase(self, name: str) -> str | None:
+        return None  # deleted namespaces are gone at once
+
     def delete_labelled(self, selector: str, namespace: str | None = None) -> list[str]:
         record("delete_labelled", selector=selector, namespace=namespace)
         return ["Deployment/fake"]
 
-    def list_labelled(self, selector: str, namespace: str | None = None) -> list[dict]:
-        return []
-
 
 class FakeComponent:
-    def __init__(self, path: Path, *, kube: FakeKube, **options: object) -> None:
+    def __init__(self, path: Path, *, kube: RecordingKube, **options: object) -> None:
         self.root = Path(path)
         self.name = self.root.name
         self.namespace = kube.namespace
@@ -169,16 +155,14 @@ class FakeComponent:
         record("close", path=str(self.root))
 
 
-def install(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(session_mod, "get_provider", FakeProvider)
-    monkeypatch.setattr(session_mod, "Kube", FakeKube)
-    monkeypatch.setattr(session_mod, "Component", FakeComponent)
-    monkeypatch.setattr(session_mod, "_probe", lambda kube, where: None)
-    monkeypatch.setattr(session_mod, "collect", lambda kube: record("gc") or [])
-    monkeypatch.setattr(session_mod, "cache_root", lambda: _log_path().parent)
-
-
+@pytest.hookimpl(trylast=True)
 def pytest_configure(config: pytest.Config) -> None:
-    monkeypatch = pytest.MonkeyPatch()
-    install(monkeypatch)
-    config.add_cleanup(monkeypatch.undo)
+    """Hand the plugin's run the fakes (after the plugin made its state)."""
+    from pytest_pyodo.session import Engine
+    from pytest_pyodo.state import STATE_KEY
+
+    config.stash[STATE_KEY].engine = Engine(
+        provider=FakeProvider,  # type: ignore[arg-type]
+        kube=RecordingKube,
+        component=FakeComponent,  # type: ignore[arg-type]
+    )

@@ -3,49 +3,44 @@
 from __future__ import annotations
 
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 from kubernetes.client.exceptions import ApiException
 
-from pyodo_tasks.core.kube.client import api_error
+from pyodo_tasks.core.kube import translate, translated
 from pyodo_tasks.errors import ClusterError, WaitTimeout
 from pytest_pyodo import session
 from pytest_pyodo.settings import Settings
+from tests.fakes.kube import FakeKube
 
 
-class StuckKube:
+def StuckKube(objects: bool = True) -> FakeKube:
     """A namespace that never finishes terminating; objects that never go away."""
-
-    namespace = "ns"
-
-    def __init__(self) -> None:
-        self.core = SimpleNamespace(
-            read_namespace=lambda name: SimpleNamespace(status=SimpleNamespace(phase="Terminating"))
-        )
-        self.closed = False
-
-    def delete_namespace(self, name: str) -> bool:
-        return True
-
-    def delete_labelled(self, selector: str, namespace: str | None = None) -> list[str]:
-        return ["Deployment/app"]
-
-    def list_labelled(self, selector: str, namespace: str | None = None) -> list[dict]:
-        return [{"kind": "Deployment", "metadata": {"name": "app"}}]
-
-    def close(self) -> None:
-        self.closed = True
+    kube = FakeKube("pyodo-run1-main")
+    kube.stuck = True
+    for name in ("gone-soon", "pyodo-run1-main"):
+        kube.ensure_namespace(name, {})
+    if objects:
+        for namespace in ("ns", "pyodo-run1-main"):
+            kube.apply(
+                {
+                    "kind": "Deployment",
+                    "metadata": {
+                        "name": "app",
+                        "namespace": namespace,
+                        "labels": {"pyodo.dev/run-id": "run1"},
+                    },
+                    "spec": {},
+                }
+            )
+    return kube
 
 
 def test_forbidden_is_recognised_from_the_engines_error() -> None:
-    try:
-        try:
-            raise ApiException(status=403, reason="Forbidden")
-        except ApiException as exc:
-            raise api_error(exc, "create namespace x") from exc
-    except ClusterError as error:
-        assert session._status(error) == 403
+    error = translate(ApiException(status=403, reason="Forbidden"), "create namespace x")
+    assert isinstance(error, ClusterError)
+    assert error.status == 403
+    assert not error.retryable
 
 
 def test_namespace_deletion_wait_is_bounded_and_names_the_phase() -> None:
@@ -59,7 +54,7 @@ def test_run_object_deletion_wait_is_bounded_and_names_what_is_left() -> None:
 
 
 def _run_with(
-    cluster_kw: dict, kube: StuckKube, tmp_path: Path, **settings: object
+    cluster_kw: dict, kube: FakeKube, tmp_path: Path, **settings: object
 ) -> session.PyodoRun:
     run = session.PyodoRun(Settings(**settings), run_id="run1", state_dir=tmp_path)
     cluster = session.PyodoCluster(
@@ -89,11 +84,9 @@ def test_cleanup_reports_a_stuck_namespace_instead_of_raising(tmp_path: Path) ->
 
 
 def test_cleanup_in_a_shared_namespace_deletes_by_run_label(tmp_path: Path) -> None:
-    class GoneKube(StuckKube):
-        def list_labelled(self, selector: str, namespace: str | None = None) -> list[dict]:
-            return []
-
-    run = _run_with({"owns_namespace": False, "shared_namespace": True}, GoneKube(), tmp_path)
+    kube = StuckKube()
+    kube.stuck = False  # the objects go at once
+    run = _run_with({"owns_namespace": False, "shared_namespace": True}, kube, tmp_path)
     (line,) = run.cleanup()
     assert line.startswith("deleted Deployment/app in namespace/pyodo-run1-main")
 
@@ -116,7 +109,7 @@ def test_connection_failures_become_one_line_cluster_errors() -> None:
     refused = MaxRetryError(None, "/api", NewConnectionError(None, "Connection refused"))
     with (
         pytest.raises(ClusterError, match=r"^deploying app: the cluster did not answer \(") as info,
-        session.translated("deploying app"),
+        translated("deploying app"),
     ):
         raise refused
     assert info.value.__cause__ is refused

@@ -13,35 +13,39 @@ from pyodo_tasks.core.component import SyncResult
 from pyodo_tasks.core.delivery import Delivery
 from pyodo_tasks.core.devfile import Endpoint
 from pyodo_tasks.core.index import Changes
+from pyodo_tasks.core.kube import translate
 from pyodo_tasks.dev.controller import Controller
 from pyodo_tasks.dev.display import PlainDisplay
 from pyodo_tasks.dev.events import Event, EventQueue
 from pyodo_tasks.dev.state import Spec, State, Status, spec_name, status_name
 from pyodo_tasks.errors import ClusterError, CommandError, DevfileError
+from tests.fakes.kube import FakeKube
 
 GOOD = "metadata: {name: app}\n"
 
 
-class FakeKube:
-    namespace = "ns"
+class DevKube(FakeKube):
+    """The shared fake cluster, read the way the dev loop's tests need: spec and statuses."""
 
-    def __init__(self) -> None:
-        self.objects: dict[str, dict[str, Any]] = {}
-        self.status_writes: list[Status] = []
+    @property
+    def status_writes(self) -> list[Status]:
+        return [
+            Status.from_data(args[0]["data"])
+            for method, args in self.calls
+            if method == "apply" and args[0]["metadata"]["name"] == status_name("app")
+        ]
 
-    def apply(self, obj: dict[str, Any]) -> dict[str, Any]:
-        self.objects[obj["metadata"]["name"]] = obj
-        if obj["metadata"]["name"] == status_name("app"):
-            self.status_writes.append(Status.from_data(obj["data"]))
-        return obj
-
-    def get(self, kind: str, name: str) -> dict[str, Any] | None:
+    def get(self, kind: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
         if hasattr(self, "gets"):
             self.gets.append(name)
-        return self.objects.get(name)
+        return super().get(kind, name, namespace)
 
     def set_spec(self, spec: Spec) -> None:
-        self.objects[spec_name("app")] = {"data": spec.to_data()}
+        self.objects[("ns", "ConfigMap", spec_name("app"))] = {
+            "kind": "ConfigMap",
+            "metadata": {"name": spec_name("app"), "namespace": "ns"},
+            "data": spec.to_data(),
+        }
 
     @property
     def status(self) -> Status:
@@ -51,7 +55,7 @@ class FakeKube:
 class FakeComponent:
     """Records what the controller asked for; ``changes`` is what the next sync finds."""
 
-    def __init__(self, kube: FakeKube, port: int = 3000) -> None:
+    def __init__(self, kube: DevKube, port: int = 3000) -> None:
         self.kube = kube
         self.name = "app"
         self.context = SimpleNamespace(labels={"pyodo.dev/run-id": "r"})
@@ -148,13 +152,13 @@ def fake_forwarder(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def kube() -> FakeKube:
-    kube = FakeKube()
+def kube() -> DevKube:
+    kube = DevKube()
     kube.set_spec(Spec(GOOD, "d1", 1))
     return kube
 
 
-def make_controller(kube: FakeKube, component: FakeComponent, make=None) -> Controller:
+def make_controller(kube: DevKube, component: FakeComponent, make=None) -> Controller:
     return Controller(
         component,  # type: ignore[arg-type]
         make_component=make or (lambda: component),
@@ -183,7 +187,7 @@ def test_first_reconcile_walks_the_seed_steps_and_forwards_every_endpoint(kube) 
     forwarder = controller._forwards["http"]
     assert forwarder.pod() == "app-uid-1", "the pod is looked up per connection"
     assert component.calls == ["apply", "wait", "sync", "build"]
-    labels = kube.objects[status_name("app")]["metadata"]["labels"]
+    labels = kube.objects[("ns", "ConfigMap", status_name("app"))]["metadata"]["labels"]
     assert labels["pyodo.dev/role"] == "status" and labels["pyodo.dev/run-id"] == "r"
 
 
@@ -317,7 +321,7 @@ def test_a_deleted_spec_is_republished_not_reconciled(kube) -> None:
     republished: list[bool] = []
     controller = make_controller(kube, component)
     controller.republish = lambda: republished.append(True)
-    del kube.objects[spec_name("app")]
+    del kube.objects[("ns", "ConfigMap", spec_name("app"))]
     try:
         controller.reconcile([Event("spec-deleted")])
     finally:
@@ -356,7 +360,10 @@ def test_an_unreachable_api_server_becomes_error_status_not_a_crash(kube) -> Non
     refused = urllib3.exceptions.NewConnectionError(
         None, "Failed to establish a new connection: [Errno 111] Connection refused"
     )
-    component.sync_error = urllib3.exceptions.MaxRetryError(None, "/api", refused)
+    # What the Kube boundary makes of the client's failure (the component calls it).
+    component.sync_error = translate(
+        urllib3.exceptions.MaxRetryError(None, "/api", refused), "list pods"
+    )
     controller = make_controller(kube, component)
     controller.reconcile([Event("start")])
     assert kube.status.state is State.ERROR
@@ -370,10 +377,7 @@ def test_a_status_write_that_cannot_reach_the_cluster_is_reported_not_raised(kub
     out = io.StringIO()
     controller.display = PlainDisplay(out)
 
-    def refuse(obj: dict[str, Any]) -> dict[str, Any]:
-        raise ConnectionRefusedError(111, "Connection refused")
-
-    kube.apply = refuse  # type: ignore[method-assign]
+    kube.fail("apply", ConnectionRefusedError(111, "Connection refused"))
     controller.stopped()
     assert "could not write the status" in out.getvalue()
 

@@ -1,13 +1,27 @@
 """Talking to the cluster: target resolution, server-side apply, exec, port-forward, waits.
 
+:class:`Kube` is the engine's one boundary to the cluster: nothing outside this package touches
+the official client, and every client failure leaves it as a :class:`~pyodo_tasks.errors.
+ClusterError` through the one table in :mod:`.errors` (with ``status``, ``reason``, ``retryable``).
+
 Built on the official client. Two ApiClients per :class:`Kube`: the client's ``stream()`` swaps a
 method on the ApiClient it is given (kubernetes-client/python#928), so streaming never shares a
 client with REST calls.
 """
 
 from pyodo_tasks.core.kube.client import Kube
+from pyodo_tasks.core.kube.errors import translate, translated
 from pyodo_tasks.core.kube.execs import ExecResult
 from pyodo_tasks.core.kube.portforward import PortForwarder
-from pyodo_tasks.core.kube.target import ResolvedTarget, Target
+from pyodo_tasks.core.kube.target import ResolvedTarget, Target, kubeconfig_paths
 
-__all__ = ["ExecResult", "Kube", "PortForwarder", "ResolvedTarget", "Target"]
+__all__ = [
+    "ExecResult",
+    "Kube",
+    "PortForwarder",
+    "ResolvedTarget",
+    "Target",
+    "kubeconfig_paths",
+    "translate",
+    "translated",
+]

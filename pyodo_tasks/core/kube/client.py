@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from kubernetes import client as k8s
-from kubernetes.client.exceptions import ApiException
-from kubernetes.config import ConfigException, new_client_from_config
-from urllib3.exceptions import HTTPError
+from kubernetes.config import new_client_from_config
+from kubernetes.stream import portforward, stream
 
+from pyodo_tasks.core.kube.errors import api_error, translate, translated
+from pyodo_tasks.core.kube.execs import ExecResult, exec_run
 from pyodo_tasks.core.kube.target import ResolvedTarget, Target
+from pyodo_tasks.core.wait import wait_for
 from pyodo_tasks.errors import ClusterError
 
-if TYPE_CHECKING:
-    from pyodo_tasks.core.kube.execs import ExecResult
-
-__all__ = ["FIELD_MANAGER", "KINDS", "Kube", "api_error", "unreachable"]
+__all__ = ["FIELD_MANAGER", "KINDS", "Kube", "api_error", "translate"]
 
 log = logging.getLogger(__name__)
 
@@ -38,45 +36,19 @@ KINDS: dict[str, tuple[str, str]] = {
 }
 
 
-def api_error(exc: ApiException, doing: str) -> ClusterError:
-    """A one-line ClusterError from an ApiException: what we did, the status, the server's words."""
-    reason = exc.reason or ""
-    try:
-        body = json.loads(exc.body or "{}")
-        reason = body.get("message") or reason
-    except (ValueError, TypeError):
-        pass
-    hint = ""
-    if exc.status == 403:
-        hint = " (the kubeconfig's user lacks this permission)"
-    elif exc.status in (0, None):
-        hint = " (is the cluster up? check the kubeconfig's server address)"
-    return ClusterError(f"{doing}: {exc.status} {reason}{hint}")
-
-
-def unreachable(exc: Exception, doing: str) -> ClusterError:
-    """A ClusterError for a request that never got an answer."""
-    return ClusterError(
-        f"{doing}: cannot reach the API server ({exc.__class__.__name__}); "
-        "is the cluster up? (python -m pyodo_tasks.cluster status)"
-    )
-
-
 class Kube:
     """One cluster connection: a REST ApiClient and a separate one for exec/port-forward."""
 
     def __init__(self, target: Target | ResolvedTarget) -> None:
         self.target = target.resolve() if isinstance(target, Target) else target
         self.namespace = self.target.namespace
-        try:
+        with translated(self.target.kubeconfig):
             self.api = new_client_from_config(
                 config_file=self.target.kubeconfig, context=self.target.context
             )
             self.stream_api = new_client_from_config(
                 config_file=self.target.kubeconfig, context=self.target.context
             )
-        except ConfigException as exc:
-            raise ClusterError(f"{self.target.kubeconfig}: {exc}") from exc
         self.core = k8s.CoreV1Api(self.api)
         self.apps = k8s.AppsV1Api(self.api)
         self.stream_core = k8s.CoreV1Api(self.stream_api)
@@ -106,15 +78,15 @@ class Kube:
 
     def _call(self, doing: str, func: Any, *args: Any, tolerate: int = 0, **kwargs: Any) -> Any:
         """Call the API. A refusal with status ``tolerate`` returns ``ABSENT``; any other
-        refusal, or no answer at all, becomes a one-line ClusterError saying ``doing``."""
+        refusal, or no answer at all, becomes a one-line ClusterError saying ``doing``
+        (the translation table is :mod:`pyodo_tasks.core.kube.errors`)."""
         try:
-            return func(*args, **kwargs)
-        except ApiException as exc:
+            with translated(doing):
+                return func(*args, **kwargs)
+        except ClusterError as exc:
             if tolerate and exc.status == tolerate:
                 return ABSENT
-            raise api_error(exc, doing) from exc
-        except HTTPError as exc:
-            raise unreachable(exc, doing) from exc
+            raise
 
     def apply(self, obj: dict[str, Any]) -> dict[str, Any]:
         """Server-side apply under pyodo's field manager, taking over conflicting fields."""
@@ -217,11 +189,53 @@ class Kube:
         hits = [e for e in items if e.involved_object.name.startswith(wanted)]
         return sorted(hits, key=lambda e: str(e.last_timestamp or e.event_time or ""))
 
+    def delete_pod(self, name: str, namespace: str | None = None) -> bool:
+        """Delete one pod (its Deployment starts another); False when it was already gone."""
+        namespace = namespace or self.namespace
+        result = self._call(
+            f"delete pod/{name} in {namespace}",
+            self.core.delete_namespaced_pod,
+            name,
+            namespace,
+            tolerate=404,
+        )
+        return result is not ABSENT
+
+    # -- watches -----------------------------------------------------------------------------
+    def list_function(self, kind: str) -> Any:
+        """The client's namespaced list function for ``kind`` (``Pod`` or a managed kind), as
+        :class:`kubernetes.watch.Watch` needs it; watches translate their own failures."""
+        if kind == "Pod":
+            return self.core.list_namespaced_pod
+        return self._method("list", kind)
+
+    # -- streams (exec, port-forward) ----------------------------------------------------------
+    def open_exec(self, pod: str, argv: list[str], namespace: str, **options: Any) -> Any:
+        """Open an exec websocket (the raw ``WSClient``) on the streaming client."""
+        with translated(f"exec {argv[0]} in pod/{pod}", also=(AttributeError,)):
+            return stream(
+                self.stream_core.connect_get_namespaced_pod_exec,
+                pod,
+                namespace,
+                command=argv,
+                _preload_content=False,
+                **options,
+            )
+
+    def open_portforward(self, pod: str, port: int, namespace: str | None = None) -> Any:
+        """Open a port-forward websocket to ``port`` of ``pod`` (the client's PortForward)."""
+        namespace = namespace or self.namespace
+        with translated(f"port-forward to pod/{pod}:{port}", also=(AttributeError,)):
+            return portforward(
+                self.stream_core.connect_get_namespaced_pod_portforward,
+                pod,
+                namespace,
+                ports=str(port),
+            )
+
     # -- commands in containers -------------------------------------------------------------
     def exec(self, pod: str, args: Sequence[str], **options: Any) -> ExecResult:
         """Run a command in a container of ``pod``: :func:`~.execs.exec_run` on this cluster."""
-        from pyodo_tasks.core.kube.execs import exec_run
-
         return exec_run(self, pod, args, **options)
 
     # -- namespaces --------------------------------------------------------------------------
@@ -232,6 +246,55 @@ class Kube:
             f"create namespace {name}", self.core.create_namespace, body, tolerate=409
         )
         return result is not ABSENT
+
+    def namespaces(self, selector: str) -> list[k8s.V1Namespace]:
+        """Namespaces matching a label selector (needs cluster-wide list rights: a 403 is a
+        ClusterError with ``status`` 403)."""
+        return self._call(
+            f"list namespaces with {selector}", self.core.list_namespace, label_selector=selector
+        ).items
+
+    def namespace_phase(self, name: str) -> str | None:
+        """``Active``/``Terminating``, or None when the namespace does not exist."""
+        result = self._call(f"read namespace {name}", self.core.read_namespace, name, tolerate=404)
+        return None if result is ABSENT else result.status.phase
+
+    def wait_namespace_gone(self, name: str, timeout: float, interval: float = 1.0) -> None:
+        """Wait (bounded) until a deleted namespace has finished terminating."""
+
+        def probe() -> tuple[bool | None, str]:
+            phase = self.namespace_phase(name)
+            return (True, "gone") if phase is None else (None, f"phase {phase}")
+
+        wait_for(probe, f"namespace {name} to be deleted", timeout, interval)
+
+    def wait_labelled_gone(
+        self,
+        selector: str,
+        what: str,
+        timeout: float,
+        *,
+        namespace: str | None = None,
+        pods: str | None = None,
+        interval: float = 1.0,
+    ) -> None:
+        """Wait (bounded) until no object of pyodo's kinds matches ``selector`` (and, with
+        ``pods``, no pod matches that selector either); the timeout names what is left."""
+
+        def probe() -> tuple[bool | None, str]:
+            left = self.list_labelled(selector, namespace)
+            if left or (pods and self.pods(pods, namespace)):
+                return None, str([f"{o['kind']}/{o['metadata']['name']}" for o in left])
+            return True, "gone"
+
+        wait_for(probe, what, timeout, interval)
+
+    def version(self, timeout: float = 15.0) -> str:
+        """The API server's version (``git_version``): the cheapest "does it answer" request."""
+        api = k8s.VersionApi(self.api)
+        return self._call(
+            "read the server version", api.get_code, _request_timeout=timeout
+        ).git_version
 
     def delete_namespace(self, name: str) -> bool:
         """Delete a namespace (and everything in it); False when it was already gone."""

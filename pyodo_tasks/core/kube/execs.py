@@ -12,14 +12,13 @@ import json
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from kubernetes.client.exceptions import ApiException
-from kubernetes.stream import stream
-from websocket import WebSocketException
+from pyodo_tasks.core.kube.errors import translated
+from pyodo_tasks.errors import CommandError, WaitTimeout
 
-from pyodo_tasks.core.kube.client import Kube, api_error
-from pyodo_tasks.errors import ClusterError, CommandError, WaitTimeout
+if TYPE_CHECKING:
+    from pyodo_tasks.core.kube.client import Kube
 
 __all__ = ["ExecResult", "exec_run", "release"]
 
@@ -82,6 +81,57 @@ def _returncode(status_text: bytes | str) -> tuple[int, str]:
     return code, message
 
 
+class _Conversation:
+    """One exec websocket: feed stdin, collect stdout/stderr (and pass them on), read the code."""
+
+    def __init__(
+        self,
+        ws: Any,
+        on_stdout: OutputCallback | None,
+        on_stderr: OutputCallback | None,
+    ) -> None:
+        self.ws = ws
+        self.out: list[bytes] = []
+        self.err: list[bytes] = []
+        self._sinks = ((STDOUT, self.out, on_stdout), (STDERR, self.err, on_stderr))
+
+    def drain(self) -> None:
+        for channel, sink, callback in self._sinks:
+            data = self.ws.read_channel(channel)
+            if data:
+                sink.append(data)
+                if callback is not None:
+                    callback(data)
+
+    def send(
+        self, input: bytes | Iterable[bytes], deadline: float, what: str, timeout: float
+    ) -> None:
+        """Stream stdin in chunks, then close it (v5 protocol) so readers see EOF."""
+        chunks: Iterable[bytes] = [input] if isinstance(input, bytes) else input
+        for chunk in chunks:
+            for start in range(0, len(chunk), CHUNK):
+                if not self.ws.is_open():
+                    break
+                self.ws.write_stdin(chunk[start : start + CHUNK])
+                self.ws.update(timeout=0)
+                self.drain()
+            if time.monotonic() > deadline:
+                raise WaitTimeout(f"{what} to read its input", timeout)
+        self.ws.close_channel(0)
+
+    def finish(self, deadline: float, what: str, timeout: float) -> tuple[int, str]:
+        """Read until the command ends; return its exit code and the runtime's message."""
+        while self.ws.is_open():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                tail = b"".join(self.out + self.err)[-200:]
+                raise WaitTimeout(f"{what} to finish", timeout, tail.decode("utf-8", "replace"))
+            self.ws.update(timeout=min(remaining, 1.0))
+            self.drain()
+        self.drain()
+        return _returncode(self.ws.read_channel(ERROR))
+
+
 def exec_run(
     kube: Kube,
     pod: str,
@@ -99,67 +149,28 @@ def exec_run(
     namespace = namespace or kube.namespace
     argv = tuple(args)
     deadline = time.monotonic() + timeout
+    ws = kube.open_exec(
+        pod,
+        list(argv),
+        namespace,
+        container=container,
+        stdin=input is not None,
+        stdout=True,
+        stderr=True,
+        tty=False,
+        binary=True,
+    )
+    talk = _Conversation(ws, on_stdout, on_stderr)
     try:
-        ws = stream(
-            kube.stream_core.connect_get_namespaced_pod_exec,
-            pod,
-            namespace,
-            command=list(argv),
-            container=container,
-            stdin=input is not None,
-            stdout=True,
-            stderr=True,
-            tty=False,
-            binary=True,
-            _preload_content=False,
-        )
-    except ApiException as exc:
-        raise api_error(exc, f"exec {argv[0]} in pod/{pod}") from exc
-    except (OSError, AttributeError) as exc:  # the client fails oddly when nothing listens
-        raise ClusterError(f"exec {argv[0]} in pod/{pod}: cannot connect: {exc}") from exc
-    out: list[bytes] = []
-    err: list[bytes] = []
-
-    def drain() -> None:
-        for channel, sink, callback in ((STDOUT, out, on_stdout), (STDERR, err, on_stderr)):
-            data = ws.read_channel(channel)
-            if data:
-                sink.append(data)
-                if callback is not None:
-                    callback(data)
-
-    try:
-        if input is not None:
-            chunks: Iterable[bytes] = [input] if isinstance(input, bytes) else input
-            for chunk in chunks:
-                for start in range(0, len(chunk), CHUNK):
-                    if not ws.is_open():
-                        break
-                    ws.write_stdin(chunk[start : start + CHUNK])
-                    ws.update(timeout=0)
-                    drain()
-                if time.monotonic() > deadline:
-                    raise WaitTimeout(f"{argv[0]} in pod/{pod} to read its input", timeout)
-            ws.close_channel(0)
-        while ws.is_open():
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise WaitTimeout(
-                    f"{' '.join(argv)} in pod/{pod} to finish",
-                    timeout,
-                    (b"".join(out + err)[-200:]).decode("utf-8", "replace"),
-                )
-            ws.update(timeout=min(remaining, 1.0))
-            drain()
-        drain()
-        code, message = _returncode(ws.read_channel(ERROR))
-    except (OSError, WebSocketException) as exc:
-        raise ClusterError(f"exec {argv[0]} in pod/{pod}: connection lost: {exc}") from exc
+        with translated(f"exec {argv[0]} in pod/{pod}"):
+            if input is not None:
+                talk.send(input, deadline, f"{argv[0]} in pod/{pod}", timeout)
+            code, message = talk.finish(deadline, f"{' '.join(argv)} in pod/{pod}", timeout)
     finally:
         release(ws.sock)
     if message:
-        err.append(message.encode())
-    result = ExecResult(argv, code, b"".join(out), b"".join(err))
+        talk.err.append(message.encode())
+    result = ExecResult(argv, code, b"".join(talk.out), b"".join(talk.err))
     if check:
         result.check_returncode(f"pod/{pod}")
     return result

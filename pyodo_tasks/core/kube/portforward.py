@@ -16,9 +16,6 @@ import threading
 import time
 from collections.abc import Callable
 
-from kubernetes.client.exceptions import ApiException
-from kubernetes.stream import portforward
-
 from pyodo_tasks.core.kube.client import Kube
 from pyodo_tasks.core.kube.execs import release
 from pyodo_tasks.errors import PyodoError
@@ -89,13 +86,8 @@ class PortForwarder:
 
     def _serve(self, conn: socket.socket) -> None:
         try:
-            forward = portforward(
-                self.kube.stream_core.connect_get_namespaced_pod_portforward,
-                self.pod(),
-                self.namespace,
-                ports=str(self.remote_port),
-            )
-        except (ApiException, PyodoError, OSError, AttributeError) as exc:
+            forward = self.kube.open_portforward(self.pod(), self.remote_port, self.namespace)
+        except PyodoError as exc:
             # The pod may be gone or not ready yet: drop this connection, keep listening.
             log.warning("port-forward to %s failed: %s", self.remote_port, exc)
             conn.close()

@@ -1,0 +1,113 @@
+"""The one translation table from the Kubernetes client's failures to pyodo's errors.
+
+Everything that talks to the cluster goes through :class:`~pyodo_tasks.core.kube.Kube`, and
+everything :class:`Kube` calls is wrapped in :func:`translated`. What can come out of the client,
+and what it becomes (a :class:`~pyodo_tasks.errors.ClusterError` carrying ``status``,
+``reason`` and ``retryable``, kopf's temporary/permanent split)::
+
+    client raises                           status          retryable  message
+    ApiException (the API answered)         HTTP status     5xx, 429   <doing>: <status> <reason>
+    websocket handshake refused             HTTP status     5xx, 429   <doing>: <status> <reason>
+    other WebSocketException                None            yes        <doing>: connection lost
+    urllib3 HTTPError, OSError (no answer)  None            yes        <doing>: did not answer
+    ConfigException (bad kubeconfig)        None            no         <doing>: <the problem>
+
+Callers test ``exc.status`` (e.g. 403: the user may not create namespaces) instead of digging
+the client's exception out of ``__cause__``; the cause is kept for the traceback.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from kubernetes.client.exceptions import ApiException
+from kubernetes.config import ConfigException
+from urllib3.exceptions import HTTPError
+from websocket import WebSocketBadStatusException, WebSocketException
+
+from pyodo_tasks.errors import ClusterError
+
+__all__ = ["RETRYABLE_STATUS", "TRANSLATED", "api_error", "translate", "translated"]
+
+#: Statuses a later retry may get past: the server was busy, restarting or timing out.
+RETRYABLE_STATUS = frozenset({0, 408, 429, 500, 502, 503, 504})
+
+#: Every exception type the table translates.
+TRANSLATED: tuple[type[BaseException], ...] = (
+    ApiException,
+    WebSocketException,
+    HTTPError,
+    OSError,
+    ConfigException,
+)
+
+_REFUSED = "Failed to establish a new connection: "
+
+
+def _short(exc: BaseException) -> str:
+    """The useful end of urllib3's nested messages, e.g. ``[Errno 111] Connection refused``."""
+    text = str(getattr(exc, "reason", None) or exc) or type(exc).__name__
+    if _REFUSED in text:
+        text = text.split(_REFUSED, 1)[1].rstrip("')\" ")
+    return text.splitlines()[0][:200] if text.strip() else type(exc).__name__
+
+
+def _refusal(doing: str, status: int | None, reason: str) -> ClusterError:
+    hint = ""
+    if status == 403:
+        hint = " (the kubeconfig's user lacks this permission)"
+    elif status in (0, None):
+        hint = " (is the cluster up? check the kubeconfig's server address)"
+    return ClusterError(
+        f"{doing}: {status} {reason}{hint}",
+        status=status,
+        reason=reason,
+        retryable=(status or 0) in RETRYABLE_STATUS,
+    )
+
+
+def api_error(exc: ApiException, doing: str) -> ClusterError:
+    """A one-line ClusterError from an ApiException: what we did, the status, the server's words."""
+    reason = exc.reason or ""
+    try:
+        body = json.loads(exc.body or "{}")
+        reason = body.get("message") or reason
+    except (ValueError, TypeError, AttributeError):
+        pass
+    return _refusal(doing, exc.status, reason)
+
+
+def translate(exc: BaseException, doing: str) -> ClusterError:
+    """The :class:`ClusterError` for one of the client's failures (see the module table)."""
+    if isinstance(exc, ClusterError):
+        return exc
+    if isinstance(exc, ApiException):
+        return api_error(exc, doing)
+    if isinstance(exc, WebSocketBadStatusException):
+        return _refusal(doing, exc.status_code, _short(exc))
+    if isinstance(exc, WebSocketException):
+        return ClusterError(f"{doing}: connection lost: {_short(exc)}", retryable=True)
+    if isinstance(exc, ConfigException):
+        return ClusterError(f"{doing}: {exc}")
+    return ClusterError(
+        f"{doing}: the cluster did not answer (API server unreachable ({_short(exc)})); "
+        "is the cluster up? (python -m pyodo_tasks.cluster status)",
+        retryable=True,
+    )
+
+
+@contextmanager
+def translated(doing: str, also: tuple[type[BaseException], ...] = ()) -> Iterator[None]:
+    """Re-raise the client's failures inside the block as one-line ClusterErrors.
+
+    ``also`` adds types that mean "no connection" at one call site only (the stream client
+    raises AttributeError from its own error path when nothing listens).
+    """
+    try:
+        yield
+    except ClusterError:
+        raise
+    except (*TRANSLATED, *also) as exc:
+        raise translate(exc, doing) from exc

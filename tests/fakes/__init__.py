@@ -1,0 +1,1 @@
+"""Fakes shared by the tests that need no cluster (one per boundary: :mod:`.kube`)."""
