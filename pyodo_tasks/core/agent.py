@@ -242,29 +242,19 @@ class ExecPipe:
     def __init__(
         self, kube: Any, pod: str, argv: list[str], container: str, namespace: str
     ) -> None:
-        from kubernetes.client.exceptions import ApiException
-        from kubernetes.stream import stream
-
-        from pyodo_tasks.core.kube.client import api_error
-
-        try:
-            self.client = stream(
-                kube.stream_core.connect_get_namespaced_pod_exec,
-                pod,
-                namespace,
-                command=argv,
-                container=container,
-                stdin=True,
-                stdout=True,
-                stderr=True,
-                tty=False,
-                binary=True,
-                _preload_content=False,
-            )
-        except ApiException as exc:
-            raise api_error(exc, f"exec {argv[0]} in pod/{pod}") from exc
-        except (OSError, AttributeError) as exc:  # the client fails oddly when nothing listens
-            raise ClusterError(f"exec {argv[0]} in pod/{pod}: cannot connect: {exc}") from exc
+        # Opened through the Kube boundary (its translation table turns failures into
+        # ClusterError); the frames are then read here, below the client.
+        self.client = kube.open_exec(
+            pod,
+            argv,
+            namespace,
+            container=container,
+            stdin=True,
+            stdout=True,
+            stderr=True,
+            tty=False,
+            binary=True,
+        )
         self.ws = self.client.sock
         self.v5 = getattr(self.client, "subprotocol", "") == "v5.channel.k8s.io"
         self._lock = threading.Lock()
