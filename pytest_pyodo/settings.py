@@ -286,6 +286,31 @@ def _kubeconfig_found(explicit: Path | None, environ: Mapping[str, str]) -> str 
     return f"KUBECONFIG={found}" if from_env else str(found)
 
 
+class _Picker:
+    """Reads each setting from the first source that sets it and records where it came from."""
+
+    def __init__(self, sources: Sequence[Source]) -> None:
+        self.sources = sources
+        self.origin: dict[str, str] = {}
+
+    def pick(self, key: str) -> tuple[Any, Source | None]:
+        value, source = _first(self.sources, key)
+        if source is not None:
+            self.origin[key] = _label(source, key)
+        return value, source
+
+    def flag(self, key: str) -> bool:
+        value, source = self.pick(key)
+        return False if source is None else parse_bool(value, source.name_of(key))
+
+    def duration(self, key: str, default: float) -> float:
+        value, source = self.pick(key)
+        if source is None:
+            self.origin[key] = "default"
+            return default
+        return parse_duration(value, source.name_of(key))
+
+
 def resolve_settings(
     sources: Sequence[Source],
     environ: Mapping[str, str] | None = None,
@@ -297,120 +322,134 @@ def resolve_settings(
     Raises :class:`ConfigError` naming the source and the fix for a bad value or combination.
     """
     environ = os.environ if environ is None else environ
-    origin: dict[str, str] = {}
-
-    def pick(key: str) -> tuple[Any, Source | None]:
-        value, source = _first(sources, key)
-        if source is not None:
-            origin[key] = _label(source, key)
-        return value, source
-
-    devfile_registry = _registry(*pick("devfile_registry"))
+    picker = _Picker(sources)
+    devfile_registry = _registry(*picker.pick("devfile_registry"))
     if devfile_registry:
         environ = {**environ, REGISTRY_ENV: devfile_registry}
-    raw_components, comp_source = pick("component")
-    components: list[Path] = []
-    if comp_source is not None:
-        where = comp_source.name_of("component")
-        for given, path in _component_paths(raw_components, comp_source):
-            if check_devfiles:
-                check_component(path, where, environ, given)
-            components.append(path)
+    components = _components(picker, environ, check_devfiles)
+    cluster, kubeconfig, context = _cluster_target(picker, environ)
+    return Settings(
+        components=components,
+        cluster=cluster,
+        kubeconfig=kubeconfig,
+        context=context,
+        namespace=_namespace(picker),
+        keep=picker.flag("keep"),
+        reuse=picker.flag("reuse"),
+        ttl=picker.duration("ttl", DEFAULT_TTL),
+        timeout=picker.duration("timeout", DEFAULT_TIMEOUT),
+        devfile_registry=devfile_registry,
+        origin=picker.origin,
+    )
 
-    raw_cluster, cluster_source = pick("cluster")
-    raw_kubeconfig, kc_source = pick("kubeconfig")
-    raw_context, ctx_source = pick("context")
 
-    cluster: str | None = None
-    if cluster_source is not None:
-        cluster = str(raw_cluster).strip().lower()
-        if cluster not in PROVIDERS:
-            raise ConfigError(
-                f"{cluster_source.name_of('cluster')}={raw_cluster!r} is not a cluster provider: "
-                f"use one of {', '.join(PROVIDERS)}"
-            )
+def _components(
+    picker: _Picker, environ: Mapping[str, str], check_devfiles: bool
+) -> tuple[Path, ...]:
+    raw, source = picker.pick("component")
+    if source is None:
+        return ()
+    where = source.name_of("component")
+    components = []
+    for given, path in _component_paths(raw, source):
+        if check_devfiles:
+            check_component(path, where, environ, given)
+        components.append(path)
+    return tuple(components)
 
+
+def _provider_name(raw: Any, source: Source | None) -> str | None:
+    if source is None:
+        return None
+    cluster = str(raw).strip().lower()
+    if cluster not in PROVIDERS:
+        raise ConfigError(
+            f"{source.name_of('cluster')}={raw!r} is not a cluster provider: "
+            f"use one of {', '.join(PROVIDERS)}"
+        )
+    return cluster
+
+
+def _cluster_target(
+    picker: _Picker, environ: Mapping[str, str]
+) -> tuple[str, Path | None, str | None]:
+    """``(cluster, kubeconfig, context)``: explicit choices, their conflicts, auto-detection."""
+    raw_cluster, cluster_source = picker.pick("cluster")
+    raw_kubeconfig, kc_source = picker.pick("kubeconfig")
+    raw_context, ctx_source = picker.pick("context")
+    cluster = _provider_name(raw_cluster, cluster_source)
     kubeconfig: Path | None = None
     if kc_source is not None:
         kubeconfig = (kc_source.base / Path(str(raw_kubeconfig)).expanduser()).resolve()
     context = str(raw_context).strip() if ctx_source is not None else None
-
     if cluster_source is not None and cluster in ("local", "kind"):
-        # An explicit local/kind choice ignores a kubeconfig/context that only the environment
-        # set; one given to pytest itself contradicts it.
-        for key, src in (("kubeconfig", kc_source), ("context", ctx_source)):
-            if src is None:
-                continue
-            if src.kind == "env" and cluster_source.kind != "env":
-                origin.pop(key)
-                if key == "kubeconfig":
-                    kubeconfig = None
-                else:
-                    context = None
-                continue
-            fixed = "its own kubeconfig" if key == "kubeconfig" else "its own context"
-            raise ConfigError(
-                f"{src.name_of(key)} does not apply to "
-                f"{cluster_source.name_of('cluster')}={cluster} (that cluster has {fixed}): "
-                f"drop {src.name_of(key)}, or use {cluster_source.name_of('cluster')}=kubeconfig"
-            )
+        if _own_target_ignores(picker, cluster, cluster_source, "kubeconfig", kc_source):
+            kubeconfig = None
+        if _own_target_ignores(picker, cluster, cluster_source, "context", ctx_source):
+            context = None
     if cluster is None:
         found = _kubeconfig_found(kubeconfig, environ)
         cluster = "kubeconfig" if found else "local"
-        origin["cluster"] = f"auto: kubeconfig {found}" if found else "auto: no kubeconfig found"
+        picker.origin["cluster"] = (
+            f"auto: kubeconfig {found}" if found else "auto: no kubeconfig found"
+        )
+    if cluster == "kubeconfig":
+        _check_kubeconfig(picker, kubeconfig, raw_kubeconfig, kc_source, environ)
+    return cluster, kubeconfig, context
 
-    if cluster == "kubeconfig" and _kubeconfig_found(kubeconfig, environ) is None:
+
+def _own_target_ignores(
+    picker: _Picker, cluster: str, cluster_source: Source, key: str, source: Source | None
+) -> bool:
+    """True when a local/kind choice ignores ``key`` because only the environment set it.
+
+    A kubeconfig or context given to pytest itself contradicts that choice: an error.
+    """
+    if source is None:
+        return False
+    if source.kind == "env" and cluster_source.kind != "env":
+        picker.origin.pop(key)
+        return True
+    fixed = "its own kubeconfig" if key == "kubeconfig" else "its own context"
+    raise ConfigError(
+        f"{source.name_of(key)} does not apply to "
+        f"{cluster_source.name_of('cluster')}={cluster} (that cluster has {fixed}): "
+        f"drop {source.name_of(key)}, or use {cluster_source.name_of('cluster')}=kubeconfig"
+    )
+
+
+def _check_kubeconfig(
+    picker: _Picker,
+    kubeconfig: Path | None,
+    raw: Any,
+    source: Source | None,
+    environ: Mapping[str, str],
+) -> None:
+    if _kubeconfig_found(kubeconfig, environ) is None:
         raise ConfigError(
-            f"{origin['cluster']}=kubeconfig but no kubeconfig was found: pass "
+            f"{picker.origin['cluster']}=kubeconfig but no kubeconfig was found: pass "
             "--pyodo-kubeconfig=FILE, set KUBECONFIG, or use --pyodo-cluster=local"
         )
-    missing = kubeconfig is not None and not kubeconfig.is_file()
-    if cluster == "kubeconfig" and kc_source is not None and missing:
+    if source is not None and kubeconfig is not None and not kubeconfig.is_file():
         raise ConfigError(
-            f"{kc_source.name_of('kubeconfig')}={raw_kubeconfig}: no such file (pass the "
+            f"{source.name_of('kubeconfig')}={raw}: no such file (pass the "
             "path of an existing kubeconfig, or print the local cluster's with "
             "`python -m pyodo_tasks.cluster kubeconfig`)"
         )
 
-    raw_namespace, ns_source = pick("namespace")
-    namespace = None
-    if ns_source is not None:
-        namespace = str(raw_namespace).strip()
-        if len(namespace) > 63 or not _DNS1123_LABEL.match(namespace):
-            raise ConfigError(
-                f"{ns_source.name_of('namespace')}={raw_namespace!r} is not a valid namespace "
-                "name: use at most 63 lowercase letters, digits and '-', starting and ending "
-                "with a letter or digit"
-            )
 
-    def flag(key: str) -> bool:
-        value, source = pick(key)
-        return False if source is None else parse_bool(value, source.name_of(key))
-
-    def duration(key: str, default: float) -> float:
-        value, source = pick(key)
-        if source is None:
-            origin[key] = "default"
-            return default
-        return parse_duration(value, source.name_of(key))
-
-    keep = flag("keep")
-    reuse = flag("reuse")
-    ttl = duration("ttl", DEFAULT_TTL)
-    timeout = duration("timeout", DEFAULT_TIMEOUT)
-    return Settings(
-        components=tuple(components),
-        cluster=cluster,
-        kubeconfig=kubeconfig,
-        context=context,
-        namespace=namespace,
-        keep=keep,
-        reuse=reuse,
-        ttl=ttl,
-        timeout=timeout,
-        devfile_registry=devfile_registry,
-        origin=origin,
-    )
+def _namespace(picker: _Picker) -> str | None:
+    raw, source = picker.pick("namespace")
+    if source is None:
+        return None
+    namespace = str(raw).strip()
+    if len(namespace) > 63 or not _DNS1123_LABEL.match(namespace):
+        raise ConfigError(
+            f"{source.name_of('namespace')}={raw!r} is not a valid namespace "
+            "name: use at most 63 lowercase letters, digits and '-', starting and ending "
+            "with a letter or digit"
+        )
+    return namespace
 
 
 def _registry(value: Any, source: Source | None) -> str | None:
