@@ -14,6 +14,7 @@ rewrites the small top layer.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -238,10 +239,24 @@ def _work_dir(key: str) -> Path:
     return work
 
 
+STALE_AFTER_S = 3 * 24 * 3600
+
+
 def _remove_stale(directory: Path, prefix: str, keep: Path) -> None:
+    """Remove other versions of an image not used for :data:`STALE_AFTER_S`.
+
+    Why not every other version at once: two checkouts of pyodo on one machine (a clone in CI, a
+    work tree) can need different versions of the same image at the same time; deleting the
+    other's archive between its build and its import failed that run ("archive ... does not
+    exist"). Archives are touched on every use, so only truly unused ones age out.
+    """
+    now = time.time()
     for old in directory.glob(f"{prefix}-*.tar"):
-        if old != keep and old.name[len(prefix) + 1 :].count("-") == 0:
-            old.unlink(missing_ok=True)
+        if old == keep or old.name[len(prefix) + 1 :].count("-") != 0:
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            if now - old.stat().st_mtime > STALE_AFTER_S:
+                old.unlink(missing_ok=True)
 
 
 # --- pause -----------------------------------------------------------------------------------
@@ -395,6 +410,8 @@ def _ensure_one(recipe: Recipe, log: Log) -> ImageArchive:
     path = archive_path(recipe)
     result = ImageArchive(name=recipe.name, ref=recipe.ref, path=path)
     if path.is_file():
+        with contextlib.suppress(OSError):
+            os.utime(path)  # in use: keeps it from ageing out (_remove_stale)
         return result
     lock = FileLock(os.fspath(directory / f".{recipe.name}.lock"))
     try:
