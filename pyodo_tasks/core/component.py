@@ -18,6 +18,8 @@ reads the cluster but writes nothing and builds nothing:
 
 from __future__ import annotations
 
+import concurrent.futures
+import functools
 import hashlib
 import logging
 import os
@@ -39,6 +41,7 @@ from pyodo_tasks.core.endpoints import service_url as _service_url
 from pyodo_tasks.core.index import Changes, FileIndex, Snapshot
 from pyodo_tasks.core.kube import ExecResult, Kube, PortForwarder, ResolvedTarget, Target
 from pyodo_tasks.core.render import (
+    KUBERNETES_COMPONENT_LABEL,
     SPEC_HASH_ANNOTATION,
     RenderContext,
     component_selector,
@@ -48,7 +51,7 @@ from pyodo_tasks.core.report import debug_report
 from pyodo_tasks.core.statefile import StateFile
 from pyodo_tasks.core.sync import SyncTarget, send_changes
 from pyodo_tasks.core.wait import wait_for
-from pyodo_tasks.errors import ClusterError, WaitTimeout
+from pyodo_tasks.errors import ClusterError, PyodoError, WaitTimeout
 
 __all__ = ["Component", "PushResult", "SyncResult"]
 
@@ -230,8 +233,10 @@ class Component:
             if changes.touched:  # stat changed, content did not: remember, so no re-hash
                 self.index().commit(snapshot)
             return Delivery(result)
+        # Build steps in other containers run by exec (run_sidecar_steps): not through the agent.
+        sidecars = wanted and bool(self.devfile.sidecar_runs("build"))
         for attempt in (1, 2):
-            session = self._agents.get(self, pod)
+            session = None if sidecars else self._agents.get(self, pod)
             if session is None:
                 break
             try:
@@ -338,6 +343,7 @@ class Component:
         in the app container, streaming its output (one exec; see :meth:`deliver`)."""
         self.post_start(output)
         pod = pod.metadata.name if pod is not None else self.pod_name()
+        self.run_sidecar_steps("build", pod, output or quiet, timeout)
         return run_streamed(
             self.kube,
             pod,
@@ -348,6 +354,36 @@ class Component:
             shown_as=["assemble-and-restart"],
             context=f"pod/{pod} (component {self.name})",
         )
+
+    def run_sidecar_steps(self, kind: str, pod: str, say: Output, timeout: float) -> None:
+        """Run the ``kind`` command's steps that belong to other containers than the app's,
+        each in its own container; a parallel composite's steps run together."""
+        runs = list(self.devfile.sidecar_runs(kind))
+        while runs:
+            batch = [runs.pop(0)]
+            while batch[0][2] and runs and runs[0][2]:
+                batch.append(runs.pop(0))
+            for container, script, _ in batch:
+                say(f"[pyodo] {kind} in {container}: {script}")
+            steps = [
+                functools.partial(
+                    run_streamed,
+                    self.kube,
+                    pod,
+                    ["sh", "-c", script],
+                    container=container,
+                    timeout=timeout,
+                    say=say,
+                    context=f"{kind} of component {self.name} in pod/{pod}",
+                )
+                for container, script, _ in batch
+            ]
+            if len(steps) == 1:
+                steps[0]()
+                continue
+            with concurrent.futures.ThreadPoolExecutor(len(steps)) as pool:
+                for future in [pool.submit(step) for step in steps]:
+                    future.result()
 
     def push(self, output: Output | None = None, timeout: float = 300.0) -> PushResult:
         """The whole push: apply if changed, wait, sync what changed, build if anything moved."""
@@ -425,13 +461,42 @@ class Component:
     def delete(self, timeout: float = 120.0) -> list[str]:
         """Delete every object of this component and wait until they are gone."""
         self.stop_forwards()
+        self.pre_stop()
         selector = f"app.kubernetes.io/instance={self.name},app.kubernetes.io/managed-by=pyodo"
         gone = self.kube.delete_labelled(selector)
+        for obj in self.render():
+            # Kinds outside Kube's typed set are not found by label: delete them by name.
+            manifest = KUBERNETES_COMPONENT_LABEL in obj["metadata"]["labels"]
+            if manifest and self.kube.delete_object(obj):
+                gone.append(f"{obj['kind']}/{obj['metadata']['name']}")
         what = f"component {self.name} objects to be deleted"
         self.kube.wait_labelled_gone(selector, what, timeout, pods=self.selector, interval=0.5)
         self.state.unlink()
         self.index().index_path.unlink(missing_ok=True)
         return gone
+
+    def pre_stop(self, timeout: float = 60.0) -> None:
+        """Run ``events.preStop`` in the running pod, each step in its container; a pod that is
+        not running has nothing to stop, and a failing step is logged, never blocks the delete."""
+        steps = self.devfile.pre_stop_steps()
+        if not steps:
+            return
+        pod = podstate.newest_running(self.kube.pods(self.selector))
+        if pod is None:
+            return
+        for container, script in steps:
+            try:
+                run_streamed(
+                    self.kube,
+                    pod.metadata.name,
+                    ["sh", "-c", script],
+                    container=container,
+                    timeout=timeout,
+                    say=quiet,
+                    context=f"preStop of component {self.name}",
+                )
+            except PyodoError as exc:
+                log.warning("preStop step in %s failed: %s", container, exc)
 
     def stop_forwards(self) -> None:
         """Stop the port-forwards this object started (the connection stays open)."""

@@ -5,6 +5,7 @@ Pure: no cluster, no I/O, so every shape is unit-tested. The objects, in apply o
 - a ``Secret`` ``<name>-env`` holding env values marked secret (only when there are some);
 - the ``PersistentVolumeClaim`` ``<name>-s2idata`` (and one per devfile volume component);
 - a ``Service`` ``<name>`` for the endpoints that are not ``exposure: none``;
+- the objects of the devfile's Kubernetes/OpenShift components deployed by default;
 - a ``Deployment`` ``<name>`` (apps/v1; the seeds' DeploymentConfig is OpenShift-only) whose pod
   runs the init containers ``copy-supervisord`` and ``copy-files-to-volume``, then the app
   container with the shared emptyDir at ``/opt/odo``, the PVC at ``/opt/app-root``, and the
@@ -38,6 +39,12 @@ __all__ = [
 MANAGED_BY = "pyodo"
 SPEC_HASH_ANNOTATION = "pyodo.dev/spec-hash"
 COMPONENT_LABEL = "pyodo.dev/component"
+#: On objects from a devfile's kubernetes/openshift component: which component they came from.
+KUBERNETES_COMPONENT_LABEL = "pyodo.dev/kubernetes-component"
+#: Kinds known to be namespaced, whose namespace render sets; others get it from discovery.
+NAMESPACED_KINDS = frozenset(
+    {"ConfigMap", "Secret", "Service", "Deployment", "PersistentVolumeClaim", "Pod", "Ingress"}
+)
 SHARED_VOLUME = "odo-shared-data"
 #: The emptyDir the sources are synced into, mounted in every container that mounts sources.
 PROJECTS_VOLUME = "odo-projects"
@@ -103,6 +110,7 @@ def render(devfile: Devfile, ctx: RenderContext) -> list[dict[str, Any]]:
     service = _service(devfile, ctx, labels)
     if service is not None:
         objects.append(service)
+    objects.extend(_manifests(devfile, ctx, labels))
     objects.append(_deployment(devfile, ctx, labels))
     # The hash covers what the component is, not who deployed it: run labels (run id, expiry)
     # are added after it and kept off the pod template, so they never roll the pod and a
@@ -131,6 +139,24 @@ def spec_hash(objects: list[dict[str, Any]]) -> str:
 
 def _meta(name: str, ctx: RenderContext, labels: Mapping[str, str]) -> dict[str, Any]:
     return {"name": name, "namespace": ctx.namespace, "labels": dict(labels)}
+
+
+def _manifests(
+    devfile: Devfile, ctx: RenderContext, labels: Mapping[str, str]
+) -> list[dict[str, Any]]:
+    """The objects of Kubernetes/OpenShift components deployed by default, labelled as the
+    component's own so they are found, replaced and deleted with it."""
+    found = []
+    for component in devfile.deployed_kubernetes:
+        for manifest in component.objects:
+            obj = json.loads(json.dumps(manifest))
+            meta = obj["metadata"]
+            meta["labels"] = {**(meta.get("labels") or {}), **labels}
+            meta["labels"][KUBERNETES_COMPONENT_LABEL] = component.name
+            if obj["kind"] in NAMESPACED_KINDS:
+                meta["namespace"] = ctx.namespace
+            found.append(obj)
+    return found
 
 
 def _secret_name(devfile: Devfile) -> str:

@@ -319,3 +319,55 @@ def test_image_component_with_auto_build_is_one_line(tmp_path: Path) -> None:
     )
     (note,) = load_devfile(write(tmp_path, text), environ={}).notes
     assert "components[1].image.autoBuild: pyodo builds no images; build my/app" in note
+
+
+MULTI = """\
+schemaVersion: 2.2.0
+metadata: {name: multi}
+components:
+  - name: app
+    container: {image: localhost/pyodo/builder-nodejs:bookworm}
+  - name: tools
+    container: {image: localhost/pyodo/builder-python:bookworm, sourceMapping: /src}
+commands:
+  - id: gen
+    exec: {component: tools, commandLine: make gen}
+  - id: deps
+    exec: {component: app, commandLine: npm ci}
+  - id: lint
+    exec: {component: app, commandLine: npm run lint}
+  - id: checks
+    composite: {commands: [deps, lint], parallel: true}
+  - id: build
+    composite: {commands: [gen, checks], group: {kind: build, isDefault: true}}
+  - id: run
+    exec: {component: app, commandLine: node server.js, group: {kind: run, isDefault: true}}
+"""
+
+
+def test_each_build_step_runs_in_its_own_container(tmp_path: Path) -> None:
+    devfile = load_devfile(write(tmp_path, MULTI), environ={})
+    assert devfile.app_container.name == "app"
+    assert devfile.sidecar_runs("build") == (("tools", "cd /src && make gen", False),)
+    script, _ = devfile.shell_script("build")
+    assert "make gen" not in script
+
+
+def test_parallel_composite_starts_steps_together_and_fails_if_one_fails(tmp_path: Path) -> None:
+    script, _ = load_devfile(write(tmp_path, MULTI), environ={}).shell_script("build")
+    assert script == (
+        "{ (cd /projects && npm ci) & _pyodo_p1=$!; (cd /projects && npm run lint) & "
+        '_pyodo_p2=$!; wait "$_pyodo_p1" && wait "$_pyodo_p2"; }'
+    )
+
+
+def test_apply_step_in_a_run_composite_deploys_its_kubernetes_component(tmp_path: Path) -> None:
+    text = MINIMAL.replace("commands:\n", KUBE).replace("id: run\n", "id: start\n") + (
+        "  - id: run\n    composite: {commands: [deploy, start], group: {kind: run}}\n"
+    )
+    text = text.replace("group: {kind: run, isDefault: true}", "")
+    text = text.replace(
+        "uri: missing.yaml", "inlined: '{apiVersion: v1, kind: ConfigMap, metadata: {name: o}}'"
+    )
+    devfile = load_devfile(write(tmp_path, "variables: {GREET: hi}\n" + text), environ={})
+    assert [k.name for k in devfile.deployed_kubernetes] == ["cm", "outer"]

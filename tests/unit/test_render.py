@@ -206,3 +206,23 @@ def test_container_and_pod_overrides_are_merged(sidecars: dict) -> None:
 def test_post_start_in_a_sidecar_runs_in_its_own_source_dir() -> None:
     devfile = load_devfile(FIXTURES / "features" / "sidecar-overrides.yaml", environ={})
     assert devfile.post_start_steps() == (("lint", "cd /src && ls $PROJECT_SOURCE"),)
+
+
+def test_kubernetes_component_objects_are_labelled_with_the_component(tmp_path: Path) -> None:
+    (tmp_path / "devfile.yaml").write_text(
+        (FIXTURES / "registry-nodejs.yaml")
+        .read_text()
+        .replace(
+            "components:\n",
+            "components:\n  - name: settings\n    kubernetes:\n      inlined: |\n"
+            "        apiVersion: v1\n        kind: ConfigMap\n"
+            "        metadata: {name: app-settings}\n        data: {a: b}\n",
+            1,
+        )
+    )
+    objects = render(load_devfile(tmp_path, environ={}), RenderContext(namespace="dev"))
+    assert [o["kind"] for o in objects][-2:] == ["ConfigMap", "Deployment"]
+    cm = by_kind(objects)["ConfigMap/app-settings"]
+    assert cm["metadata"]["namespace"] == "dev"
+    assert cm["metadata"]["labels"]["app.kubernetes.io/instance"] == "nodejs"
+    assert cm["metadata"]["labels"]["pyodo.dev/kubernetes-component"] == "settings"

@@ -261,32 +261,68 @@ class Devfile:
         return replace(self, containers=containers)
 
     def shell_script(self, kind: str) -> tuple[str, str]:
-        """The default ``kind`` command as ``(shell command line, working dir)`` for the pod.
+        """The default ``kind`` command's steps for the app container, as
+        ``(shell command line, working dir)`` for the pod's scripts.
 
-        Returns ``("", "")`` when the devfile has no such command (S2I scripts take over).
+        Returns ``("", "")`` when the devfile has no such command (S2I scripts take over), and
+        ``":"`` when all its steps run in other containers (see :meth:`sidecar_runs`).
         """
         command = self.default_command(kind)
-        return ("", "") if command is None else self.script(command)
+        if command is None:
+            return ("", "")
+        line, workdir = self.script(command, only=self.app_container.name)
+        return (line or ":", workdir)
 
-    def script(self, command: Command) -> tuple[str, str]:
-        """A command as ``(shell command line, working dir)``.
+    def sidecar_runs(self, kind: str) -> tuple[tuple[str, str, bool], ...]:
+        """The default ``kind`` command's steps that run in other containers than the app's,
+        as ``(container, shell command line, parallel)``, in order."""
+        command = self.default_command(kind)
+        if command is None:
+            return ()
+        app = self.app_container.name
+        return tuple(run for run in self.steps_by_container(command) if run[0] != app)
+
+    def script(self, command: Command, only: str | None = None) -> tuple[str, str]:
+        """A command as ``(shell command line, working dir)``; ``only`` keeps one container's steps.
 
         The command lines are the devfile author's shell commands, run with ``sh -c`` in the
         container as the devfile spec says; a composite becomes one ``&&`` chain so a failing
-        step stops the rest. Directories and env values are quoted, never interpolated raw.
+        step stops the rest, a parallel composite starts its steps together and fails if any
+        fails. Directories and env values are quoted, never interpolated raw.
         """
-        steps = self.flatten(command)
+        steps = [s for s in self.flatten(command) if only is None or s.component == only]
         if len(steps) == 1 and not steps[0].env:
             step = steps[0]
             return step.command_line, self.working_dir(step)
-        chain = " && ".join(
-            "("
-            + "".join(f"export {e.name}={shlex.quote(e.value)} && " for e in s.env)
-            + f"cd {shlex.quote(self.working_dir(s))} && {s.command_line})"
-            for s in steps
-        )
         workdir = self.working_dir(steps[0]) if steps else self.source_dir
-        return chain, workdir
+        return self._chain(command, only, [0]) or "", workdir
+
+    def _chain(self, command: Command, only: str | None, counter: list[int]) -> str | None:
+        if isinstance(command, ApplyCommand):
+            return None
+        if isinstance(command, ExecCommand):
+            if only is not None and command.component != only:
+                return None
+            exports = "".join(f"export {e.name}={shlex.quote(e.value)} && " for e in command.env)
+            return (
+                f"({exports}cd {shlex.quote(self.working_dir(command))} && {command.command_line})"
+            )
+        parts = [
+            part
+            for child in command.commands
+            if (part := self._chain(self.command(child), only, counter)) is not None
+        ]
+        if not parts:
+            return None
+        if not command.parallel or len(parts) == 1:
+            return " && ".join(parts)
+        names = []
+        for _ in parts:
+            counter[0] += 1
+            names.append(f"_pyodo_p{counter[0]}")
+        started = " ".join(f"{part} & {name}=$!;" for part, name in zip(parts, names, strict=True))
+        waited = " && ".join(f'wait "${name}"' for name in names)
+        return f"{{ {started} {waited}; }}"
 
     def working_dir(self, step: ExecCommand) -> str:
         """Where a step runs: its ``workingDir``, else its own container's source directory."""

@@ -314,6 +314,7 @@ class Parser(FieldReader):
     ) -> tuple[KubernetesComponent, ...]:
         """Kubernetes/OpenShift components; ``deployByDefault`` resolved as odo resolves it."""
         applied = {c.component for c in commands if isinstance(c, ApplyCommand)}
+        inner = self.inner_loop_applies(commands)
         found = []
         for name, raw, at in manifests:
             raw = self.mapping(raw, at, ("uri", "inlined", "deployByDefault", "endpoints"))
@@ -321,7 +322,7 @@ class Parser(FieldReader):
             deploy = (
                 self.boolean(explicit, f"{at}.deployByDefault", False)
                 if explicit is not None
-                else name not in applied
+                else name not in applied or name in inner
             )
             if "uri" in raw and "inlined" in raw:
                 raise self.fail(at, "has both uri and inlined", "keep one")
@@ -335,6 +336,25 @@ class Parser(FieldReader):
                 )
             )
         return tuple(found)
+
+    def inner_loop_applies(self, commands: Sequence[Command]) -> set[str]:
+        """Components applied by an ``apply`` step of a build/run/debug composite: a push runs
+        those commands, so their components are applied with the component."""
+        by_id = {c.id: c for c in commands}
+        found: set[str] = set()
+
+        def walk(command: Command, seen: tuple[str, ...]) -> None:
+            if isinstance(command, ApplyCommand):
+                found.add(command.component)
+            elif isinstance(command, CompositeCommand) and command.id not in seen:
+                for child in command.commands:
+                    if child in by_id:
+                        walk(by_id[child], (*seen, command.id))
+
+        for command in commands:
+            if command.group in ("build", "run", "debug"):
+                walk(command, ())
+        return found
 
     def manifest_text(self, raw: Mapping[str, Any], at: str) -> str:
         if raw.get("inlined") is not None:

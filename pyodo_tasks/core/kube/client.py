@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from functools import cached_property
 from typing import Any
 
 from kubernetes import client as k8s
@@ -88,8 +89,34 @@ class Kube:
                 return ABSENT
             raise
 
+    @cached_property
+    def dynamic(self) -> Any:
+        """A discovery-backed client for kinds pyodo has no typed method for (devfile
+        kubernetes components); built on first use, as discovery costs requests."""
+        from kubernetes.dynamic import DynamicClient
+
+        with translated("discover the cluster's API resources"):
+            return DynamicClient(self.api)
+
+    def _resource(self, obj: Mapping[str, Any]) -> Any:
+        from kubernetes.dynamic.exceptions import ResourceNotFoundError
+
+        api_version, kind = obj["apiVersion"], obj["kind"]
+        try:
+            return self.dynamic.resources.get(api_version=api_version, kind=kind)
+        except ResourceNotFoundError as exc:
+            raise ClusterError(
+                f"the cluster serves no {kind} in {api_version} (is its CRD installed?)"
+            ) from exc
+
+    def _typed(self, obj: Mapping[str, Any]) -> bool:
+        group = obj["apiVersion"].split("/")[0] if "/" in obj["apiVersion"] else "core"
+        return obj["kind"] in KINDS and KINDS[obj["kind"]][0] == group
+
     def apply(self, obj: dict[str, Any]) -> dict[str, Any]:
         """Server-side apply under pyodo's field manager, taking over conflicting fields."""
+        if not self._typed(obj):
+            return self._apply_dynamic(obj)
         kind, name = obj["kind"], obj["metadata"]["name"]
         namespace = obj["metadata"].get("namespace") or self.namespace
         result = self._call(
@@ -103,6 +130,36 @@ class Kube:
             _content_type="application/apply-patch+yaml",
         )
         return self.to_dict(result)
+
+    def _apply_dynamic(self, obj: dict[str, Any]) -> dict[str, Any]:
+        resource = self._resource(obj)
+        name = obj["metadata"]["name"]
+        namespace = (
+            (obj["metadata"].get("namespace") or self.namespace) if resource.namespaced else None
+        )
+        result = self._call(
+            f"apply {obj['kind']}/{name}" + (f" in {namespace}" if namespace else ""),
+            resource.server_side_apply,
+            body=obj,
+            name=name,
+            namespace=namespace,
+            field_manager=FIELD_MANAGER,
+            force_conflicts=True,
+        )
+        return dict(result.to_dict())
+
+    def delete_object(self, obj: Mapping[str, Any]) -> bool:
+        """Delete the object a manifest describes, whatever its kind; False when gone."""
+        name = obj["metadata"]["name"]
+        if self._typed(obj):
+            return self.delete(obj["kind"], name, obj["metadata"].get("namespace"))
+        resource = self._resource(obj)
+        namespace = (
+            (obj["metadata"].get("namespace") or self.namespace) if resource.namespaced else None
+        )
+        doing = f"delete {obj['kind']}/{name}"
+        result = self._call(doing, resource.delete, name=name, namespace=namespace, tolerate=404)
+        return result is not ABSENT
 
     def get(self, kind: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
         """The object as a dict, or None when it does not exist."""
