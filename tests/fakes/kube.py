@@ -251,6 +251,11 @@ class FakeKube(Kube):
         found = self.objects.get((namespace, kind, name))
         return copy.deepcopy(found) if found is not None else None
 
+    def delete_object(self, obj: dict[str, Any]) -> bool:
+        """Any kind: the fake keeps every object by (namespace, kind, name)."""
+        meta = obj["metadata"]
+        return self.delete(obj["kind"], meta["name"], meta.get("namespace"))
+
     def delete(self, kind: str, name: str, namespace: str | None = None) -> bool:
         namespace = namespace or self.namespace
         self._enter("delete", f"delete {kind}/{name} in {namespace}", kind, name)
