@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Literal
 
 import pytest
 
@@ -57,7 +58,7 @@ def add_options(parser: pytest.Parser) -> None:
             setting.ini,
             help=f"{setting.help} (like {setting.option})",
             # Paths are resolved against the ini file's directory by pytest itself.
-            type="paths" if setting.key == "component" else "string",
+            type=_ini_type(setting.key),
             default=None,
         )
 
@@ -83,3 +84,7 @@ def read_settings(config: pytest.Config, environ: Mapping[str, str] | None = Non
         return resolve_settings(sources(config, environ), environ)
     except ConfigError as exc:
         raise pytest.UsageError(f"pyodo: {exc}") from exc
+
+
+def _ini_type(key: str) -> Literal["paths", "string"]:
+    return "paths" if key == "component" else "string"

@@ -28,7 +28,7 @@ from typing import Any
 
 from pyodo_tasks import load_devfile
 from pyodo_tasks.cluster import PROVIDERS
-from pyodo_tasks.core.devfile.registry import REGISTRY_ENV, registry_setting
+from pyodo_tasks.core.devfile import REGISTRY_ENV, registry_setting
 from pyodo_tasks.core.kube import kubeconfig_paths
 from pyodo_tasks.errors import ConfigError
 

@@ -16,8 +16,11 @@ from typing import Protocol, runtime_checkable
 class ImageArchiveLike(Protocol):
     """What a provider needs of ``pyodo_tasks.testbed.images.ImageArchive``: a ref and a tarball."""
 
-    ref: str
-    path: Path
+    @property
+    def ref(self) -> str: ...
+
+    @property
+    def path(self) -> Path: ...
 
 
 @dataclass(frozen=True)

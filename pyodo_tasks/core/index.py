@@ -296,8 +296,9 @@ def _union(spec: GitIgnoreSpec) -> re.Pattern[str] | None:
     Named groups become plain groups (names would clash); that changes what is captured,
     never what matches, so the union is exact as a filter.
     """
-    regexes = [p.regex for p in spec.patterns if p.include is not None]
-    if not regexes or any(r is None or not isinstance(r.pattern, str) for r in regexes):
+    found = [p.regex for p in spec.patterns if p.include is not None]
+    regexes = [r for r in found if r is not None and isinstance(r.pattern, str)]
+    if not regexes or len(regexes) != len(found):
         return None
     flags = regexes[0].flags
     if any(r.flags != flags for r in regexes):

@@ -12,7 +12,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +40,7 @@ class DevClient:
         devfile_path: Path,
         index: FileIndex,
         display: Display,
-        labels: dict[str, str] | None = None,
+        labels: Mapping[str, str] | None = None,
         on_published: Callable[[Spec, float], None] | None = None,
     ) -> None:
         self.kube = kube
@@ -87,7 +87,7 @@ class DevClient:
         """A debounced batch from the watcher: re-scan, publish if a sync-relevant path moved."""
         changed = [path for _, path in changes]
         with self._lock:
-            before = self._snapshot or {}
+            before: Mapping[str, Any] = self._snapshot or {}
             after = self.index.scan()
             self._snapshot = after
             paths = relevant_paths(changed, self.root, before, after)

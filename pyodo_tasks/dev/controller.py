@@ -285,10 +285,10 @@ class Controller:
         wanted = {
             endpoint.name: (c, endpoint) for c, endpoint in forwardable_endpoints(self.component)
         }
-        for name, forwarder in list(self._forwards.items()):
+        for name, running in list(self._forwards.items()):
             want = wanted.get(name)
-            if want is None or want[1].target_port != forwarder.remote_port:
-                forwarder.stop()
+            if want is None or want[1].target_port != running.remote_port:
+                running.stop()
                 del self._forwards[name]
         ports = []
         for name, (container, endpoint) in wanted.items():

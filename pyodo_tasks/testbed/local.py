@@ -277,7 +277,7 @@ class LocalProvider(Provider):
                 "pyodo_tasks.testbed.images.ensure_images is not available, so no sandbox "
                 "(pause) image can be built; no image can be pulled on this machine"
             ) from exc
-        archives = list(ensure_images(self.images).values())
+        archives: list[ImageArchiveLike] = list(ensure_images(self.images).values())
         refs = {a.ref for a in archives}
         if self.layout.sandbox_image not in refs:
             archives += list(ensure_images([_image_name(self.layout.sandbox_image)]).values())

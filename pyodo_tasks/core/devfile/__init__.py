@@ -26,9 +26,11 @@ from pyodo_tasks.core.devfile.model import (
     VolumeMount,
     image_override_env_name,
 )
+from pyodo_tasks.core.devfile.registry import REGISTRY_ENV, registry_setting
 
 __all__ = [
     "DEFAULT_SOURCE_DIR",
+    "REGISTRY_ENV",
     "ApplyCommand",
     "Command",
     "CompositeCommand",
@@ -42,4 +44,5 @@ __all__ = [
     "find_devfile",
     "image_override_env_name",
     "load_devfile",
+    "registry_setting",
 ]

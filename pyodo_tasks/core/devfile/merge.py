@@ -88,7 +88,15 @@ def _patch_list(base: list, patch: list, key: str, field: str) -> list:
 def _union_switch(base: dict, patch: dict, field: str) -> dict:
     """Patch one element; a patch naming another kind (``container`` → ``kubernetes``)
     replaces the kind, as the schema's unions do."""
-    kinds = ("container", "volume", "kubernetes", "openshift", "image", "custom", "plugin")
+    kinds: tuple[str, ...] = (
+        "container",
+        "volume",
+        "kubernetes",
+        "openshift",
+        "image",
+        "custom",
+        "plugin",
+    )
     kinds += ("exec", "composite", "apply")
     new = [k for k in kinds if k in patch]
     if new and not any(k in base for k in new):
@@ -130,7 +138,7 @@ def merge_parent(parent: Mapping[str, Any], child: Mapping[str, Any]) -> dict[st
         theirs = list(parent.get(field) or [])
         if not theirs:
             continue
-        taken = {_key(item, key) for item in theirs} - {None}
+        taken = {k for k in (_key(item, key) for item in theirs) if k is not None}
         clash = sorted({n for n in (_key(item, key) for item in mine) if n in taken})
         if clash:
             raise MergeConflict(

@@ -162,7 +162,7 @@ def _add_file(tar: tarfile.TarFile, name: str, path: Path, digest: hashlib._Hash
     info.size = path.stat().st_size
     info.mode = 0o644
     with path.open("rb") as handle:
-        tar.addfile(info, _Hashing(handle))  # type: ignore[arg-type]
+        tar.addfile(info, _Hashing(handle))
 
 
 def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
