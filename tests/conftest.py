@@ -41,10 +41,10 @@ class _RegistryHandler(http.server.BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def loopback_registry() -> Iterator[tuple[str, list[str]]]:
     """``(url, requests seen)`` of a devfile registry on 127.0.0.1 (OS-chosen port) serving
-    ``fixtures/devfiles/registry``; stopped after the test."""
+    ``fixtures/devfiles/registry``; one per session (per xdist worker), stopped at its end."""
     seen: list[str] = []
     handler = type("Handler", (_RegistryHandler,), {"requests": seen})
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
