@@ -21,9 +21,11 @@ from __future__ import annotations
 
 import argparse
 import collections
+import inspect
 import logging
 import re
 import sys
+import uuid
 import warnings
 from pathlib import Path
 from typing import Any
@@ -35,7 +37,8 @@ from pyodo_tasks.core.devfile import load_devfile
 from pyodo_tasks.core.render import RenderContext, render
 from pyodo_tasks.errors import PyodoError
 
-NAMESPACE = "pyodo-corpus"
+NAMESPACE = f"pyodo-corpus-{uuid.uuid4().hex[:6]}"
+LOAD_PARAMS = inspect.signature(load_devfile).parameters
 
 
 def devfiles(corpus: Path) -> list[Path]:
@@ -59,12 +62,18 @@ def dry_run_apply(objects: list[dict[str, Any]]) -> None:
     from kubernetes import config
     from kubernetes.client.exceptions import ApiException
     from kubernetes.dynamic import DynamicClient
+    from kubernetes.dynamic.exceptions import ResourceNotFoundError
 
     api = config.new_client_from_config()
     dynamic = DynamicClient(api)
     try:
         for obj in objects:
-            resource = dynamic.resources.get(api_version=obj["apiVersion"], kind=obj["kind"])
+            try:
+                resource = dynamic.resources.get(api_version=obj["apiVersion"], kind=obj["kind"])
+            except ResourceNotFoundError as exc:
+                raise PyodoError(
+                    f"the cluster serves no {obj['kind']} in {obj['apiVersion']}"
+                ) from exc
             try:
                 resource.server_side_apply(
                     body=obj,
@@ -80,12 +89,26 @@ def dry_run_apply(objects: list[dict[str, Any]]) -> None:
         api.close()
 
 
+def _namespace(create: bool) -> None:
+    """The dry-run target namespace (a dry run still needs it to exist), labelled for gc."""
+    from pyodo_tasks.core.gc import run_labels
+    from pyodo_tasks.core.kube import Kube, Target
+
+    with Kube(Target.from_env()) as kube:
+        if create:
+            kube.ensure_namespace(NAMESPACE, run_labels("corpus", 3600))
+        else:
+            kube.delete_namespace(NAMESPACE)
+
+
 def measure(path: Path, image: str, apply: bool, registry: str | None) -> tuple[str, str]:
     """The last stage a devfile passed (``load``/``render``/``push``) or the refusal."""
     with warnings.catch_warnings(record=True):
         warnings.simplefilter("always")
         try:
-            devfile = load_devfile(path, environ={}, registry=registry)
+            # ``registry`` is newer than some revisions this script measures ("before").
+            extra = {"registry": registry} if "registry" in LOAD_PARAMS else {}
+            devfile = load_devfile(path, environ={}, **extra)
         except PyodoError as exc:
             return "refused-load", str(exc)
         except Exception as exc:  # the corpus exists to find crashes: report, don't stop
@@ -122,6 +145,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"| corpus | devfiles | load | render | {push} | crashes |")
     print("|---|---|---|---|---|---|")
     refusals: list[tuple[Path, str, str]] = []
+    if args.dry_run_apply:
+        _namespace(create=True)
     for corpus in args.corpora:
         files = devfiles(corpus)
         stages = collections.Counter()
@@ -135,6 +160,8 @@ def main(argv: list[str] | None = None) -> int:
         loaded = rendered + stages["refused-render"] + stages["crash-render"]
         crashes = sum(n for s, n in stages.items() if s.startswith("crash"))
         print(f"| {corpus} | {len(files)} | {loaded} | {rendered} | {push} | {crashes} |")
+    if args.dry_run_apply:
+        _namespace(create=False)
     if args.list:
         print()
         for path, stage, why in refusals:
