@@ -15,6 +15,7 @@ import yaml
 
 from pyodo_tasks.cluster import kubeconfig as kc
 from pyodo_tasks.cluster.provider import ClusterInfo, ClusterStatus, ImageArchiveLike, Provider
+from pyodo_tasks.core.kube.target import kubeconfig_paths, load_merged, pick_context
 from pyodo_tasks.errors import ClusterError, ConfigError
 
 
@@ -37,7 +38,7 @@ class KubeconfigProvider(Provider):
 
     def files(self) -> list[Path]:
         """Kubeconfig files in kubectl's precedence order."""
-        return kc.resolve_paths(self._explicit)
+        return kubeconfig_paths(self._explicit)
 
     @property
     def kubeconfig(self) -> Path:
@@ -46,7 +47,7 @@ class KubeconfigProvider(Provider):
         files = self.files()
         if len(files) == 1:
             return files[0]
-        merged = kc.load_merged(files)
+        merged = load_merged(files)
         out = Path(tempfile.gettempdir()) / f"pyodo-merged-{os.getuid()}.kubeconfig"
         return kc.write(out, yaml.safe_dump(merged, sort_keys=False))
 
@@ -57,12 +58,12 @@ class KubeconfigProvider(Provider):
                 f"kubeconfig {files[0]} does not exist (pass a path, set KUBECONFIG, "
                 "or create ~/.kube/config)"
             )
-        return kc.pick_context(kc.load_merged(files), self._context)
+        return pick_context(load_merged(files), self._context)
 
     def up(self) -> ClusterInfo:
         path = self.kubeconfig
         ctx = self.context()
-        merged = kc.load_merged([path])
+        merged = load_merged([path])
         cluster_name = next(
             (c["context"].get("cluster") for c in merged["contexts"] if c.get("name") == ctx), ""
         )

@@ -1,7 +1,7 @@
-"""Write kubeconfig files and resolve which one to use, with kubectl's precedence.
+"""Write kubeconfig files (the providers hand them out).
 
-kubectl's order: an explicit ``--kubeconfig`` path, else every file in ``KUBECONFIG`` (merged,
-first file wins per key), else ``~/.kube/config``.
+Which kubeconfig and context to *use* is decided in one place, the engine's resolver
+(:mod:`pyodo_tasks.core.kube.target`: kubectl's precedence and merge rules).
 """
 
 from __future__ import annotations
@@ -11,9 +11,6 @@ import os
 from pathlib import Path
 
 import yaml
-
-from pyodo_tasks.core.kube.target import kubeconfig_paths
-from pyodo_tasks.errors import ConfigError
 
 
 def render(
@@ -53,39 +50,3 @@ def write(path: Path, text: str) -> Path:
     with os.fdopen(fd, "w") as out:
         out.write(text)
     return path
-
-
-#: kubectl's lookup (flag > KUBECONFIG > ~/.kube/config), owned by the engine's target module.
-resolve_paths = kubeconfig_paths
-
-
-def load_merged(files: list[Path]) -> dict:
-    """Merge kubeconfig files like kubectl: the first file to set a name or key wins."""
-    merged: dict = {"clusters": [], "users": [], "contexts": []}
-    seen: dict[str, set[str]] = {k: set() for k in merged}
-    for path in files:
-        try:
-            doc = yaml.safe_load(path.read_text()) or {}
-        except OSError as exc:
-            raise ConfigError(f"cannot read kubeconfig {path}: {exc.strerror}") from exc
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"kubeconfig {path} is not valid YAML") from exc
-        for key in ("clusters", "users", "contexts"):
-            for item in doc.get(key) or []:
-                if item.get("name") not in seen[key]:
-                    seen[key].add(item.get("name"))
-                    merged[key].append(item)
-        if doc.get("current-context") and "current-context" not in merged:
-            merged["current-context"] = doc["current-context"]
-    return merged
-
-
-def pick_context(merged: dict, override: str | None = None) -> str:
-    """Return the context to use: ``override`` if given (must exist), else current-context."""
-    names = [c.get("name") for c in merged.get("contexts", [])]
-    name = override or merged.get("current-context")
-    if not name:
-        raise ConfigError("kubeconfig has no current-context; pass a context name")
-    if name not in names:
-        raise ConfigError(f"context {name!r} not found in kubeconfig (have: {', '.join(names)})")
-    return name

@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from pyodo_tasks.cluster import get_provider, kubeconfig
+from pyodo_tasks.core.kube import target
 from pyodo_tasks.errors import ConfigError
 
 
@@ -18,35 +19,35 @@ def _write(path: Path, context: str, server: str = "https://192.0.2.9:6443") -> 
 
 def test_explicit_path_wins_over_env_and_home(tmp_path) -> None:
     env = {"KUBECONFIG": str(_write(tmp_path / "env", "env"))}
-    got = kubeconfig.resolve_paths(tmp_path / "explicit", environ=env, home=tmp_path)
+    got = target.kubeconfig_paths(tmp_path / "explicit", environ=env, home=tmp_path)
     assert got == [tmp_path / "explicit"]
 
 
 def test_env_wins_over_home_and_skips_missing_entries(tmp_path) -> None:
     a = _write(tmp_path / "a", "a")
     env = {"KUBECONFIG": f"{tmp_path / 'missing'}:{a}"}
-    assert kubeconfig.resolve_paths(None, environ=env, home=tmp_path) == [a]
+    assert target.kubeconfig_paths(None, environ=env, home=tmp_path) == [a]
 
 
 def test_env_naming_no_existing_file_is_an_error(tmp_path) -> None:
     with pytest.raises(ConfigError, match="KUBECONFIG"):
-        kubeconfig.resolve_paths(None, environ={"KUBECONFIG": str(tmp_path / "nope")})
+        target.kubeconfig_paths(None, environ={"KUBECONFIG": str(tmp_path / "nope")})
 
 
 def test_home_config_is_the_fallback(tmp_path) -> None:
-    assert kubeconfig.resolve_paths(None, environ={}, home=tmp_path) == [
+    assert target.kubeconfig_paths(None, environ={}, home=tmp_path) == [
         tmp_path / ".kube" / "config"
     ]
 
 
 def test_merge_first_file_wins_and_context_override(tmp_path) -> None:
     a, b = _write(tmp_path / "a", "a"), _write(tmp_path / "b", "b")
-    merged = kubeconfig.load_merged([a, b])
+    merged = target.load_merged([a, b])
     assert merged["current-context"] == "a"
-    assert kubeconfig.pick_context(merged) == "a"
-    assert kubeconfig.pick_context(merged, "b") == "b"
+    assert target.pick_context(merged) == "a"
+    assert target.pick_context(merged, "b") == "b"
     with pytest.raises(ConfigError, match="not found"):
-        kubeconfig.pick_context(merged, "c")
+        target.pick_context(merged, "c")
 
 
 def test_written_kubeconfig_is_private_and_embeds_certs(tmp_path) -> None:

@@ -1,8 +1,10 @@
 """Which cluster, context and namespace to talk to: kubectl's rules, then pyodo's overrides.
 
+The one kubeconfig resolver (the providers, the plugin's settings and the engine all use it).
 Precedence, stated once: explicit argument (task option, fixture, CLI flag) > ``PYODO_*``
 environment variable > kubectl's own resolution (``KUBECONFIG`` > ``~/.kube/config``; the
-current context; that context's namespace; ``default``).
+current context; that context's namespace; ``default``). Several files merge like kubectl
+merges them: the first file to define a name (or ``current-context``) wins.
 """
 
 from __future__ import annotations
@@ -11,13 +13,13 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from kubernetes.config import ConfigException
-from kubernetes.config.kube_config import list_kube_config_contexts
+import yaml
 
-from pyodo_tasks.errors import ClusterError, ConfigError
+from pyodo_tasks.errors import ConfigError
 
-__all__ = ["ResolvedTarget", "Target", "kubeconfig_paths"]
+__all__ = ["ResolvedTarget", "Target", "kubeconfig_paths", "load_merged", "pick_context"]
 
 
 def kubeconfig_paths(
@@ -42,6 +44,41 @@ def kubeconfig_paths(
         if listed:
             raise ConfigError(f"KUBECONFIG={raw} names no existing file (set it to a kubeconfig)")
     return [(home or Path.home()) / ".kube" / "config"]
+
+
+def load_merged(files: list[Path]) -> dict[str, Any]:
+    """Merge kubeconfig files like kubectl: the first file to set a name or key wins."""
+    merged: dict[str, Any] = {"clusters": [], "users": [], "contexts": []}
+    seen: dict[str, set[str]] = {k: set() for k in merged}
+    for path in files:
+        try:
+            doc = yaml.safe_load(path.read_text()) or {}
+        except OSError as exc:
+            raise ConfigError(f"cannot read kubeconfig {path}: {exc.strerror}") from exc
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"kubeconfig {path} is not valid YAML") from exc
+        if not isinstance(doc, dict):
+            raise ConfigError(f"kubeconfig {path} is not a kubeconfig (a YAML mapping)")
+        for key in ("clusters", "users", "contexts"):
+            for item in doc.get(key) or []:
+                if item.get("name") not in seen[key]:
+                    seen[key].add(item.get("name"))
+                    merged[key].append(item)
+        if doc.get("current-context") and "current-context" not in merged:
+            merged["current-context"] = doc["current-context"]
+    return merged
+
+
+def pick_context(merged: dict[str, Any], override: str | None = None) -> str:
+    """Return the context to use: ``override`` if given (must exist), else current-context."""
+    names = [c.get("name") for c in merged.get("contexts", [])]
+    name = override or merged.get("current-context")
+    if not name:
+        raise ConfigError("kubeconfig has no current-context; pass a context name")
+    if name not in names:
+        have = ", ".join(sorted(str(n) for n in names)) or "none"
+        raise ConfigError(f"context {name!r} not found in kubeconfig (have: {have})")
+    return str(name)
 
 
 @dataclass(frozen=True)
@@ -81,26 +118,16 @@ class Target:
                 "cluster (python -m pyodo_tasks.cluster up) or set KUBECONFIG"
             )
         kubeconfig = os.pathsep.join(str(p) for p in paths)
+        merged = load_merged(paths)
         try:
-            contexts, current = list_kube_config_contexts(config_file=kubeconfig)
-        except ConfigException as exc:
-            raise ClusterError(f"{kubeconfig}: cannot read kubeconfig: {exc}") from exc
-        by_name = {c["name"]: c for c in contexts}
-        if self.context is not None:
-            if self.context not in by_name:
-                raise ConfigError(
-                    f"{kubeconfig}: no context {self.context!r} "
-                    f"(have: {', '.join(sorted(by_name)) or 'none'})"
-                )
-            chosen = by_name[self.context]
-        elif current:
-            chosen = current
-        else:
-            raise ConfigError(f"{kubeconfig}: no current context; pass a context")
-        namespace = self.namespace or chosen.get("context", {}).get("namespace") or "default"
+            name = pick_context(merged, self.context)
+        except ConfigError as exc:
+            raise ConfigError(f"{kubeconfig}: {exc}") from exc
+        chosen = next(c for c in merged["contexts"] if c.get("name") == name)
+        namespace = self.namespace or (chosen.get("context") or {}).get("namespace") or "default"
         return ResolvedTarget(
             kubeconfig=kubeconfig,
-            context=chosen["name"],
+            context=name,
             namespace=namespace,
             namespace_explicit=self.namespace is not None,
         )
