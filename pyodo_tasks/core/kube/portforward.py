@@ -9,16 +9,17 @@ read until the pod side closes.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import selectors
 import socket
 import threading
-import time
 from collections.abc import Callable
 
 from pyodo_tasks.core.kube.client import Kube
 from pyodo_tasks.core.kube.execs import release
-from pyodo_tasks.errors import PyodoError
+from pyodo_tasks.core.wait import wait_for
+from pyodo_tasks.errors import PyodoError, WaitTimeout
 
 __all__ = ["PortForwarder"]
 
@@ -100,9 +101,13 @@ class PortForwarder:
             forward.close()
             # The client's proxy thread closes the websocket once both ends are closed; give it
             # a moment, then release the socket whatever state the close left it in.
-            deadline = time.monotonic() + 2
-            while forward.connected and time.monotonic() < deadline:
-                time.sleep(0.02)
+            with contextlib.suppress(WaitTimeout):
+                wait_for(
+                    lambda: (None, "connected") if forward.connected else (True, "closed"),
+                    "the port-forward websocket to close",
+                    2.0,
+                    interval=0.02,
+                )
             release(forward.websocket)
 
 
