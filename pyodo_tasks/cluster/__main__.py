@@ -58,16 +58,11 @@ def _provider(args: argparse.Namespace, progress: bool) -> Provider:
     return get_provider(args.provider, **options)
 
 
-def _progress_printer():
-    from rich.console import Console
+def _progress_printer() -> object:
+    """Live phases on a terminal, plain lines with heartbeats otherwise (testbed.progress)."""
+    from pyodo_tasks.testbed.progress import Progress
 
-    console = Console(stderr=True)
-    start = time.monotonic()
-
-    def show(message: str) -> None:
-        console.print(f"[dim]{time.monotonic() - start:6.1f}s[/dim] {message}", highlight=False)
-
-    return show
+    return Progress()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -11,10 +11,12 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 from pyodo_tasks.cluster.provider import ImageArchiveLike
 from pyodo_tasks.errors import ClusterSetupError
+from pyodo_tasks.testbed.progress import Progress, as_progress
 
 NAMESPACE = "k8s.io"
 
@@ -63,10 +65,15 @@ def _fingerprint(path: Path, known: dict | None) -> str:
     return _sha256(path)
 
 
-def import_archive(socket: Path, archive: ImageArchiveLike, record_file: Path) -> bool:
+def import_archive(
+    socket: Path,
+    archive: ImageArchiveLike,
+    record_file: Path,
+    progress: Progress | Callable[[str], None] | None = None,
+) -> bool:
     """Import ``archive`` unless containerd already has its ref at the recorded digest.
 
-    Returns True when an import ran.
+    Returns True when an import ran (a phase on ``progress``: a big builder takes a while).
     """
     path = Path(archive.path)
     if not path.is_file():
@@ -80,7 +87,9 @@ def import_archive(socket: Path, archive: ImageArchiveLike, record_file: Path) -
     present = image_digests(socket)
     if known and known.get("sha256") == sha and present.get(archive.ref) == known.get("digest"):
         return False
-    proc = _ctr(socket, ["images", "import", str(path)])
+    size = path.stat().st_size >> 20
+    with as_progress(progress).phase(f"importing image {archive.ref} ({size} MiB)"):
+        proc = _ctr(socket, ["images", "import", str(path)])
     if proc.returncode != 0:
         raise ClusterSetupError(
             f"ctr images import {path} failed: {(proc.stderr or proc.stdout).strip()[-400:]}"

@@ -13,17 +13,24 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from pyodo_tasks.errors import ClusterSetupError
-from pyodo_tasks.testbed import paths
+from pyodo_tasks.testbed import host, paths
+from pyodo_tasks.testbed.progress import Phase, Progress, as_progress
 from pyodo_tasks.testbed.versions import KUBE_COMMANDS, KUBERNETES_VERSION, staging_version
 
 WRAPPER_MODULE = "pyodo.local/kubebuild"
 STAMP_NAME = ".complete.json"
+TIMES_NAME = "build-times.json"
+#: A go command of the build may take this long before it is killed (a cold build on 2 busy
+#: cores measured 21 min).
+BUILD_TIMEOUT = 3600.0
+#: Shown as the expected time of the first build on a machine: ``go build`` of the six
+#: commands measured on 2 cores (docs/test-cluster.md).
+TYPICAL_BUILD_SECONDS = 1240.0
 _STAGING_RE = re.compile(r"^\s*(k8s\.io/[\w.\-/]+)\s*=>\s*\./staging/", re.MULTILINE)
 _GO_RE = re.compile(r"^go\s+(\S+)\s*$", re.MULTILINE)
 
@@ -87,40 +94,97 @@ def ldflags(version: str = KUBERNETES_VERSION) -> str:
     return " ".join(flags)
 
 
-def _go(args: list[str], cwd: Path, env: dict[str, str], log: Path) -> None:
-    """Run one ``go`` command, appending its output to ``log``; raise with the log's tail."""
-    with log.open("ab") as out:
-        out.write(f"\n$ go {' '.join(args)}\n".encode())
-        out.flush()
-        proc = subprocess.run(["go", *args], cwd=cwd, env=env, stdout=out, stderr=out, check=False)
-    if proc.returncode != 0:
-        tail = log.read_text(errors="replace").strip().splitlines()[-15:]
-        raise ClusterSetupError(
-            f"go {args[0]} failed (exit {proc.returncode}) building Kubernetes "
-            f"{KUBERNETES_VERSION}; full log {log}:\n" + "\n".join(tail)
-        )
+def _go(
+    args: list[str],
+    cwd: Path,
+    env: dict[str, str],
+    log: Path,
+    version: str,
+    on_line: Callable[[str], None] | None = None,
+    timeout: float = BUILD_TIMEOUT,
+) -> None:
+    """Run one ``go`` command, appending its output to ``log``; raise with the output's tail."""
+    host.run(
+        ["go", *args],
+        timeout=timeout,
+        what=f"building Kubernetes {version} (full log {log})",
+        cwd=cwd,
+        env=env,
+        log=log,
+        on_line=on_line or (lambda _line: None),
+    )
 
 
 def _kubernetes_go_mod(version: str, env: dict[str, str], workdir: Path) -> str:
     """Fetch k8s.io/kubernetes's go.mod through the configured module proxy."""
     try:
-        proc = subprocess.run(
+        result = host.run(
             ["go", "mod", "download", "-json", f"k8s.io/kubernetes@{version}"],
+            timeout=BUILD_TIMEOUT,
+            what=f"downloading k8s.io/kubernetes@{version} from the Go module proxy",
             cwd=workdir,
             env=env,
-            capture_output=True,
-            text=True,
-            check=False,
         )
-    except FileNotFoundError as exc:
-        raise ClusterSetupError("the `go` command is not installed; install Go >= 1.24") from exc
-    if proc.returncode != 0:
-        raise ClusterSetupError(
-            f"cannot download k8s.io/kubernetes@{version} from the Go module proxy: "
-            + (proc.stdout + proc.stderr).strip()[-500:]
-        )
-    info = json.loads(proc.stdout)
+    except host.HostCommandError as exc:
+        if exc.returncode == -1 and "not installed" in str(exc):
+            raise ClusterSetupError(
+                "the `go` command is not installed; install Go >= 1.24"
+            ) from exc
+        raise
+    info = json.loads(result.stdout)
     return Path(info["GoMod"]).read_text()
+
+
+def _times_file() -> Path:
+    return paths.cache_root() / "kubernetes" / TIMES_NAME
+
+
+def last_build_times() -> dict[str, float]:
+    """Durations of the last Kubernetes build measured on this machine (``tidy``, ``build``).
+
+    Written after every build; a stamp of an older pyodo (one ``seconds`` for both) also counts.
+    """
+    try:
+        data = json.loads(_times_file().read_text())
+        return {k: float(data[k]) for k in ("tidy", "build") if k in data}
+    except (OSError, ValueError, TypeError):
+        pass
+    for stamp in sorted((paths.cache_root() / "kubernetes").glob(f"*/bin/{STAMP_NAME}")):
+        try:
+            return {"build": float(json.loads(stamp.read_text())["seconds"])}
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return {}
+
+
+def _record_build_times(version: str, tidy: float, build: float) -> None:
+    record = {
+        "version": version,
+        "tidy": round(tidy, 1),
+        "build": round(build, 1),
+        "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    target = _times_file()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(record))
+
+
+class _BuildWatcher:
+    """Turns ``go`` output lines into a phase detail: what is being fetched or compiled."""
+
+    def __init__(self, phase: Phase, verb: str) -> None:
+        self.phase = phase
+        self.verb = verb
+        self.count = 0
+
+    def __call__(self, line: str) -> None:
+        line = line.strip()
+        if line.startswith("go: downloading "):
+            self.count += 1
+            self.phase.update(f"{self.count} modules {self.verb}, now {line[16:]}")
+        elif line and " " not in line and not line.startswith("#"):  # go build -v: a package
+            self.count += 1
+            self.phase.update(f"{self.count} packages {self.verb}, now {line}")
 
 
 def binaries_complete(bin_dir: Path, version: str, commands: Iterable[str]) -> bool:
@@ -135,33 +199,58 @@ def binaries_complete(bin_dir: Path, version: str, commands: Iterable[str]) -> b
     )
 
 
-def ensure_kube_binaries(version: str = KUBERNETES_VERSION) -> Path:
-    """Build (or reuse) the Kubernetes binaries and return their directory."""
+def ensure_kube_binaries(
+    version: str = KUBERNETES_VERSION, progress: Progress | Callable[[str], None] | None = None
+) -> Path:
+    """Build (or reuse) the Kubernetes binaries and return their directory.
+
+    The build reports what it compiles, its elapsed time and the expected total from the last
+    build measured here (recorded in ``~/.cache/pyodo/kubernetes/build-times.json``).
+    """
     bin_dir = paths.kube_bin_dir(version)
     if binaries_complete(bin_dir, version, KUBE_COMMANDS):
         return bin_dir
+    report = as_progress(progress)
     workdir = bin_dir.parent / "wrapper"
     workdir.mkdir(parents=True, exist_ok=True)
     bin_dir.mkdir(parents=True, exist_ok=True)
     (bin_dir / STAMP_NAME).unlink(missing_ok=True)
     log = bin_dir.parent / "build.log"
     env = dict(os.environ, CGO_ENABLED="0", GOFLAGS="-mod=mod")
-    (workdir / "go.mod").write_text(
-        render_go_mod(_kubernetes_go_mod(version, env, workdir), version)
+    report.say(
+        f"Kubernetes {version} is not built yet; building it from the Go module proxy "
+        f"(once; cached in {bin_dir}, log {log})"
     )
+    with report.phase(f"downloading k8s.io/kubernetes@{version}"):
+        go_mod = _kubernetes_go_mod(version, env, workdir)
+    (workdir / "go.mod").write_text(render_go_mod(go_mod, version))
     (workdir / "go.sum").unlink(missing_ok=True)
+    last = last_build_times()
+    basis = "last build on this machine"
     started = time.monotonic()
-    _go(["mod", "tidy"], workdir, env, log)
+    with report.phase("go mod tidy: resolving dependencies", last.get("tidy"), basis) as ph:
+        _go(["mod", "tidy"], workdir, env, log, version, _BuildWatcher(ph, "downloaded"))
+    tidy = time.monotonic() - started
+    expected, build_basis = last.get("build"), basis
+    if expected is None:
+        expected, build_basis = TYPICAL_BUILD_SECONDS, "typical on 2 cores"
     pkgs = [f"k8s.io/kubernetes/cmd/{cmd}" for cmd in KUBE_COMMANDS]
-    _go(
-        ["build", "-trimpath", "-ldflags", ldflags(version), "-o", f"{bin_dir}/", *pkgs],
-        workdir,
-        env,
-        log,
-    )
+    what = f"go build {' '.join(KUBE_COMMANDS)}"
+    build_started = time.monotonic()
+    with report.phase(what, expected, build_basis) as ph:
+        _go(
+            ["build", "-v", "-trimpath", "-ldflags", ldflags(version), "-o", f"{bin_dir}/", *pkgs],
+            workdir,
+            env,
+            log,
+            version,
+            _BuildWatcher(ph, "compiled"),
+        )
+    build = time.monotonic() - build_started
     missing = [cmd for cmd in KUBE_COMMANDS if not (bin_dir / cmd).is_file()]
     if missing:
         raise ClusterSetupError(f"go build finished but did not produce {missing} in {bin_dir}")
+    _record_build_times(version, tidy, build)
     stamp = {"version": version, "seconds": round(time.monotonic() - started, 1)}
     (bin_dir / STAMP_NAME).write_text(json.dumps(stamp))
     return bin_dir

@@ -14,9 +14,11 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 from filelock import FileLock, Timeout
 
@@ -36,9 +38,11 @@ from pyodo_tasks.testbed import (
 )
 from pyodo_tasks.testbed import pki as pki_mod
 from pyodo_tasks.testbed.layout import Layout, Network
+from pyodo_tasks.testbed.progress import Phase, Progress, as_progress, duration
 from pyodo_tasks.testbed.versions import KUBERNETES_VERSION
 
 CONTEXT = "pyodo-local"
+T = TypeVar("T")
 #: An ``up`` may include a cold Kubernetes build (~20 min on 2 cores); waiters get that long.
 LOCK_TIMEOUT = 3600.0
 #: Stopped first on ``down``: the node agents and controllers that would recreate things.
@@ -86,13 +90,14 @@ class LocalProvider(Provider):
         layout: Layout | None = None,
         images: list[str] | None = None,
         boot_timeout: float = 240.0,
-        progress: Callable[[str], None] | None = None,
+        progress: Progress | Callable[[str], None] | None = None,
         version: str = KUBERNETES_VERSION,
     ) -> None:
         self.layout = layout or Layout(version=version, net=Network(node_ip=detect_node_ip()))
         self.images = images
         self.boot_timeout = boot_timeout
-        self._progress = progress or (lambda _msg: None)
+        #: Lines and live phases on stderr by default: a first ``up`` builds for many minutes.
+        self._progress = as_progress(progress)
 
     # -- public interface -------------------------------------------------------------------
 
@@ -125,11 +130,18 @@ class LocalProvider(Provider):
 
         @contextlib.contextmanager
         def held() -> Iterator[object]:
-            self._progress(f"taking lock {path} (waits for another up/down)")
             try:
-                lock.acquire(timeout=LOCK_TIMEOUT)
-            except Timeout as exc:
-                raise WaitTimeout(f"another up/down to release {path}", LOCK_TIMEOUT) from exc
+                lock.acquire(timeout=0)
+            except Timeout:
+                holder = _lock_holder(path)
+                with self._progress.phase(f"waiting for another up/down to finish{holder}"):
+                    try:
+                        lock.acquire(timeout=LOCK_TIMEOUT)
+                    except Timeout as exc:
+                        raise WaitTimeout(
+                            f"another up/down to release {path}", LOCK_TIMEOUT
+                        ) from exc
+            _record_lock_holder(path)
             try:
                 yield lock
             finally:
@@ -149,8 +161,7 @@ class LocalProvider(Provider):
         lay = self.layout
         self._progress("checking Debian packages")
         debs.ensure_packages()
-        self._progress(f"Kubernetes {lay.version} binaries (cached build or go build)")
-        gobuild.ensure_kube_binaries(lay.version)
+        gobuild.ensure_kube_binaries(lay.version, self._progress)
         archives = self._image_archives()
         if self._healthy():
             self._import_images(archives)
@@ -196,6 +207,7 @@ class LocalProvider(Provider):
         ):
             self._progress(f"starting {daemon.name}")
             procs.start(daemon)
+            procs.ensure_alive(daemon)
         self._progress("creating namespace, RBAC and StorageClass")
         self._kubectl(["apply", "-f", "-"], stdin=manifests.dump_all(manifests.bootstrap_objects()))
         self._wait_node_ready(deadline)
@@ -269,7 +281,7 @@ class LocalProvider(Provider):
 
     def _image_archives(self) -> list[ImageArchiveLike]:
         """Build or fetch from cache every image the cluster needs (pause first)."""
-        self._progress("images (pause, init, builders) from pyodo_tasks.testbed.images")
+        self._progress("images: pause, init, builders (built once, cached)")
         try:
             from pyodo_tasks.testbed.images import ensure_images
         except ImportError as exc:
@@ -277,16 +289,19 @@ class LocalProvider(Provider):
                 "pyodo_tasks.testbed.images.ensure_images is not available, so no sandbox "
                 "(pause) image can be built; no image can be pulled on this machine"
             ) from exc
-        archives: list[ImageArchiveLike] = list(ensure_images(self.images).values())
+        log = self._progress
+        archives: list[ImageArchiveLike] = list(ensure_images(self.images, log=log).values())
         refs = {a.ref for a in archives}
         if self.layout.sandbox_image not in refs:
-            archives += list(ensure_images([_image_name(self.layout.sandbox_image)]).values())
+            sandbox = [_image_name(self.layout.sandbox_image)]
+            archives += list(ensure_images(sandbox, log=log).values())
         return archives
 
     def _import_images(self, archives: list[ImageArchiveLike]) -> None:
         for archive in archives:
-            self._progress(f"image {archive.ref}")
-            ctrimages.import_archive(self.layout.containerd_socket, archive, self._image_record)
+            ctrimages.import_archive(
+                self.layout.containerd_socket, archive, self._image_record, self._progress
+            )
 
     def _prepare_files(self) -> None:
         lay = self.layout
@@ -353,22 +368,16 @@ class LocalProvider(Provider):
 
     def _start_etcd(self, deadline: float) -> None:
         daemon = components.etcd(self.layout)
-        self._progress("starting etcd")
-        procs.start(daemon)
         url = f"http://127.0.0.1:{self.layout.net.etcd_client_port}/health"
 
         def probe() -> tuple[bool | None, str]:
             code, body = waits.http_get(url, timeout=2)
             return (True if code == 200 and '"true"' in body else None), f"{code} {body[:80]}"
 
-        waits.wait_for(
-            probe, "etcd /health", _left(deadline), check=lambda: procs.ensure_alive(daemon)
-        )
+        self._start_and_wait(daemon, probe, "etcd /health", deadline)
 
     def _start_containerd(self, deadline: float) -> None:
         daemon = components.containerd(self.layout)
-        self._progress("starting containerd")
-        procs.start(daemon)
         sock = self.layout.containerd_socket
 
         def probe() -> tuple[bool | None, str]:
@@ -383,29 +392,37 @@ class LocalProvider(Provider):
             )
             return (True if proc.returncode == 0 else None), proc.stderr.strip()[-120:]
 
-        waits.wait_for(
-            probe, "containerd socket", _left(deadline), check=lambda: procs.ensure_alive(daemon)
-        )
+        self._start_and_wait(daemon, probe, "containerd socket", deadline)
 
     def _start_apiserver(self, deadline: float) -> None:
         daemon = components.kube_apiserver(self.layout)
-        self._progress("starting kube-apiserver")
-        procs.start(daemon)
 
         def probe() -> tuple[bool | None, str]:
             code, body = self._api_get("/readyz")
             return (True if code == 200 else None), f"{code} {body.strip()[-200:]}"
 
-        waits.wait_for(
-            probe,
-            "kube-apiserver /readyz",
-            _left(deadline),
-            interval=0.5,
-            check=lambda: procs.ensure_alive(daemon),
-        )
+        self._start_and_wait(daemon, probe, "kube-apiserver /readyz", deadline, interval=0.5)
+
+    def _start_and_wait(
+        self,
+        daemon: procs.Daemon,
+        probe: Callable[[], tuple[bool | None, str]],
+        what: str,
+        deadline: float,
+        interval: float = 0.25,
+    ) -> None:
+        """Start ``daemon`` and wait until ``probe`` says it serves; its state is the detail."""
+        with self._progress.phase(f"starting {daemon.name}") as phase:
+            procs.start(daemon)
+            waits.wait_for(
+                _reporting(probe, phase),
+                what,
+                _left(deadline),
+                interval=interval,
+                check=lambda: procs.ensure_alive(daemon),
+            )
 
     def _wait_node_ready(self, deadline: float) -> None:
-        self._progress(f"waiting for node {self.layout.node_name} Ready")
         lay = self.layout
 
         def alive() -> None:
@@ -416,13 +433,21 @@ class LocalProvider(Provider):
             state = self._node_state()
             return (True if state == "Ready" else None), state
 
-        waits.wait_for(
-            probe, f"node {lay.node_name} Ready", _left(deadline), interval=1.0, check=alive
-        )
+        with self._progress.phase(f"waiting for node {lay.node_name} Ready") as phase:
+            waits.wait_for(
+                _reporting(probe, phase),
+                f"node {lay.node_name} Ready",
+                _left(deadline),
+                interval=1.0,
+                check=alive,
+            )
 
     def _smoke_pod(self, deadline: float) -> None:
         """Run a pod with the sandbox image: proves sandbox, CNI and runtime work."""
-        self._progress("running a smoke-test pod")
+        with self._progress.phase("running a smoke-test pod") as phase:
+            self._run_smoke_pod(deadline, phase)
+
+    def _run_smoke_pod(self, deadline: float, shown: Phase) -> None:
         pod = manifests.smoke_pod(self.layout.sandbox_image)
         name = pod["metadata"]["name"]
         sa_path = "/api/v1/namespaces/default/serviceaccounts/default"
@@ -453,7 +478,9 @@ class LocalProvider(Provider):
             ]
             return None, f"{phase} {' '.join(w for w in waiting if w)}"
 
-        waits.wait_for(probe, f"pod {name} Running", _left(deadline), interval=0.5)
+        waits.wait_for(
+            _reporting(probe, shown), f"pod {name} Running", _left(deadline), interval=0.5
+        )
         self._kubectl(["delete", "pod", name, "--wait=false"])
 
     # -- helpers ------------------------------------------------------------------------------
@@ -564,6 +591,47 @@ class LocalProvider(Provider):
             return json.loads(self.layout.host_snapshot.read_text())
         except (OSError, ValueError):
             return None
+
+
+def _reporting(
+    probe: Callable[[], tuple[T | None, str]], phase: Phase
+) -> Callable[[], tuple[T | None, str]]:
+    """``probe``, also showing the state it saw as ``phase``'s detail."""
+
+    def wrapped() -> tuple[T | None, str]:
+        value, state = probe()
+        if value is None:
+            phase.update(state)
+        return value, state
+
+    return wrapped
+
+
+def _lock_holder(path: Path) -> str:
+    """`` (pid N: up, for 3m05s)`` from the lock's holder note, when that process still runs."""
+    try:
+        note = json.loads(path.with_suffix(".holder").read_text())
+        ident = procs.ProcessIdentity(**note["process"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return ""
+    if not ident.alive():
+        return ""
+    since = duration(time.time() - float(note.get("since", time.time())))
+    return f" (pid {ident.pid}: {note.get('command', '?')}, for {since})"
+
+
+def _record_lock_holder(path: Path) -> None:
+    """Note who holds the lock, so a waiting ``up`` can say whom it waits for."""
+    ident = procs.identify(os.getpid())
+    if ident is None:
+        return
+    note = {
+        "process": ident.to_json(),
+        "command": " ".join(sys.argv[:3])[:120],
+        "since": time.time(),
+    }
+    with contextlib.suppress(OSError):
+        path.with_suffix(".holder").write_text(json.dumps(note))
 
 
 def _left(deadline: float) -> float:

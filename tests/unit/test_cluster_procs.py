@@ -144,7 +144,7 @@ def test_a_failed_up_stops_every_daemon_it_started_and_keeps_their_logs(
     from pyodo_tasks.testbed import debs, gobuild
 
     monkeypatch.setattr(debs, "ensure_packages", lambda: [])
-    monkeypatch.setattr(gobuild, "ensure_kube_binaries", lambda version: tmp_path)
+    monkeypatch.setattr(gobuild, "ensure_kube_binaries", lambda *_args: tmp_path)
     lay = Layout(
         state=tmp_path / "state",
         run=tmp_path / "run",

@@ -18,8 +18,6 @@ import contextlib
 import hashlib
 import json
 import os
-import sys
-import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -52,6 +50,7 @@ from pyodo_tasks.testbed.images.stage import (
     SUPERVISOR_SOURCE_DIR,
     stage_init_context,
 )
+from pyodo_tasks.testbed.progress import Progress, as_progress
 
 __all__ = [
     "IMAGE_NAMES",
@@ -224,11 +223,8 @@ def archive_path(recipe: Recipe) -> Path:
     return images_dir() / f"{recipe.name}-{recipe_digest(recipe)[:16]}.tar"
 
 
-Log = Callable[[str], None]
-
-
-def _stderr_log(message: str) -> None:
-    print(f"[pyodo images] {message}", file=sys.stderr, flush=True)
+#: Where builds report: lines (``log(message)``) and long phases (``log.phase(what)``).
+Log = Progress
 
 
 def _work_dir(key: str) -> Path:
@@ -324,30 +320,28 @@ def _rootfs_layer(recipe: Recipe, log: Log) -> Path:
     mirror = debian_mirror(SUITE)
     work = _work_dir(f"rootfs-{recipe.name}")
     target = work / "root"
-    started = time.monotonic()
-    log(f"{recipe.name}: debootstrap {SUITE} +{','.join(recipe.packages)}")
     tmp = cached.with_suffix(".part")
-    try:
-        run(
-            [
-                "debootstrap",
-                "--variant=minbase",
-                f"--include={','.join(recipe.packages)}",
-                SUITE,
-                target,
-                mirror,
-            ],
-            timeout=_TIMEOUT_DEBOOTSTRAP,
-            what=f"debootstrap for {recipe.name}",
-        )
-        _prune_rootfs(target)
-        tar_directory(target, tmp)
-        os.replace(tmp, cached)
-    finally:
-        tmp.unlink(missing_ok=True)
-        remove_tree(work)
+    with log.phase(f"{recipe.name}: debootstrap {SUITE} +{','.join(recipe.packages)}"):
+        try:
+            run(
+                [
+                    "debootstrap",
+                    "--variant=minbase",
+                    f"--include={','.join(recipe.packages)}",
+                    SUITE,
+                    target,
+                    mirror,
+                ],
+                timeout=_TIMEOUT_DEBOOTSTRAP,
+                what=f"debootstrap for {recipe.name}",
+            )
+            _prune_rootfs(target)
+            tar_directory(target, tmp)
+            os.replace(tmp, cached)
+        finally:
+            tmp.unlink(missing_ok=True)
+            remove_tree(work)
     _remove_stale(rootfs_dir, recipe.name, cached)
-    log(f"{recipe.name}: debootstrap layer built in {time.monotonic() - started:.0f}s")
     return cached
 
 
@@ -418,24 +412,22 @@ def _ensure_one(recipe: Recipe, log: Log) -> ImageArchive:
         with lock.acquire(timeout=_LOCK_TIMEOUT):
             if path.is_file():  # another process built it while we waited
                 return result
-            started = time.monotonic()
-            log(f"building {recipe.name} ({recipe.ref})")
             work = _work_dir(recipe.name)
-            try:
-                build = _BUILDERS.get(recipe.name, _build_builder)
-                layers = build(recipe, work, log)
-                write_docker_archive(
-                    path,
-                    recipe.ref,
-                    layers,
-                    recipe.config,
-                    history=[f"pyodo {recipe.name} layer {i}" for i in range(len(layers))],
-                )
-            finally:
-                remove_tree(work)
+            with log.phase(f"building image {recipe.name} ({recipe.ref})"):
+                try:
+                    build = _BUILDERS.get(recipe.name, _build_builder)
+                    layers = build(recipe, work, log)
+                    write_docker_archive(
+                        path,
+                        recipe.ref,
+                        layers,
+                        recipe.config,
+                        history=[f"pyodo {recipe.name} layer {i}" for i in range(len(layers))],
+                    )
+                finally:
+                    remove_tree(work)
             _remove_stale(directory, recipe.name, path)
-            size = path.stat().st_size >> 20
-            log(f"built {recipe.name} in {time.monotonic() - started:.0f}s: {path} ({size} MiB)")
+            log(f"image {recipe.name}: {path} ({path.stat().st_size >> 20} MiB)")
     except Timeout as exc:
         raise ClusterSetupError(
             f"waited {_LOCK_TIMEOUT:g}s for another build of {recipe.name}"
@@ -444,7 +436,10 @@ def _ensure_one(recipe: Recipe, log: Log) -> ImageArchive:
 
 
 def ensure_images(
-    names: list[str] | None = None, *, log: Log | None = None, jobs: int = 3
+    names: list[str] | None = None,
+    *,
+    log: Progress | Callable[[str], None] | None = None,
+    jobs: int = 3,
 ) -> dict[str, ImageArchive]:
     """Build the named images (all by default) unless cached; return them by name.
 
@@ -453,7 +448,7 @@ def ensure_images(
     installed first, once, because concurrent apt-get installs would fight over dpkg's lock.
     Raises ClusterSetupError naming the image that failed.
     """
-    log = log or _stderr_log
+    report = as_progress(log)
     wanted = list(IMAGE_NAMES) if names is None else list(dict.fromkeys(names))
     unknown = [n for n in wanted if n not in RECIPES]
     if unknown:
@@ -466,7 +461,7 @@ def ensure_images(
         ensure_debian_packages(_host_packages(missing))
     results: dict[str, ImageArchive] = {}
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = {r.name: pool.submit(_ensure_one, r, log) for r in recipes}
+        futures = {r.name: pool.submit(_ensure_one, r, report) for r in recipes}
         errors: list[str] = []
         first_exc: BaseException | None = None
         for name, future in futures.items():

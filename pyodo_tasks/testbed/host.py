@@ -1,0 +1,193 @@
+"""The one way the test bed runs a host command: list arguments, a mandatory timeout, and an
+error that keeps the tail of the output.
+
+Why one runner: host work (apt, go, debootstrap, openssl, iptables, ctr, kubectl) fails in ways a
+user must be able to read in one message, and a command that hangs must not hang ``up``. Every
+call names what it was doing (``what``), so the error reads "installing containerd: `apt-get
+install ...` exited 100" followed by the last lines of output. ``on_line`` streams merged output
+line by line (progress for long builds); ``log`` appends it to a file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from pyodo_tasks.errors import ClusterSetupError
+
+__all__ = ["HostCommandError", "Result", "run"]
+
+#: Lines of output kept in an error message.
+TAIL_LINES = 25
+
+
+@dataclass(frozen=True)
+class Result:
+    """A finished command: ``stdout`` (merged with stderr when streamed), ``stderr``."""
+
+    args: list[str]
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+
+class HostCommandError(ClusterSetupError):
+    """A host command failed, timed out or is not installed; the message has its output tail."""
+
+    def __init__(
+        self, what: str, args: list[str], problem: str, output: str = "", returncode: int = -1
+    ) -> None:
+        self.what = what
+        self.args_ = args
+        self.returncode = returncode
+        self.output = output
+        tail = "\n".join(output.strip().splitlines()[-TAIL_LINES:])
+        message = f"{what}: `{' '.join(args[:6])}{' ...' if len(args) > 6 else ''}` {problem}"
+        super().__init__(message + (f"\n{tail}" if tail else ""))
+
+
+def _argv(args: Sequence[str | os.PathLike[str]]) -> list[str]:
+    return [os.fspath(a) for a in args]
+
+
+def run(
+    args: Sequence[str | os.PathLike[str]],
+    *,
+    timeout: float,
+    what: str,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    input: str | None = None,
+    check: bool = True,
+    log: Path | None = None,
+    on_line: Callable[[str], None] | None = None,
+) -> Result:
+    """Run ``args`` (no shell) and wait at most ``timeout`` seconds.
+
+    ``env`` is added to this process's environment. With ``log`` or ``on_line`` the output is
+    streamed (stderr merged into stdout, and only the last lines kept in the result: the log
+    has the rest); otherwise both are captured separately. Raises
+    :class:`HostCommandError` when the program is missing, the timeout passes (the process
+    group is killed) or, with ``check``, the exit status is not 0.
+    """
+    argv = _argv(args)
+    full_env = None if env is None else {**os.environ, **env}
+    if log is None and on_line is None:
+        return _captured(argv, timeout, what, cwd, full_env, input, check)
+    return _streamed(argv, timeout, what, cwd, full_env, check, log, on_line)
+
+
+def _captured(
+    argv: list[str],
+    timeout: float,
+    what: str,
+    cwd: Path | None,
+    env: dict[str, str] | None,
+    input: str | None,
+    check: bool,
+) -> Result:
+    try:
+        proc = subprocess.run(
+            argv,
+            cwd=cwd,
+            env=env,
+            input=input,
+            stdin=None if input is not None else subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            errors="replace",
+            timeout=timeout,
+            check=False,
+        )
+    except FileNotFoundError as exc:
+        raise HostCommandError(what, argv, f"cannot run: {argv[0]} is not installed") from exc
+    except subprocess.TimeoutExpired as exc:
+        partial = _text(exc.stdout) + _text(exc.stderr)
+        raise HostCommandError(what, argv, f"did not finish within {timeout:g}s", partial) from exc
+    result = Result(argv, proc.returncode, proc.stdout, proc.stderr)
+    if check and proc.returncode != 0:
+        raise HostCommandError(
+            what, argv, f"exited {proc.returncode}", result.output, proc.returncode
+        )
+    return result
+
+
+def _text(data: str | bytes | None) -> str:
+    if data is None:
+        return ""
+    return data.decode(errors="replace") if isinstance(data, bytes) else data
+
+
+def _streamed(
+    argv: list[str],
+    timeout: float,
+    what: str,
+    cwd: Path | None,
+    env: dict[str, str] | None,
+    check: bool,
+    log: Path | None,
+    on_line: Callable[[str], None] | None,
+) -> Result:
+    try:
+        proc = subprocess.Popen(
+            argv,
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+            start_new_session=True,  # so a timeout can kill the whole group (go's compilers)
+        )
+    except FileNotFoundError as exc:
+        raise HostCommandError(what, argv, f"cannot run: {argv[0]} is not installed") from exc
+    timed_out = threading.Event()
+
+    def kill() -> None:
+        timed_out.set()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+
+    watchdog = threading.Timer(timeout, kill)
+    watchdog.daemon = True
+    watchdog.start()
+    lines: list[str] = []
+    log_file = log.open("a", encoding="utf-8") if log is not None else None
+    try:
+        if log_file is not None:
+            log_file.write(f"\n$ {' '.join(argv)}\n")
+            log_file.flush()
+        for line in proc.stdout or ():
+            lines.append(line)
+            del lines[: -TAIL_LINES * 4]
+            if log_file is not None:
+                log_file.write(line)
+                log_file.flush()
+            if on_line is not None:
+                on_line(line.rstrip("\n"))
+        returncode = proc.wait()
+    except BaseException:
+        kill()
+        proc.wait()
+        raise
+    finally:
+        watchdog.cancel()
+        if log_file is not None:
+            log_file.close()
+    output = "".join(lines)
+    if timed_out.is_set():
+        raise HostCommandError(what, argv, f"did not finish within {timeout:g}s", output)
+    if check and returncode != 0:
+        raise HostCommandError(what, argv, f"exited {returncode}", output, returncode)
+    return Result(argv, returncode, output, "")
