@@ -10,35 +10,30 @@ from __future__ import annotations
 
 import hashlib
 import json
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
 from pyodo_tasks.cluster.provider import ImageArchiveLike
 from pyodo_tasks.errors import ClusterSetupError
+from pyodo_tasks.testbed import host
 from pyodo_tasks.testbed.progress import Progress, as_progress
 
 NAMESPACE = "k8s.io"
 
 
-def _ctr(socket: Path, args: list[str], timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    try:
-        return subprocess.run(
-            ["ctr", "--address", str(socket), "-n", NAMESPACE, *args],
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=timeout,
-        )
-    except FileNotFoundError as exc:
-        raise ClusterSetupError("ctr is not installed (apt-get install containerd)") from exc
-    except subprocess.TimeoutExpired as exc:
-        raise ClusterSetupError(f"ctr {' '.join(args)} did not finish in {timeout:g}s") from exc
+def ctr(socket: Path, args: list[str], timeout: float = 600) -> host.Result:
+    """``ctr`` against our containerd; a non-zero exit is returned, not raised."""
+    return host.run(
+        ["ctr", "--address", str(socket), "-n", NAMESPACE, *args],
+        timeout=timeout,
+        what=f"ctr {args[0]} {args[1] if len(args) > 1 else ''}".rstrip(),
+        check=False,
+    )
 
 
 def image_digests(socket: Path) -> dict[str, str]:
     """Map ref -> digest of every image in the ``k8s.io`` namespace."""
-    proc = _ctr(socket, ["images", "ls"])
+    proc = ctr(socket, ["images", "ls"])
     if proc.returncode != 0:
         raise ClusterSetupError(f"ctr images ls failed: {proc.stderr.strip()[-300:]}")
     out: dict[str, str] = {}
@@ -89,7 +84,7 @@ def import_archive(
         return False
     size = path.stat().st_size >> 20
     with as_progress(progress).phase(f"importing image {archive.ref} ({size} MiB)"):
-        proc = _ctr(socket, ["images", "import", str(path)])
+        proc = ctr(socket, ["images", "import", str(path)])
     if proc.returncode != 0:
         raise ClusterSetupError(
             f"ctr images import {path} failed: {(proc.stderr or proc.stdout).strip()[-400:]}"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import signal
 import subprocess
 import threading
@@ -166,7 +167,7 @@ def _streamed(
     log_file = log.open("a", encoding="utf-8") if log is not None else None
     try:
         if log_file is not None:
-            log_file.write(f"\n$ {' '.join(argv)}\n")
+            log_file.write(f"\n$ {shlex.join(argv)}\n")
             log_file.flush()
         for line in proc.stdout or ():
             lines.append(line)
@@ -183,6 +184,8 @@ def _streamed(
         raise
     finally:
         watchdog.cancel()
+        if proc.stdout is not None:
+            proc.stdout.close()
         if log_file is not None:
             log_file.close()
     output = "".join(lines)

@@ -13,11 +13,10 @@ import contextlib
 import json
 import os
 import shlex
-import subprocess
 import time
 from pathlib import Path
 
-from pyodo_tasks.errors import ClusterSetupError
+from pyodo_tasks.testbed import host
 
 #: Sysctls the cluster's components may change.
 SYSCTLS = (
@@ -72,14 +71,8 @@ def write_sysctl(name: str, value: str) -> None:
         _sysctl_path(name).write_text(value)
 
 
-def _run(argv: list[str], check: bool = False) -> subprocess.CompletedProcess[str]:
-    try:
-        proc = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=60)
-    except FileNotFoundError as exc:
-        raise ClusterSetupError(f"{argv[0]} is not installed") from exc
-    if check and proc.returncode != 0:
-        raise ClusterSetupError(f"{' '.join(argv)} failed: {proc.stderr.strip()[-300:]}")
-    return proc
+def _run(argv: list[str], check: bool = False) -> host.Result:
+    return host.run(argv, timeout=60, what="cleaning up the host", check=check)
 
 
 def list_chains(tool: str, table: str) -> list[str]:

@@ -13,7 +13,6 @@ import contextlib
 import json
 import os
 import shutil
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -31,6 +30,7 @@ from pyodo_tasks.testbed import (
     ctrimages,
     debs,
     gobuild,
+    host,
     hostclean,
     manifests,
     procs,
@@ -51,27 +51,14 @@ _AGENTS = ("kube-proxy", "kubelet", "kube-scheduler", "kube-controller-manager")
 
 def detect_node_ip() -> str:
     """IPv4 address of the default-route interface (pods reach the apiserver through it)."""
+    what = "finding the node IP"
     try:
-        routes = json.loads(
-            subprocess.run(
-                ["ip", "-4", "-j", "route", "show", "default"],
-                capture_output=True,
-                text=True,
-                check=False,
-            ).stdout
-            or "[]"
-        )
+        route = ["ip", "-4", "-j", "route", "show", "default"]
+        routes = json.loads(host.run(route, timeout=30, what=what, check=False).stdout or "[]")
         devs = [r["dev"] for r in routes if r.get("dev")]
-        addrs = json.loads(
-            subprocess.run(
-                ["ip", "-4", "-j", "addr", "show", *(["dev", devs[0]] if devs else [])],
-                capture_output=True,
-                text=True,
-                check=False,
-            ).stdout
-            or "[]"
-        )
-    except (OSError, ValueError):
+        addr = ["ip", "-4", "-j", "addr", "show", *(["dev", devs[0]] if devs else [])]
+        addrs = json.loads(host.run(addr, timeout=30, what=what, check=False).stdout or "[]")
+    except (ClusterSetupError, ValueError):
         return "127.0.0.1"
     for link in addrs:
         for info in link.get("addr_info", []):
@@ -383,12 +370,11 @@ class LocalProvider(Provider):
         def probe() -> tuple[bool | None, str]:
             if not sock.exists():
                 return None, "socket not there yet"
-            proc = subprocess.run(
+            proc = host.run(
                 ["ctr", "--address", str(sock), "version"],
-                capture_output=True,
-                text=True,
-                check=False,
                 timeout=10,
+                what="asking containerd its version",
+                check=False,
             )
             return (True if proc.returncode == 0 else None), proc.stderr.strip()[-120:]
 
@@ -526,7 +512,7 @@ class LocalProvider(Provider):
 
     def _kubectl(
         self, args: list[str], stdin: str | None = None, check: bool = True
-    ) -> subprocess.CompletedProcess[str]:
+    ) -> host.Result:
         lay = self.layout
         argv = [
             str(lay.bin_dir / "kubectl"),
@@ -534,30 +520,12 @@ class LocalProvider(Provider):
             f"--cache-dir={lay.state / 'kubectl-cache'}",  # not ~/.kube/cache
             *args,
         ]
-        proc = subprocess.run(
-            argv, input=stdin, capture_output=True, text=True, check=False, timeout=120
+        return host.run(
+            argv, input=stdin, timeout=120, what=f"kubectl {' '.join(args[:2])}", check=check
         )
-        if check and proc.returncode != 0:
-            raise ClusterSetupError(
-                f"kubectl {' '.join(args)} failed: {proc.stderr.strip()[-400:]}"
-            )
-        return proc
 
-    def _ctr(self, args: list[str]) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [
-                "ctr",
-                "--address",
-                str(self.layout.containerd_socket),
-                "-n",
-                ctrimages.NAMESPACE,
-                *args,
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=60,
-        )
+    def _ctr(self, args: list[str]) -> host.Result:
+        return ctrimages.ctr(self.layout.containerd_socket, args, timeout=60)
 
     def _remove_containers(self) -> None:
         """Kill and delete every container (pods and sandboxes) in our containerd."""

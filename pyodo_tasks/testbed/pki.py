@@ -6,12 +6,11 @@ ECDSA P-256 keys: generated in milliseconds, so PKI is simply regenerated on eve
 
 from __future__ import annotations
 
-import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pyodo_tasks.errors import ClusterSetupError
+from pyodo_tasks.testbed import host
 
 CA_NAME = "ca"
 
@@ -49,12 +48,7 @@ class CertSpec:
 
 
 def _openssl(args: list[str]) -> None:
-    try:
-        proc = subprocess.run(["openssl", *args], capture_output=True, text=True, check=False)
-    except FileNotFoundError as exc:
-        raise ClusterSetupError("openssl is not installed (apt-get install openssl)") from exc
-    if proc.returncode != 0:
-        raise ClusterSetupError(f"openssl {args[0]} failed: {proc.stderr.strip()[-400:]}")
+    host.run(["openssl", *args], timeout=60, what="generating the cluster's certificates")
 
 
 def _key(path: Path) -> None:

@@ -15,13 +15,14 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from pyodo_tasks.core.wait import wait_for
 from pyodo_tasks.errors import ClusterSetupError, WaitTimeout
+from pyodo_tasks.testbed import host
 
 __all__ = [
     "Daemon",
@@ -172,6 +173,8 @@ print(proc.pid, flush=True)
 def start(daemon: Daemon, env: dict[str, str] | None = None) -> int:
     """Start ``daemon`` detached (own session, output to its log) unless it already runs.
 
+    ``env`` is added to this process's environment for the daemon.
+
     The pid file holds the process's identity from the moment it exists, so a check right
     after this returns sees it alive (or, if it already died, its log tail).
     """
@@ -182,17 +185,13 @@ def start(daemon: Daemon, env: dict[str, str] | None = None) -> int:
     daemon.log_dir.mkdir(parents=True, exist_ok=True)
     with daemon.log_file.open("ab") as log:
         log.write(f"\n=== {time.strftime('%F %T')} {' '.join(daemon.argv)}\n".encode())
-    try:
-        proc = subprocess.run(
-            [sys.executable, "-I", "-S", "-c", _SPAWN, str(daemon.log_file), *daemon.argv],
-            capture_output=True,
-            text=True,
-            env=env,
-            check=False,
-            timeout=30,
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise ClusterSetupError(f"cannot start {daemon.name} ({daemon.argv[0]}): {exc}") from exc
+    proc = host.run(
+        [sys.executable, "-I", "-S", "-c", _SPAWN, str(daemon.log_file), *daemon.argv],
+        timeout=30,
+        what=f"starting {daemon.name}",
+        env=env,
+        check=False,
+    )
     if proc.returncode != 0 or not proc.stdout.strip().isdigit():
         raise ClusterSetupError(
             f"cannot start {daemon.name} ({daemon.argv[0]}): {proc.stderr.strip()[-300:]}"
@@ -225,11 +224,15 @@ def ensure_alive(daemon: Daemon) -> None:
 
 
 def _wait_gone(ident: ProcessIdentity, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while ident.alive():
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.05)
+    try:
+        wait_for(
+            lambda: (None if ident.alive() else True, "still running"),
+            f"pid {ident.pid} to exit",
+            timeout,
+            interval=0.05,
+        )
+    except WaitTimeout:
+        return False
     return True
 
 

@@ -1,46 +1,20 @@
-"""Bounded waits and small probes used while booting the cluster.
+"""Waits and small probes used while booting the cluster.
 
-Every wait is bounded on ``time.monotonic()`` and raises :class:`WaitTimeout` naming what it
-waited for and the last state it saw.
+Every wait goes through pyodo's one bounded wait, :func:`pyodo_tasks.core.wait.wait_for`
+(re-exported here): bounded on ``time.monotonic()``, it raises :class:`WaitTimeout` naming what
+it waited for and the last state it saw. This module adds the HTTP probes the boot waits use.
 """
 
 from __future__ import annotations
 
 import ssl
-import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
 
-from pyodo_tasks.errors import WaitTimeout
+from pyodo_tasks.core.wait import wait_for
 
-T = TypeVar("T")
-
-
-def wait_for(
-    probe: Callable[[], tuple[T | None, str]],
-    what: str,
-    timeout: float,
-    interval: float = 0.25,
-    check: Callable[[], None] | None = None,
-) -> T:
-    """Call ``probe`` until it returns a non-None value; ``probe`` also returns its state text.
-
-    ``check`` runs each round and may raise (e.g. the daemon being waited on has died).
-    """
-    deadline = time.monotonic() + timeout
-    last = ""
-    while True:
-        value, last = probe()
-        if value is not None:
-            return value
-        if check is not None:
-            check()
-        if time.monotonic() >= deadline:
-            raise WaitTimeout(what, timeout, last)
-        time.sleep(interval)
+__all__ = ["http_get", "https_get", "wait_for"]
 
 
 def https_get(

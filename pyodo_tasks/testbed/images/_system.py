@@ -1,21 +1,21 @@
-"""Host helpers for image builds: bounded subprocesses, Debian packages, the apt mirror, mounts.
+"""Host helpers for image builds: the apt mirror, .deb extraction, Go, mounts.
 
-Why here: every builder step shells out (debootstrap, gcc, go, apt-get); one ``run`` with list
-arguments, a timeout and a ClusterSetupError that carries the tail of the output keeps failures
-short and actionable.
+Commands go through the test bed's one runner (:func:`pyodo_tasks.testbed.host.run`: list
+arguments, a timeout, the output tail in the error) and packages through its one installer
+(:mod:`pyodo_tasks.testbed.debs`); ``run`` here only returns the runner's output.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from pyodo_tasks.errors import ClusterSetupError
 from pyodo_tasks.paths import cache_root
+from pyodo_tasks.testbed import debs, host
 
 __all__ = [
     "apt_download_extract",
@@ -37,84 +37,30 @@ def run(
     cwd: Path | None = None,
     env: Mapping[str, str] | None = None,
 ) -> str:
-    """Run ``args``; return stdout+stderr. Failure or timeout raises ClusterSetupError."""
-    argv = [os.fspath(a) for a in args]
-    try:
-        proc = subprocess.run(
-            argv,
-            cwd=cwd,
-            env=None if env is None else {**os.environ, **env},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            timeout=timeout,
-            check=False,
-        )
-    except FileNotFoundError as exc:
-        raise ClusterSetupError(f"{what}: {argv[0]} not found ({exc})") from exc
-    except subprocess.TimeoutExpired as exc:
-        raise ClusterSetupError(f"{what}: {argv[0]} did not finish within {timeout:g}s") from exc
-    output = proc.stdout.decode(errors="replace")
-    if proc.returncode != 0:
-        tail = "\n".join(output.strip().splitlines()[-25:])
-        raise ClusterSetupError(f"{what}: `{' '.join(argv[:6])}` exited {proc.returncode}\n{tail}")
-    return output
+    """:func:`pyodo_tasks.testbed.host.run`, returning stdout then stderr (as it always did).
 
-
-def _installed(package: str) -> bool:
-    try:
-        proc = subprocess.run(
-            ["dpkg-query", "-W", "-f=${Status}", package],
-            capture_output=True,
-            timeout=30,
-            check=False,
-        )
-    except FileNotFoundError as exc:
-        raise ClusterSetupError("dpkg-query not found: image builds need a Debian host") from exc
-    return proc.returncode == 0 and proc.stdout.decode().endswith("installed")
+    Failures and timeouts raise with the output's tail. Parse JSON from ``host.run(...).stdout``.
+    """
+    return host.run(args, timeout=timeout, what=what, cwd=cwd, env=env).output
 
 
 def ensure_debian_packages(packages: Sequence[str]) -> None:
-    """apt-get install the packages that are missing (dpkg-query check first: idempotent)."""
-    missing = [p for p in packages if not _installed(p)]
-    if not missing:
-        return
-    if os.geteuid() != 0:
-        raise ClusterSetupError(f"missing Debian packages {missing}: run as root to install them")
-    argv = [
-        "apt-get",
-        # Wait for dpkg's lock rather than fail: other pyodo parts install packages too.
-        "-o",
-        "DPkg::Lock::Timeout=600",
-        "install",
-        "-y",
-        "--no-install-recommends",
-        *missing,
-    ]
-    _with_apt_update_retry(
-        lambda: run(
-            argv,
-            timeout=900,
-            what=f"installing {' '.join(missing)}",
-            env={"DEBIAN_FRONTEND": "noninteractive"},
-        )
-    )
+    """The builders' host tools, through the test bed's one installer (:mod:`..debs`)."""
+    debs.ensure_packages(packages)
 
 
-def _with_apt_update_retry(action: Callable[[], object]) -> None:
-    """Run an apt action; on failure refresh the package lists once and retry.
-
-    A fresh machine may have stale or no lists (apt then cannot locate or fetch a package).
-    """
+def _apt_download(packages: Sequence[str], cwd: Path) -> None:
+    """``apt-get download``; on failure refresh the package lists once and retry."""
+    argv = ["apt-get", "download", *packages]
     try:
-        action()
+        run(argv, timeout=600, what="apt-get download", cwd=cwd)
     except ClusterSetupError:
         run(
             ["apt-get", "-o", "DPkg::Lock::Timeout=600", "update"],
             timeout=600,
             what="apt-get update",
         )
-        action()
+        run(argv, timeout=600, what="apt-get download", cwd=cwd)
 
 
 def apt_download_extract(packages: Sequence[str], dest: Path) -> None:
@@ -123,14 +69,7 @@ def apt_download_extract(packages: Sequence[str], dest: Path) -> None:
     with tempfile.TemporaryDirectory(prefix="pyodo-debs-") as tmp:
         # _apt cannot write into root's temp dir; let it drop privileges into a readable one.
         os.chmod(tmp, 0o777)
-        _with_apt_update_retry(
-            lambda: run(
-                ["apt-get", "download", *packages],
-                timeout=600,
-                what="apt-get download",
-                cwd=Path(tmp),
-            )
-        )
+        _apt_download(packages, Path(tmp))
         debs = sorted(Path(tmp).glob("*.deb"))
         if len(debs) < len(packages):
             raise ClusterSetupError(f"apt-get download {packages} produced only {debs}")

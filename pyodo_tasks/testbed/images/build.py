@@ -27,6 +27,7 @@ from filelock import FileLock, Timeout
 
 from pyodo_tasks.core import pod as contract
 from pyodo_tasks.errors import ClusterSetupError
+from pyodo_tasks.testbed import host
 from pyodo_tasks.testbed.images._system import (
     cache_root,
     debian_mirror,
@@ -261,12 +262,12 @@ def _remove_stale(directory: Path, prefix: str, keep: Path) -> None:
 def _pause_source(log: Log) -> tuple[Path, str]:
     """Kubernetes' pause.c from the Go module cache/proxy, else pyodo's equivalent fallback."""
     try:
-        out = run(
+        out = host.run(
             [find_go(), "mod", "download", "-json", KUBERNETES_MODULE],
             timeout=900,
             what=f"go mod download {KUBERNETES_MODULE}",
             env={"GOTOOLCHAIN": "local", "GOFLAGS": "-mod=mod"},
-        )
+        ).stdout
         module_dir = Path(json.loads(out)["Dir"])
         source = module_dir / "build" / "pause" / "linux" / "pause.c"
         if source.is_file():
@@ -321,9 +322,9 @@ def _rootfs_layer(recipe: Recipe, log: Log) -> Path:
     work = _work_dir(f"rootfs-{recipe.name}")
     target = work / "root"
     tmp = cached.with_suffix(".part")
-    with log.phase(f"{recipe.name}: debootstrap {SUITE} +{','.join(recipe.packages)}"):
+    with log.phase(f"{recipe.name}: debootstrap {SUITE} +{','.join(recipe.packages)}") as ph:
         try:
-            run(
+            host.run(
                 [
                     "debootstrap",
                     "--variant=minbase",
@@ -334,6 +335,7 @@ def _rootfs_layer(recipe: Recipe, log: Log) -> Path:
                 ],
                 timeout=_TIMEOUT_DEBOOTSTRAP,
                 what=f"debootstrap for {recipe.name}",
+                on_line=lambda line: ph.update(line.strip()[:100]),  # "I: Retrieving libc6"
             )
             _prune_rootfs(target)
             tar_directory(target, tmp)

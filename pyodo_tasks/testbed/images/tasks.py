@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from doit.tools import config_changed
 
 from pyodo_tasks.core import pod as contract
 from pyodo_tasks.errors import ClusterSetupError
+from pyodo_tasks.testbed import host
 from pyodo_tasks.testbed.images._system import run
 from pyodo_tasks.testbed.images.build import RECIPES, images_dir, recipe_digest
 from pyodo_tasks.testbed.images.stage import CONTAINERFILE, PACKAGE_DIR, stage_init_context
@@ -78,15 +78,15 @@ class InitImage:
     def image_present(self) -> bool:
         """doit ``uptodate`` check: the engine still has the tag (False when it cannot say)."""
         try:
-            proc = subprocess.run(
+            result = host.run(
                 [self._engine(), "image", "inspect", self.tag],
-                capture_output=True,
                 timeout=60,
+                what=f"looking for image {self.tag}",
                 check=False,
             )
-        except (ClusterSetupError, OSError, subprocess.TimeoutExpired):
+        except ClusterSetupError:  # no engine, or it did not answer in time
             return False
-        return proc.returncode == 0
+        return result.returncode == 0
 
     def tasks(self) -> Iterator[dict[str, Any]]:
         """The ``init_image`` task dict."""

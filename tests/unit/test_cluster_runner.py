@@ -1,0 +1,144 @@
+"""The test bed's one process runner, and the rule that every host command has a timeout."""
+
+from __future__ import annotations
+
+import ast
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from pyodo_tasks.errors import ClusterSetupError
+from pyodo_tasks.testbed import host
+
+TESTBED = Path(__file__).resolve().parents[2] / "pyodo_tasks" / "testbed"
+PY = sys.executable
+
+
+def test_a_command_returns_its_output_and_status() -> None:
+    result = host.run(
+        [PY, "-c", "import sys; print('out'); print('err', file=sys.stderr)"],
+        timeout=30,
+        what="saying hello",
+    )
+    assert (result.returncode, result.stdout, result.stderr) == (0, "out\n", "err\n")
+
+
+def test_arguments_are_never_interpreted_by_a_shell(tmp_path) -> None:
+    result = host.run(
+        [PY, "-c", "import sys; print(sys.argv[1])", "$(touch x); *"],
+        timeout=30,
+        what="echo",
+        cwd=tmp_path,
+    )
+    assert result.stdout == "$(touch x); *\n"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_failure_names_what_was_done_the_command_the_status_and_the_output_tail() -> None:
+    code = "import sys\nfor i in range(100): print(f'line {i}')\nsys.exit(3)"
+    with pytest.raises(host.HostCommandError) as info:
+        host.run([PY, "-c", code], timeout=30, what="installing containerd")
+    message = str(info.value)
+    assert message.startswith("installing containerd: `")
+    assert "exited 3" in message
+    assert "line 99" in message and "line 74" not in message  # the last 25 lines only
+    assert isinstance(info.value, ClusterSetupError)
+    assert info.value.returncode == 3
+
+
+def test_check_false_returns_a_failed_status_instead_of_raising() -> None:
+    result = host.run([PY, "-c", "raise SystemExit(4)"], timeout=30, what="x", check=False)
+    assert result.returncode == 4
+
+
+def test_a_missing_program_is_one_clear_error() -> None:
+    with pytest.raises(host.HostCommandError, match="no-such-tool-pyodo is not installed"):
+        host.run(["no-such-tool-pyodo", "--version"], timeout=30, what="checking a tool")
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+def test_a_command_past_its_timeout_is_killed_and_reported_with_its_output(
+    streamed: bool, tmp_path
+) -> None:
+    code = "import time; print('started', flush=True); time.sleep(60)"
+    started = time.monotonic()
+    kwargs = {"on_line": lambda _line: None} if streamed else {}
+    with pytest.raises(host.HostCommandError, match="did not finish within 1s") as info:
+        host.run([PY, "-c", code], timeout=1, what="waiting for nothing", **kwargs)
+    assert time.monotonic() - started < 15
+    assert "started" in str(info.value)
+
+
+def test_streamed_output_reaches_the_callback_and_the_log_line_by_line(tmp_path) -> None:
+    seen: list[str] = []
+    log = tmp_path / "build.log"
+    code = "import sys; print('a'); print('b', file=sys.stderr, flush=True); print('c')"
+    result = host.run([PY, "-c", code], timeout=30, what="go build", log=log, on_line=seen.append)
+    assert sorted(seen) == ["a", "b", "c"]
+    assert log.read_text().splitlines()[2:] == seen
+    assert log.read_text().startswith(f"\n$ {PY} -c 'import sys;")
+    assert result.returncode == 0
+
+
+def test_env_adds_to_the_environment() -> None:
+    code = "import os; print(os.environ['PYODO_X'], 'PATH' in os.environ)"
+    result = host.run([PY, "-c", code], timeout=30, what="x", env={"PYODO_X": "1"})
+    assert result.stdout == "1 True\n"
+
+
+_BLOCKING = {
+    "subprocess.run",
+    "subprocess.call",
+    "subprocess.check_call",
+    "subprocess.check_output",
+}
+
+
+def _calls(tree: ast.AST) -> list[ast.Call]:
+    return [n for n in ast.walk(tree) if isinstance(n, ast.Call)]
+
+
+def _name(call: ast.Call) -> str:
+    func = call.func
+    if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
+        return f"{func.value.id}.{func.attr}"
+    return ""
+
+
+def test_every_subprocess_in_the_test_bed_has_a_timeout() -> None:
+    # host.run takes a mandatory timeout; direct subprocess calls must pass one; only the
+    # runner itself may use Popen (it enforces its timeout with a watchdog).
+    offenders = []
+    for path in sorted(TESTBED.rglob("*.py")):
+        tree = ast.parse(path.read_text())
+        for call in _calls(tree):
+            name = _name(call)
+            rel = f"{path.relative_to(TESTBED)}:{call.lineno}"
+            if name == "subprocess.Popen" and path.name != "host.py":
+                offenders.append(f"{rel} Popen outside host.py")
+            elif name in _BLOCKING and not any(k.arg == "timeout" for k in call.keywords):
+                offenders.append(f"{rel} {name} without timeout")
+    assert offenders == []
+
+
+def _imports_subprocess(path: Path) -> bool:
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import) and any(a.name == "subprocess" for a in node.names):
+            return True
+        if isinstance(node, ast.ImportFrom) and node.module == "subprocess":
+            return True
+    return False
+
+
+def test_the_local_cluster_and_images_run_host_commands_only_through_the_runner() -> None:
+    # kind.py, engine.py and kindnode/ belong to the kind provider (they pass timeouts, above).
+    users = sorted(
+        str(p.relative_to(TESTBED))
+        for p in TESTBED.rglob("*.py")
+        if p.name not in {"kind.py", "engine.py", "host.py"}
+        and "kindnode" not in p.parts
+        and _imports_subprocess(p)
+    )
+    assert users == []
