@@ -157,22 +157,15 @@ def test_a_failed_up_stops_every_daemon_it_started_and_keeps_their_logs(
     monkeypatch.setattr(provider, "_image_archives", lambda: [])
     with pytest.raises(ClusterSetupError, match="never appeared"):
         provider.up()
-    left = [
-        p
-        for p in Path("/proc").iterdir()
-        if p.name.isdigit()
-        and str(tmp_path) in Path(p, "cmdline").read_bytes().decode(errors="replace")
-        if _readable(p)
-    ]
+    left = [p.name for p in Path("/proc").iterdir() if str(tmp_path) in _cmdline(p)]
     assert left == []
     assert not list(lay.pids.glob("*.pid"))
     assert {p.name for p in lay.logs.glob("*.log")} == {"etcd.log", "kubelet.log"}
     assert any("up failed; stopping what it started" in m for m in messages)
 
 
-def _readable(proc_dir: Path) -> bool:
+def _cmdline(proc_dir: Path) -> str:
     try:
-        Path(proc_dir, "cmdline").read_bytes()
-    except OSError:
-        return False
-    return True
+        return Path(proc_dir, "cmdline").read_bytes().decode(errors="replace")
+    except OSError:  # not a process, or it just exited
+        return ""
