@@ -19,7 +19,12 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
+
+if TYPE_CHECKING:
+    from rich.console import Console, RenderableType
+    from rich.live import Live
+    from rich.spinner import Spinner
 
 __all__ = ["HEARTBEAT", "Phase", "Progress", "as_progress", "duration"]
 
@@ -99,8 +104,8 @@ class Progress:
         self._last_line = clock()
         self._ticker: threading.Thread | None = None
         self._stop = threading.Event()
-        self._live = None
-        self._console = None
+        self._live: Live | None = None
+        self._console: Console | None = None
         if self._tty:
             from rich.console import Console
 
@@ -154,10 +159,11 @@ class Progress:
             if self._live is None:
                 from rich.live import Live
 
-                self._live = Live(
+                live = Live(
                     _LiveView(self), console=self._console, refresh_per_second=4, transient=True
                 )
-                self._live.start()
+                live.start()
+                self._live = live
             return
         if self._ticker is None or not self._ticker.is_alive():
             self._stop = threading.Event()
@@ -186,18 +192,18 @@ class _LiveView:
 
     def __init__(self, progress: Progress) -> None:
         self._progress = progress
-        self._spinners: dict[int, object] = {}
+        self._spinners: dict[int, Spinner] = {}
 
-    def __rich__(self) -> object:
+    def __rich__(self) -> RenderableType:
         from rich.console import Group
         from rich.spinner import Spinner
 
-        rows = []
+        rows: list[RenderableType] = []
         for running in list(self._progress._phases):
             spinner = self._spinners.get(id(running))
             if spinner is None:
                 spinner = self._spinners[id(running)] = Spinner("dots")
-            spinner.update(text=running.status())  # type: ignore[attr-defined]
+            spinner.update(text=running.status())
             rows.append(spinner)
         return Group(*rows)
 
