@@ -32,6 +32,10 @@ __all__ = [
 ]
 
 
+#: Longest problem text a DevfileError shows; a longer one quotes a huge value from the file.
+_MAX_PROBLEM = 240
+
+
 class PyodoError(Exception):
     """Root of every error pyodo raises on purpose."""
 
@@ -46,6 +50,8 @@ class DevfileError(ConfigError):
     def __init__(self, path: Path | str, field: str, problem: str, fix: str = "") -> None:
         self.path = Path(path)
         self.field = field
+        if len(problem) > _MAX_PROBLEM:  # it may quote a value: keep the line short
+            problem = problem[: _MAX_PROBLEM - 3] + "..."
         self.problem = problem
         self.fix = fix
         where = f"{self.path}: {field}" if field else str(self.path)

@@ -63,7 +63,7 @@ def _resolve(
         notes.append(f"{file.name}: parent: {fetched.note}")
     try:
         content = yaml.safe_load(fetched.text)
-    except yaml.YAMLError as exc:
+    except (yaml.YAMLError, ValueError, RecursionError) as exc:  # ValueError: e.g. 2020-13-45
         raise DevfileError(file, "parent", f"{label} is not valid YAML", "fix the parent") from exc
     if not isinstance(content, dict):
         raise DevfileError(file, "parent", f"{label} is not a devfile", "check the reference")

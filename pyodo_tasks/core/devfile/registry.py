@@ -132,6 +132,8 @@ def fetch_uri(uri: str, base: str, timeout: float = TIMEOUT) -> Fetched:
         return Fetched(path.read_text(encoding="utf-8"), str(path.parent))
     except OSError as exc:
         raise FetchError(f"cannot read {path}: {exc.strerror}", "fix the path") from exc
+    except UnicodeDecodeError as exc:
+        raise FetchError(f"{path} is not UTF-8 text", "save it as UTF-8") from exc
 
 
 def _version_key(text: str) -> tuple:
