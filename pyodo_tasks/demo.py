@@ -16,7 +16,7 @@ from pathlib import Path
 
 from pyodo_tasks.core.component import Component
 from pyodo_tasks.core.kube import Kube, Target
-from pyodo_tasks.errors import PyodoError
+from pyodo_tasks.failures import cli_main
 
 
 def _configured() -> bool:
@@ -29,9 +29,13 @@ def _configured() -> bool:
     return True
 
 
+@cli_main
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pyodo_tasks.demo", description=__doc__)
     parser.add_argument("component", nargs="?", default="examples/nodejs")
+    parser.add_argument(
+        "--verbose", "-v", action="store_true", help="show the traceback of an unexpected error"
+    )
     args = parser.parse_args(argv)
     component_dir = Path(args.component).resolve()
     try:
@@ -60,9 +64,6 @@ def main(argv: list[str] | None = None) -> int:
             component.close()
     except subprocess.CalledProcessError as exc:
         print(f"pyodo: doit push failed (exit {exc.returncode})", file=sys.stderr)
-        return 1
-    except PyodoError as exc:
-        print(f"pyodo: {exc}", file=sys.stderr)
         return 1
     return 0
 

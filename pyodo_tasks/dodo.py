@@ -12,28 +12,53 @@ namespace=dev``, work too). Image overrides:
 
 doit's state goes to ``.pyodo/doit.sqlite`` with the sqlite3 backend: the default dbm falls back
 to ``dbm.dumb`` here, which can corrupt under concurrent access.
+
+Nothing here may end in a traceback (doit prints one, exit status 3, for anything escaping a
+task generator or this module's import): every task is guarded, a task generator that fails
+yields stand-ins that fail with its one line, and a ``.pyodo`` that cannot be created is
+reported the same way (see :mod:`pyodo_tasks.failures`).
 """
 
 from __future__ import annotations
 
+import os
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from pyodo_tasks.core.gc import gc_task
 from pyodo_tasks.core.kube import Target
-from pyodo_tasks.tasks import ComponentTasks, target_options
+from pyodo_tasks.errors import ConfigError
+from pyodo_tasks.tasks import TASK_PARAMS, ComponentTasks, target_options
+from pyodo_tasks.tasks.guard import Reporter, failing_tasks, guarded
 
 __all__ = ["DOIT_CONFIG", "task_gc", "task_pyodo"]
 
-Path(".pyodo").mkdir(exist_ok=True)
+
+def _dep_file() -> tuple[str, ConfigError | None]:
+    """doit's database in ``.pyodo``; when that cannot be made, a temporary one and the reason
+    (doit opens its database before any task runs, and would fail with a traceback)."""
+    try:
+        Path(".pyodo").mkdir(exist_ok=True)
+    except OSError as exc:
+        error = ConfigError(
+            f"{Path('.pyodo').absolute()}: cannot create pyodo's state directory: "
+            f"{exc.strerror} (make the component directory writable, or remove what is there)"
+        )
+        return os.path.join(tempfile.gettempdir(), f"pyodo-doit-{os.getuid()}.sqlite"), error
+    return ".pyodo/doit.sqlite", None
+
+
+_DEP_FILE, _STATE_ERROR = _dep_file()
 
 DOIT_CONFIG: dict[str, Any] = {
-    "dep_file": ".pyodo/doit.sqlite",
+    "dep_file": _DEP_FILE,
     "backend": "sqlite3",
     "default_tasks": ["push"],
     "verbosity": 2,
+    "reporter": Reporter,
 }
 
 
@@ -72,9 +97,20 @@ def _component_tasks() -> ComponentTasks:
 
 def task_pyodo() -> Iterator[dict[str, Any]]:
     """pyodo's tasks for this component (each yielded with its own basename)."""
-    yield from _component_tasks().tasks()
+    try:
+        if _STATE_ERROR is not None:
+            raise _STATE_ERROR
+        tasks = list(_component_tasks().tasks())
+    except Exception as exc:  # reported when a task runs, as one line (see the module doc)
+        tasks = list(failing_tasks(TASK_PARAMS.items(), exc))
+    yield from tasks
 
 
 def task_gc() -> dict[str, Any]:
     """Delete what killed test runs left behind once its expiry label has passed."""
-    return gc_task(_target())
+    try:
+        return guarded(gc_task(_target()))
+    except Exception as exc:
+        fallback = next(failing_tasks([("gc", [])], exc))
+        del fallback["basename"]  # a task_* function's own name is the task's
+        return fallback

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import pytest
 
 from pyodo_tasks.errors import ConfigError, PyodoError
+from pyodo_tasks.failures import debug_requested, summary
 
 from .settings import Settings, check_component
 from .state import STATE_KEY, USED_KEY
@@ -57,7 +58,16 @@ def _fail(message: str) -> NoReturn:
     Called outside ``except`` blocks, so the report is not "During handling of the above
     exception…" followed by the same message twice.
     """
-    pytest.fail(f"pyodo: {message}", pytrace=False)
+    line = message if message.startswith("pyodo bug:") else f"pyodo: {message}"
+    pytest.fail(line, pytrace=False)
+
+
+def _bug(exc: Exception, config: pytest.Config) -> str:
+    """An unexpected error's one line (:mod:`pyodo_tasks.failures`), or, under
+    ``PYODO_DEBUG=1`` or ``--verbose``, the error itself re-raised for its traceback."""
+    if debug_requested(config.get_verbosity() > 0):
+        raise exc
+    return summary(exc, switches="PYODO_DEBUG=1 or --verbose")
 
 
 def _resolve(config: pytest.Config, path: Path | str) -> Path:
@@ -114,12 +124,14 @@ def pyodo_session(
 
 
 @pytest.fixture(scope="session")
-def pyodo_cluster(pyodo_session: PyodoRun) -> PyodoCluster:
+def pyodo_cluster(pytestconfig: pytest.Config, pyodo_session: PyodoRun) -> PyodoCluster:
     """The cluster (booted once, shared by xdist workers) and this session's namespace."""
     try:
         return pyodo_session.cluster()
     except PyodoError as exc:
         error = str(exc)
+    except Exception as exc:
+        error = _bug(exc, pytestconfig)
     _fail(error)
 
 
@@ -172,6 +184,8 @@ def pyodo_deploy(request: pytest.FixtureRequest, pyodo_session: PyodoRun) -> Dep
             handle = pyodo_session.component(resolved, **options)
         except PyodoError as exc:
             error = str(exc)
+        except Exception as exc:
+            error = _bug(exc, request.config)
         else:
             used = request.node.stash.setdefault(USED_KEY, [])
             if handle not in used:
@@ -180,6 +194,8 @@ def pyodo_deploy(request: pytest.FixtureRequest, pyodo_session: PyodoRun) -> Dep
                 return pyodo_session.deploy(resolved, **options)
             except PyodoError as exc:
                 error = f"deploying {resolved}: {exc}"
+            except Exception as exc:
+                error = _bug(exc, request.config)
         _fail(error)
 
     return deploy
@@ -197,11 +213,13 @@ def pyodo_component(
 
 
 @pytest.fixture
-def pyodo_endpoint(pyodo_component: DeployedComponent) -> str:
+def pyodo_endpoint(request: pytest.FixtureRequest, pyodo_component: DeployedComponent) -> str:
     """The URL of the component's first endpoint, reachable from the test process; returned
     only once the app answers."""
     try:
         return pyodo_component.endpoint()
     except PyodoError as exc:
         error = f"endpoint of {pyodo_component.name}: {exc}"
+    except Exception as exc:
+        error = _bug(exc, request.config)
     _fail(error)

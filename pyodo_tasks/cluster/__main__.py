@@ -1,7 +1,7 @@
 """``python -m pyodo_tasks.cluster up|down|status|kubeconfig [--restricted]|env``.
 
-Errors pyodo raises on purpose print as one line and exit 1; anything else is a bug and keeps
-its traceback.
+Every failure prints as one line and exits 1 (:func:`pyodo_tasks.failures.cli_main`); a bug's
+traceback is shown with ``--verbose`` or ``PYODO_DEBUG=1``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from pyodo_tasks.cluster import PROVIDERS, get_provider
 from pyodo_tasks.cluster.provider import Provider
-from pyodo_tasks.errors import PyodoError
+from pyodo_tasks.failures import cli_main
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -33,6 +33,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--context", help="kubeconfig provider: context to use")
     parser.add_argument("--name", help="kind provider: cluster name")
+    parser.add_argument(
+        "--verbose", "-v", action="store_true", help="show the traceback of an unexpected error"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("up", help="create or reuse the cluster; returns when a pod can run")
     sub.add_parser("down", help="delete the cluster and what it left on the host")
@@ -65,13 +68,9 @@ def _progress_printer() -> object:
     return Progress()
 
 
+@cli_main
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    try:
-        return _run(args)
-    except PyodoError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    return _run(_parser().parse_args(argv))
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -1,7 +1,8 @@
 """``python -m pyodo_tasks.dev [DIR]``: the same loop as ``doit dev``, without a dodo file.
 
 Exit status: 0 after a normal stop (Ctrl-C, SIGTERM, ``--seconds``), 1 when pyodo could not
-start (invalid devfile, unreachable cluster), 2 for a usage error.
+start (invalid devfile, unreachable cluster) or failed (one line; the traceback of an unexpected
+error with ``--verbose`` or ``PYODO_DEBUG=1``), 2 for a usage error.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Sequence
 
 from pyodo_tasks.core.kube import Target
 from pyodo_tasks.dev.session import run_dev
-from pyodo_tasks.errors import PyodoError
+from pyodo_tasks.failures import cli_main
 
 
 def _image(value: str) -> tuple[str, str]:
@@ -46,6 +47,7 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+@cli_main
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(
@@ -59,17 +61,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     target = Target.from_env(
         kubeconfig=args.kubeconfig, context=args.context, namespace=args.namespace
     )
-    try:
-        run_dev(
-            args.path,
-            seconds=args.seconds,
-            cleanup=args.cleanup,
-            target=target,
-            image_overrides=dict(args.image),
-        )
-    except PyodoError as exc:
-        print(f"pyodo: {exc}", file=sys.stderr, flush=True)
-        return 1
+    run_dev(
+        args.path,
+        seconds=args.seconds,
+        cleanup=args.cleanup,
+        target=target,
+        image_overrides=dict(args.image),
+    )
     return 0
 
 

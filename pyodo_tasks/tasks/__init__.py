@@ -9,6 +9,9 @@ differs from the live one (one read), ``copy`` when the index digest (tree + pod
 the one it last copied (``result_dep``), ``assemble_and_restart`` when the copy's result changed
 or the last build failed. So ``doit push`` with nothing changed makes no cluster write and runs
 no build. ``forward``, ``delete`` and ``logs`` act on the running component.
+
+Every action and ``uptodate`` check goes through :func:`~pyodo_tasks.tasks.guard.guarded`: a
+failure is one line and exit status 1, never a traceback (see :mod:`pyodo_tasks.failures`).
 """
 
 from __future__ import annotations
@@ -22,7 +25,6 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from doit.exceptions import TaskFailed
 from doit.task import result_dep
 
 from pyodo_tasks.core.component import Component
@@ -31,38 +33,12 @@ from pyodo_tasks.core.endpoints import matching_url
 from pyodo_tasks.core.kube import Target
 from pyodo_tasks.dev.task import dev_task
 from pyodo_tasks.errors import PyodoError
+from pyodo_tasks.tasks.guard import guarded
+from pyodo_tasks.tasks.params import TARGET_OPTIONS, TARGET_PARAMS, TASK_PARAMS, target_options
 
-__all__ = ["TARGET_PARAMS", "ComponentTasks", "target_options"]
+__all__ = ["TARGET_OPTIONS", "TARGET_PARAMS", "TASK_PARAMS", "ComponentTasks", "target_options"]
 
 Task = dict[str, Any]
-
-#: ``--namespace/--context/--kubeconfig`` on every user-facing task. doit hands an option only to
-#: the task it was given to, so ``pyodo_tasks.dodo`` also reads them for the whole graph (see
-#: :func:`target_options`); declaring them here makes doit accept and document them.
-TARGET_PARAMS: list[dict[str, Any]] = [
-    {
-        "name": name,
-        "long": name,
-        "type": str,
-        "default": "",
-        "help": f"the {name} to use (default: kubectl's; env PYODO_{name.upper()})",
-    }
-    for name in ("namespace", "context", "kubeconfig")
-]
-TARGET_OPTIONS = tuple(p["name"] for p in TARGET_PARAMS)
-
-
-def target_options(argv: list[str]) -> dict[str, str]:
-    """``--namespace X`` / ``--namespace=X`` (and context, kubeconfig) from a doit command line."""
-    found: dict[str, str] = {}
-    for i, arg in enumerate(argv):
-        for name in TARGET_OPTIONS:
-            flag = f"--{name}"
-            if arg.startswith(flag + "="):
-                found[name] = arg[len(flag) + 1 :]
-            elif arg == flag and i + 1 < len(argv):
-                found[name] = argv[i + 1]
-    return found
 
 
 def _say(line: str) -> None:
@@ -110,20 +86,7 @@ class ComponentTasks:
 
         return str(find_devfile(self.path))
 
-    # -- actions (plain callables; doit's result contract) ------------------------------------
-    def _guard(self, func: Any) -> Any:
-        """Run an action, turning a PyodoError into doit's expected-failure result."""
-
-        def action() -> Any:
-            try:
-                return func()
-            except PyodoError as exc:
-                return TaskFailed(f"pyodo: {exc}")  # doit prints just this line
-
-        action.__name__ = getattr(func, "__name__", "action")
-        action.__doc__ = func.__doc__
-        return action
-
+    # -- actions (plain callables; doit's result contract; guarded in tasks()) -------------
     def _apply(self) -> dict[str, str]:
         applied = self.component.apply(force=True)
         _say(f"Applied {', '.join(applied)} in namespace {self.component.namespace}")
@@ -198,104 +161,96 @@ class ComponentTasks:
 
     # -- the task dicts ----------------------------------------------------------------------
     def tasks(self) -> Iterator[Task]:
-        """Yield every task of the component (for ``task_*`` generators or a dodo file)."""
-        devfile = self.devfile_path()
-        yield {
-            "basename": "create_resources",
-            "doc": "Apply Deployment, Service, Secrets and PVCs (only when the spec changed)",
-            "actions": [self._guard(self._apply)],
-            "file_dep": [devfile],
-            "uptodate": [self._resources_uptodate],
-            "verbosity": 2,
+        """Yield every task of the component (for ``task_*`` generators or a dodo file).
+
+        Touches neither the cluster nor the devfile's content: a broken devfile fails the task
+        that reads it, with its one-line error, and ``doit list`` still works.
+        """
+        builders = {
+            "create_resources": self._create_resources_task,
+            "wait_ready": self._wait_ready_task,
+            "index": self._index_task,
+            "copy": self._copy_task,
+            "assemble_and_restart": self._build_task,
+            "push": self._push_task,
+            "forward": self._forward_task,
+            "delete": self._delete_task,
+            "logs": self._logs_task,
+            "dev": lambda: dev_task(self),  # doit dev: the inner loop (pyodo_tasks/dev)
         }
-        yield {
-            "basename": "wait_ready",
+        for name, build in builders.items():
+            task = {"basename": name, "params": TASK_PARAMS[name], "verbosity": 2, **build()}
+            if not task["params"]:
+                del task["params"]
+            yield guarded(task)
+
+    def _create_resources_task(self) -> Task:
+        try:
+            file_dep = [self.devfile_path()]
+        except PyodoError:
+            file_dep = []  # the action reports the missing devfile
+        return {
+            "doc": "Apply Deployment, Service, Secrets and PVCs (only when the spec changed)",
+            "actions": [self._apply],
+            "file_dep": file_dep,
+            "uptodate": [self._resources_uptodate],
+        }
+
+    def _wait_ready_task(self) -> Task:
+        return {
             "doc": "Wait until the component's pod runs (bounded)",
-            "actions": [self._guard(self._wait)],
+            "actions": [self._wait],
             "task_dep": ["create_resources"],
             "uptodate": [False],
-            "verbosity": 2,
         }
-        yield {
-            "basename": "index",
+
+    def _index_task(self) -> Task:
+        return {
             "doc": "Index the source tree; its result is the digest of tree and pod",
-            "actions": [self._guard(self._index)],
+            "actions": [self._index],
             "task_dep": ["wait_ready"],
             "uptodate": [False],
         }
-        yield {
-            "basename": "copy",
+
+    def _copy_task(self) -> Task:
+        return {
             "doc": "Copy created, modified and renamed files; delete removed ones",
-            "actions": [self._guard(self._copy)],
+            "actions": [self._copy],
             "uptodate": [result_dep("index")],
-            "verbosity": 2,
         }
-        yield {
-            "basename": "assemble_and_restart",
+
+    def _build_task(self) -> Task:
+        return {
             "doc": "Build in the container and restart the app through the supervisor",
-            "actions": [self._guard(self._build)],
+            "actions": [self._build],
             "uptodate": [result_dep("copy")],
-            "verbosity": 2,
         }
-        yield {
-            "basename": "push",
+
+    def _push_task(self) -> Task:
+        return {
             "doc": "Deploy the component and sync it (runs the whole graph)",
-            "actions": [self._guard(self._report)],
-            "params": TARGET_PARAMS,
+            "actions": [self._report],
             "task_dep": ["assemble_and_restart"],
             "uptodate": [False],
-            "verbosity": 2,
         }
-        yield {
-            "basename": "forward",
+
+    def _forward_task(self) -> Task:
+        return {
             "doc": "Forward each endpoint to a localhost port until Ctrl-C",
-            "actions": [(self._guard_params(self._forward), [], {})],
-            "params": [
-                *TARGET_PARAMS,
-                {
-                    "name": "seconds",
-                    "long": "seconds",
-                    "type": float,
-                    "default": 0,
-                    "help": "stop after this many seconds (0: until Ctrl-C)",
-                },
-            ],
+            "actions": [(self._forward, [], {})],
             "uptodate": [False],
-            "verbosity": 2,
         }
-        yield {
-            "basename": "delete",
+
+    def _delete_task(self) -> Task:
+        return {
             "doc": "Delete every object the component owns",
-            "actions": [self._guard(self._delete)],
-            "params": TARGET_PARAMS,
+            "actions": [self._delete],
             "uptodate": [False],
-            "verbosity": 2,
         }
-        yield {
-            "basename": "logs",
+
+    def _logs_task(self) -> Task:
+        return {
             "doc": "Show the app container's log tail",
-            "actions": [(self._guard_params(self._logs), [], {})],
-            "params": [
-                *TARGET_PARAMS,
-                {
-                    "name": "lines",
-                    "long": "lines",
-                    "type": int,
-                    "default": 100,
-                    "help": "how many lines",
-                },
-            ],
+            "actions": [(self._logs, [], {})],
             "uptodate": [False],
-            "verbosity": 2,
         }
-        yield dev_task(self)  # doit dev: the inner loop (pyodo_tasks/dev)
-
-    def _guard_params(self, func: Any) -> Any:
-        def action(**params: Any) -> Any:
-            own = {k: v for k, v in params.items() if k not in TARGET_OPTIONS}
-            try:
-                return func(**own)
-            except PyodoError as exc:
-                return TaskFailed(f"pyodo: {exc}")
-
-        return action

@@ -5,7 +5,8 @@ shared in-memory ``Kube`` fake from ``tests/fakes``, a component that records it
 appends every call as a JSON line to the file named by ``PYODO_FAKE_LOG``, so the outer test
 can assert on what a session did, across xdist worker processes too. Behaviour switches:
 ``PYODO_FAKE_FORBID=1`` makes namespace creation a 403 (the restricted user); a component
-directory holding a ``BROKEN`` file fails its push.
+directory holding a ``BROKEN`` file fails its push, one holding ``BUG`` raises an error that is
+not pyodo's.
 """
 
 from __future__ import annotations
@@ -126,6 +127,8 @@ class FakeComponent:
 
     def push(self, output=None, timeout: float = 300.0) -> SimpleNamespace:
         record("push", path=str(self.root), namespace=self.namespace, timeout=timeout)
+        if (self.root / "BUG").exists():  # an error pyodo did not mean: a bug
+            raise RuntimeError("fake engine tripped\nsecond line")
         if (self.root / "BROKEN").exists():
             raise CommandError(["assemble-and-restart"], 1, "npm ERR! boom", "pod/fake-pod")
         if output is not None:
