@@ -11,7 +11,10 @@ A corpus is any directory: every ``*.yaml``/``*.yml`` under it whose top level h
 - **render**: :func:`render` turns it into objects;
 - **push-ready**: with every container's image replaced by a local one (``--image``, default the
   nodejs builder) it renders, and with ``--dry-run-apply`` the API server of the current
-  kubeconfig accepts every object in a server-side dry-run apply (no pod is started).
+  kubeconfig accepts every object in a server-side dry-run apply (no pod is started);
+- **deployed** (``--deploy``): really applied with the local images, the pod became ready
+  within ``--deploy-timeout`` seconds, and delete removed it. ``--latest`` keeps only the
+  highest version of each registry stack (``stacks/<id>/<version>/``) for this stage.
 
 ``--list`` prints, for each devfile refused, the stage and the one-line reason. Keep corpora
 outside the repository: they are other people's files.
@@ -25,6 +28,7 @@ import inspect
 import logging
 import re
 import sys
+import tempfile
 import uuid
 import warnings
 from pathlib import Path
@@ -132,6 +136,49 @@ def measure(path: Path, image: str, apply: bool, registry: str | None) -> tuple[
     return "push", ""
 
 
+def deploy(path: Path, image: str, registry: str | None, state: Path, timeout: float) -> str:
+    """Apply for real with local images, wait for the pod, delete: "" or why it failed."""
+    from pyodo_tasks.core.component import Component
+    from pyodo_tasks.core.devfile.registry import REGISTRY_ENV
+    from pyodo_tasks.core.kube import Target
+
+    environ = {REGISTRY_ENV: registry} if registry else {}
+    devfile = load_devfile(path, environ=environ)
+    overrides = {c.name: image for c in devfile.containers}
+    target = Target.from_env(namespace=NAMESPACE)
+    try:
+        with Component(
+            path, target, image_overrides=overrides, environ=environ, state_dir=state
+        ) as component:
+            try:
+                component.apply(force=True)
+                component.wait_ready(timeout=timeout)
+            finally:
+                component.delete(timeout=120)
+    except PyodoError as exc:
+        return str(exc).splitlines()[0][:300]
+    return ""
+
+
+def latest_only(files: list[Path]) -> list[Path]:
+    """Keep, per ``<stack>/<version>/devfile.yaml``, only the highest version."""
+    best: dict[Path, Path] = {}
+    others = []
+    for path in files:
+        version = path.parent.name
+        if path.name == "devfile.yaml" and version[:1].isdigit():
+            stack = path.parent.parent
+            key = tuple(int(p) if p.isdigit() else 0 for p in version.split("."))
+            have = best.get(stack)
+            if have is None or key > tuple(
+                int(p) if p.isdigit() else 0 for p in have.parent.name.split(".")
+            ):
+                best[stack] = path
+        else:
+            others.append(path)
+    return sorted([*best.values(), *others])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("corpora", nargs="+", type=Path)
@@ -139,28 +186,45 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--image", default=contract.BUILDER_REFS["builder-nodejs"])
     parser.add_argument("--dry-run-apply", action="store_true")
     parser.add_argument("--list", action="store_true", help="list every refusal")
+    parser.add_argument("--deploy", action="store_true", help="really deploy (see above)")
+    parser.add_argument("--deploy-timeout", type=float, default=120.0)
+    parser.add_argument("--latest", action="store_true", help="deploy latest stack versions")
     args = parser.parse_args(argv)
     logging.getLogger("pyodo_tasks").setLevel(logging.ERROR)  # notes: counted, not printed
     push = "push-ready (dry-run apply)" if args.dry_run_apply else "push-ready"
-    print(f"| corpus | devfiles | load | render | {push} | crashes |")
-    print("|---|---|---|---|---|---|")
+    print(f"| corpus | devfiles | load | render | {push} | deployed / tried | crashes |")
+    print("|---|---|---|---|---|---|---|")
     refusals: list[tuple[Path, str, str]] = []
-    if args.dry_run_apply:
+    cluster = args.dry_run_apply or args.deploy
+    if cluster:
         _namespace(create=True)
-    for corpus in args.corpora:
-        files = devfiles(corpus)
-        stages = collections.Counter()
-        for path in files:
-            stage, why = measure(path, args.image, args.dry_run_apply, args.registry)
-            stages[stage] += 1
-            if stage != "push":
-                refusals.append((path, stage, why))
-        push = stages["push"]
-        rendered = push + stages["refused-push"] + stages["crash-push"]
-        loaded = rendered + stages["refused-render"] + stages["crash-render"]
-        crashes = sum(n for s, n in stages.items() if s.startswith("crash"))
-        print(f"| {corpus} | {len(files)} | {loaded} | {rendered} | {push} | {crashes} |")
-    if args.dry_run_apply:
+    with tempfile.TemporaryDirectory() as state:
+        for corpus in args.corpora:
+            files = devfiles(corpus)
+            to_deploy = set(latest_only(files) if args.latest else files)
+            stages: collections.Counter[str] = collections.Counter()
+            for path in files:
+                stage, why = measure(path, args.image, args.dry_run_apply, args.registry)
+                stages[stage] += 1
+                if stage != "push":
+                    refusals.append((path, stage, why))
+                elif args.deploy and path in to_deploy:
+                    why = deploy(path, args.image, args.registry, Path(state), args.deploy_timeout)
+                    stages["deploy-tried"] += 1
+                    stages["deployed"] += not why
+                    if why:
+                        refusals.append((path, "refused-deploy", why))
+            push = stages["push"]
+            rendered = push + stages["refused-push"] + stages["crash-push"]
+            loaded = rendered + stages["refused-render"] + stages["crash-render"]
+            crashes = sum(n for s, n in stages.items() if s.startswith("crash"))
+            deployed = f"{stages['deployed']} / {stages['deploy-tried']}" if args.deploy else "-"
+            print(
+                f"| {corpus} | {len(files)} | {loaded} | {rendered} | {push} | {deployed} "
+                f"| {crashes} |",
+                flush=True,
+            )
+    if cluster:
         _namespace(create=False)
     if args.list:
         print()
