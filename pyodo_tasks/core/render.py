@@ -358,10 +358,10 @@ def _mounts(devfile: Devfile, container: Container) -> list[dict[str, Any]]:
     return mounts
 
 
-def _deployment(devfile: Devfile, ctx: RenderContext, labels: Mapping[str, str]) -> dict:
-    app = devfile.app_container
+def _init_containers(devfile: Devfile, ctx: RenderContext) -> list[dict[str, Any]]:
+    """Seed 000's two init containers: the init image's files, then the builder's app root."""
     s2idata = f"{devfile.name}-s2idata"
-    init_containers = [
+    return [
         {
             "name": "copy-supervisord",
             "image": ctx.init_image,
@@ -371,39 +371,45 @@ def _deployment(devfile: Devfile, ctx: RenderContext, labels: Mapping[str, str])
         },
         {
             "name": "copy-files-to-volume",
-            "image": app.image,
+            "image": devfile.app_container.image,
             "imagePullPolicy": ctx.image_pull_policy,
             "command": list(contract.COPY_FILES_TO_VOLUME_COMMAND),
             "volumeMounts": [{"name": s2idata, "mountPath": contract.APP_ROOT_INIT_MOUNT}],
         },
     ]
-    containers = []
-    for container in devfile.containers:
-        spec: dict[str, Any] = {
-            "name": container.name,
-            "image": container.image,
-            "imagePullPolicy": ctx.image_pull_policy,
-        }
-        if container is app:
-            # The devfile's command/args keep odo-v3 style containers alive (`tail -f`); in the
-            # seeds' pod the init + supervisor own PID 1, so they are not used here.
-            spec["command"] = list(contract.APP_CONTAINER_COMMAND)
-            spec["env"] = _app_env(devfile, container, ctx)
-            mounts = [
-                {"name": SHARED_VOLUME, "mountPath": ODO_DIR},
-                {"name": s2idata, "mountPath": APP_ROOT},
-            ]
-        else:
-            mounts = _sidecar(devfile, container, spec)
-        spec["volumeMounts"] = mounts + _projects_mount(devfile, container)
-        spec["volumeMounts"] += _mounts(devfile, container)
-        if ports := _ports(container):
-            spec["ports"] = ports
-        if resources := _resources(container):
-            spec["resources"] = resources
-        if not spec["env"]:
-            del spec["env"]
-        containers.append(strategic_merge(spec, dict(container.overrides)))
+
+
+def _container(devfile: Devfile, container: Container, ctx: RenderContext) -> dict[str, Any]:
+    """One container of the pod, its ``container-overrides`` merged last."""
+    spec: dict[str, Any] = {
+        "name": container.name,
+        "image": container.image,
+        "imagePullPolicy": ctx.image_pull_policy,
+    }
+    if container is devfile.app_container:
+        # The devfile's command/args keep odo-v3 style containers alive (`tail -f`); in the
+        # seeds' pod the init + supervisor own PID 1, so they are not used here.
+        spec["command"] = list(contract.APP_CONTAINER_COMMAND)
+        spec["env"] = _app_env(devfile, container, ctx)
+        mounts = [
+            {"name": SHARED_VOLUME, "mountPath": ODO_DIR},
+            {"name": f"{devfile.name}-s2idata", "mountPath": APP_ROOT},
+        ]
+    else:
+        mounts = _sidecar(devfile, container, spec)
+    spec["volumeMounts"] = mounts + _projects_mount(devfile, container)
+    spec["volumeMounts"] += _mounts(devfile, container)
+    if ports := _ports(container):
+        spec["ports"] = ports
+    if resources := _resources(container):
+        spec["resources"] = resources
+    if not spec["env"]:
+        del spec["env"]
+    return strategic_merge(spec, dict(container.overrides))
+
+
+def _volumes(devfile: Devfile) -> list[dict[str, Any]]:
+    s2idata = f"{devfile.name}-s2idata"
     volumes: list[dict[str, Any]] = [
         {"name": SHARED_VOLUME, "emptyDir": {}},
         {"name": s2idata, "persistentVolumeClaim": {"claimName": s2idata}},
@@ -416,6 +422,20 @@ def _deployment(devfile: Devfile, ctx: RenderContext, labels: Mapping[str, str])
         else:
             claim = {"claimName": f"{devfile.name}-{volume.name}"}
             volumes.append({"name": f"vol-{volume.name}", "persistentVolumeClaim": claim})
+    return volumes
+
+
+def _deployment(devfile: Devfile, ctx: RenderContext, labels: Mapping[str, str]) -> dict:
+    template = {
+        "metadata": {"labels": dict(labels)},
+        "spec": {
+            "initContainers": _init_containers(devfile, ctx),
+            "containers": [_container(devfile, c, ctx) for c in devfile.containers],
+            "volumes": _volumes(devfile),
+            "enableServiceLinks": False,
+            "terminationGracePeriodSeconds": ctx.termination_grace_seconds,
+        },
+    }
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -425,18 +445,6 @@ def _deployment(devfile: Devfile, ctx: RenderContext, labels: Mapping[str, str])
             # The s2idata PVC is ReadWriteOnce: the old pod must go before the new one mounts it.
             "strategy": {"type": "Recreate"},
             "selector": {"matchLabels": component_selector(devfile.name)},
-            "template": _pod_overrides(
-                devfile,
-                {
-                    "metadata": {"labels": dict(labels)},
-                    "spec": {
-                        "initContainers": init_containers,
-                        "containers": containers,
-                        "volumes": volumes,
-                        "enableServiceLinks": False,
-                        "terminationGracePeriodSeconds": ctx.termination_grace_seconds,
-                    },
-                },
-            ),
+            "template": _pod_overrides(devfile, template),
         },
     }
