@@ -1,0 +1,172 @@
+"""``python -m benchmarks.boot_loop [-n 20]``: N x (down, up, a pod runs) on the local cluster.
+
+Why: the local cluster's boot once failed two times in four (a daemon checked right after its
+start read as "exited"); the product's first command must work every time. This loop measures
+that from a stopped cluster: each iteration runs ``down``, ``up`` (as ``python -m
+pyodo_tasks.cluster up`` does) and then starts a pod of its own from the python builder image and
+waits until it runs and prints. It prints each iteration's times or its failure, a summary, and
+writes ``benchmarks/results/boot_loop.json``. A failure does not stop the loop (the next ``down``
+clears what it left); the cluster is left up at the end.
+
+It takes the shared cluster down N times: not part of ``python -m benchmarks``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from pyodo_tasks.cluster import get_provider
+from pyodo_tasks.core.pod import BUILDER_REFS
+from pyodo_tasks.core.wait import wait_for
+from pyodo_tasks.testbed import host
+
+RESULTS = Path(__file__).resolve().parent / "results"
+POD = "pyodo-boot-loop"
+GREETING = "pyodo boot loop: the pod runs"
+
+
+def _pod(image: str) -> dict[str, Any]:
+    code = f"import time; print({GREETING!r}, flush=True); time.sleep(3600)"
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": POD, "namespace": "default", "labels": {"app": POD}},
+        "spec": {
+            "restartPolicy": "Never",
+            "terminationGracePeriodSeconds": 0,
+            "containers": [
+                {
+                    "name": "main",
+                    "image": image,
+                    "imagePullPolicy": "Never",
+                    "command": ["python3", "-c", code],
+                }
+            ],
+        },
+    }
+
+
+class _Kubectl:
+    def __init__(self, kubectl: Path, kubeconfig: Path) -> None:
+        self.base = [str(kubectl), f"--kubeconfig={kubeconfig}"]
+
+    def __call__(self, *args: str, stdin: str | None = None, check: bool = True) -> host.Result:
+        return host.run(
+            [*self.base, *args], input=stdin, timeout=60, what=f"kubectl {args[0]}", check=check
+        )
+
+
+def _pod_runs(kubectl: _Kubectl, timeout: float = 120.0) -> None:
+    """Start the loop's pod and wait until it is Running and has printed its greeting."""
+    kubectl("delete", "pod", POD, "--ignore-not-found", "--wait=false")
+    kubectl("apply", "-f", "-", stdin=json.dumps(_pod(BUILDER_REFS["builder-python"])))
+
+    def probe() -> tuple[bool | None, str]:
+        got = kubectl("get", "pod", POD, "-o", "jsonpath={.status.phase}", check=False)
+        phase = got.stdout.strip() or got.stderr.strip()[-120:]
+        if phase != "Running":
+            return None, phase
+        logs = kubectl("logs", POD, check=False).stdout
+        return (True if GREETING in logs else None), f"Running, log {logs.strip()[-80:]!r}"
+
+    wait_for(probe, f"pod {POD} to run and print", timeout, interval=0.5)
+
+
+def _iteration(number: int) -> dict[str, Any]:
+    lines: list[str] = []
+    provider = get_provider("local", progress=lines.append)
+    row: dict[str, Any] = {"iteration": number, "ok": False}
+    step = "down"
+    try:
+        started = time.monotonic()
+        provider.down()
+        row["down_s"] = round(time.monotonic() - started, 1)
+        step = "up"
+        started = time.monotonic()
+        info = provider.up()
+        row["up_s"] = round(time.monotonic() - started, 1)
+        step = "pod"
+        started = time.monotonic()
+        _pod_runs(_Kubectl(info.kubectl or Path("kubectl"), info.kubeconfig))
+        row["pod_s"] = round(time.monotonic() - started, 1)
+        row["ok"] = True
+    except Exception as exc:  # a failed iteration is a figure, not the end of the loop
+        row["failed_in"] = step
+        row["error"] = f"{type(exc).__name__}: {exc}"
+        row["progress_tail"] = lines[-15:]
+    return row
+
+
+def _remove_pod() -> None:
+    info = get_provider("local").info()
+    kubectl = _Kubectl(info.kubectl or Path("kubectl"), info.kubeconfig)
+    kubectl("delete", "pod", POD, "--ignore-not-found", "--wait=false", check=False)
+
+
+def _print_row(row: dict[str, Any]) -> None:
+    n = row["iteration"]
+    if row["ok"]:
+        total = row["down_s"] + row["up_s"] + row["pod_s"]
+        print(
+            f"{n:3d}  down {row['down_s']:5.1f}s  up {row['up_s']:5.1f}s  "
+            f"pod {row['pod_s']:5.1f}s  total {total:5.1f}s  ok",
+            flush=True,
+        )
+    else:
+        first = row["error"].splitlines()[0][:160]
+        print(f"{n:3d}  FAILED in {row['failed_in']}: {first}", flush=True)
+        for line in row["progress_tail"]:
+            print(f"       | {line}", flush=True)
+
+
+def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    ok = [r for r in rows if r["ok"]]
+    out: dict[str, Any] = {"iterations": len(rows), "failures": len(rows) - len(ok)}
+    for key in ("down_s", "up_s", "pod_s"):
+        values = [r[key] for r in ok]
+        if values:
+            out[key] = {
+                "min": min(values),
+                "median": round(statistics.median(values), 1),
+                "max": max(values),
+            }
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.boot_loop", description=__doc__)
+    parser.add_argument("-n", "--iterations", type=int, default=20)
+    parser.add_argument(
+        "--output", type=Path, default=RESULTS / "boot_loop.json", help="where to write results"
+    )
+    args = parser.parse_args(argv)
+    rows: list[dict[str, Any]] = []
+    started = datetime.now(timezone.utc)
+    print(f"boot loop: {args.iterations} x (down, up, a pod runs) on the local cluster", flush=True)
+    for number in range(1, args.iterations + 1):
+        row = _iteration(number)
+        rows.append(row)
+        _print_row(row)
+    _remove_pod()
+    summary = _summary(rows)
+    print(json.dumps(summary), flush=True)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(
+        json.dumps(
+            {"started": started.isoformat(timespec="seconds"), "summary": summary, "runs": rows},
+            indent=2,
+        )
+        + "\n"
+    )
+    return 0 if summary["failures"] == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
