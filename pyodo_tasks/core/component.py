@@ -24,7 +24,7 @@ import hashlib
 import logging
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -100,8 +100,11 @@ class Component:
         state_dir: Path | None = None,
         kube: Kube | None = None,
         environ: Mapping[str, str] | None = None,
+        exclude: Iterable[Path] = (),
     ) -> None:
         self.environ = os.environ if environ is None else environ
+        #: Files never synced (see :class:`FileIndex`): ``doit dev``'s own log, say.
+        self.exclude = tuple(exclude)
         self.devfile: Devfile = load_devfile(
             path, image_overrides=image_overrides, environ=self.environ
         )
@@ -183,7 +186,7 @@ class Component:
 
     # -- sync ------------------------------------------------------------------------------
     def index(self) -> FileIndex:
-        return FileIndex(self.root, state_dir=self.state_dir, key=self.key)
+        return FileIndex(self.root, state_dir=self.state_dir, key=self.key, exclude=self.exclude)
 
     def pending(self, pod: k8s.V1Pod | None = None) -> tuple[Changes, Snapshot, k8s.V1Pod]:
         """What a sync would send now, against the index kept for the current container."""

@@ -47,7 +47,7 @@ import re
 import stat
 import tempfile
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, NamedTuple
@@ -70,6 +70,10 @@ log = logging.getLogger(__name__)
 FORMAT_VERSION = 1
 #: Names never indexed at any depth: git's own data and pyodo's state.
 ALWAYS_SKIP = frozenset({".git", ".pyodo"})
+#: doit's database files at any depth (``.doit.db``, ``.doit.db.dat``, ``.doit.db-journal``…):
+#: written by every doit run in the directory, never part of the app — sending them would
+#: make each push change what the next one sends.
+DOIT_DB = re.compile(r"^\.doit\.db([.-].*)?$")
 #: Read in this order in each directory; later files override earlier ones.
 IGNORE_FILES = (".gitignore", ".pyodoignore")
 #: A file whose mtime is this close to (or after) the scan that recorded it may have been
@@ -323,15 +327,19 @@ class FileIndex:
         state_dir: Path | None = None,
         key: str | None = None,
         extra_ignores: Sequence[str] = (),
+        exclude: Iterable[Path] = (),
     ) -> None:
         """``key`` names a separate index (``index-<key>.json``), e.g. one per cluster and
-        namespace, so pushing to two targets does not make either forget what the other has."""
+        namespace, so pushing to two targets does not make either forget what the other has.
+        ``exclude`` names files never indexed, whatever the ignore files say (e.g. the log
+        ``doit dev`` writes its own output to); those outside the tree are ignored."""
         self.root = Path(root)
         self.state_dir = Path(state_dir) if state_dir is not None else self.root / ".pyodo"
         name = "index.json" if key is None else f"index-{_safe_key(key)}.json"
         self.index_path = self.state_dir / name
         self._extra = _Rules(list(extra_ignores)) if extra_ignores else None
         self._skip_rel = _relative_inside(self.state_dir, self.root)
+        self._exclude = {_relative_inside(Path(p), self.root) for p in exclude} - {None}
 
     # -- scanning ---------------------------------------------------------------------------
 
@@ -358,10 +366,10 @@ class FileIndex:
             if rules is not None:
                 matchers = (*matchers, (prefix, rules))
             for item in items:
-                if item.name in ALWAYS_SKIP:
+                if item.name in ALWAYS_SKIP or DOIT_DB.match(item.name):
                     continue
                 rel = prefix + item.name
-                if rel == self._skip_rel:
+                if rel == self._skip_rel or rel in self._exclude:
                     continue
                 entry = _entry_for(item)
                 if entry is None or _ignored(rel, entry.kind == "dir", matchers):

@@ -18,16 +18,23 @@ from __future__ import annotations
 
 import logging
 import os
-import re
+import stat
 import threading
 from collections.abc import Callable, Collection, Iterable
 from pathlib import Path
 
 import watchfiles
 
-from pyodo_tasks.core.index import ALWAYS_SKIP
+from pyodo_tasks.core.index import ALWAYS_SKIP, DOIT_DB
 
-__all__ = ["DEBOUNCE_MS", "STEP_MS", "SourceWatcher", "WatchFilter", "relevant_paths"]
+__all__ = [
+    "DEBOUNCE_MS",
+    "STEP_MS",
+    "SourceWatcher",
+    "WatchFilter",
+    "own_output_files",
+    "relevant_paths",
+]
 
 log = logging.getLogger(__name__)
 
@@ -39,28 +46,48 @@ DEBOUNCE_MS = 150
 #: write-then-rename that straddles two batches costs only a no-op second scan.
 STEP_MS = 15
 
-_DOIT_DB = re.compile(r"^\.doit\.db(\..*)?$")
-
 Batch = set[tuple[watchfiles.Change, str]]
 
 
 class WatchFilter(watchfiles.BaseFilter):
-    """Drop events under ``.git``/``.pyodo``/the state dir and doit's database files."""
+    """Drop events under ``.git``/``.pyodo``/the state dir, doit's database files and the
+    ``exclude`` files (the loop's own output)."""
 
     ignore_dirs = tuple(sorted(ALWAYS_SKIP))
 
-    def __init__(self, state_dir: Path | None = None) -> None:
+    def __init__(self, state_dir: Path | None = None, exclude: Iterable[Path] = ()) -> None:
         super().__init__()
         self._state_dir = os.fspath(state_dir.resolve()) if state_dir is not None else None
+        self._exclude = frozenset(os.fspath(Path(p).resolve()) for p in exclude)
 
     def __call__(self, change: watchfiles.Change, path: str) -> bool:
         if self._state_dir and (
             path == self._state_dir or path.startswith(self._state_dir + os.sep)
         ):
             return False
-        if _DOIT_DB.match(os.path.basename(path)):
+        if path in self._exclude or DOIT_DB.match(os.path.basename(path)):
             return False
         return super().__call__(change, path)
+
+
+def own_output_files(fds: Iterable[int] = (1, 2)) -> tuple[Path, ...]:
+    """The regular files this process's stdout and stderr write to (``doit dev > dev.log``).
+
+    The loop must never sync them: each line it prints would change the tree, trigger a sync
+    and print another line — an endless sync-build-restart cycle. Found from the open file
+    (``fstat``, then ``/proc/self/fd``), so any redirection counts, whatever its name.
+    """
+    found: list[Path] = []
+    for fd in fds:
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                continue  # a terminal, pipe or /dev/null
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue  # closed, or no /proc: nothing we can name
+        if target.startswith("/") and not target.endswith(" (deleted)"):
+            found.append(Path(target))
+    return tuple(dict.fromkeys(found))
 
 
 def relevant_paths(
@@ -98,6 +125,7 @@ class SourceWatcher(threading.Thread):
         stop: threading.Event,
         *,
         state_dir: Path | None = None,
+        exclude: Iterable[Path] = (),
         debounce_ms: int = DEBOUNCE_MS,
         step_ms: int = STEP_MS,
         force_polling: bool | None = None,
@@ -107,7 +135,7 @@ class SourceWatcher(threading.Thread):
         self.root = root.resolve()
         self.on_batch = on_batch
         self._halt = stop
-        self._filter = WatchFilter(state_dir)
+        self._filter = WatchFilter(state_dir, exclude)
         self._debounce = debounce_ms
         self._step = step_ms
         self._force_polling = force_polling

@@ -31,7 +31,7 @@ from pyodo_tasks.dev.client import DevClient
 from pyodo_tasks.dev.controller import Controller
 from pyodo_tasks.dev.display import Display, make_display
 from pyodo_tasks.dev.events import Event, EventQueue
-from pyodo_tasks.dev.files import SourceWatcher
+from pyodo_tasks.dev.files import SourceWatcher, own_output_files
 from pyodo_tasks.dev.state import Spec, spec_name, status_name
 from pyodo_tasks.dev.watches import PodTracker, ResourceWatch
 from pyodo_tasks.errors import PyodoError
@@ -67,6 +67,8 @@ class DevSession:
         self.cleanup = cleanup
         self.wait_timeout = wait_timeout
         self.watch_timeout = watch_timeout
+        #: Where our own stdout/stderr go when they are files: never synced (``> dev.log``).
+        self.own_output = own_output_files()
         # Fails here, before anything runs, on an invalid devfile or an unusable target: with no
         # last good spec there is nothing to keep running.
         self.component = Component(
@@ -75,6 +77,7 @@ class DevSession:
             image_overrides=self.image_overrides,
             labels=self.labels,
             environ=environ,
+            exclude=self.own_output,
         )
         self.kube = self.component.kube
         self.display = display or make_display()
@@ -100,18 +103,22 @@ class DevSession:
             image_overrides=self.image_overrides,
             labels=self.labels,
             environ=self.environ,
+            exclude=self.own_output,
         )
 
     # -- running -------------------------------------------------------------------------------
     def run(self, seconds: float = 0) -> None:
         """Reconcile until Ctrl-C, SIGTERM or ``seconds`` (0: no bound) pass; then clean up."""
         deadline = time.monotonic() + seconds if seconds else None
-        restore = _interrupt_on_sigterm()
+        restore = _interrupt_on_signals()
         try:
             self.display.line(
                 f"[dev] {self.component.name} in {self.kube.target.context}/"
                 f"{self.kube.namespace}; watching {self.component.root}"
             )
+            for path in self.own_output:
+                if path.is_relative_to(self.component.root.resolve()):
+                    self.display.line(f"[dev] not syncing its own output, {path.name}")
             spec = self.client.start()
             self.controller = Controller(
                 self.component,
@@ -184,6 +191,7 @@ class DevSession:
             self.client.on_files,
             self.stop,
             state_dir=self.component.state_dir,
+            exclude=self.own_output,
             on_ready=self.client.rescan,
         )
         self._threads = [*watches, files]
@@ -243,11 +251,15 @@ def run_dev(path: Path | str = ".", *, seconds: float = 0, **options: Any) -> No
     DevSession(path, **options).run(seconds)
 
 
-def _interrupt_on_sigterm() -> Any:
-    """Make SIGTERM stop the loop like Ctrl-C does; returns a function restoring the handler.
+def _interrupt_on_signals() -> Any:
+    """Make SIGINT and SIGTERM stop the loop (KeyboardInterrupt); returns a function restoring
+    the previous handlers.
 
-    Signal handlers can only be set from the main thread; elsewhere (an embedding app) the
-    caller owns signals and stops us through Ctrl-C or the ``seconds`` bound.
+    SIGINT is set explicitly: a process started in the background by a non-interactive shell
+    (``doit dev > dev.log &`` in a script) starts with SIGINT ignored, and Python then installs
+    no handler, so ``kill -INT`` — what Ctrl-C sends — would do nothing (FINDINGS, "Linux
+    process identity"). Signal handlers can only be set from the main thread; elsewhere (an
+    embedding app) the caller owns signals and stops us through the ``seconds`` bound.
     """
     if threading.current_thread() is not threading.main_thread():
         return lambda: None
@@ -255,5 +267,10 @@ def _interrupt_on_sigterm() -> Any:
     def interrupt(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    return lambda: signal.signal(signal.SIGTERM, previous)
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def restore() -> None:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+    return restore
