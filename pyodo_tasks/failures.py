@@ -11,14 +11,16 @@ Two kinds of failure, two treatments:
   front end has it.
 
 Either way the exit status is 1 (130 after Ctrl-C). The front ends — the CLIs
-(:func:`cli_main`), the doit tasks (:mod:`pyodo_tasks.tasks.guard`), the dev loop and the pytest
-plugin — call :func:`summary` / :func:`report` rather than formatting errors themselves, so the
-wording and the debug switch are the same wherever pyodo runs.
+(:func:`cli_main`), the doit tasks (:mod:`pyodo_tasks.tasks.guard`), the dev loop's threads and
+reconcile boundary (:func:`log_bug`, which keeps running after reporting) and the pytest plugin
+— call these rather than formatting errors themselves, so the wording and the debug switch are
+the same wherever pyodo runs.
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import sys
 import traceback
@@ -33,6 +35,7 @@ __all__ = [
     "EXIT_INTERRUPTED",
     "cli_main",
     "debug_requested",
+    "log_bug",
     "report",
     "summary",
 ]
@@ -89,6 +92,19 @@ def report(
     out.write(summary(exc, switches=switches) + "\n")
     out.flush()
     return EXIT_INTERRUPTED if isinstance(exc, KeyboardInterrupt) else EXIT_FAILURE
+
+
+def log_bug(logger: logging.Logger, doing: str, exc: BaseException) -> str:
+    """Log an unexpected error of a loop that carries on (the dev loop's threads): one warning
+    line, the traceback at debug level — or with the warning under ``PYODO_DEBUG=1``. Returns
+    the line, for a status."""
+    line = summary(exc, switches="PYODO_DEBUG=1 or --verbose")
+    if debug_requested():
+        logger.warning("%s: %s", doing, line, exc_info=exc)
+    else:
+        logger.warning("%s: %s", doing, line)
+        logger.debug("%s: traceback", doing, exc_info=exc)
+    return line
 
 
 def _verbose_in(argv: Sequence[str] | None) -> bool:

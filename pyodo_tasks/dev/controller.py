@@ -40,6 +40,7 @@ from pyodo_tasks.dev.state import (
     status_name,
 )
 from pyodo_tasks.errors import ClusterError, CommandError, ConfigError, PyodoError
+from pyodo_tasks.failures import log_bug
 
 __all__ = ["Controller", "forwardable_endpoints"]
 
@@ -126,10 +127,10 @@ class Controller:
             # The boundary of a loop meant to run all day (controller-runtime requeues the same
             # way): a bug, or the client failing in a way nobody translated — seen: the
             # websocket exec's own error path raising AttributeError while the API server was
-            # down — must not end the session. Logged with its traceback, shown, retried.
-            log.exception("reconcile failed unexpectedly")
+            # down — must not end the session. One "pyodo bug" line (the traceback with -v or
+            # PYODO_DEBUG=1), shown, retried.
             self._known_pod = None
-            self._error(f"unexpected {type(exc).__name__}: {exc} (traceback in the log)")
+            self._error(log_bug(log, "reconcile", exc))
             self._schedule_retry()
         else:
             self._retries = 0
@@ -147,8 +148,17 @@ class Controller:
         self.observed_generation = max(self.observed_generation, spec.generation)
         if not self._load_devfile(spec):
             return
-        component = self.component
         steps.mark("spec")
+        pod = self._ready_pod(batch, spec, steps)
+        if pod.metadata.uid != self._pod_uid:
+            self._pod_uid, self._pod_name = pod.metadata.uid, pod.metadata.name
+            self._status(State.POD_RUNNING)
+        self._deliver(pod, spec, steps, started)
+
+    def _ready_pod(self, batch: Sequence[Event], spec: Spec, steps: _Steps) -> Any:
+        """The pod to deliver to: applied, forwarded and waited for unless nothing but an edit
+        happened since the last reconcile."""
+        component = self.component
         # An edit on the pod reconciled last time, with the devfile checked then, needs no API
         # read: the rendered spec depends only on the devfile, and anything that happens to
         # pods reaches this loop as a pod event (which takes the full path below).
@@ -169,9 +179,11 @@ class Controller:
                     self._status(State.WAIT_DEPLOYMENT, f"{what}waiting for the pod")
                 pod = component.wait_ready(timeout=self.wait_timeout)
             steps.mark("wait")
-        if pod.metadata.uid != self._pod_uid:
-            self._pod_uid, self._pod_name = pod.metadata.uid, pod.metadata.name
-            self._status(State.POD_RUNNING)
+        return pod
+
+    def _deliver(self, pod: Any, spec: Spec, steps: _Steps, started: float) -> None:
+        """Sync, build if anything moved (or an earlier build is owed), record the outcome."""
+        component = self.component
         failed = self._failed_build
         seen: list[str] = []
 

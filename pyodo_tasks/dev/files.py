@@ -26,6 +26,7 @@ from pathlib import Path
 import watchfiles
 
 from pyodo_tasks.core.index import ALWAYS_SKIP, DOIT_DB
+from pyodo_tasks.failures import log_bug
 
 __all__ = [
     "DEBOUNCE_MS",
@@ -172,8 +173,8 @@ class SourceWatcher(threading.Thread):
     def _call(func: Callable[..., None], *args: object) -> None:
         try:
             func(*args)
-        except Exception:  # a bad batch must not end the watch
-            log.exception("handling file changes failed")
+        except Exception as exc:  # a bad batch must not end the watch
+            log_bug(log, "handling file changes", exc)
 
     def stop(self, timeout: float = 3.0) -> None:
         self._halt.set()

@@ -18,6 +18,8 @@ from typing import Any
 from kubernetes import watch
 from kubernetes.client.exceptions import ApiException
 
+from pyodo_tasks.failures import log_bug
+
 __all__ = ["PodTracker", "ResourceWatch", "pod_signature"]
 
 log = logging.getLogger(__name__)
@@ -120,8 +122,8 @@ class ResourceWatch(threading.Thread):
     def _deliver(self, kind: str, obj: Any) -> None:
         try:
             self.handler(kind, obj)
-        except Exception:  # a handler bug must not kill the watch
-            log.exception("%s: handler failed on %s", self.name, kind)
+        except Exception as exc:  # a handler bug must not kill the watch
+            log_bug(log, f"{self.name}: handling {kind}", exc)
 
     def stop(self, timeout: float = 1.0) -> None:
         """Ask the watch to end; it is a daemon, so a slow server never holds up exit."""

@@ -421,5 +421,5 @@ def test_an_unexpected_exception_is_shown_and_retried_not_fatal(kube) -> None:
     controller = make_controller(kube, component)
     controller.reconcile([Event("start")])
     assert kube.status.state is State.ERROR
-    assert kube.status.message.startswith("unexpected AttributeError")
+    assert kube.status.message.startswith("pyodo bug: AttributeError")
     assert [e.kind for _, e in controller.queue._delayed] == ["retry"]

@@ -201,3 +201,30 @@ def test_report_cuts_a_huge_message_to_one_short_line() -> None:
     assert summary(RuntimeError()) == (
         "pyodo bug: RuntimeError (run with PYODO_DEBUG=1 for the traceback)"
     )
+
+
+def test_a_bug_in_a_loop_that_carries_on_is_one_warning_line(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import logging
+
+    from pyodo_tasks.failures import log_bug
+
+    monkeypatch.delenv("PYODO_DEBUG", raising=False)
+    logger = logging.getLogger("pyodo-test-loop")
+    with caplog.at_level(logging.WARNING, logger="pyodo-test-loop"):
+        try:
+            boom()
+        except ValueError as exc:
+            line = log_bug(logger, "handling a batch", exc)
+    assert line.startswith("pyodo bug: ValueError: boom (run with PYODO_DEBUG=1 or --verbose")
+    (record,) = caplog.records
+    assert record.getMessage() == f"handling a batch: {line}" and record.exc_info is None
+    monkeypatch.setenv("PYODO_DEBUG", "1")
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="pyodo-test-loop"):
+        try:
+            boom()
+        except ValueError as exc:
+            log_bug(logger, "handling a batch", exc)
+    assert caplog.records[0].exc_info is not None
