@@ -67,6 +67,7 @@ def dry_run_apply(objects: list[dict[str, Any]]) -> None:
     from kubernetes.client.exceptions import ApiException
     from kubernetes.dynamic import DynamicClient
     from kubernetes.dynamic.exceptions import ResourceNotFoundError
+    from urllib3.exceptions import HTTPError
 
     api = config.new_client_from_config()
     dynamic = DynamicClient(api)
@@ -89,6 +90,8 @@ def dry_run_apply(objects: list[dict[str, Any]]) -> None:
                 )
             except ApiException as exc:
                 raise PyodoError(f"{obj['kind']}/{obj['metadata']['name']}: {exc.reason}") from exc
+            except HTTPError as exc:
+                raise PyodoError(f"the cluster did not answer: {exc}") from exc
     finally:
         api.close()
 
@@ -160,6 +163,12 @@ def deploy(path: Path, image: str, registry: str | None, state: Path, timeout: f
     return ""
 
 
+def _progress(wanted: bool, path: Path, stage: str, why: str) -> None:
+    """One line per devfile on stderr as it is measured (a long --deploy run shows progress)."""
+    if wanted:
+        print(f"  {stage}: {path}{': ' + why if why else ''}", file=sys.stderr, flush=True)
+
+
 def latest_only(files: list[Path]) -> list[Path]:
     """Keep, per ``<stack>/<version>/devfile.yaml``, only the highest version."""
     best: dict[Path, Path] = {}
@@ -208,12 +217,14 @@ def main(argv: list[str] | None = None) -> int:
                 stages[stage] += 1
                 if stage != "push":
                     refusals.append((path, stage, why))
+                    _progress(args.list, path, stage, why)
                 elif args.deploy and path in to_deploy:
                     why = deploy(path, args.image, args.registry, Path(state), args.deploy_timeout)
                     stages["deploy-tried"] += 1
                     stages["deployed"] += not why
                     if why:
                         refusals.append((path, "refused-deploy", why))
+                    _progress(args.list, path, "refused-deploy" if why else "deployed", why)
             push = stages["push"]
             rendered = push + stages["refused-push"] + stages["crash-push"]
             loaded = rendered + stages["refused-render"] + stages["crash-render"]

@@ -66,6 +66,7 @@ PROBE_TIMEOUT = 15.0
 
 Output = Callable[[str], None]
 
+
 @dataclass(frozen=True)
 class Engine:
     """What a run builds its cluster connection and components from.

@@ -28,7 +28,7 @@ from typing import Any
 from doit.task import result_dep
 
 from pyodo_tasks.core.component import Component
-from pyodo_tasks.core.devfile.registry import REGISTRY_ENV
+from pyodo_tasks.core.devfile import REGISTRY_ENV
 from pyodo_tasks.core.endpoints import matching_url
 from pyodo_tasks.core.kube import Target
 from pyodo_tasks.dev.task import dev_task

@@ -6,7 +6,9 @@ reported as one line naming the file, the field and the fix.
 
 The package, one job per module: :mod:`.model` (the dataclasses everyone reads),
 :mod:`.fields` (typed readers keeping field paths), :mod:`.parser` (the schema, part by part),
-:mod:`.loader` (file, YAML, image overrides).
+:mod:`.loader` (file, YAML, image overrides), :mod:`.parents` (resolving ``parent:``),
+:mod:`.merge` (the spec's override and merge rules), :mod:`.registry` (fetching parents from
+paths, URLs and devfile registries, with a cache).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 from pyodo_tasks.core.devfile.loader import find_devfile, load_devfile
 from pyodo_tasks.core.devfile.model import (
     DEFAULT_SOURCE_DIR,
+    S2I_SOURCE_DIR,
     ApplyCommand,
     Command,
     CompositeCommand,
@@ -22,6 +25,7 @@ from pyodo_tasks.core.devfile.model import (
     Endpoint,
     EnvVar,
     ExecCommand,
+    KubernetesComponent,
     Volume,
     VolumeMount,
     image_override_env_name,
@@ -31,6 +35,7 @@ from pyodo_tasks.core.devfile.registry import REGISTRY_ENV, registry_setting
 __all__ = [
     "DEFAULT_SOURCE_DIR",
     "REGISTRY_ENV",
+    "S2I_SOURCE_DIR",
     "ApplyCommand",
     "Command",
     "CompositeCommand",
@@ -39,6 +44,7 @@ __all__ = [
     "Endpoint",
     "EnvVar",
     "ExecCommand",
+    "KubernetesComponent",
     "Volume",
     "VolumeMount",
     "find_devfile",
