@@ -74,7 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    provider = _provider(args, progress=args.command == "up")
+    provider = _provider(args, progress=args.command in ("up", "down"))
     if args.command == "up":
         start = time.monotonic()
         info = provider.up()

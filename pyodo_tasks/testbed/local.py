@@ -141,7 +141,7 @@ class LocalProvider(Provider):
             return self._up()
 
     def down(self) -> None:
-        with self._lock():
+        with self._lock(), self._progress.phase("stopping the cluster and restoring the host"):
             self._down()
 
     def _up(self) -> ClusterInfo:
@@ -158,8 +158,8 @@ class LocalProvider(Provider):
                 "no non-loopback IPv4 address on the default-route interface; pods could not "
                 "reach the apiserver (configure a default route)"
             )
-        self._progress("clearing leftovers of an earlier run")
-        self._down()
+        with self._progress.phase("clearing leftovers of an earlier run"):
+            self._down()
         try:
             self._boot(archives)
         except BaseException:
@@ -167,7 +167,8 @@ class LocalProvider(Provider):
             # put the host back. The daemon logs stay (outside the state dir) for the error.
             self._progress(f"up failed; stopping what it started (logs kept in {lay.logs})")
             try:
-                self._down()
+                with self._progress.phase("stopping the cluster and restoring the host"):
+                    self._down()
             except Exception as exc:  # the boot failure is the error to report
                 self._progress(f"clean-up after the failed up failed too: {exc}")
             raise
