@@ -218,8 +218,8 @@ def ensure_kube_binaries(
     log = bin_dir.parent / "build.log"
     env = dict(os.environ, CGO_ENABLED="0", GOFLAGS="-mod=mod")
     report.say(
-        f"Kubernetes {version} is not built yet; building it from the Go module proxy "
-        f"(once; cached in {bin_dir}, log {log})"
+        f"Kubernetes {version} is not built yet; building {', '.join(KUBE_COMMANDS)} from the "
+        f"Go module proxy (once; cached in {bin_dir}, log {log})"
     )
     with report.phase(f"downloading k8s.io/kubernetes@{version}"):
         go_mod = _kubernetes_go_mod(version, env, workdir)
@@ -235,7 +235,7 @@ def ensure_kube_binaries(
     if expected is None:
         expected, build_basis = TYPICAL_BUILD_SECONDS, "typical on 2 cores"
     pkgs = [f"k8s.io/kubernetes/cmd/{cmd}" for cmd in KUBE_COMMANDS]
-    what = f"go build {' '.join(KUBE_COMMANDS)}"
+    what = f"go build Kubernetes {version} ({len(KUBE_COMMANDS)} commands)"
     build_started = time.monotonic()
     with report.phase(what, expected, build_basis) as ph:
         _go(

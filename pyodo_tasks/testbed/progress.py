@@ -65,12 +65,10 @@ class Phase:
         self.detail = detail
 
     def status(self) -> str:
-        """``what: 3m12s of ~21m (last build here) - detail``."""
+        """``what: 3m12s of ~21m00s - detail`` (the start line says what ``~21m00s`` is from)."""
         text = f"{self.what}: {duration(self.elapsed)}"
         if self.expected:
             text += f" of ~{duration(self.expected)}"
-            if self.basis:
-                text += f" ({self.basis})"
         if self.detail:
             text += f" - {self.detail}"
         return text
@@ -197,6 +195,7 @@ class _LiveView:
     def __rich__(self) -> RenderableType:
         from rich.console import Group
         from rich.spinner import Spinner
+        from rich.text import Text
 
         rows: list[RenderableType] = []
         for running in list(self._progress._phases):
@@ -204,7 +203,10 @@ class _LiveView:
             if spinner is None:
                 spinner = self._spinners[id(running)] = Spinner("dots")
             spinner.update(text=running.status())
-            rows.append(spinner)
+            row = spinner.render(time.monotonic())
+            if isinstance(row, Text):  # one line per phase, cut to the terminal's width
+                row.no_wrap, row.overflow = True, "ellipsis"
+            rows.append(row)
         return Group(*rows)
 
 

@@ -27,7 +27,7 @@ def test_a_phase_prints_start_heartbeats_with_elapsed_expected_and_detail_and_it
     beats = [line for line in lines if "  ... " in line]
     assert len(beats) >= 2
     assert re.search(
-        r"  \.\.\. go build kubelet: \d+\.\ds of ~21m30s \(last build here\) - "
+        r"  \.\.\. go build kubelet: \d+\.\ds of ~21m30s - "
         r"12 packages compiled, now k8s\.io/api/core/v1$",
         beats[0],
     )
