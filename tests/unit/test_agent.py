@@ -113,6 +113,7 @@ def _send(agent: AgentSession, src: Path, dest: Path, **kw):
     return changes, result
 
 
+@pytest.mark.host  # builds the supervisor with Go
 def test_one_request_deletes_extracts_and_keeps_modes_links_and_content(
     agent: AgentSession, tmp_path: Path
 ) -> None:
@@ -139,6 +140,7 @@ def test_one_request_deletes_extracts_and_keeps_modes_links_and_content(
     assert not [p for p in dest.rglob(".pyodo-*")]  # no temporary files left
 
 
+@pytest.mark.host  # builds the supervisor with Go
 def test_paths_leaving_the_destination_are_refused_and_the_stream_stays_usable(
     agent: AgentSession, tmp_path: Path
 ) -> None:
@@ -153,6 +155,7 @@ def test_paths_leaving_the_destination_are_refused_and_the_stream_stays_usable(
     assert not (dest / "gone").exists()
 
 
+@pytest.mark.host  # builds the supervisor with Go
 def test_build_output_streams_and_its_exit_code_comes_back(
     supervisor_bin: Path, conf: Path, tmp_path: Path
 ) -> None:
@@ -172,6 +175,7 @@ def test_build_output_streams_and_its_exit_code_comes_back(
     assert result.build_ms >= result.sync_ms
 
 
+@pytest.mark.host  # builds the supervisor with Go
 def test_serving_is_reported_once_the_restarted_app_accepts(
     supervisor_bin: Path, tmp_path: Path
 ) -> None:

@@ -26,10 +26,13 @@ from pyodo_tasks.core import pod as contract
 from pyodo_tasks.errors import ClusterSetupError
 from pyodo_tasks.testbed.images.stage import stage_init_context
 
-pytestmark = pytest.mark.skipif(
-    os.geteuid() != 0 or not (shutil.which("unshare") and shutil.which("nsenter")),
-    reason="needs root, unshare and nsenter",
-)
+pytestmark = [
+    pytest.mark.host,
+    pytest.mark.skipif(
+        os.geteuid() != 0 or not (shutil.which("unshare") and shutil.which("nsenter")),
+        reason="needs root, unshare and nsenter",
+    ),
+]
 
 
 @pytest.fixture(scope="module")

@@ -18,6 +18,8 @@ import pytest
 from pyodo_tasks.errors import ClusterSetupError
 from pyodo_tasks.testbed.images.stage import build_supervisor
 
+pytestmark = pytest.mark.host  # builds the supervisor with Go
+
 
 @pytest.fixture(scope="module")
 def supervisor_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
