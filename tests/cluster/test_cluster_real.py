@@ -12,6 +12,7 @@ import tarfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import TypeVar
 
 import pytest
@@ -19,7 +20,9 @@ from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 from kubernetes.stream import portforward, stream
 
-from pyodo_tasks.cluster import ClusterInfo
+from pyodo_tasks.cluster import ClusterInfo, get_provider
+from pyodo_tasks.core.wait import wait_for
+from pyodo_tasks.testbed import components, procs
 
 pytestmark = pytest.mark.cluster
 
@@ -29,15 +32,13 @@ T = TypeVar("T")
 
 
 def wait_until(probe: Callable[[], T | None], what: str, timeout: float = 120.0) -> T:
-    """Poll ``probe`` until it returns a truthy value, bounded on the monotonic clock."""
-    deadline = time.monotonic() + timeout
-    while True:
+    """Poll ``probe`` until it returns a truthy value (pyodo's one bounded wait)."""
+
+    def check() -> tuple[T | None, str]:
         value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
-        time.sleep(0.5)
+        return (value if value else None), repr(value)[:120]
+
+    return wait_for(check, what, timeout, interval=0.5)
 
 
 @pytest.fixture(scope="module")
@@ -387,3 +388,20 @@ def test_restricted_user_can_deploy_in_its_namespace_but_not_list_namespaces(
             assert denied.value.status == 403
         finally:
             apps.delete_namespaced_deployment(name, ns)
+
+
+def test_up_on_a_healthy_cluster_keeps_every_daemon_it_recorded(cluster_info: ClusterInfo) -> None:
+    if cluster_info.provider != "local":
+        pytest.skip("the local cluster's daemons only")
+    lines: list[str] = []
+    provider = get_provider("local", progress=lines.append)
+    daemons = components.daemons(provider.layout)  # type: ignore[attr-defined]
+    before = {d.name: procs.running(d) for d in daemons}
+    assert all(before.values()), before
+    provider.up()
+    assert {d.name: procs.running(d) for d in daemons} == before
+    assert not any("starting" in line for line in lines), lines
+    for daemon in daemons:  # recorded at spawn: its executable is the daemon's binary
+        ident = procs.identify(before[daemon.name] or 0)
+        assert ident is not None and ident.alive()
+        assert Path(ident.exe).name == Path(daemon.argv[0]).name
