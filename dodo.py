@@ -25,8 +25,9 @@ def task_cluster_down():
 def task_gc():
     """Delete namespaces and objects that killed test runs left, once their expiry passed."""
     from pyodo_tasks.core.gc import gc_task
+    from pyodo_tasks.tasks.guard import guarded
 
-    return gc_task()
+    return guarded(gc_task())  # a failure is one line, not a traceback
 
 
 def task_init_image():
