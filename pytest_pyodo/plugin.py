@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from pyodo_tasks.errors import PyodoError
+from pyodo_tasks.failures import summary
 
 from . import newhooks
 from .fixtures import (
@@ -140,8 +141,9 @@ def _sweep(state: PluginState) -> None:
                 engine=state.engine,
             )
         )
-    except PyodoError as exc:
-        state.sweep_log.append(f"sweep failed: {exc} (`doit gc` deletes it after its expiry)")
+    except Exception as exc:  # a sweep must not turn the run's summary into an INTERNALERROR
+        why = str(exc) if isinstance(exc, PyodoError) else summary(exc)
+        state.sweep_log.append(f"sweep failed: {why} (`doit gc` deletes it after its expiry)")
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
