@@ -36,6 +36,13 @@ __all__ = [
 _MAX_PROBLEM = 240
 
 
+def _one_line(text: str) -> str:
+    """``text`` with line breaks and other control characters escaped (``\\n``)."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 class PyodoError(Exception):
     """Root of every error pyodo raises on purpose."""
 
@@ -49,9 +56,11 @@ class DevfileError(ConfigError):
 
     def __init__(self, path: Path | str, field: str, problem: str, fix: str = "") -> None:
         self.path = Path(path)
-        self.field = field
-        if len(problem) > _MAX_PROBLEM:  # it may quote a value: keep the line short
+        # Both may quote the file (a key, a value): keep the message one short line.
+        field, problem = _one_line(field), _one_line(problem)
+        if len(problem) > _MAX_PROBLEM:
             problem = problem[: _MAX_PROBLEM - 3] + "..."
+        self.field = field
         self.problem = problem
         self.fix = fix
         where = f"{self.path}: {field}" if field else str(self.path)
