@@ -71,8 +71,8 @@ def write_sysctl(name: str, value: str) -> None:
         _sysctl_path(name).write_text(value)
 
 
-def _run(argv: list[str], check: bool = False) -> host.Result:
-    return host.run(argv, timeout=60, what="cleaning up the host", check=check)
+def _run(argv: list[str], check: bool = False, what: str = "cleaning up the host") -> host.Result:
+    return host.run(argv, timeout=60, what=what, check=check)
 
 
 def list_chains(tool: str, table: str) -> list[str]:
@@ -157,12 +157,25 @@ def _target(words: list[str]) -> str | None:
 def ensure_forward_accept(bridge: str) -> None:
     """Accept forwarded pod traffic even when dockerd set the FORWARD policy to DROP."""
     tool, table, chain = "iptables", "filter", "PYODO-FORWARD"
+    forwarding = f"letting pods on {bridge} through the FORWARD chain"
     if chain not in list_chains(tool, table):
-        _run([tool, "-w", "5", "-t", table, "-N", chain], check=True)
-        _run([tool, "-w", "5", "-t", table, "-A", chain, "-i", bridge, "-j", "ACCEPT"], check=True)
-        _run([tool, "-w", "5", "-t", table, "-A", chain, "-o", bridge, "-j", "ACCEPT"], check=True)
+        _run([tool, "-w", "5", "-t", table, "-N", chain], check=True, what=forwarding)
+        _run(
+            [tool, "-w", "5", "-t", table, "-A", chain, "-i", bridge, "-j", "ACCEPT"],
+            check=True,
+            what=forwarding,
+        )
+        _run(
+            [tool, "-w", "5", "-t", table, "-A", chain, "-o", bridge, "-j", "ACCEPT"],
+            check=True,
+            what=forwarding,
+        )
     if _run([tool, "-w", "5", "-t", table, "-C", "FORWARD", "-j", chain]).returncode != 0:
-        _run([tool, "-w", "5", "-t", table, "-I", "FORWARD", "1", "-j", chain], check=True)
+        _run(
+            [tool, "-w", "5", "-t", table, "-I", "FORWARD", "1", "-j", chain],
+            check=True,
+            what=forwarding,
+        )
 
 
 def mounts_under(roots: list[Path]) -> list[str]:
