@@ -41,6 +41,7 @@ from pyodo_tasks.core.endpoints import service_url as _service_url
 from pyodo_tasks.core.index import Changes, FileIndex, Snapshot
 from pyodo_tasks.core.kube import ExecResult, Kube, PortForwarder, ResolvedTarget, Target
 from pyodo_tasks.core.render import (
+    COMPONENT_LABEL,
     KUBERNETES_COMPONENT_LABEL,
     SPEC_HASH_ANNOTATION,
     RenderContext,
@@ -467,8 +468,12 @@ class Component:
         self.pre_stop()
         selector = f"app.kubernetes.io/instance={self.name},app.kubernetes.io/managed-by=pyodo"
         gone = self.kube.delete_labelled(selector)
+        # Objects of the devfile's Kubernetes components carry no selector label (see
+        # render._manifests): those of Kube's kinds by their own labels (also what an earlier
+        # devfile created), any other kind by name from the current devfile.
+        manifests = f"{COMPONENT_LABEL}={self.name},{KUBERNETES_COMPONENT_LABEL}"
+        gone += self.kube.delete_labelled(manifests)
         for obj in self.render():
-            # Kinds outside Kube's typed set are not found by label: delete them by name.
             manifest = KUBERNETES_COMPONENT_LABEL in obj["metadata"]["labels"]
             if manifest and self.kube.delete_object(obj):
                 gone.append(f"{obj['kind']}/{obj['metadata']['name']}")

@@ -27,6 +27,8 @@ from pyodo_tasks.core import pod as contract
 from pyodo_tasks.core.devfile import Container, Devfile
 
 __all__ = [
+    "COMPONENT_LABEL",
+    "KUBERNETES_COMPONENT_LABEL",
     "MANAGED_BY",
     "SPEC_HASH_ANNOTATION",
     "RenderContext",
@@ -145,13 +147,16 @@ def _manifests(
     devfile: Devfile, ctx: RenderContext, labels: Mapping[str, str]
 ) -> list[dict[str, Any]]:
     """The objects of Kubernetes/OpenShift components deployed by default, labelled as the
-    component's own so they are found, replaced and deleted with it."""
+    component's (``pyodo.dev/component``, managed-by, run labels) and deleted with it."""
     found = []
     for component in devfile.deployed_kubernetes:
         for manifest in component.objects:
             obj = json.loads(json.dumps(manifest))
             meta = obj["metadata"]
-            meta["labels"] = {**(meta.get("labels") or {}), **labels}
+            # Not the selector labels: a Pod or a Deployment's pods from a manifest must not
+            # pass for the component's own pod. Delete finds them by name, gc by run labels.
+            own = {k: v for k, v in labels.items() if k != "app.kubernetes.io/instance"}
+            meta["labels"] = {**(meta.get("labels") or {}), **own}
             meta["labels"][KUBERNETES_COMPONENT_LABEL] = component.name
             if obj["kind"] in NAMESPACED_KINDS:
                 meta["namespace"] = ctx.namespace

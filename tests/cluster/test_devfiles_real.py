@@ -99,7 +99,8 @@ def test_kubernetes_component_is_applied_and_deleted_with_the_component(child: C
         assert settings is not None
         assert settings["data"] == {"greeting": GREETING}
         labels = settings["metadata"]["labels"]
-        assert labels["app.kubernetes.io/instance"] == "registry-child"
+        assert labels["pyodo.dev/component"] == "registry-child"
+        assert labels["app.kubernetes.io/managed-by"] == "pyodo"
         gone = component.delete(timeout=120)
         assert "ConfigMap/registry-child-settings" in gone
         assert component.kube.get("ConfigMap", "registry-child-settings") is None

@@ -224,5 +224,6 @@ def test_kubernetes_component_objects_are_labelled_with_the_component(tmp_path: 
     assert [o["kind"] for o in objects][-2:] == ["ConfigMap", "Deployment"]
     cm = by_kind(objects)["ConfigMap/app-settings"]
     assert cm["metadata"]["namespace"] == "dev"
-    assert cm["metadata"]["labels"]["app.kubernetes.io/instance"] == "nodejs"
+    assert cm["metadata"]["labels"]["pyodo.dev/component"] == "nodejs"
     assert cm["metadata"]["labels"]["pyodo.dev/kubernetes-component"] == "settings"
+    assert "app.kubernetes.io/instance" not in cm["metadata"]["labels"], "not the pod selector"
