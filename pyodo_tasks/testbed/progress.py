@@ -163,9 +163,12 @@ class Progress:
                 live.start()
                 self._live = live
             return
-        if self._ticker is None or not self._ticker.is_alive():
+        if self._ticker is None or self._stop.is_set() or not self._ticker.is_alive():
+            # A ticker told to stop may still be finishing: it has its own event; start anew.
             self._stop = threading.Event()
-            self._ticker = threading.Thread(target=self._tick, name="pyodo-progress", daemon=True)
+            self._ticker = threading.Thread(
+                target=self._tick, args=(self._stop,), name="pyodo-progress", daemon=True
+            )
             self._ticker.start()
 
     def _stop_ticking(self) -> None:
@@ -174,8 +177,7 @@ class Progress:
             self._live = None
         self._stop.set()
 
-    def _tick(self) -> None:
-        stop = self._stop
+    def _tick(self, stop: threading.Event) -> None:
         while not stop.wait(min(1.0, self._heartbeat / 4)):
             with self._lock:
                 if stop.is_set() or not self._phases:

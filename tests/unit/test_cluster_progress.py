@@ -44,6 +44,17 @@ def test_plain_output_is_never_silent_for_longer_than_the_heartbeat() -> None:
     assert max(gaps) < 0.1 + 0.3  # heartbeat plus the ticker's granularity and CI jitter
 
 
+def test_a_phase_right_after_another_still_gets_heartbeats() -> None:
+    # The first phase's ticker is still winding down when the second starts.
+    out = io.StringIO()
+    progress = Progress(out, heartbeat=0.1)
+    with progress.phase("go mod tidy"):
+        pass
+    with progress.phase("go build Kubernetes v1.36.3 (6 commands)"):
+        time.sleep(0.45)
+    assert "  ... go build Kubernetes v1.36.3 (6 commands): " in out.getvalue()
+
+
 def test_a_quiet_phase_prints_no_heartbeat_while_other_lines_flow() -> None:
     out = io.StringIO()
     progress = Progress(out, heartbeat=0.3)
