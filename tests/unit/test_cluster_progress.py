@@ -136,5 +136,14 @@ def test_the_expected_build_time_is_the_last_one_measured_here(tmp_path, monkeyp
     old_stamp.parent.mkdir(parents=True)
     old_stamp.write_text(json.dumps({"version": "v1.36.3", "seconds": 649.2}))
     assert gobuild.last_build_times() == {"build": 649.2}  # an older pyodo's stamp
-    gobuild._record_build_times("v1.36.3", 40.04, 1238.96)
+    gobuild._record_build_times("v1.36.3", (40.04, 209), (1238.96, 2480))
     assert gobuild.last_build_times() == {"tidy": 40.0, "build": 1239.0}
+    # Go's caches warm: the build only links. Not a figure for the next cold build.
+    gobuild._record_build_times("v1.36.3", (0.6, 0), (34.4, 0))
+    assert gobuild.last_build_times() == {"tidy": 40.0, "build": 1239.0}
+
+
+def test_the_first_build_measured_counts_even_when_warm(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("PYODO_CACHE_DIR", str(tmp_path))
+    gobuild._record_build_times("v1.36.3", (0.6, 0), (34.4, 3))
+    assert gobuild.last_build_times() == {"tidy": 0.6, "build": 34.4}
