@@ -56,6 +56,9 @@ class Phase:
         self.detail = ""
         self._clock = clock
         self.started = clock()
+        #: Phases nest within a thread (an image build around its debootstrap); threads run
+        #: side by side (image builds in parallel).
+        self.thread = threading.get_ident()
 
     @property
     def elapsed(self) -> float:
@@ -183,8 +186,15 @@ class Progress:
                 if stop.is_set() or not self._phases:
                     return
                 if self._clock() - self._last_line >= self._heartbeat:
-                    for running in list(self._phases):
+                    for running in self._innermost():
                         self.say(f"  ... {running.status()}")
+
+    def _innermost(self) -> list[Phase]:
+        """The phases to report: per thread, the one started last (an outer one only waits)."""
+        by_thread: dict[int, Phase] = {}
+        for running in self._phases:
+            by_thread[running.thread] = running
+        return list(by_thread.values())
 
 
 class _LiveView:
@@ -200,7 +210,7 @@ class _LiveView:
         from rich.text import Text
 
         rows: list[RenderableType] = []
-        for running in list(self._progress._phases):
+        for running in self._progress._innermost():
             spinner = self._spinners.get(id(running))
             if spinner is None:
                 spinner = self._spinners[id(running)] = Spinner("dots")

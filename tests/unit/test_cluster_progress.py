@@ -6,6 +6,7 @@ import io
 import itertools
 import json
 import re
+import threading
 import time
 
 import pytest
@@ -76,11 +77,30 @@ def test_a_failing_phase_says_how_long_it_ran_and_lets_the_error_through() -> No
 def test_concurrent_phases_each_get_their_heartbeat() -> None:
     out = io.StringIO()
     progress = Progress(out, heartbeat=0.1)
-    with progress.phase("building image builder-java"), progress.phase("building image init"):
-        time.sleep(0.35)
+
+    def build(name: str) -> None:
+        with progress.phase(f"building image {name}"):
+            time.sleep(0.35)
+
+    threads = [threading.Thread(target=build, args=(n,)) for n in ("builder-java", "init")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
     text = out.getvalue()
     assert "  ... building image builder-java: " in text
     assert "  ... building image init: " in text
+
+
+def test_a_nested_phase_speaks_for_the_one_around_it() -> None:
+    out = io.StringIO()
+    progress = Progress(out, heartbeat=0.1)
+    with progress.phase("building image builder-python"), progress.phase("debootstrap") as inner:
+        inner.update("I: Unpacking dpkg...")
+        time.sleep(0.35)
+    text = out.getvalue()
+    assert "  ... debootstrap: " in text and "I: Unpacking dpkg..." in text
+    assert "  ... building image builder-python" not in text
 
 
 def test_a_terminal_gets_the_same_lines_through_rich() -> None:
