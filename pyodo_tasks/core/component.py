@@ -179,7 +179,8 @@ class Component:
             state = podstate.rollout_state(self.name, deployment, pods)
             return (self.pod(), "ready") if state is None else (None, state)
 
-        return wait_for(probe, f"component {self.name} to become ready", timeout, poll)
+        pause = self.kube.changes("Pod", selector=self.selector)  # a pod event: probe at once
+        return wait_for(probe, f"component {self.name} to become ready", timeout, poll, pause=pause)
 
     def container_instance(self, pod: k8s.V1Pod) -> str:
         """The app container's current instance (see :func:`.podstate.container_instance`)."""

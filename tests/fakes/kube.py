@@ -21,6 +21,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import itertools
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -378,6 +379,12 @@ class FakeKube(Kube):
     def version(self, timeout: float = 15.0) -> str:
         self._enter("version", "read the server version")
         return "v1.31.0-fake"
+
+    def changes(
+        self, kind: str, *, selector: str | None = None, name: str | None = None
+    ) -> Callable[[float], None]:
+        """No watches here: a pause is a plain sleep."""
+        return time.sleep
 
     # -- what needs a real cluster ---------------------------------------------------------
     def _no_stream(self, *args: Any, **kwargs: Any) -> Any:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from pyodo_tasks.core.wait import wait_for
@@ -60,3 +62,19 @@ def test_a_probe_or_check_may_end_the_wait_early() -> None:
     with pytest.raises(ClusterError, match="died"):
         wait_for(lambda: (None, ""), "x", 60, check=died, pause=clock.pause, clock=clock)
     assert clock.pauses == []
+
+
+def test_a_watch_pause_the_user_may_not_watch_falls_back_to_sleeping() -> None:
+    from kubernetes.client.exceptions import ApiException
+
+    from pyodo_tasks.core.kube.watch import ChangePause
+
+    def forbidden(*args: object, **kwargs: object) -> None:
+        raise ApiException(status=403, reason="Forbidden")
+
+    pause = ChangePause(forbidden, "ns", label_selector="a=b")
+    started = time.monotonic()
+    pause(0.05)
+    assert pause.sleeping
+    pause(0.05)
+    assert time.monotonic() - started >= 0.1

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import cached_property
 from typing import Any
 
@@ -14,6 +14,7 @@ from kubernetes.stream import portforward, stream
 from pyodo_tasks.core.kube.errors import api_error, translate, translated
 from pyodo_tasks.core.kube.execs import ExecResult, exec_run
 from pyodo_tasks.core.kube.target import ResolvedTarget, Target
+from pyodo_tasks.core.kube.watch import ChangePause
 from pyodo_tasks.core.wait import wait_for
 from pyodo_tasks.errors import ClusterError
 
@@ -266,6 +267,21 @@ class Kube:
             return self.core.list_namespaced_pod
         return self._method("list", kind)
 
+    def changes(
+        self, kind: str, *, selector: str | None = None, name: str | None = None
+    ) -> Callable[[float], None]:
+        """A pause for :func:`~pyodo_tasks.core.wait.wait_for` that ends at the first change
+        of ``kind`` objects (a watch; see :mod:`.watch`): ``Pod``, ``Namespace`` or a kind of
+        :data:`KINDS`, filtered by label ``selector`` and/or ``name``."""
+        fields = f"metadata.name={name}" if name else None
+        if kind == "Namespace":
+            return ChangePause(
+                self.core.list_namespace, label_selector=selector, field_selector=fields
+            )
+        return ChangePause(
+            self.list_function(kind), self.namespace, label_selector=selector, field_selector=fields
+        )
+
     # -- streams (exec, port-forward) ----------------------------------------------------------
     def open_exec(self, pod: str, argv: list[str], namespace: str, **options: Any) -> Any:
         """Open an exec websocket (the raw ``WSClient``) on the streaming client."""
@@ -323,7 +339,8 @@ class Kube:
             phase = self.namespace_phase(name)
             return (True, "gone") if phase is None else (None, f"phase {phase}")
 
-        wait_for(probe, f"namespace {name} to be deleted", timeout, interval)
+        pause = self.changes("Namespace", name=name)
+        wait_for(probe, f"namespace {name} to be deleted", timeout, interval, pause=pause)
 
     def wait_labelled_gone(
         self,
