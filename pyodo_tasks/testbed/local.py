@@ -132,6 +132,7 @@ class LocalProvider(Provider):
             try:
                 yield lock
             finally:
+                path.with_suffix(".holder").unlink(missing_ok=True)
                 lock.release()
 
         return held()

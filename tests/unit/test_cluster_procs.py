@@ -169,3 +169,20 @@ def _cmdline(proc_dir: Path) -> str:
         return Path(proc_dir, "cmdline").read_bytes().decode(errors="replace")
     except OSError:  # not a process, or it just exited
         return ""
+
+
+def test_a_waiting_up_says_which_process_holds_the_lock(tmp_path, monkeypatch) -> None:
+    from pyodo_tasks.errors import WaitTimeout
+    from pyodo_tasks.testbed import local
+
+    monkeypatch.setattr(local, "LOCK_TIMEOUT", 0.3)
+    lay = Layout(state=tmp_path / "state", run=tmp_path / "run", cache=tmp_path / "cache")
+    seen: list[str] = []
+    holder = LocalProvider(layout=lay, progress=lambda _m: None)
+    waiter = LocalProvider(layout=lay, progress=seen.append)
+    with holder._lock(), pytest.raises(WaitTimeout, match="another up/down"), waiter._lock():
+        pass
+    assert seen[0].startswith(f"waiting for another up/down to finish (pid {os.getpid()}: ")
+    assert seen[-1].startswith("waiting for another up/down to finish (pid ")
+    assert "failed after" in seen[-1]
+    assert not (tmp_path / "state.holder").exists()  # the note goes with the lock
