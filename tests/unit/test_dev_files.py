@@ -15,7 +15,8 @@ from pyodo_tasks.core.index import FileIndex
 from pyodo_tasks.dev.client import DevClient
 from pyodo_tasks.dev.display import PlainDisplay
 from pyodo_tasks.dev.files import SourceWatcher, WatchFilter, relevant_paths
-from pyodo_tasks.dev.state import Spec
+from pyodo_tasks.dev.state import Spec, spec_name
+from tests.fakes.kube import FakeKube
 
 DEVFILE = "schemaVersion: 2.2.0\nmetadata: {name: app}\n"
 
@@ -83,21 +84,15 @@ def test_a_new_directory_reported_alone_counts_and_the_rescan_finds_its_files(
     assert "lib/deep/util.js" in after
 
 
-class FakeKube:
-    namespace = "ns"
+class SpecKube(FakeKube):
+    """The shared fake cluster; ``applied`` is every object written, in order."""
 
-    def __init__(self) -> None:
-        self.applied: list[dict[str, Any]] = []
-
-    def apply(self, obj: dict[str, Any]) -> dict[str, Any]:
-        self.applied.append(obj)
-        return obj
-
-    def get(self, kind: str, name: str) -> dict[str, Any] | None:
-        return None
+    @property
+    def applied(self) -> list[dict[str, Any]]:
+        return [args[0] for method, args in self.calls if method == "apply"]
 
 
-def make_client(root: Path, kube: FakeKube) -> DevClient:
+def make_client(root: Path, kube: SpecKube) -> DevClient:
     return DevClient(
         kube,  # type: ignore[arg-type]
         "app",
@@ -107,13 +102,13 @@ def make_client(root: Path, kube: FakeKube) -> DevClient:
     )
 
 
-def published(kube: FakeKube) -> list[Spec]:
+def published(kube: SpecKube) -> list[Spec]:
     return [Spec.from_data(obj["data"]) for obj in kube.applied]
 
 
 def test_client_publishes_a_new_generation_only_for_relevant_edits(tmp_path: Path) -> None:
     root = make_tree(tmp_path / "c")
-    kube = FakeKube()
+    kube = SpecKube()
     client = make_client(root, kube)
     first = client.start()
     assert first.generation == 1 and first.devfile == DEVFILE
@@ -129,7 +124,7 @@ def test_client_publishes_a_new_generation_only_for_relevant_edits(tmp_path: Pat
 
 def test_client_publishes_devfile_edits_with_the_new_text(tmp_path: Path) -> None:
     root = make_tree(tmp_path / "c")
-    kube = FakeKube()
+    kube = SpecKube()
     client = make_client(root, kube)
     client.start()
     (root / "devfile.yaml").write_text(DEVFILE + "# edited\n")
@@ -139,9 +134,13 @@ def test_client_publishes_devfile_edits_with_the_new_text(tmp_path: Path) -> Non
 
 def test_client_continues_the_generation_of_an_earlier_session(tmp_path: Path) -> None:
     root = make_tree(tmp_path / "c")
-    kube = FakeKube()
+    kube = SpecKube()
     earlier = Spec("old", "d", 41).to_data()
-    kube.get = lambda kind, name: {"data": earlier}  # type: ignore[method-assign]
+    kube.objects[("ns", "ConfigMap", spec_name("app"))] = {
+        "kind": "ConfigMap",
+        "metadata": {"name": spec_name("app"), "namespace": "ns"},
+        "data": earlier,
+    }
     client = make_client(root, kube)
     assert client.start().generation == 42
     client.republish()
