@@ -400,22 +400,26 @@ class LocalProvider(Provider):
         interval: float = 0.25,
     ) -> None:
         """Start ``daemon`` and wait until ``probe`` says it serves; its state is the detail."""
+        everyone = components.daemons(self.layout)
+        started = everyone[: [d.name for d in everyone].index(daemon.name) + 1]
+
+        def alive() -> None:  # this one, and those it needs (the apiserver dies with etcd)
+            for each in started:
+                procs.ensure_alive(each)
+
         with self._progress.phase(f"starting {daemon.name}") as phase:
             procs.start(daemon)
             waits.wait_for(
-                _reporting(probe, phase),
-                what,
-                _left(deadline),
-                interval=interval,
-                check=lambda: procs.ensure_alive(daemon),
+                _reporting(probe, phase), what, _left(deadline), interval=interval, check=alive
             )
+
+    def _all_alive(self) -> None:
+        """Raise with its log tail as soon as any daemon has died (not at the wait's timeout)."""
+        for daemon in components.daemons(self.layout):
+            procs.ensure_alive(daemon)
 
     def _wait_node_ready(self, deadline: float) -> None:
         lay = self.layout
-
-        def alive() -> None:
-            for d in (components.kubelet(lay), components.containerd(lay)):
-                procs.ensure_alive(d)
 
         def probe() -> tuple[bool | None, str]:
             state = self._node_state()
@@ -427,7 +431,7 @@ class LocalProvider(Provider):
                 f"node {lay.node_name} Ready",
                 _left(deadline),
                 interval=1.0,
-                check=alive,
+                check=self._all_alive,
             )
 
     def _smoke_pod(self, deadline: float) -> None:
@@ -446,7 +450,13 @@ class LocalProvider(Provider):
 
         # Pod admission needs the namespace's default ServiceAccount, which the
         # controller-manager creates a moment after it starts.
-        waits.wait_for(sa_probe, "ServiceAccount default/default", _left(deadline), interval=0.5)
+        waits.wait_for(
+            sa_probe,
+            "ServiceAccount default/default",
+            _left(deadline),
+            interval=0.5,
+            check=self._all_alive,
+        )
         self._kubectl(["delete", "pod", name, "--ignore-not-found", "--wait=false"])
         self._kubectl(["apply", "-f", "-"], stdin=json.dumps(pod))
 
@@ -467,7 +477,11 @@ class LocalProvider(Provider):
             return None, f"{phase} {' '.join(w for w in waiting if w)}"
 
         waits.wait_for(
-            _reporting(probe, shown), f"pod {name} Running", _left(deadline), interval=0.5
+            _reporting(probe, shown),
+            f"pod {name} Running",
+            _left(deadline),
+            interval=0.5,
+            check=self._all_alive,
         )
         self._kubectl(["delete", "pod", name, "--wait=false"])
 
