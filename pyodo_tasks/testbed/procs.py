@@ -64,6 +64,8 @@ class ProcessIdentity:
     """What makes a process *this* process: pid, start time, boot, executable.
 
     ``exe`` is empty when it could not be read; then only pid, start time and boot are compared.
+    It is read after the exec (``Popen`` returns only then), so a daemon that later execs another
+    program reads as gone: start daemons directly, not through a wrapper script that execs them.
     """
 
     pid: int
