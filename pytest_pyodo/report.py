@@ -24,14 +24,11 @@ log = logging.getLogger("pytest_pyodo")
 
 def _context(settings: Settings) -> str:
     """The context the session will use, found without contacting the cluster."""
-    if settings.cluster == "local":
-        from pyodo_tasks.testbed.local import CONTEXT
+    from pyodo_tasks.cluster import planned_context
 
-        return CONTEXT
-    if settings.cluster == "kind":
-        from pyodo_tasks.testbed.kind import KindProvider
-
-        return KindProvider().context
+    planned = planned_context(settings.cluster)
+    if planned is not None:
+        return planned
     from pyodo_tasks.core.kube import Target  # the Kubernetes client: only when a header is shown,
 
     kubeconfig = str(settings.kubeconfig) if settings.kubeconfig else None

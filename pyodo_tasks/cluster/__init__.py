@@ -19,6 +19,7 @@ __all__ = [
     "ImageArchiveLike",
     "Provider",
     "get_provider",
+    "planned_context",
 ]
 
 PROVIDERS = ("local", "kind", "kubeconfig")
@@ -42,3 +43,17 @@ def get_provider(name: str = "local", **options: Any) -> Provider:
 
         return KubeconfigProvider(**options)
     raise ConfigError(f"unknown cluster provider {name!r} (choose one of: {', '.join(PROVIDERS)})")
+
+
+def planned_context(name: str) -> str | None:
+    """The kubeconfig context ``get_provider(name).up()`` will return, known without building,
+    booting or contacting anything (for a report header); None when only ``up()`` knows it."""
+    if name == "local":
+        from pyodo_tasks.testbed.local import CONTEXT
+
+        return CONTEXT
+    if name == "kind":
+        from pyodo_tasks.testbed.kind import KindProvider
+
+        return KindProvider().context
+    return None

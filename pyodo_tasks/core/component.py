@@ -27,9 +27,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-from kubernetes import client as k8s
+from typing import TYPE_CHECKING, Any
 
 from pyodo_tasks.core import pod as contract
 from pyodo_tasks.core import podstate
@@ -53,6 +51,9 @@ from pyodo_tasks.core.statefile import StateFile
 from pyodo_tasks.core.sync import SyncTarget, send_changes
 from pyodo_tasks.core.wait import wait_for
 from pyodo_tasks.errors import ClusterError, PyodoError, WaitTimeout
+
+if TYPE_CHECKING:
+    from kubernetes import client as k8s
 
 __all__ = ["Component", "PushResult", "SyncResult"]
 
