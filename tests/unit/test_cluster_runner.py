@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from pyodo_tasks.core.wait import wait_for
 from pyodo_tasks.errors import ClusterSetupError
-from pyodo_tasks.testbed import host
+from pyodo_tasks.testbed import host, procs
 
 TESTBED = Path(__file__).resolve().parents[2] / "pyodo_tasks" / "testbed"
 PY = sys.executable
@@ -142,3 +143,24 @@ def test_the_local_cluster_and_images_run_host_commands_only_through_the_runner(
         and _imports_subprocess(p)
     )
     assert users == []
+
+
+def test_a_streamed_command_past_its_timeout_takes_its_children_with_it(tmp_path) -> None:
+    # go build runs compilers as children; a timeout must not leave them compiling.
+    pid_file = tmp_path / "child.pid"
+    code = (
+        "import subprocess, sys, time\n"
+        "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
+        f"open({str(pid_file)!r}, 'w').write(str(child.pid))\n"
+        "print('started', flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    with pytest.raises(host.HostCommandError, match="did not finish within 1s"):
+        host.run([PY, "-c", code], timeout=1, what="go build", on_line=lambda _line: None)
+    child = int(pid_file.read_text())
+    wait_for(
+        lambda: (True if procs.identify(child) is None else None, "child still running"),
+        "the child to be killed with its parent",
+        5,
+        interval=0.05,
+    )
