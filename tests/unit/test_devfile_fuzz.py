@@ -2,11 +2,12 @@
 
 Property-based (hypothesis): thousands of devfiles mutated from the repo's examples and
 fixtures — byte flips, truncation, inserted and deleted bytes, other encodings, keys deleted,
-values swapped for other types, huge values — go through ``load_devfile`` and ``render``. Any
+values swapped for other types, huge values, a mutated child on a mutated ``parent:`` — go
+through ``load_devfile`` and ``render``. Any
 exception that is not a :class:`~pyodo_tasks.errors.PyodoError` would reach a user as a
 traceback (or a "pyodo bug" line), so it fails the test.
 
-By default about 2,300 examples in all (under 30 s here); ``PYODO_FUZZ_SCALE=20 pytest -k fuzz``
+By default about 2,700 examples in all (about 30 s here); ``PYODO_FUZZ_SCALE=20 pytest -k fuzz``
 searches twenty times as long.
 """
 
@@ -181,6 +182,37 @@ def test_structurally_mutated_devfiles_fail_only_with_pyodo_errors(
     devfile_path: Path, data: bytes
 ) -> None:
     check(devfile_path, data)
+
+
+# -- parents: a mutated child on a mutated parent, with mutated overrides ----------------------
+
+OVERRIDES = ("components", "commands", "variables", "attributes", "projects")
+
+
+@st.composite
+def parent_chains(draw: st.DrawFn) -> tuple[bytes, bytes]:
+    """(child, parent): the child names ``parent.yaml`` by uri and may override its parts."""
+    parent = draw(st.one_of(mutated_trees(), mutated_bytes()))
+    child = copy.deepcopy(draw(st.sampled_from(SEED_TREES)))
+    if draw(st.booleans()):  # the child's own body: none, or (some of) a seed's
+        for key in draw(st.lists(st.sampled_from(sorted(child)), max_size=4)):
+            child.pop(key, None)
+    reference: dict[str, Any] = {"uri": "parent.yaml"}
+    for key in draw(st.lists(st.sampled_from(OVERRIDES), max_size=2, unique=True)):
+        donor = draw(st.sampled_from(SEED_TREES)).get(key)
+        reference[key] = draw(st.one_of(st.just(copy.deepcopy(donor)), VALUES))
+    child["parent"] = reference
+    return yaml.dump(child, Dumper=DUMPER).encode("utf-8"), parent
+
+
+@settings(FUZZ, max_examples=int(400 * SCALE))
+@given(files=parent_chains())
+def test_mutated_parent_chains_fail_only_with_pyodo_errors(
+    devfile_path: Path, files: tuple[bytes, bytes]
+) -> None:
+    child, parent = files
+    (devfile_path.parent / "parent.yaml").write_bytes(parent)
+    check(devfile_path, child)
 
 
 # -- YAML that is valid but hostile ---------------------------------------------------------

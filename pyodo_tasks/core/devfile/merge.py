@@ -46,6 +46,24 @@ class MergeConflict(ValueError):
         self.fix = fix
 
 
+def _as_list(value: Any, field: str) -> list[Any]:
+    """A top-level list of either document, checked before merging (the parser checks the
+    elements later, on the merged result)."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise MergeConflict(field, f"expected a list, got {type(value).__name__}", "")
+    return list(value)
+
+
+def _as_mapping(value: Any, field: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise MergeConflict(field, f"expected a mapping, got {type(value).__name__}", "")
+    return dict(value)
+
+
 def _key(item: Any, key: str) -> str | None:
     if isinstance(item, dict) and item.get(key) is not None:
         return str(item[key]).lower() if key == "id" else str(item[key])
@@ -115,7 +133,7 @@ def apply_overrides(parent: Mapping[str, Any], overrides: Mapping[str, Any]) -> 
             raise MergeConflict(
                 f"parent.{field}", f"expected a list, got {type(patch).__name__}", ""
             )
-        existing = {_key(item, key) for item in result.get(field) or []}
+        existing = {_key(item, key) for item in _as_list(result.get(field), field)}
         new = [_key(item, key) for item in patch if _key(item, key) not in existing]
         if new:
             raise MergeConflict(
@@ -123,10 +141,11 @@ def apply_overrides(parent: Mapping[str, Any], overrides: Mapping[str, Any]) -> 
                 f"overrides {', '.join(map(str, new))}, which the parent does not define",
                 "define new elements in the child's own top-level list",
             )
-        result[field] = _patch_list(list(result.get(field) or []), patch, key, field)
+        result[field] = _patch_list(_as_list(result.get(field), field), patch, key, field)
     for field in ("variables", "attributes"):
         if overrides.get(field):
-            result[field] = _patch(dict(result.get(field) or {}), overrides[field], "attributes")
+            base = _as_mapping(result.get(field), field)
+            result[field] = _patch(base, overrides[field], "attributes")
     return result
 
 
@@ -134,8 +153,8 @@ def merge_parent(parent: Mapping[str, Any], child: Mapping[str, Any]) -> dict[st
     """The child's document with the (already overridden) parent's content merged in."""
     result = {k: v for k, v in child.items() if k != "parent"}
     for field, key in KEYED_LISTS.items():
-        mine = list(child.get(field) or [])
-        theirs = list(parent.get(field) or [])
+        mine = _as_list(child.get(field), field)
+        theirs = _as_list(parent.get(field), field)
         if not theirs:
             continue
         taken = {k for k in (_key(item, key) for item in theirs) if k is not None}
@@ -148,7 +167,7 @@ def merge_parent(parent: Mapping[str, Any], child: Mapping[str, Any]) -> dict[st
             )
         result[field] = theirs + mine
     for field in ("variables", "attributes"):
-        merged = {**(parent.get(field) or {}), **(child.get(field) or {})}
+        merged = {**_as_mapping(parent.get(field), field), **_as_mapping(child.get(field), field)}
         if merged:
             result[field] = merged
     events = _merge_events(parent.get("events"), child.get("events"))
