@@ -19,6 +19,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pyodo_tasks.errors import ClusterSetupError
 
@@ -97,25 +98,27 @@ def _captured(
     input: str | None,
     check: bool,
 ) -> Result:
+    proc = _popen(
+        argv,
+        what,
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
-        proc = subprocess.run(
-            argv,
-            cwd=cwd,
-            env=env,
-            input=input,
-            stdin=None if input is not None else subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            errors="replace",
-            timeout=timeout,
-            check=False,
-        )
-    except FileNotFoundError as exc:
-        raise HostCommandError(what, argv, f"cannot run: {argv[0]} is not installed") from exc
+        stdout, stderr = proc.communicate(input, timeout=timeout)
     except subprocess.TimeoutExpired as exc:
-        partial = _text(exc.stdout) + _text(exc.stderr)
-        raise HostCommandError(what, argv, f"did not finish within {timeout:g}s", partial) from exc
-    result = Result(argv, proc.returncode, proc.stdout, proc.stderr)
+        _kill_group(proc)
+        stdout, stderr = _leftover_output(proc)
+        problem = f"did not finish within {timeout:g}s"
+        raise HostCommandError(what, argv, problem, stdout + stderr) from exc
+    except BaseException:  # Ctrl-C: its own session did not get the SIGINT; end it too
+        _kill_group(proc)
+        proc.wait()
+        raise
+    result = Result(argv, proc.returncode, stdout, stderr)
     if check and proc.returncode != 0:
         raise HostCommandError(
             what, argv, f"exited {proc.returncode}", result.output, proc.returncode
@@ -123,10 +126,29 @@ def _captured(
     return result
 
 
-def _text(data: str | bytes | None) -> str:
-    if data is None:
-        return ""
-    return data.decode(errors="replace") if isinstance(data, bytes) else data
+def _popen(argv: list[str], what: str, **kwargs: Any) -> subprocess.Popen[str]:
+    """Start ``argv`` in a session of its own, so a timeout can end it with its children
+    (apt-get's dpkg, go's compilers) by killing the process group."""
+    try:
+        return subprocess.Popen(argv, text=True, errors="replace", start_new_session=True, **kwargs)
+    except FileNotFoundError as exc:
+        raise HostCommandError(what, argv, f"cannot run: {argv[0]} is not installed") from exc
+
+
+def _kill_group(proc: subprocess.Popen[str]) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+def _leftover_output(proc: subprocess.Popen[str]) -> tuple[str, str]:
+    """What a killed process had written; bounded, in case something outside its group still
+    holds the pipes open."""
+    try:
+        stdout, stderr = proc.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return "", ""
+    return stdout or "", stderr or ""
 
 
 def _streamed(
@@ -139,26 +161,20 @@ def _streamed(
     log: Path | None,
     on_line: Callable[[str], None] | None,
 ) -> Result:
-    try:
-        proc = subprocess.Popen(
-            argv,
-            cwd=cwd,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            errors="replace",
-            start_new_session=True,  # so a timeout can kill the whole group (go's compilers)
-        )
-    except FileNotFoundError as exc:
-        raise HostCommandError(what, argv, f"cannot run: {argv[0]} is not installed") from exc
+    proc = _popen(
+        argv,
+        what,
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     timed_out = threading.Event()
 
     def kill() -> None:
         timed_out.set()
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
+        _kill_group(proc)
 
     watchdog = threading.Timer(timeout, kill)
     watchdog.daemon = True

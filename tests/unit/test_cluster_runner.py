@@ -145,8 +145,9 @@ def test_the_local_cluster_and_images_run_host_commands_only_through_the_runner(
     assert users == []
 
 
-def test_a_streamed_command_past_its_timeout_takes_its_children_with_it(tmp_path) -> None:
-    # go build runs compilers as children; a timeout must not leave them compiling.
+@pytest.mark.parametrize("streamed", [False, True])
+def test_a_command_past_its_timeout_takes_its_children_with_it(streamed: bool, tmp_path) -> None:
+    # go build runs compilers, apt-get runs dpkg: a timeout must not leave them running.
     pid_file = tmp_path / "child.pid"
     code = (
         "import subprocess, sys, time\n"
@@ -156,7 +157,8 @@ def test_a_streamed_command_past_its_timeout_takes_its_children_with_it(tmp_path
         "time.sleep(60)\n"
     )
     with pytest.raises(host.HostCommandError, match="did not finish within 1s"):
-        host.run([PY, "-c", code], timeout=1, what="go build", on_line=lambda _line: None)
+        kwargs = {"on_line": lambda _line: None} if streamed else {}
+        host.run([PY, "-c", code], timeout=1, what="go build", **kwargs)
     child = int(pid_file.read_text())
     wait_for(
         lambda: (True if procs.identify(child) is None else None, "child still running"),
