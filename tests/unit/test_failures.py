@@ -102,6 +102,15 @@ def test_doit_with_an_unusable_state_dir_fails_each_task_with_one_line(component
     assert listing.returncode == 0 and "push" in listing.stdout, "doit list keeps working"
 
 
+def test_doit_push_with_a_broken_kubeconfig_prints_one_line(
+    component: Path, tmp_path: Path
+) -> None:
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_bytes(b"apiVersion: v1\nclusters: [{name: caf\xe9}]\n")
+    proc = doit(component, "push", KUBECONFIG=str(kubeconfig))
+    assert_one_line_failure(proc, "kubeconfig", "not UTF-8")
+
+
 # -- the guard every doit action goes through -------------------------------------------------
 
 

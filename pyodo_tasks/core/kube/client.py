@@ -16,7 +16,7 @@ from pyodo_tasks.core.kube.execs import ExecResult, exec_run
 from pyodo_tasks.core.kube.target import ResolvedTarget, Target
 from pyodo_tasks.core.kube.watch import ChangePause
 from pyodo_tasks.core.wait import wait_for
-from pyodo_tasks.errors import ClusterError
+from pyodo_tasks.errors import ClusterError, ConfigError
 
 __all__ = ["FIELD_MANAGER", "KINDS", "Kube", "api_error", "translate"]
 
@@ -44,13 +44,20 @@ class Kube:
     def __init__(self, target: Target | ResolvedTarget) -> None:
         self.target = target.resolve() if isinstance(target, Target) else target
         self.namespace = self.target.namespace
-        with translated(self.target.kubeconfig):
-            self.api = new_client_from_config(
-                config_file=self.target.kubeconfig, context=self.target.context
-            )
-            self.stream_api = new_client_from_config(
-                config_file=self.target.kubeconfig, context=self.target.context
-            )
+        try:
+            with translated(self.target.kubeconfig):
+                self.api = new_client_from_config(
+                    config_file=self.target.kubeconfig, context=self.target.context
+                )
+                self.stream_api = new_client_from_config(
+                    config_file=self.target.kubeconfig, context=self.target.context
+                )
+        except (TypeError, ValueError, AttributeError, KeyError) as exc:
+            # The client's loader assumes well-typed entries (server: 7 -> AttributeError).
+            raise ConfigError(
+                f"{self.target.kubeconfig}: context {self.target.context}: unusable entry "
+                f"({type(exc).__name__}: {exc}); fix the kubeconfig"
+            ) from exc
         self.core = k8s.CoreV1Api(self.api)
         self.apps = k8s.AppsV1Api(self.api)
         self.stream_core = k8s.CoreV1Api(self.stream_api)

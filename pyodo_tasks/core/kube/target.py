@@ -52,15 +52,23 @@ def load_merged(files: list[Path]) -> dict[str, Any]:
     seen: dict[str, set[str]] = {k: set() for k in merged}
     for path in files:
         try:
-            doc = yaml.safe_load(path.read_text()) or {}
+            doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         except OSError as exc:
             raise ConfigError(f"cannot read kubeconfig {path}: {exc.strerror}") from exc
-        except yaml.YAMLError as exc:
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"kubeconfig {path} is not UTF-8 text") from exc
+        except (yaml.YAMLError, ValueError, RecursionError) as exc:
             raise ConfigError(f"kubeconfig {path} is not valid YAML") from exc
         if not isinstance(doc, dict):
             raise ConfigError(f"kubeconfig {path} is not a kubeconfig (a YAML mapping)")
         for key in ("clusters", "users", "contexts"):
-            for item in doc.get(key) or []:
+            items = doc.get(key) or []
+            if not isinstance(items, list) or not all(
+                isinstance(i, dict) and isinstance(i.get("name"), (str, type(None)))
+                for i in items
+            ):
+                raise ConfigError(f"kubeconfig {path}: {key} must be a list of named mappings")
+            for item in items:
                 if item.get("name") not in seen[key]:
                     seen[key].add(item.get("name"))
                     merged[key].append(item)
@@ -124,7 +132,10 @@ class Target:
         except ConfigError as exc:
             raise ConfigError(f"{kubeconfig}: {exc}") from exc
         chosen = next(c for c in merged["contexts"] if c.get("name") == name)
-        namespace = self.namespace or (chosen.get("context") or {}).get("namespace") or "default"
+        context = chosen.get("context") or {}
+        if not isinstance(context, dict):
+            raise ConfigError(f"{kubeconfig}: context {name!r} is not a mapping")
+        namespace = self.namespace or context.get("namespace") or "default"
         return ResolvedTarget(
             kubeconfig=kubeconfig,
             context=name,
