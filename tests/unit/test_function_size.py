@@ -21,7 +21,6 @@ ALLOWED: dict[str, str] = {
     "pyodo_tasks/core/agent.py::AgentSession.request": "the agent exchange; being split",
     "pyodo_tasks/core/component.py::Component.deliver": "agent or exec; being split",
     "pyodo_tasks/core/delivery.py::deliver_with_agent": "being split",
-    "pyodo_tasks/testbed/host.py::_streamed": "the process runner's streaming; being split",
 }
 
 
