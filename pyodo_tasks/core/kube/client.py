@@ -11,14 +11,14 @@ from kubernetes import client as k8s
 from kubernetes.config import new_client_from_config
 from kubernetes.stream import portforward, stream
 
-from pyodo_tasks.core.kube.errors import api_error, translate, translated
+from pyodo_tasks.core.kube.errors import translated
 from pyodo_tasks.core.kube.execs import ExecResult, exec_run
 from pyodo_tasks.core.kube.target import ResolvedTarget, Target
 from pyodo_tasks.core.kube.watch import ChangePause
 from pyodo_tasks.core.wait import wait_for
 from pyodo_tasks.errors import ClusterError, ConfigError
 
-__all__ = ["FIELD_MANAGER", "KINDS", "Kube", "api_error", "translate"]
+__all__ = ["FIELD_MANAGER", "KINDS", "Kube"]
 
 log = logging.getLogger(__name__)
 
