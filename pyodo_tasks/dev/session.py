@@ -35,6 +35,7 @@ from pyodo_tasks.dev.files import SourceWatcher, own_output_files
 from pyodo_tasks.dev.state import Spec, spec_name, status_name
 from pyodo_tasks.dev.watches import PodTracker, ResourceWatch
 from pyodo_tasks.errors import PyodoError
+from pyodo_tasks.failures import log_bug
 
 __all__ = ["DevSession", "run_dev"]
 
@@ -111,6 +112,7 @@ class DevSession:
         """Reconcile until Ctrl-C, SIGTERM or ``seconds`` (0: no bound) pass; then clean up."""
         deadline = time.monotonic() + seconds if seconds else None
         restore = _interrupt_on_signals()
+        restore_hook = _report_thread_bugs()
         try:
             self.display.line(
                 f"[dev] {self.component.name} in {self.kube.target.context}/"
@@ -151,6 +153,7 @@ class DevSession:
                 self._shutdown()
             finally:
                 restore()
+                restore_hook()
 
     def _start_watchers(self) -> None:
         # Watches get their own connection pool: each holds a long poll open.
@@ -249,6 +252,27 @@ class DevSession:
 def run_dev(path: Path | str = ".", *, seconds: float = 0, **options: Any) -> None:
     """Run ``doit dev`` for the component at ``path``; see :class:`DevSession` for options."""
     DevSession(path, **options).run(seconds)
+
+
+def _report_thread_bugs() -> Any:
+    """Route an exception that ends one of the loop's threads through
+    :func:`~pyodo_tasks.failures.log_bug` (one line, the traceback on request) instead of
+    Python's default hook, which prints the whole traceback; returns a function restoring it."""
+    previous = threading.excepthook
+
+    def hook(args: threading.ExceptHookArgs) -> None:
+        if args.exc_value is None or not isinstance(args.exc_value, Exception):
+            previous(args)
+            return
+        name = args.thread.name if args.thread is not None else "a thread"
+        log_bug(log, f"{name} stopped", args.exc_value)
+
+    threading.excepthook = hook
+
+    def restore() -> None:
+        threading.excepthook = previous
+
+    return restore
 
 
 def _interrupt_on_signals() -> Any:

@@ -172,3 +172,29 @@ def test_a_script_started_background_process_does_start_with_sigint_ignored(
         assert sigint_ignored(pid)
     finally:
         os.kill(pid, signal.SIGKILL)
+
+
+def test_a_loop_thread_dying_of_a_bug_is_one_warning_line(caplog, capsys, monkeypatch) -> None:
+    import logging
+    import threading
+
+    from pyodo_tasks.dev.session import _report_thread_bugs
+
+    monkeypatch.delenv("PYODO_DEBUG", raising=False)
+
+    def crash() -> None:
+        raise ValueError("watch root vanished")
+
+    restore = _report_thread_bugs()
+    try:
+        with caplog.at_level(logging.WARNING, logger="pyodo_tasks.dev.session"):
+            thread = threading.Thread(target=crash, name="pyodo-dev-files")
+            thread.start()
+            thread.join(10)
+    finally:
+        restore()
+    (record,) = caplog.records
+    assert record.getMessage().startswith(
+        "pyodo-dev-files stopped: pyodo bug: ValueError: watch root vanished"
+    )
+    assert "Traceback" not in capsys.readouterr().err
