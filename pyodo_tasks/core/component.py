@@ -240,32 +240,19 @@ class Component:
                 self.index().commit(snapshot)
             return Delivery(result)
         # Build steps in other containers run by exec (run_sidecar_steps): not through the agent.
-        sidecars = wanted and bool(self.devfile.sidecar_runs("build"))
-        for attempt in (1, 2):
-            session = None if sidecars else self._agents.get(self, pod)
-            if session is None:
-                break
-            try:
-                return deliver_with_agent(
-                    self,
-                    session,
-                    pod,
-                    result,
-                    snapshot,
-                    build=wanted,
-                    output=output,
-                    on_synced=on_synced,
-                    on_serving=on_serving,
-                    timeout=timeout,
-                )
-            except WaitTimeout:
-                self._agents.close()
-                raise
-            except ClusterError as exc:  # the stream broke: nothing was committed
-                self._agents.close()
-                if attempt == 2:
-                    raise
-                log.info("the agent's stream broke (%s); starting it again", exc)
+        if not (wanted and self.devfile.sidecar_runs("build")):
+            done = self._deliver_by_agent(
+                pod,
+                result,
+                snapshot,
+                build=wanted,
+                output=output,
+                on_synced=on_synced,
+                on_serving=on_serving,
+                timeout=timeout,
+            )
+            if done is not None:
+                return done
         return self._deliver_by_exec(
             result,
             snapshot,
@@ -275,6 +262,31 @@ class Component:
             on_synced=on_synced,
             timeout=timeout,
         )
+
+    def _deliver_by_agent(
+        self,
+        pod: k8s.V1Pod,
+        result: SyncResult,
+        snapshot: Snapshot,
+        **options: Any,
+    ) -> Delivery | None:
+        """One exchange with the container's agent (started again once if its stream broke);
+        None when the container has no agent."""
+        for attempt in (1, 2):
+            session = self._agents.get(self, pod)
+            if session is None:
+                return None
+            try:
+                return deliver_with_agent(self, session, pod, result, snapshot, **options)
+            except WaitTimeout:
+                self._agents.close()
+                raise
+            except ClusterError as exc:  # the stream broke: nothing was committed
+                self._agents.close()
+                if attempt == 2:
+                    raise
+                log.info("the agent's stream broke (%s); starting it again", exc)
+        return None
 
     def _deliver_by_exec(
         self,

@@ -19,7 +19,6 @@ MAX_LINES = 60
 #: ``path::Qualified.name`` -> why it is still long. Remove entries, never add.
 ALLOWED: dict[str, str] = {
     "pyodo_tasks/core/agent.py::AgentSession.request": "the agent exchange; being split",
-    "pyodo_tasks/core/component.py::Component.deliver": "agent or exec; being split",
     "pyodo_tasks/core/delivery.py::deliver_with_agent": "being split",
 }
 
