@@ -125,3 +125,37 @@ def test_override_of_a_missing_parent_element_is_refused(tmp_path: Path) -> None
 def test_registry_id_without_any_registry_says_how_to_name_one(tmp_path: Path) -> None:
     with pytest.raises(DevfileError, match=r"names no registry.*PYODO_DEVFILE_REGISTRY"):
         load_devfile(write(tmp_path, CHILD), environ={})
+
+
+def test_cached_parent_answers_when_the_registry_is_gone(tmp_path: Path) -> None:
+    import http.server
+    import threading
+
+    body = (REGISTRY / "stacks" / "pyodo-node" / "1.0.0" / "devfile.yaml").read_bytes()
+
+    class Once(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Once)
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    text = CHILD.replace("  version: 1.0.0\n", f"  version: 1.0.0\n  registryUrl: {url}\n")
+    path = write(tmp_path, text)
+    try:
+        assert not load_devfile(path, environ={}).notes
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+    devfile = load_devfile(path, environ={})
+    assert devfile.container("runtime").memory_limit == "256Mi"
+    (note,) = devfile.notes
+    assert f"{url}/devfiles/pyodo-node/1.0.0 unreachable; cached copy" in note
