@@ -1,4 +1,10 @@
-"""A small typed façade over the official client: apply, read, list and delete by label."""
+"""A small typed façade over the official client: the engine's one boundary to the cluster.
+
+Server-side apply, read, list and delete by label; pods, logs, events, namespaces; exec and
+port-forward streams; watch-based pauses and the deletion waits. Every call goes through the one
+translation table (:mod:`.errors`), so only :class:`~pyodo_tasks.errors.ClusterError` (with
+``status``/``reason``/``retryable``) leaves; nothing outside ``core.kube`` uses the client.
+"""
 
 from __future__ import annotations
 
