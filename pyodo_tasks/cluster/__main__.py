@@ -7,11 +7,15 @@ traceback is shown with ``--verbose`` or ``PYODO_DEBUG=1``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shlex
+import signal
 import sys
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from types import FrameType
 
 from pyodo_tasks.cluster import PROVIDERS, get_provider
 from pyodo_tasks.cluster.provider import Provider
@@ -73,9 +77,38 @@ def main(argv: Sequence[str] | None = None) -> int:
     return _run(_parser().parse_args(argv))
 
 
+@contextlib.contextmanager
+def _stoppable() -> Iterator[None]:
+    """SIGTERM and SIGINT end ``up``/``down`` through KeyboardInterrupt, so a failed ``up``'s
+    clean-up runs (a killed CI job, ``timeout``, Ctrl-C) instead of leaving daemons behind.
+
+    SIGINT is set explicitly: started in the background by a script it begins ignored.
+    """
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def _run(args: argparse.Namespace) -> int:
     provider = _provider(args, progress=args.command in ("up", "down"))
-    if args.command == "up":
+    if args.command in ("up", "down"):
+        with _stoppable():
+            return _up_or_down(provider, args.command)
+    return _inspect(provider, args)
+
+
+def _up_or_down(provider: Provider, command: str) -> int:
+    if command == "up":
         start = time.monotonic()
         info = provider.up()
         print(
@@ -84,10 +117,14 @@ def _run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         print(info.kubeconfig)
-    elif args.command == "down":
+    else:
         provider.down()
         print("cluster down", file=sys.stderr)
-    elif args.command == "status":
+    return 0
+
+
+def _inspect(provider: Provider, args: argparse.Namespace) -> int:
+    if args.command == "status":
         st = provider.status()
         print(
             f"{st.provider}: {'running' if st.running else 'not running'}"
