@@ -2,11 +2,11 @@
 
 Why: the local cluster's boot once failed two times in four (a daemon checked right after its
 start read as "exited"); the product's first command must work every time. This loop measures
-that from a stopped cluster: each iteration runs ``down``, ``up`` (as ``python -m
-pyodo_tasks.cluster up`` does) and then starts a pod of its own from the python builder image and
-waits until it runs and prints. It prints each iteration's times or its failure, a summary, and
-writes ``benchmarks/results/boot_loop.json``. A failure does not stop the loop (the next ``down``
-clears what it left); the cluster is left up at the end.
+that from a stopped cluster, the way a user runs it: each iteration runs ``python -m
+pyodo_tasks.cluster down`` and ``... up`` as commands, then starts a pod of its own from the
+python builder image and waits until it runs and prints. It prints each iteration's times or
+its failure, a summary, and writes ``benchmarks/results/boot_loop.json``. A failure does not stop
+the loop (the next ``down`` clears what it left); the cluster is left up at the end.
 
 It takes the shared cluster down N times: not part of ``python -m benchmarks``.
 """
@@ -79,19 +79,26 @@ def _pod_runs(kubectl: _Kubectl, timeout: float = 120.0) -> None:
     wait_for(probe, f"pod {POD} to run and print", timeout, interval=0.5)
 
 
+def _cluster(command: str) -> float:
+    """Run ``python -m pyodo_tasks.cluster COMMAND``; its time in seconds."""
+    started = time.monotonic()
+    host.run(
+        [sys.executable, "-m", "pyodo_tasks.cluster", command],
+        timeout=900,
+        what=f"cluster {command}",
+        env={"PYODO_CLUSTER_PROVIDER": "local"},
+    )
+    return round(time.monotonic() - started, 1)
+
+
 def _iteration(number: int) -> dict[str, Any]:
-    lines: list[str] = []
-    provider = get_provider("local", progress=lines.append)
     row: dict[str, Any] = {"iteration": number, "ok": False}
     step = "down"
     try:
-        started = time.monotonic()
-        provider.down()
-        row["down_s"] = round(time.monotonic() - started, 1)
+        row["down_s"] = _cluster("down")
         step = "up"
-        started = time.monotonic()
-        info = provider.up()
-        row["up_s"] = round(time.monotonic() - started, 1)
+        row["up_s"] = _cluster("up")
+        info = get_provider("local").info()
         step = "pod"
         started = time.monotonic()
         _pod_runs(_Kubectl(info.kubectl or Path("kubectl"), info.kubeconfig))
@@ -99,8 +106,7 @@ def _iteration(number: int) -> dict[str, Any]:
         row["ok"] = True
     except Exception as exc:  # a failed iteration is a figure, not the end of the loop
         row["failed_in"] = step
-        row["error"] = f"{type(exc).__name__}: {exc}"
-        row["progress_tail"] = lines[-15:]
+        row["error"] = f"{type(exc).__name__}: {exc}"  # a command's error has its output tail
     return row
 
 
@@ -120,9 +126,9 @@ def _print_row(row: dict[str, Any]) -> None:
             flush=True,
         )
     else:
-        first = row["error"].splitlines()[0][:160]
-        print(f"{n:3d}  FAILED in {row['failed_in']}: {first}", flush=True)
-        for line in row["progress_tail"]:
+        lines = row["error"].splitlines()
+        print(f"{n:3d}  FAILED in {row['failed_in']}: {lines[0][:160]}", flush=True)
+        for line in lines[1:]:
             print(f"       | {line}", flush=True)
 
 
