@@ -70,3 +70,26 @@ def test_kubeconfig_provider_reports_context_and_server(tmp_path, monkeypatch) -
 def test_unknown_provider_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="unknown cluster provider"):
         get_provider("minikube")
+
+
+def test_the_engine_and_the_provider_resolve_the_same_context(tmp_path, monkeypatch) -> None:
+    """One resolver: Target.resolve and the kubeconfig provider agree on merged files."""
+    from pyodo_tasks.core.kube import Target
+
+    a, b = _write(tmp_path / "a", "a"), _write(tmp_path / "b", "b")
+    env = {"KUBECONFIG": f"{a}:{b}"}
+    monkeypatch.setenv("KUBECONFIG", env["KUBECONFIG"])
+    resolved = Target().resolve(env)
+    provider = get_provider("kubeconfig")
+    assert resolved.context == provider.context() == "a"
+    assert resolved.namespace == "default"
+    assert Target(context="b").resolve(env).context == "b"
+    with pytest.raises(ConfigError, match=r"context 'c' not found in kubeconfig \(have: a, b\)"):
+        Target(context="c").resolve(env)
+
+
+def test_a_kubeconfig_that_is_not_a_mapping_is_one_config_error(tmp_path) -> None:
+    bad = tmp_path / "kc"
+    bad.write_text("- just\n- a list\n")
+    with pytest.raises(ConfigError, match="is not a kubeconfig"):
+        target.load_merged([bad])
