@@ -46,8 +46,11 @@ def find_devfile(directory: Path | str) -> Path:
             raise DevfileError(
                 candidate, "", f"is {_what(candidate)}", "replace it with the devfile itself"
             )
-    raise DevfileError(
-        path, "", "no devfile.yaml found", "create one, or point at the component's directory"
+    raise DevfileError(  # absolute: "." says nothing when doit runs in another directory
+        path.absolute(),
+        "",
+        "no devfile.yaml found",
+        "create one, or point at the component's directory",
     )
 
 

@@ -64,8 +64,7 @@ def load_merged(files: list[Path]) -> dict[str, Any]:
         for key in ("clusters", "users", "contexts"):
             items = doc.get(key) or []
             if not isinstance(items, list) or not all(
-                isinstance(i, dict) and isinstance(i.get("name"), (str, type(None)))
-                for i in items
+                isinstance(i, dict) and isinstance(i.get("name"), (str, type(None))) for i in items
             ):
                 raise ConfigError(f"kubeconfig {path}: {key} must be a list of named mappings")
             for item in items:
