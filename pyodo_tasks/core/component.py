@@ -168,6 +168,12 @@ class Component:
             )
         return pod
 
+    def current_pod(self) -> k8s.V1Pod | None:
+        """The running pod of exactly this spec with the rollout finished, from ONE pod list;
+        None when that cannot be told so cheaply (then :meth:`apply` and :meth:`wait_ready`)."""
+        pods = self.kube.pods(self.selector)
+        return podstate.current_pod(pods, self.spec_hash(), self.devfile.app_container.name)
+
     def pod_name(self) -> str:
         return str(self.pod().metadata.name)
 
@@ -215,7 +221,7 @@ class Component:
         *,
         pod: k8s.V1Pod | None = None,
         build: bool | Callable[[SyncResult], bool] | None = None,
-        on_synced: Callable[[], None] | None = None,
+        on_synced: Callable[[SyncResult], None] | None = None,
         on_serving: Callable[[float], None] | None = None,
         timeout: float = 900.0,
     ) -> Delivery:
@@ -223,8 +229,8 @@ class Component:
         when it has one (:mod:`.delivery`), else one exec per step.
 
         ``build``: None builds when anything moved or the last build was of another tree (what
-        a push does); a callable decides from the sync's result; a bool forces it. ``on_synced``
-        is called once the files are in (before the build's output); ``on_serving`` with the
+        a push does); a callable decides from the sync's result; a bool forces it. When a build
+        follows, ``on_synced`` gets what was sent once the files are in, and ``on_serving`` the
         ``time.monotonic()`` at which the restarted app accepted connections (agent only).
         """
         pod = pod or self.pod()
@@ -296,7 +302,7 @@ class Component:
         *,
         build: bool,
         output: Output | None,
-        on_synced: Callable[[], None] | None,
+        on_synced: Callable[[SyncResult], None] | None,
         timeout: float,
     ) -> Delivery:
         changes, name = result.changes, pod.metadata.name
@@ -317,7 +323,7 @@ class Component:
         if not build:
             return Delivery(synced, timings=timings)
         if on_synced is not None:
-            on_synced()
+            on_synced(synced)
         self.build(output, timeout=timeout, pod=pod)
         self.mark_built(result.digest)
         timings["build"] = (time.monotonic() - started) * 1000

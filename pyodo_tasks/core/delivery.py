@@ -36,8 +36,8 @@ log = logging.getLogger(__name__)
 _TCP = frozenset({"http", "https", "ws", "wss", "tcp"})
 
 
-#: Until the agent has been proven on the real cluster it is opt-in (``PYODO_AGENT=on``).
-DEFAULT_AGENT = "off"
+#: The agent is used wherever the init image has it; ``PYODO_AGENT=off`` turns it off.
+DEFAULT_AGENT = "on"
 
 
 def agent_enabled(environ: Any) -> bool:
@@ -117,7 +117,7 @@ def deliver_with_agent(
     *,
     build: bool,
     output: Output | None,
-    on_synced: Callable[[], None] | None,
+    on_synced: Callable[[SyncResult], None] | None,
     on_serving: Callable[[float], None] | None = None,
     timeout: float,
 ) -> Delivery:
@@ -137,6 +137,14 @@ def deliver_with_agent(
         if changes.to_send():
             counter = ByteCounter(prefetch(build_tar(component.root, changes.to_send(), snapshot)))
     in_one = build and not post_start_due
+
+    def synced() -> SyncResult:
+        return SyncResult(changes, name, result.digest, counter.total if counter else 0)
+
+    def synced_event() -> None:
+        if in_one and on_synced is not None:
+            on_synced(synced())
+
     reply = session.request(
         dest=dest,
         mkdir=changes.full,
@@ -145,7 +153,7 @@ def deliver_with_agent(
         build=in_one,
         ports=tcp_ports(component) if in_one else (),
         on_output=say,
-        on_synced=on_synced,
+        on_synced=synced_event,
         on_serving=on_serving,
         timeout=timeout,
     )
@@ -155,13 +163,13 @@ def deliver_with_agent(
         component.index().commit(snapshot)
     if changes:
         component.state.update(container=instance)
-    sent = SyncResult(changes, name, result.digest, counter.total if counter else 0)
+    sent = synced()
     timings["sync"] = reply.sync_ms
     if not build:
         return Delivery(sent, via="agent", timings=timings)
     if post_start_due:  # after the first sync, before the first build: its own step
-        if on_synced is not None and not in_one:
-            on_synced()
+        if on_synced is not None:
+            on_synced(sent)
         component.post_start(output)
         reply = session.request(
             dest=dest,

@@ -141,3 +141,20 @@ def describe_container(status: Any) -> str:
     if state.terminated:
         return f"terminated {state.terminated.reason} ({state.terminated.exit_code})"
     return "unknown"
+
+
+def current_pod(pods: Sequence[Any], spec_hash: str, container: str) -> Any | None:
+    """The pod when a pod list alone shows a finished rollout of this spec: exactly one live
+    pod, Running, carrying ``spec_hash`` (render stamps it on the pod template), with
+    ``container`` running and ready. None when any of that is not so (then wait properly)."""
+    live = live_pods(pods)
+    if len(live) != 1 or len(live) != len(list(pods)):
+        return None
+    pod = live[0]
+    annotations = pod.metadata.annotations or {}
+    if pod.status.phase != "Running" or annotations.get("pyodo.dev/spec-hash") != spec_hash:
+        return None
+    for status in pod.status.container_statuses or []:
+        if status.name == container:
+            return pod if status.ready and status.state and status.state.running else None
+    return None

@@ -121,6 +121,10 @@ def render(devfile: Devfile, ctx: RenderContext) -> list[dict[str, Any]]:
     for obj in objects:
         obj["metadata"]["labels"].update(ctx.labels)
         obj["metadata"].setdefault("annotations", {})[SPEC_HASH_ANNOTATION] = digest
+    # The pod carries it too: one pod list then tells whether the running pod is of this spec
+    # (doit push with nothing to do makes that one call, not a Deployment read and a wait).
+    template = objects[-1]["spec"]["template"]["metadata"]
+    template.setdefault("annotations", {})[SPEC_HASH_ANNOTATION] = digest
     return objects
 
 
@@ -129,11 +133,16 @@ def spec_hash(objects: list[dict[str, Any]]) -> str:
     stripped = []
     for obj in objects:
         copy = json.loads(json.dumps(obj))
-        annotations = copy["metadata"].get("annotations")
-        if annotations is not None:
-            annotations.pop(SPEC_HASH_ANNOTATION, None)
-            if not annotations:
-                del copy["metadata"]["annotations"]
+        metas = [copy["metadata"]]
+        template = (copy.get("spec") or {}).get("template")
+        if isinstance(template, dict) and isinstance(template.get("metadata"), dict):
+            metas.append(template["metadata"])
+        for meta in metas:
+            annotations = meta.get("annotations")
+            if annotations is not None:
+                annotations.pop(SPEC_HASH_ANNOTATION, None)
+                if not annotations:
+                    del meta["annotations"]
         stripped.append(copy)
     blob = json.dumps(stripped, sort_keys=True, separators=(",", ":")).encode()
     return hashlib.sha256(blob).hexdigest()[:16]

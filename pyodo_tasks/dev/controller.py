@@ -195,8 +195,10 @@ class Controller:
                 not retry_failed and not component.build_uptodate(result.digest)
             )
 
-        def synced() -> None:
+        def synced(result: SyncResult) -> None:
             steps.mark("sync")
+            if result.changes:
+                self._last_sync = f"{result.changes.summary()}, {result.bytes_sent} bytes"
             self._status(State.FILES_SYNCED, "building")  # one write: synced, build under way
 
         def serving(at: float) -> None:

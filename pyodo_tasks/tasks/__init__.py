@@ -62,6 +62,8 @@ class ComponentTasks:
         devfile_registry: str | None = None,
     ) -> None:
         self.path = Path(path)
+        self._checked: tuple[Any] | None = None
+        self._pod: Any = None
         self.target = target
         self.image_overrides = dict(image_overrides or {})
         self.labels = dict(labels or {})
@@ -87,31 +89,54 @@ class ComponentTasks:
         return str(find_devfile(self.path))
 
     # -- actions (plain callables; doit's result contract; guarded in tasks()) -------------
+    # One doit run makes one cheap check when there is nothing to do: a pod list showing the
+    # running pod of the rendered spec (the pod carries the spec hash). Then create_resources is
+    # up to date, wait_ready has nothing to wait for, and index/copy/build answer from local
+    # state (the index and the state file). Anything else takes the full path.
+    def _current(self) -> Any:
+        if self._checked is None:
+            try:
+                self._checked = (self.component.current_pod(),)
+            except PyodoError:
+                self._checked = (None,)
+        return self._checked[0]
+
     def _apply(self) -> dict[str, str]:
         applied = self.component.apply(force=True)
+        self._checked = (None,)  # a new rollout: wait for it
+        self.component.state.update(cluster_ip=None)
         _say(f"Applied {', '.join(applied)} in namespace {self.component.namespace}")
         return {"spec_hash": self.component.spec_hash()}
 
     def _resources_uptodate(self, task: Any = None, values: Any = None) -> bool:
+        if self._current() is not None:
+            return True
         try:
             return self.component.resources_uptodate()
         except PyodoError:
             return False  # let the action run and report the error properly
 
     def _wait(self) -> None:
-        pod = self.component.wait_ready()
+        pod = self._current() or self.component.wait_ready()
+        self._pod = pod
         _say(f"Pod {pod.metadata.name} is running")
 
     def _index(self) -> str:
-        return self.component.sync_digest()
+        return self.component.sync_digest(self._pod)
 
     def _copy(self) -> str:
-        return self.component.sync(output=_say).digest
+        # Sync, and build-and-restart when anything moved, in one exchange with the agent:
+        # the assemble_and_restart task then finds the build done.
+        delivery = self.component.deliver(_say, pod=self._pod)
+        return delivery.sync.digest
 
     def _build(self) -> None:
         component = self.component
-        component.build(output=_say)
-        component.mark_built(component.sync_digest())
+        digest = component.sync_digest(self._pod)
+        if component.build_uptodate(digest):
+            return
+        component.build(output=_say, pod=self._pod)
+        component.mark_built(digest)
 
     def _report(self) -> None:
         component = self.component
@@ -120,8 +145,11 @@ class ComponentTasks:
         except PyodoError:
             _say(f"Component {component.name} is pushed (no endpoints)")
             return
-        service = component.kube.get("Service", component.name) or {}
-        cluster_ip = (service.get("spec") or {}).get("clusterIP")
+        cluster_ip = component.state.get("cluster_ip")
+        if not cluster_ip:  # read once; a Service keeps its ClusterIP while it exists
+            service = component.kube.get("Service", component.name) or {}
+            cluster_ip = (service.get("spec") or {}).get("clusterIP")
+            component.state.update(cluster_ip=cluster_ip)
         also = f" (ClusterIP {cluster_ip})" if cluster_ip else ""
         _say(f"Component {component.name} is pushed: {url}{also}")
         _say("Reach it from here with: doit forward")

@@ -119,7 +119,7 @@ class FakeComponent:
         wanted = build(result) if callable(build) else bool(build)
         if wanted:
             if on_synced is not None:
-                on_synced()
+                on_synced(result)
             self.build(output, timeout)
             self.mark_built(result.digest)
         return Delivery(result, built=wanted)

@@ -150,6 +150,9 @@ def test_hash_of_rendered_objects_matches_the_stamped_hash() -> None:
     devfile = load_devfile(FIXTURES / "registry-nodejs.yaml", environ={})
     objects = render(devfile, RenderContext(namespace="dev"))
     assert spec_hash(objects) == objects[-1]["metadata"]["annotations"][SPEC_HASH_ANNOTATION]
+    # the pod carries it too, so one pod list tells whether the running pod is of this spec
+    pod_meta = objects[-1]["spec"]["template"]["metadata"]
+    assert pod_meta["annotations"][SPEC_HASH_ANNOTATION] == spec_hash(objects)
 
 
 def test_hot_reload_capable_run_command_is_passed_to_the_scripts(tmp_path: Path) -> None:
@@ -198,7 +201,7 @@ def test_container_and_pod_overrides_are_merged(sidecars: dict) -> None:
     template = sidecars["spec"]["template"]
     runtime = template["spec"]["containers"][0]
     assert runtime["resources"]["limits"]["cpu"] == "500m"
-    assert template["metadata"]["annotations"] == {"team": "pyodo"}
+    assert template["metadata"]["annotations"]["team"] == "pyodo"
     assert template["metadata"]["labels"]["app.kubernetes.io/instance"] == "sidecars"
     assert template["spec"]["serviceAccountName"] == "default"
 
