@@ -158,7 +158,7 @@ def deliver_with_agent(
         timeout=timeout,
     )
     if reply.error:
-        raise SyncError(f"copying into pod/{name}:{dest} failed: {reply.error}")
+        raise _sync_error(component, name, dest, reply.error)
     if changes or changes.touched:
         component.index().commit(snapshot)
     if changes:
@@ -183,6 +183,17 @@ def deliver_with_agent(
     component.mark_built(result.digest)
     timings.update(build=reply.build_ms, serving=reply.serving_ms, total=reply.total_ms)
     return Delivery(sent, True, "agent", reply.serving_at, timings)
+
+
+def _sync_error(component: Component, pod: str, dest: str, error: str) -> SyncError:
+    """The same advice as the exec path's (:func:`.sync.sync_error`) for the agent's words."""
+    if "permission denied" in error.lower() or "read-only" in error.lower():
+        image = component.devfile.app_container.image
+        return SyncError(
+            f"{dest} is not writable in {image}: set the container's sourceMapping to a "
+            f"writable directory ({error})"
+        )
+    return SyncError(f"copying into pod/{pod}:{dest} failed: {error}")
 
 
 def _check_build(component: Component, reply: AgentResult, pod: str) -> None:
