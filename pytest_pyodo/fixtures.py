@@ -10,7 +10,8 @@ fixture                   scope      what it gives
                                      context, namespace
 ``pyodo_component_path``  function   the component directory (marker > first configured)
 ``pyodo_image_overrides``  function  ``{container: image}`` (marker's ``image_overrides``)
-``pyodo_deploy``          function   factory ``(path, *, image_overrides, render_options)``
+``pyodo_deploy``          function   factory ``(path, *, image_overrides, render_options,
+                                     shared)``
 ``pyodo_component``       function   :class:`~pytest_pyodo.session.DeployedComponent`
 ``pyodo_endpoint``        function   ``str`` URL, once the app answers
 ========================  =========  ==========================================================
@@ -117,6 +118,8 @@ def pyodo_session(
         state_dir=tmp_path_factory.mktemp("pyodo-state"),
         on_ready=ready,
         engine=state.engine,
+        run_dir=state.run_dir,
+        holder=state.holder,
     )
     state.run = run
     yield run
@@ -162,25 +165,70 @@ def pyodo_component_path(request: pytest.FixtureRequest, pyodo_config: Settings)
 def pyodo_image_overrides(request: pytest.FixtureRequest) -> dict[str, str]:
     """``{container name: image}`` for ``pyodo_component``: the marker's ``image_overrides``,
     else none (``PYODO_IMAGE_<CONTAINER>`` variables still apply). Override it to set them."""
-    marker = request.node.get_closest_marker(MARKER)
+    return marker_overrides(request.node.get_closest_marker(MARKER))
+
+
+def marker_overrides(marker: pytest.Mark | None) -> dict[str, str]:
     overrides = marker.kwargs.get("image_overrides") if marker is not None else None
     return dict(overrides or {})
+
+
+def marker_shared(marker: pytest.Mark | None) -> bool:
+    """The marker's ``shared`` (default True: one deployment for every xdist worker)."""
+    return bool(marker.kwargs.get("shared", True)) if marker is not None else True
+
+
+def _record_properties(item: pytest.Item, handle: DeployedComponent) -> None:
+    """JUnit XML ``<property>`` entries naming where the test's component ran."""
+    cluster = handle.component.kube.target
+    found = {
+        "pyodo.context": cluster.context,
+        f"pyodo.{handle.name}.namespace": handle.namespace,
+        f"pyodo.{handle.name}.pod": handle.pod or "",
+        f"pyodo.{handle.name}.image": handle.image,
+    }
+    have = set(item.user_properties)
+    item.user_properties.extend(kv for kv in found.items() if kv not in have)
+
+
+def _deploy_planned(state: Any, session: PyodoRun) -> None:
+    """On the first deploy of a session: deploy every component the collected tests need at
+    once (threads), so a session needing several waits for the slowest, not for the sum."""
+    if state.planned:
+        return
+    state.planned = True
+    if len(state.plan) < 2:
+        return
+    from .session import DeployRequest
+
+    requests = [
+        DeployRequest(path, overrides, None, shared) for path, overrides, shared in state.plan
+    ]
+    session.deploy_all(requests)
 
 
 @pytest.fixture
 def pyodo_deploy(request: pytest.FixtureRequest, pyodo_session: PyodoRun) -> Deploy:
     """A factory for a test's own component: ``pyodo_deploy(path, *, image_overrides=None,
-    render_options=None)`` returns it deployed (once per session per path and overrides)."""
+    render_options=None, shared=True)`` returns it deployed (once per session per path and
+    overrides; under xdist once per run unless ``shared=False``)."""
+    state = request.config.stash[STATE_KEY]
 
     def deploy(
         path: Path | str,
         *,
         image_overrides: Mapping[str, str] | None = None,
         render_options: Mapping[str, Any] | None = None,
+        shared: bool = True,
     ) -> DeployedComponent:
         resolved = _resolve(request.config, path)
-        options = {"image_overrides": image_overrides, "render_options": render_options}
+        options = {
+            "image_overrides": image_overrides,
+            "render_options": render_options,
+            "shared": shared,
+        }
         try:
+            _deploy_planned(state, pyodo_session)
             handle = pyodo_session.component(resolved, **options)
         except PyodoError as exc:
             error = str(exc)
@@ -191,7 +239,9 @@ def pyodo_deploy(request: pytest.FixtureRequest, pyodo_session: PyodoRun) -> Dep
             if handle not in used:
                 used.append(handle)  # before the push, so a failed deploy's report shows the pod
             try:
-                return pyodo_session.deploy(resolved, **options)
+                deployed = pyodo_session.deploy(resolved, **options)
+                _record_properties(request.node, deployed)
+                return deployed
             except PyodoError as exc:
                 error = f"deploying {resolved}: {exc}"
             except Exception as exc:
@@ -206,10 +256,13 @@ def pyodo_component(
     pyodo_deploy: Deploy,
     pyodo_component_path: Path,
     pyodo_image_overrides: dict[str, str],
+    request: pytest.FixtureRequest,
 ) -> DeployedComponent:
-    """The test's component, deployed and synced (``.endpoint()``, ``.service_url()``,
-    ``.exec()``, ``.logs()``, ``.sync()``, ``.restart()``)."""
-    return pyodo_deploy(pyodo_component_path, image_overrides=pyodo_image_overrides)
+    """The test's component, deployed, synced and verified (``.endpoint()``,
+    ``.service_url()``, ``.exec()``, ``.logs()``, ``.sync()``, ``.verify()``, ``.restart()``).
+    Shared by the xdist workers unless the marker says ``shared=False``."""
+    shared = marker_shared(request.node.get_closest_marker(MARKER))
+    return pyodo_deploy(pyodo_component_path, image_overrides=pyodo_image_overrides, shared=shared)
 
 
 @pytest.fixture

@@ -6,9 +6,13 @@ plugin does nothing with a cluster until a test asks for a pyodo fixture. See ``
 
 from __future__ import annotations
 
+import json
 import logging
+import shutil
+import tempfile
 import uuid
 from collections.abc import Generator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,6 +22,9 @@ from pyodo_tasks.failures import summary
 
 from . import newhooks
 from .fixtures import (
+    MARKER,
+    marker_overrides,
+    marker_shared,
     pyodo_cluster,
     pyodo_component,
     pyodo_component_path,
@@ -27,6 +34,7 @@ from .fixtures import (
     pyodo_image_overrides,
     pyodo_session,
 )
+from .liveness import process_identity
 from .options import add_options, read_settings
 from .report import debug_section, header_lines, summary_lines
 from .state import STATE_KEY, USED_KEY, PluginState
@@ -69,15 +77,29 @@ def pytest_configure(config: pytest.Config) -> None:
     if workerinput is not None:
         run_id = workerinput.get("pyodo_run_id") or workerinput["testrunuid"][:8]
         state = PluginState(settings, run_id, workerinput["workerid"], distributed=True)
+        run_dir = workerinput.get("pyodo_run_dir")
+        state.run_dir = Path(run_dir) if run_dir else _run_dir(run_id)
+        state.holder = workerinput.get("pyodo_holder")
     else:
         state = PluginState(settings, uuid.uuid4().hex[:8])
+        state.holder = process_identity()
     config.stash[STATE_KEY] = state
+
+
+def _run_dir(run_id: str) -> Path:
+    """Where the workers of one run coordinate (same host: xdist's workers are local)."""
+    return Path(tempfile.gettempdir()) / f"pyodo-run-{run_id}"
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node: Any) -> None:
-    """xdist controller: hand every worker the run id (one id, one label, for the whole run)."""
-    node.workerinput["pyodo_run_id"] = node.config.stash[STATE_KEY].run_id
+    """xdist controller: hand every worker the run id (one id, one label, for the whole run),
+    the run's directory, and the controller's identity (it deletes what the run shared)."""
+    state = node.config.stash[STATE_KEY]
+    state.run_dir = state.run_dir or _run_dir(state.run_id)
+    node.workerinput["pyodo_run_id"] = state.run_id
+    node.workerinput["pyodo_run_dir"] = str(state.run_dir)
+    node.workerinput["pyodo_holder"] = state.holder
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -86,6 +108,34 @@ def pytest_testnodedown(node: Any, error: object) -> None:
     report = (getattr(node, "workeroutput", None) or {}).get("pyodo")
     if report:
         node.config.stash[STATE_KEY].worker_reports.append(report)
+
+
+def pytest_collection_modifyitems(
+    session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+) -> None:
+    """Note which components the collected tests need, so the first deploy of the session
+    deploys them all at once (see ``pyodo_deploy``). Under xdist only the shared ones: a
+    worker's own copies are deployed when one of its tests asks."""
+    state = config.stash[STATE_KEY]
+    plan: dict[str, tuple[Path, dict[str, str], bool]] = {}
+    for item in items:
+        if "pyodo_component" not in getattr(item, "fixturenames", ()):
+            continue
+        marker = item.get_closest_marker(MARKER)
+        if marker is not None and len(marker.args) == 1:
+            path = (config.rootpath / Path(marker.args[0]).expanduser()).resolve()
+        elif marker is None and state.settings.components:
+            path = state.settings.components[0]
+        else:
+            continue
+        shared = marker_shared(marker)
+        if state.distributed and not shared:
+            continue
+        overrides = marker_overrides(marker)
+        key = json.dumps([str(path), overrides, shared], sort_keys=True)
+        if path.is_dir():
+            plan.setdefault(key, (path, overrides, shared))
+    state.plan = list(plan.values())
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
@@ -118,16 +168,33 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         workeroutput = getattr(config, "workeroutput", None)
         if workeroutput is not None:
             workeroutput["pyodo"] = state.run.summary()
-    if state.worker_reports and not (state.settings.keep or state.settings.reuse):
+    distributed_controller = state.run_dir is not None and not state.distributed
+    if distributed_controller and not (state.settings.keep or state.settings.reuse):
         _sweep(state)
+    if distributed_controller and state.run_dir is not None:
+        shutil.rmtree(state.run_dir, ignore_errors=True)
+
+
+def _coordinates(state: PluginState) -> list[dict[str, Any]]:
+    """Where the workers deployed: their reports, and the files they left in the run's
+    directory on connecting (a crashed worker sends no report)."""
+    used = [r for r in state.worker_reports if r.get("kubeconfig")]
+    if state.run_dir is not None:
+        for path in sorted(state.run_dir.glob("cluster-*.json")):
+            try:
+                used.append(json.loads(path.read_text()))
+            except (OSError, ValueError):
+                continue
+    return used
 
 
 def _sweep(state: PluginState) -> None:
-    """xdist controller: delete what is still labelled with the run id once workers are done."""
-    used = [r for r in state.worker_reports if r.get("kubeconfig")]
+    """xdist controller: delete what is still labelled with the run id once workers are done:
+    the run's shared namespace, a crashed worker's namespace, the objects in a named one."""
+    used = _coordinates(state)
     if not used:
         return
-    shared = [r["namespace"] for r in used if r.get("shared_namespace")]
+    shared = list(dict.fromkeys(r["namespace"] for r in used if r.get("shared_namespace")))
     # The Kubernetes client: imported only once workers used a cluster.
     from .session import sweep
 

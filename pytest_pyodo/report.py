@@ -43,8 +43,23 @@ def _namespace(settings: Settings, run_id: str, workers: bool) -> str:
         return f"{settings.namespace or 'the kubeconfig namespace'} (reused, never deleted)"
     if settings.namespace:
         return f"{settings.namespace} (shared; the run's objects deleted by label)"
-    name = namespace_name(run_id, "<worker>" if workers else "main")
-    return f"{name} ({'kept' if settings.keep else 'deleted at the end'})"
+    end = "kept" if settings.keep else "deleted at the end"
+    if workers:
+        own = namespace_name(run_id, "<worker>")
+        shared = namespace_name(run_id, "shared")
+        return f"{shared} (one for all workers; {end}), own copies in {own}"
+    return f"{namespace_name(run_id, 'main')} ({end})"
+
+
+def _with_image(path: Path, rootpath: Path) -> str:
+    """``examples/nodejs (image …)``: the app container's image, read from the devfile."""
+    from pyodo_tasks.core.devfile import load_devfile
+
+    try:
+        image = load_devfile(path).app_container.image
+    except PyodoError:
+        return _shown(path, rootpath)
+    return f"{_shown(path, rootpath)} (image {image})"
 
 
 def _shown(path: Path, rootpath: Path) -> str:
@@ -60,7 +75,8 @@ def header_lines(
     """``pyodo: …`` header lines naming the cluster, context, namespace and components."""
     if not settings.configured:
         return []
-    components = ", ".join(_shown(p, rootpath) for p in settings.components) or "none configured"
+    shown = [_with_image(p, rootpath) for p in settings.components]
+    components = ", ".join(shown) or "none configured"
     return [
         f"pyodo: cluster {settings.cluster} [{settings.origin.get('cluster', 'default')}], "
         f"context {_context(settings)}",
@@ -88,10 +104,14 @@ def _run_lines(report: Mapping[str, Any]) -> Iterable[str]:
         if comp.get("error"):
             yield f"{who}{comp['name']}: deploy failed: {comp['error']}"
         elif comp.get("push_seconds") is not None:
+            how = "attached to" if comp.get("attached") else "deployed"
+            where = f"pod/{comp.get('pod')}, image {comp.get('image')}"
             yield (
-                f"{who}deployed {comp['name']} into {comp['namespace']} in "
-                f"{comp['push_seconds']:.1f}s"
+                f"{who}{how} {comp['name']} in {comp['namespace']} in "
+                f"{comp['push_seconds']:.1f}s ({where})"
             )
+            if comp.get("verified"):
+                yield f"{who}{comp['name']}: {comp['verified']}"
     for line in report.get("cleanup", []):
         yield f"{who}{line}"
 

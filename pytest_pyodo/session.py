@@ -6,8 +6,11 @@ be driven and tested without the plugin. The plugin builds one :class:`PyodoRun`
 
 Where a run deploys, decided once by :meth:`PyodoRun.cluster`:
 
-- default: a namespace ``pyodo-<run id>-<worker>`` created for this session and xdist worker,
-  labelled with the run id and an expiry, and deleted at the end;
+- default: a namespace ``pyodo-<run id>-main`` created for this session, labelled with the run
+  id and an expiry, and deleted at the end; under xdist ONE namespace for the run,
+  ``pyodo-<run id>-shared``, where each component is deployed once and used by every worker,
+  deleted by the controller after the last worker finished (a crashed worker cannot skip it),
+  plus ``pyodo-<run id>-<worker>`` for a worker's own copies (``shared=False``), deleted by it;
 - ``namespace`` set: that namespace (created, labelled and deleted if it did not exist);
   objects are labelled with the run id and deleted by that label;
 - the user may not create namespaces (403, e.g. the restricted kubeconfig): the kubeconfig's
@@ -15,36 +18,42 @@ Where a run deploys, decided once by :meth:`PyodoRun.cluster`:
 - ``reuse``: the kubeconfig's namespace (or ``namespace``), no run labels, nothing deleted, and
   the engine's own state directory, so a component pushed with ``doit push`` is reused as is.
 
-When a namespace is shared by xdist workers, they share each deployment too (a file lock
-serializes the pushes, the second finds nothing to do), and the controller deletes the run's
-objects once every worker is done (:func:`sweep`).
+When a namespace is shared by xdist workers, they share each deployment too (the first worker
+deploys under a file lock, the others attach: see :mod:`.deployed`), and the controller deletes
+the run's objects once every worker is done (:func:`sweep`). Every run keeps a liveness record
+(:mod:`.liveness`) so that the next session reaps a killed run at once, not after its expiry.
 """
 
 from __future__ import annotations
 
 import atexit
-import contextlib
 import json
 import logging
 import os
+import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from filelock import FileLock
 
-from pyodo_tasks import RUN_ID_LABEL, Component, PushResult, collect_expired, run_labels
+from pyodo_tasks import RUN_ID_LABEL, Component, collect_expired, run_labels
 from pyodo_tasks.cluster import ClusterInfo, Provider, get_provider
-from pyodo_tasks.core.kube import ExecResult, Kube, ResolvedTarget, Target
-from pyodo_tasks.errors import ClusterError, PyodoError
+from pyodo_tasks.core.kube import Kube, ResolvedTarget, Target
+from pyodo_tasks.core.verify import check as verify_synced
+from pyodo_tasks.errors import ClusterError, ConfigError, PyodoError
 from pyodo_tasks.paths import cache_root
 
+from .deployed import DeployedComponent
+from .liveness import Heartbeat, process_identity, reap_dead_runs
 from .settings import Settings, namespace_name
 
 __all__ = [
     "CLUSTER_LOCK",
+    "DeployRequest",
     "DeployedComponent",
     "Engine",
     "PyodoCluster",
@@ -63,6 +72,8 @@ BOOT_LOCK_TIMEOUT = 1800.0
 DELETE_TIMEOUT = 180.0
 #: Bound on the first request that checks the cluster answers.
 PROBE_TIMEOUT = 15.0
+#: Components deployed at once when a session needs several (threads: the work is waiting).
+DEPLOY_THREADS = 4
 
 Output = Callable[[str], None]
 
@@ -78,6 +89,7 @@ class Engine:
     provider: Callable[..., Provider] = get_provider
     kube: Callable[[ResolvedTarget], Kube] = Kube
     component: Callable[..., Component] = Component
+    verify: Callable[..., Any] = verify_synced
 
 
 @dataclass(frozen=True)
@@ -101,6 +113,9 @@ class PyodoCluster:
     owns_namespace: bool
     shared_namespace: bool
     info: ClusterInfo
+    #: Where this worker's own copies (``shared=False``) go: its own namespace under xdist,
+    #: else ``namespace``.
+    worker_namespace: str = ""
 
     def target(self) -> ResolvedTarget:
         return ResolvedTarget(
@@ -109,133 +124,6 @@ class PyodoCluster:
             namespace=self.namespace,
             namespace_explicit=True,
         )
-
-
-class DeployedComponent:
-    """A component deployed for tests: the engine's :class:`Component` plus what tests call.
-
-    It is deployed (pushed) once per session; :meth:`sync` pushes again after a test edited
-    files, so the app runs the new code.
-    """
-
-    def __init__(
-        self,
-        component: Component,
-        path: Path,
-        *,
-        timeout: float,
-        lock: Path | None = None,
-        force_apply: bool = False,
-    ) -> None:
-        self.component = component
-        self.path = path
-        self.timeout = timeout
-        self._lock = lock
-        self._force_apply = force_apply
-        self.result: PushResult | None = None
-        self.push_seconds: float | None = None
-        #: Why the first deploy (or the ready hook) failed; later requests fail fast with it.
-        self.error: BaseException | None = None
-
-    def __repr__(self) -> str:
-        return f"<DeployedComponent {self.name} in {self.namespace} from {self.path}>"
-
-    @property
-    def name(self) -> str:
-        return self.component.name
-
-    @property
-    def namespace(self) -> str:
-        return self.component.namespace
-
-    @property
-    def source_dir(self) -> str:
-        """Where the files are synced in the app container (``exec`` does not start there)."""
-        return self.component.devfile.source_dir
-
-    @property
-    def deployed(self) -> bool:
-        return self.result is not None
-
-    def _say(self, line: str) -> None:
-        log.info("[%s] %s", self.name, line)
-
-    @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
-        """Serialize pushes of one component by every process sharing its namespace."""
-        if self._lock is None:
-            yield
-            return
-        self._lock.parent.mkdir(parents=True, exist_ok=True)
-        # A push's own waits are bounded (rollout ``timeout``, build 900 s): so is this one.
-        with FileLock(str(self._lock), timeout=self.timeout + 900):
-            yield
-
-    def ensure_deployed(self) -> DeployedComponent:
-        """Push once; a failed push is remembered so later tests fail fast with its reason."""
-        if self.error is not None:
-            raise ClusterError(
-                f"component {self.name} ({self.path}) could not be deployed earlier in this "
-                f"session: {self.error}"
-            ) from self.error
-        if self.result is None:
-            start = time.monotonic()
-            try:
-                with self._locked():
-                    if self._force_apply:
-                        # Take over objects an earlier run left here, so our labels (and so our
-                        # cleanup) cover them; a same-spec apply does not roll the pod.
-                        self.component.apply(force=True)
-                    self.result = self.component.push(output=self._say, timeout=self.timeout)
-            except PyodoError as exc:
-                self.error = exc
-                raise
-            self.push_seconds = time.monotonic() - start
-            self._say(f"deployed in {self.push_seconds:.1f}s (pod/{self.result.pod})")
-        return self
-
-    def sync(self, output: Output | None = None) -> PushResult:
-        """Send edited files, then rebuild and restart the app if anything changed."""
-        with self._locked():
-            self.result = self.component.push(output=output or self._say, timeout=self.timeout)
-        return self.result
-
-    def endpoint(self, name: str | None = None, timeout: float = 120.0) -> str:
-        """A URL reachable from the test process, returned only once the app answers."""
-        return self.component.endpoint(name, timeout=timeout)
-
-    def service_url(self, name: str | None = None) -> str:
-        """The in-cluster address (``http://<svc>.<ns>.svc:<port>``) for other pods."""
-        return self.component.service_url(name)
-
-    def exec(
-        self,
-        args: Sequence[str],
-        *,
-        container: str | None = None,
-        check: bool = False,
-        timeout: float = 60.0,
-        input: bytes | None = None,
-    ) -> ExecResult:
-        """Run a command in the app container, shaped like ``subprocess.run``."""
-        return self.component.exec(
-            args, container=container, check=check, timeout=timeout, input=input
-        )
-
-    def logs(self, tail_lines: int | None = 200, container: str | None = None) -> str:
-        """The container's log (the app's output, through the supervisor)."""
-        return self.component.logs(tail_lines=tail_lines, container=container)
-
-    def restart(self) -> None:
-        """Restart the app through the supervisor (same pod); ``endpoint()`` waits for it."""
-        self.component.restart()
-
-    def debug_report(self, tail_lines: int = 50) -> str:
-        """Pod status, recent events and the log tail (what the failing test's report shows)."""
-        return self.component.debug_report(tail_lines=tail_lines)
-
-    def close(self) -> None:
-        self.component.close()
 
 
 def _probe(kube: Kube, where: str) -> None:
@@ -308,12 +196,38 @@ def sweep(
     return done
 
 
+@dataclass(frozen=True)
+class DeployRequest:
+    """One component a session needs: what :meth:`PyodoRun.deploy` takes, as a value."""
+
+    path: Path
+    image_overrides: Mapping[str, str] | None = None
+    render_options: Mapping[str, Any] | None = None
+    shared: bool = True
+
+    def key(self) -> str:
+        return json.dumps(
+            [
+                str(Path(self.path).resolve()),
+                dict(self.image_overrides or {}),
+                dict(self.render_options or {}),
+                self.shared,
+            ],
+            sort_keys=True,
+            default=str,
+        )
+
+
 class PyodoRun:
     """Everything one session (or one xdist worker) does with the cluster.
 
     Lazy: nothing touches the cluster until :meth:`cluster` or :meth:`deploy` is called.
-    ``distributed`` is True in an xdist worker (the controller then sweeps shared namespaces).
-    ``state_dir`` keeps the file indexes of components in ephemeral namespaces.
+    ``distributed`` is True in an xdist worker; ``run_dir`` is then the run's directory, the
+    same for every worker (the controller names it), where shared deployments are coordinated
+    and the cluster's coordinates are left for the controller's final sweep. ``holder`` names
+    the process that cleans up at the end (the controller under xdist), for the liveness
+    record (:mod:`.liveness`). ``state_dir`` keeps the file indexes of this process's own
+    deployments.
     """
 
     def __init__(
@@ -327,6 +241,8 @@ class PyodoRun:
         environ: Mapping[str, str] | None = None,
         on_ready: Callable[[DeployedComponent], None] | None = None,
         engine: Engine | None = None,
+        run_dir: Path | None = None,
+        holder: str | None = None,
     ) -> None:
         self.settings = settings
         self.run_id = run_id
@@ -336,9 +252,16 @@ class PyodoRun:
         self.environ = os.environ if environ is None else environ
         self.on_ready = on_ready
         self.engine = engine or Engine()
+        self.run_dir = run_dir
+        self.holder = holder or process_identity()
         self._connection: tuple[PyodoCluster, Kube] | None = None
         self._cluster_error: PyodoError | None = None
         self._components: dict[str, DeployedComponent] = {}
+        self._kubes: list[Kube] = []
+        self._own_namespace: str | None = None  # created on first shared=False deploy
+        self._run_namespace = False  # the namespace is the xdist run's, the controller's to delete
+        self._heartbeat: Heartbeat | None = None
+        self._ready_lock = threading.Lock()
         self._cleaned = False
         self.cleanup_log: list[str] = []
 
@@ -383,10 +306,11 @@ class PyodoRun:
         base = self.engine.kube(target)
         try:
             _probe(base, f"cluster {info.name} (context {info.context}, {info.server})")
-            self._collect_garbage(base)
+            self._collect_garbage(base, target.namespace)
             namespace, owns, shared = self._choose_namespace(base, target.namespace)
         finally:
             base.close()
+        own = namespace_name(self.run_id, self.worker) if self._run_namespace else namespace
         cluster = PyodoCluster(
             provider=info.provider,
             name=info.name,
@@ -399,23 +323,59 @@ class PyodoRun:
             owns_namespace=owns,
             shared_namespace=shared,
             info=info,
+            worker_namespace=own,
         )
+        self._leave_coordinates(cluster)
         if not (s.keep or s.reuse):
+            self._start_heartbeat(cluster)
             # The last resort when the session ends without pytest's teardown (e.g. a second
             # Ctrl-C during it): cleanup() unregisters it once it ran.
             atexit.register(self._atexit_cleanup)
         return cluster, self.engine.kube(cluster.target())
 
-    def _collect_garbage(self, kube: Kube) -> None:
-        """Delete what killed runs left behind, once per session (``doit gc`` does the same)."""
-        try:
-            gone = collect_expired(kube)
-        except ClusterError as exc:
-            log.warning("[gc] %s", exc)
+    def _leave_coordinates(self, cluster: PyodoCluster) -> None:
+        """Tell the xdist controller where to sweep, even if this worker crashes later."""
+        if self.run_dir is None:
             return
-        if gone:
-            log.info("[gc] deleted expired %s", ", ".join(gone))
-            self.cleanup_log.append(f"gc deleted expired {', '.join(gone)}")
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        coordinates = {
+            "kubeconfig": str(cluster.kubeconfig),
+            "context": cluster.context,
+            "namespace": cluster.namespace,
+            "shared_namespace": cluster.shared_namespace,
+        }
+        path = self.run_dir / f"cluster-{self.worker}.json"
+        path.write_text(json.dumps(coordinates))
+
+    def _start_heartbeat(self, cluster: PyodoCluster) -> None:
+        heartbeat = Heartbeat(
+            lambda: self.engine.kube(cluster.target()),
+            self.run_id,
+            cluster.namespace,
+            self.labels(),
+            self.holder,
+        )
+        try:
+            self._heartbeat = heartbeat.start()
+        except ClusterError as exc:
+            heartbeat.stop()
+            log.warning("[liveness] no liveness record (%s): only the expiry label applies", exc)
+
+    def _collect_garbage(self, kube: Kube, namespace: str) -> None:
+        """Delete what killed runs left behind, once per session: dead runs (by their liveness
+        record) and expired objects (``doit gc`` does the latter too)."""
+        for what, collect in (
+            ("dead runs'", lambda: reap_dead_runs(kube, namespace, self.run_id)),
+            ("expired", lambda: collect_expired(kube)),
+        ):
+            try:
+                gone = collect()
+            except ClusterError as exc:
+                log.warning("[gc] %s", exc)
+                continue
+            if gone:
+                log.info("[gc] deleted %s %s", what, ", ".join(gone))
+                self.cleanup_log.append(f"gc deleted {what} {', '.join(gone)}")
 
     def labels(self) -> dict[str, str]:
         """Labels on everything this run creates (none when reusing a deployment)."""
@@ -429,7 +389,8 @@ class PyodoRun:
         if s.reuse:
             return configured, False, True
         explicit = s.namespace is not None
-        name = configured if explicit else namespace_name(self.run_id, self.worker)
+        worker = "shared" if self.distributed else self.worker
+        name = configured if explicit else namespace_name(self.run_id, worker)
         try:
             created = kube.ensure_namespace(name, self.labels())
         except ClusterError as exc:
@@ -449,7 +410,19 @@ class PyodoRun:
         if explicit:
             # A named namespace may be shared by the workers: the controller deletes it then.
             return name, created and not self.distributed, True
+        if self.distributed:
+            # The run's namespace, shared by every worker: the controller deletes it.
+            self._run_namespace = True
+            return name, False, True
         return name, True, False
+
+    def _own_copy_namespace(self, cluster: PyodoCluster) -> str:
+        """The worker's own namespace for ``shared=False`` under xdist (created on first use)."""
+        if self._own_namespace is None:
+            with self.engine.kube(cluster.target()) as kube:
+                kube.ensure_namespace(cluster.worker_namespace, self.labels())
+            self._own_namespace = cluster.worker_namespace
+        return self._own_namespace
 
     # -- components --------------------------------------------------------------------------
     def component(
@@ -458,40 +431,69 @@ class PyodoRun:
         *,
         image_overrides: Mapping[str, str] | None = None,
         render_options: Mapping[str, Any] | None = None,
+        shared: bool = True,
     ) -> DeployedComponent:
-        """The (cached) handle of a component in this run's namespace, not yet pushed."""
-        path = Path(path).resolve()
-        key = json.dumps(
-            [str(path), dict(image_overrides or {}), dict(render_options or {})],
-            sort_keys=True,
-            default=str,
-        )
-        handle = self._components.get(key)
-        if handle is not None:
-            return handle
-        cluster, kube = self._connect()
-        shared = cluster.shared_namespace
-        component = self.engine.component(
-            path,
-            kube=kube,
-            image_overrides=image_overrides,
-            labels=self.labels(),
-            render_options=render_options,
-            # Shared namespaces keep the engine's state (other workers and `doit push` read it);
+        """The (cached) handle of a component in this run's namespace, not yet pushed.
+
+        ``shared=False`` under xdist: the worker's own copy in its own namespace.
+        """
+        request = DeployRequest(Path(path).resolve(), image_overrides, render_options, shared)
+        handle = self._components.get(request.key())
+        if handle is None:
+            handle = self._new_handle(request)
+            self._components[request.key()] = handle
+        return handle
+
+    def _new_handle(self, request: DeployRequest) -> DeployedComponent:
+        cluster, _ = self._connect()
+        own = self.distributed and not request.shared
+        if own and not self._run_namespace:
+            raise ConfigError(
+                f"{request.path}: shared=False needs a namespace per xdist worker, but this run "
+                f"deploys into {cluster.namespace} (--pyodo-namespace, --pyodo-reuse or no "
+                "right to create namespaces): drop shared=False or run without xdist"
+            )
+        namespace = self._own_copy_namespace(cluster) if own else cluster.namespace
+        kube = self.engine.kube(replace(cluster.target(), namespace=namespace))
+        self._kubes.append(kube)  # one connection per component: deploys may run in threads
+        in_run_dir = self.run_dir is not None and self.distributed and not own
+        explicit = cluster.shared_namespace and not self._run_namespace and not own
+        if in_run_dir:
+            state_dir: Path | None = self.run_dir / "state"  # type: ignore[operator]
+        else:
+            # Named namespaces keep the engine's state (other sessions and `doit push` read it);
             # an ephemeral namespace's state dies with the session.
-            state_dir=None if shared else self.state_dir,
+            state_dir = None if explicit else self.state_dir
+        component = self.engine.component(
+            request.path,
+            kube=kube,
+            image_overrides=request.image_overrides,
+            labels=self.labels(),
+            render_options=request.render_options,
+            state_dir=state_dir,
             environ=self.settings.component_environ(self.environ),
         )
-        lock = component.state_dir / f"push-{component.key}.lock" if shared else None
-        handle = DeployedComponent(
+        lock = None
+        if in_run_dir:
+            lock = self.run_dir / f"deploy-{component.key}.lock"  # type: ignore[operator]
+        elif explicit:
+            lock = component.state_dir / f"push-{component.key}.lock"
+        return DeployedComponent(
             component,
-            path,
+            request.path,
             timeout=self.settings.timeout,
             lock=lock,
-            force_apply=shared and not self.settings.reuse,
+            force_apply=explicit and not self.settings.reuse,
+            coordination=self.run_dir if in_run_dir else None,
+            verifier=self.engine.verify,
+            shared=not own,
+            on_ready=self._ready,
         )
-        self._components[key] = handle
-        return handle
+
+    def _ready(self, handle: DeployedComponent) -> None:
+        if self.on_ready is not None:
+            with self._ready_lock:  # user hooks need not be thread-safe
+                self.on_ready(handle)
 
     def deploy(
         self,
@@ -499,22 +501,37 @@ class PyodoRun:
         *,
         image_overrides: Mapping[str, str] | None = None,
         render_options: Mapping[str, Any] | None = None,
+        shared: bool = True,
     ) -> DeployedComponent:
-        """Deploy a component once per session (per path and overrides) and return it."""
+        """Deploy a component once per session (per path, overrides and sharing) and return it;
+        under xdist a shared one is deployed once per run (see :mod:`.deployed`)."""
         handle = self.component(
-            path, image_overrides=image_overrides, render_options=render_options
+            path, image_overrides=image_overrides, render_options=render_options, shared=shared
         )
-        if not handle.deployed:
-            handle.ensure_deployed()
-            if self.on_ready is not None:
-                try:
-                    self.on_ready(handle)
-                except BaseException as exc:
-                    handle.error = exc  # later tests must not run against a half-ready app
-                    raise
-        elif handle.error is not None:
-            handle.ensure_deployed()  # raises with the remembered reason
-        return handle
+        return handle.ensure_deployed()
+
+    def deploy_all(self, requests: Sequence[DeployRequest]) -> list[DeployedComponent]:
+        """Deploy several components at once, one thread each (their deploys are independent).
+
+        Never raises for a failed deploy: the handle remembers the reason and the test asking
+        for it fails with it. Returns the handles, deployed or failed.
+        """
+        handles = [
+            self.component(
+                r.path,
+                image_overrides=r.image_overrides,
+                render_options=r.render_options,
+                shared=r.shared,
+            )
+            for r in dict((r.key(), r) for r in requests).values()
+        ]
+        pending = [h for h in handles if not h.deployed and h.error is None]
+        if len(pending) == 1:
+            _deploy_quietly(pending[0])
+        elif pending:
+            with ThreadPoolExecutor(min(len(pending), DEPLOY_THREADS), "pyodo-deploy") as pool:
+                list(pool.map(_deploy_quietly, pending))
+        return handles
 
     @property
     def components(self) -> list[DeployedComponent]:
@@ -531,8 +548,12 @@ class PyodoRun:
             return []
         self._cleaned = True
         atexit.unregister(self._atexit_cleanup)
+        if self._heartbeat is not None:
+            self._heartbeat.stop()
         for handle in self._components.values():
             handle.close()
+        for kube in self._kubes:
+            kube.close()
         if self._connection is None:
             return []
         cluster, kube = self._connection
@@ -560,14 +581,20 @@ class PyodoRun:
                 "`doit gc` collect it after its expiry"
             ]
         start = time.monotonic()
+        lines = []
+        if self._own_namespace is not None:
+            delete_namespace(kube, self._own_namespace, timeout)
+            lines.append(f"deleted namespace/{self._own_namespace} in {_since(start)}")
         if cluster.owns_namespace:
             delete_namespace(kube, ns, timeout)
-            return [f"deleted namespace/{ns} in {time.monotonic() - start:.1f}s"]
+            return [*lines, f"deleted namespace/{ns} in {_since(start)}"]
+        if self._run_namespace:
+            return [*lines, f"namespace/{ns} is shared by the workers: the controller deletes it"]
         if self.distributed:
-            return [f"objects in shared namespace/{ns} are deleted by the xdist controller"]
+            return [*lines, f"objects in shared namespace/{ns} are deleted by the xdist controller"]
         gone = delete_run_objects(kube, ns, self.run_id, timeout)
         what = ", ".join(gone) or "nothing"
-        return [f"deleted {what} in namespace/{ns} in {time.monotonic() - start:.1f}s"]
+        return [*lines, f"deleted {what} in namespace/{ns} in {_since(start)}"]
 
     def _atexit_cleanup(self) -> None:
         self.cleanup(timeout=60.0)
@@ -582,15 +609,34 @@ class PyodoRun:
             "context": cluster.context if cluster else None,
             "namespace": cluster.namespace if cluster else None,
             "shared_namespace": bool(cluster and cluster.shared_namespace),
-            "components": [
-                {
-                    "name": h.name,
-                    "namespace": h.namespace,
-                    "path": str(h.path),
-                    "push_seconds": h.push_seconds,
-                    "error": str(h.error) if h.error else None,
-                }
-                for h in self._components.values()
-            ],
+            "components": [component_summary(h) for h in self._components.values()],
             "cleanup": list(self.cleanup_log),
         }
+
+
+def component_summary(handle: DeployedComponent) -> dict[str, Any]:
+    """What the summary, the header's end and the JUnit properties say about one component."""
+    verified = handle.verified
+    return {
+        "name": handle.name,
+        "namespace": handle.namespace,
+        "path": str(handle.path),
+        "image": handle.image,
+        "pod": handle.pod,
+        "shared": handle.shared,
+        "attached": handle.attached,
+        "push_seconds": handle.push_seconds,
+        "verified": verified.summary() if verified is not None else None,
+        "error": str(handle.error) if handle.error else None,
+    }
+
+
+def _deploy_quietly(handle: DeployedComponent) -> None:
+    try:
+        handle.ensure_deployed()
+    except Exception as exc:  # remembered by the handle; the test asking for it reports it
+        log.info("[%s] deploy failed: %s", handle.name, exc)
+
+
+def _since(start: float) -> str:
+    return f"{time.monotonic() - start:.1f}s"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -31,6 +32,13 @@ class PluginState:
     #: The engine the run uses (None: the real one); the plugin's own tests set fakes here.
     engine: Engine | None = None
     worker_reports: list[dict[str, Any]] = field(default_factory=list)
+    #: The run's directory, the same for the controller and every worker (xdist only).
+    run_dir: Path | None = None
+    #: The identity of the process that cleans up at the end (see ``liveness``).
+    holder: str | None = None
+    #: ``(path, image_overrides, shared)`` of every component the collected tests need.
+    plan: list[tuple[Path, dict[str, str], bool]] = field(default_factory=list)
+    planned: bool = False
     sweep_log: list[str] = field(default_factory=list)
 
 

@@ -111,6 +111,11 @@ class FakeComponent:
         self.state_dir = options.get("state_dir") or self.root / ".pyodo"
         self.key = "fakekey"
         self.options = options
+        self.kube = kube
+        self.devfile = SimpleNamespace(
+            app_container=SimpleNamespace(name="runtime", image=f"fake/{self.name}:1"),
+            source_dir="/projects",
+        )
         record(
             "component",
             path=str(self.root),
@@ -134,6 +139,10 @@ class FakeComponent:
         if output is not None:
             output("Syncing files into pod/fake-pod")
         return SimpleNamespace(pod="fake-pod")
+
+    def wait_ready(self, timeout: float = 300.0) -> SimpleNamespace:
+        record("wait_ready", path=str(self.root), namespace=self.namespace)
+        return SimpleNamespace(metadata=SimpleNamespace(name="fake-pod"))
 
     def endpoint(self, name: str | None = None, timeout: float = 120.0) -> str:
         return f"http://127.0.0.1:9/{self.name}"
@@ -168,4 +177,17 @@ def pytest_configure(config: pytest.Config) -> None:
         provider=FakeProvider,  # type: ignore[arg-type]
         kube=RecordingKube,
         component=FakeComponent,  # type: ignore[arg-type]
+        verify=fake_verify,
     )
+
+
+def fake_verify(component: FakeComponent) -> SimpleNamespace:
+    """Verification of the sync: a component directory holding ``STALE`` mismatches."""
+    from pyodo_tasks.core.verify import Mismatch, SyncMismatch, VerifyResult
+
+    record("verify", path=str(component.root), namespace=component.namespace)
+    mismatches = (Mismatch("server.js", "differs"),) if (component.root / "STALE").exists() else ()
+    result = VerifyResult("fake-pod", "/projects", 3, mismatches)
+    if mismatches:
+        raise SyncMismatch(result, component.name)
+    return result

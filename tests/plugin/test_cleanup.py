@@ -129,7 +129,7 @@ def test_named_namespace_created_by_the_session_is_deleted(fake: Fake) -> None:
     assert [e["name"] for e in fake.events("delete_namespace")] == ["team-ci"]
 
 
-def test_xdist_workers_share_the_run_id_and_each_delete_their_namespace(fake: Fake) -> None:
+def test_xdist_workers_share_one_deployment_that_the_controller_deletes(fake: Fake) -> None:
     fake.component("app")
     fake.pytester.makepyfile(TWO_TESTS + TWO_TESTS.replace("test_", "test_more_"))
     result = fake.pytester.runpytest_subprocess("--pyodo-component=app", "-n", "2")
@@ -138,10 +138,38 @@ def test_xdist_workers_share_the_run_id_and_each_delete_their_namespace(fake: Fa
     run_ids = {e["labels"]["pyodo.dev/run-id"] for e in fake.events("ensure_namespace")}
     assert len(run_ids) == 1
     (run_id,) = run_ids
-    assert created == {f"pyodo-{run_id}-gw0", f"pyodo-{run_id}-gw1"}
+    assert created == {f"pyodo-{run_id}-shared"}  # one namespace for the run, not per worker
+    assert len(fake.events("push")) == 1  # deployed once; the other worker attached
+    pushers = {e["pid"] for e in fake.events("push")}
+    deleters = {e["pid"] for e in fake.events("delete_namespace")}
+    assert deleters and not deleters & pushers  # the controller deletes it, after the workers
     assert {e["name"] for e in fake.events("delete_namespace")} == created
     assert len(fake.events("up")) == 2  # each worker asks; the provider's up() is idempotent
-    result.stdout.fnmatch_lines([f"[[]gw?] deleted namespace/pyodo-{run_id}-gw?*"])
+    result.stdout.fnmatch_lines([f"[[]controller] deleted namespace/pyodo-{run_id}-shared"])
+
+
+def test_xdist_own_copy_goes_to_the_workers_namespace_and_the_worker_deletes_it(
+    fake: Fake,
+) -> None:
+    fake.component("app")
+    fake.pytester.makepyfile(
+        """
+import pytest
+
+pytestmark = pytest.mark.pyodo_component("app", shared=False)
+
+def test_one(pyodo_component):
+    assert pyodo_component.namespace.endswith(("-gw0", "-gw1"))
+
+def test_two(pyodo_deploy):
+    assert pyodo_deploy("app", shared=False).namespace.endswith(("-gw0", "-gw1"))
+"""
+    )
+    result = fake.pytester.runpytest_subprocess("-n", "2", "--dist", "loadfile")
+    result.assert_outcomes(passed=2)
+    pushed = [e["namespace"] for e in fake.events("push")]
+    assert len(pushed) == 1 and pushed[0].endswith(("-gw0", "-gw1"))
+    result.stdout.fnmatch_lines([f"[[]gw?] deleted namespace/{pushed[0]} in *"])
 
 
 def test_xdist_controller_deletes_objects_workers_shared(

@@ -150,7 +150,7 @@ def test_header_names_cluster_context_namespace_and_components(fake: Fake) -> No
         [
             r"pyodo: cluster kubeconfig \[auto: kubeconfig .*/kc\], context ctx-a$",
             r"pyodo: run (\w+), namespace pyodo-\1-main \(deleted at the end\)$",
-            r"pyodo: components app$",
+            r"pyodo: components app \(image localhost/pyodo/builder-nodejs:bookworm\)$",
         ]
     )
     assert fake.events() == []  # the header never contacts the cluster
