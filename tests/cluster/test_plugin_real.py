@@ -98,17 +98,46 @@ def test_users_test_file_passes_serially_and_leaves_nothing(
     assert leftovers(admin, run_id) == []
 
 
-def test_users_test_file_passes_with_two_workers_and_leaves_nothing(
-    cluster_info: ClusterInfo, admin: Kube
+def test_four_workers_share_one_deployment_that_is_gone_after_the_run(
+    cluster_info: ClusterInfo, admin: Kube, tmp_path: Path
 ) -> None:
+    seen = tmp_path / "seen"
+    seen.mkdir()
+    (tmp_path / "test_shared.py").write_text(
+        "import os, pathlib, urllib.request\n"
+        "import pytest\n\n"
+        "@pytest.mark.parametrize('n', range(8))\n"
+        "def test_each_worker_talks_to_the_shared_pod(pyodo_component, n):\n"
+        "    body = urllib.request.urlopen(pyodo_component.endpoint(), timeout=10).read()\n"
+        "    assert b'Hello from pyodo' in body\n"
+        f"    out = pathlib.Path({str(seen)!r}) / os.environ['PYTEST_XDIST_WORKER']\n"
+        "    out.write_text(f'{pyodo_component.namespace} {pyodo_component.pod}')\n"
+    )
     proc = run_pytest(
-        str(DEMO), f"--pyodo-component={NODEJS}", *kubeconfig_args(cluster_info), "-n", "2"
+        str(tmp_path),
+        f"--pyodo-component={NODEJS}",
+        *kubeconfig_args(cluster_info),
+        "-n",
+        "4",
+        "--dist",
+        "load",
+        f"--junitxml={tmp_path / 'junit.xml'}",
+        cwd=tmp_path,
     )
     assert proc.returncode == 0
-    assert "2 passed" in proc.stdout
+    assert "8 passed" in proc.stdout
     run_id = run_id_of(proc.stdout)
-    for worker in ("gw0", "gw1"):
-        assert f"[{worker}] deleted namespace/pyodo-{run_id}-{worker}" in proc.stdout
+    served = {path.read_text() for path in seen.iterdir()}
+    assert len(list(seen.iterdir())) == 4  # four workers ran tests...
+    assert len(served) == 1  # ...against one namespace and one pod
+    (where,) = served
+    assert where.startswith(f"pyodo-{run_id}-shared ")
+    assert proc.stdout.count("deployed nodejs-example in") == 1
+    assert proc.stdout.count("attached to nodejs-example in") == 3
+    assert f"[controller] deleted namespace/pyodo-{run_id}-shared" in proc.stdout
+    junit = (tmp_path / "junit.xml").read_text()
+    assert f'name="pyodo.nodejs-example.pod" value="{where.split()[1]}"' in junit
+    assert 'name="pyodo.nodejs-example.image"' in junit
     assert leftovers(admin, run_id) == []
 
 
