@@ -89,6 +89,12 @@ def test_doit_push_with_a_devfile_that_is_not_a_regular_file_prints_one_line(
     assert_one_line_failure(doit(component, "push"), "devfile.yaml", what)
 
 
+def test_doit_dev_with_a_devfile_that_is_not_utf8_prints_one_line(component: Path) -> None:
+    devfile = component / "devfile.yaml"
+    devfile.write_bytes(devfile.read_bytes() + b"\xff")
+    assert_one_line_failure(doit(component, "dev", "--seconds", "1"), "not UTF-8")
+
+
 def test_doit_push_with_an_invalid_field_names_it(component: Path) -> None:
     devfile = component / "devfile.yaml"
     devfile.write_text(devfile.read_text().replace("targetPort: 3000", "targetPort: nope"))
