@@ -1,0 +1,151 @@
+"""The container engine kind runs its nodes in: a Docker daemon from Debian's ``docker.io``.
+
+Why our own daemon: kind drives ``docker`` and nothing on a fresh machine runs one. When a daemon
+already answers (``DOCKER_HOST`` or the default socket) it is used as it is and never stopped.
+Otherwise ``ensure_engine`` installs ``docker.io`` (its maintainer scripts may not start the
+packaged service: a deny-all ``policy-rc.d`` is in place while apt runs) and starts ``dockerd``
+on pyodo's own socket with its data under pyodo's directories, so it cannot collide with a
+Docker the user runs later.
+
+Why ``--iptables=false --ip-masq=false --bridge=none``: the local test cluster shares this host
+and its network namespace. dockerd with iptables on sets the FORWARD policy to DROP and inserts
+its DOCKER-USER/ISOLATION chains ahead of everything, which cuts the local cluster's pod traffic.
+kind needs none of it: the host reaches a node through the kind network's bridge and published
+ports go through ``docker-proxy`` (the userland proxy); nodes need no route to the outside.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from pyodo_tasks.errors import ClusterSetupError
+from pyodo_tasks.testbed import debs, procs
+from pyodo_tasks.testbed.paths import run_root
+
+__all__ = [
+    "DOCKERD_FLAGS",
+    "ENGINE_PACKAGES",
+    "Engine",
+    "docker_data_root",
+    "dockerd_daemon",
+    "engine_running",
+    "ensure_engine",
+    "stop_engine",
+]
+
+#: Debian packages of the engine (dockerd, docker CLI, containerd, runc come with it).
+ENGINE_PACKAGES = ("docker.io",)
+#: See the module docstring: the engine must leave the host's firewall and bridges alone.
+DOCKERD_FLAGS = (
+    "--iptables=false",
+    "--ip6tables=false",
+    "--ip-masq=false",
+    "--bridge=none",
+    "--userland-proxy=true",
+)
+_START_TIMEOUT = 90.0
+
+
+@dataclass(frozen=True)
+class Engine:
+    """A Docker daemon to talk to: ``env`` holds DOCKER_HOST; ``owned`` when pyodo started it."""
+
+    host: str
+    owned: bool
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The environment for ``docker``/``kind`` subprocesses (the caller's plus DOCKER_HOST)."""
+        return {**os.environ, "DOCKER_HOST": self.host}
+
+
+def docker_data_root() -> Path:
+    """dockerd's images and containers: kept across ``down`` so the node image stays loaded."""
+    env = os.environ.get("PYODO_DOCKER_DATA")
+    return Path(env) if env else Path("/var/lib/pyodo/docker")
+
+
+def _engine_run_dir() -> Path:
+    return run_root() / "docker"
+
+
+def _own_host() -> str:
+    return f"unix://{_engine_run_dir() / 'docker.sock'}"
+
+
+def dockerd_daemon() -> procs.Daemon:
+    """pyodo's dockerd: own socket, exec root and pid file under /run/pyodo, data under
+    /var/lib/pyodo/docker, log next to the data."""
+    run_dir = _engine_run_dir()
+    data = docker_data_root()
+    argv = [
+        "/usr/sbin/dockerd",
+        f"--host={_own_host()}",
+        f"--data-root={data}",
+        f"--exec-root={run_dir / 'exec'}",
+        f"--pidfile={run_dir / 'dockerd.pid'}",
+        *DOCKERD_FLAGS,
+    ]
+    return procs.Daemon("dockerd", argv, run_dir / "pids", data.parent / "docker-logs")
+
+
+def _answers(host: str | None, timeout: float = 20) -> bool:
+    env = dict(os.environ)
+    if host is not None:
+        env["DOCKER_HOST"] = host
+    try:
+        proc = subprocess.run(
+            ["docker", "info", "--format", "{{.ServerVersion}}"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return proc.returncode == 0 and bool(proc.stdout.strip())
+
+
+def engine_running() -> bool:
+    """True when pyodo's own dockerd runs (not a daemon the user runs)."""
+    return procs.running(dockerd_daemon()) is not None
+
+
+def ensure_engine() -> Engine:
+    """A Docker daemon that answers: the ambient one, else pyodo's own (installed, started).
+
+    Idempotent; bounded by a 90 s start deadline. Raises ClusterSetupError with the log tail.
+    """
+    if engine_running() and _answers(_own_host()):
+        return Engine(_own_host(), owned=True)
+    ambient = os.environ.get("DOCKER_HOST")
+    if (ambient or Path("/var/run/docker.sock").exists()) and _answers(None, timeout=10):
+        return Engine(ambient or "unix:///var/run/docker.sock", owned=False)
+    debs.ensure_packages(ENGINE_PACKAGES)
+    daemon = dockerd_daemon()
+    for directory in (_engine_run_dir(), docker_data_root()):
+        directory.mkdir(parents=True, exist_ok=True)
+    procs.start(daemon)
+    deadline = time.monotonic() + _START_TIMEOUT
+    while time.monotonic() < deadline:
+        if _answers(_own_host(), timeout=5):
+            return Engine(_own_host(), owned=True)
+        if procs.running(daemon) is None and time.monotonic() > deadline - _START_TIMEOUT + 2:
+            raise ClusterSetupError(
+                f"dockerd exited; see {daemon.log_file}:\n{procs.log_tail(daemon)}"
+            )
+        time.sleep(0.5)
+    raise ClusterSetupError(
+        f"dockerd did not answer on {_own_host()} within {_START_TIMEOUT:g}s; see "
+        f"{daemon.log_file}:\n{procs.log_tail(daemon)}"
+    )
+
+
+def stop_engine(timeout: float = 30.0) -> bool:
+    """Stop pyodo's dockerd (never one the user runs); True when it was running."""
+    return procs.stop(dockerd_daemon(), timeout=timeout)

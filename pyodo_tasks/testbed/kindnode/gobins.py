@@ -1,0 +1,149 @@
+"""The Go binaries the kind node needs beyond the local cluster's: kubeadm and etcd 3.6.
+
+Why build them: kind bootstraps its node with kubeadm, and kubeadm v1.36 writes an etcd static pod
+for etcd 3.6 (``--feature-gates=InitialCorruptCheck=true``, ``--watch-progress-notify-interval``,
+``/livez``/``/readyz`` probes). Debian's etcd-server is 3.4.23, which rejects those flags and has
+no such probe endpoints, so etcd is built from its published Go modules at the version kubeadm
+names (``constants.DefaultEtcdVersion``). kubeadm is built in a copy of the Kubernetes wrapper
+module (:mod:`pyodo_tasks.testbed.gobuild`) so it shares its resolved dependencies and the Go
+build cache; only kubeadm's own packages compile.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+from pyodo_tasks.errors import ClusterSetupError
+from pyodo_tasks.testbed import gobuild, paths
+from pyodo_tasks.testbed.images._system import find_go, run
+from pyodo_tasks.testbed.versions import KUBERNETES_VERSION
+
+__all__ = ["ETCD_VERSION", "ensure_etcd", "ensure_kubeadm", "etcd_go_mod"]
+
+#: etcd built for the node's etcd image: kubeadm v1.36's DefaultEtcdVersion (without "-0").
+ETCD_VERSION = "v3.6.8"
+#: The etcd modules the server needs at one version (their go.mod's ../ replaces are ignored
+#: when they are dependencies, so the wrapper pins the published ones).
+ETCD_MODULES = (
+    "go.etcd.io/etcd/server/v3",
+    "go.etcd.io/etcd/api/v3",
+    "go.etcd.io/etcd/client/pkg/v3",
+    "go.etcd.io/etcd/client/v3",
+    "go.etcd.io/etcd/pkg/v3",
+)
+_ETCD_MAIN = """\
+// Command etcd: etcd's own entry point (server/etcdmain), built by pyodo for kind node images.
+package main
+
+import (
+\t"os"
+
+\t"go.etcd.io/etcd/server/v3/etcdmain"
+)
+
+func main() { etcdmain.Main(os.Args) }
+"""
+_BUILD_TIMEOUT = 2400.0
+
+
+def _stamp_ok(binary: Path, version: str) -> bool:
+    stamp = binary.with_name(f".{binary.name}.json")
+    try:
+        return binary.is_file() and json.loads(stamp.read_text()).get("version") == version
+    except (OSError, ValueError):
+        return False
+
+
+def _write_stamp(binary: Path, version: str, started: float) -> None:
+    stamp = binary.with_name(f".{binary.name}.json")
+    stamp.write_text(json.dumps({"version": version, "seconds": round(time.monotonic() - started)}))
+
+
+def _go_env() -> dict[str, str]:
+    return {"CGO_ENABLED": "0", "GOFLAGS": "-mod=mod", "GOWORK": "off"}
+
+
+def ensure_kubeadm(version: str = KUBERNETES_VERSION) -> Path:
+    """kubeadm for ``version``, next to the other Kubernetes binaries (built once, cached)."""
+    bin_dir = gobuild.ensure_kube_binaries(version)
+    binary = bin_dir / "kubeadm"
+    if _stamp_ok(binary, version):
+        return binary
+    started = time.monotonic()
+    workdir = bin_dir.parent / "kubeadm-wrapper"
+    workdir.mkdir(parents=True, exist_ok=True)
+    for name in ("go.mod", "go.sum"):
+        source = bin_dir.parent / "wrapper" / name
+        if not source.is_file():
+            raise ClusterSetupError(
+                f"{source} is missing: the Kubernetes wrapper module was not built"
+            )
+        shutil.copyfile(source, workdir / name)
+    run(
+        [
+            find_go(),
+            "build",
+            "-trimpath",
+            "-ldflags",
+            gobuild.ldflags(version),
+            "-o",
+            binary,
+            "k8s.io/kubernetes/cmd/kubeadm",
+        ],
+        cwd=workdir,
+        env=_go_env(),
+        timeout=_BUILD_TIMEOUT,
+        what=f"building kubeadm {version}",
+    )
+    _write_stamp(binary, version, started)
+    return binary
+
+
+def etcd_go_mod(version: str = ETCD_VERSION) -> str:
+    """The wrapper module's go.mod: every etcd module pinned to ``version``."""
+    go_mod = ["module pyodo.local/etcdbuild", "", "go 1.24", "", "require ("]
+    go_mod += [f"\t{module} {version}" for module in ETCD_MODULES]
+    return "\n".join([*go_mod, ")", ""])
+
+
+def ensure_etcd(version: str = ETCD_VERSION) -> Path:
+    """A static etcd ``version`` binary built from the Go module proxy (cached)."""
+    root = paths.cache_root() / "etcd" / version
+    binary = root / "bin" / "etcd"
+    if _stamp_ok(binary, version):
+        return binary
+    started = time.monotonic()
+    workdir = root / "wrapper"
+    workdir.mkdir(parents=True, exist_ok=True)
+    binary.parent.mkdir(parents=True, exist_ok=True)
+    (workdir / "go.mod").write_text(etcd_go_mod(version))
+    (workdir / "main.go").write_text(_ETCD_MAIN)
+    (workdir / "go.sum").unlink(missing_ok=True)
+    go = find_go()
+    env = _go_env()
+    run([go, "mod", "tidy"], cwd=workdir, env=env, timeout=900, what=f"resolving etcd {version}")
+    version_pkg = "go.etcd.io/etcd/api/v3/version"
+    run(
+        [
+            go,
+            "build",
+            "-trimpath",
+            "-ldflags",
+            f"-s -w -X {version_pkg}.GitSHA=pyodo-{version}",
+            "-o",
+            binary,
+            ".",
+        ],
+        cwd=workdir,
+        env=env,
+        timeout=_BUILD_TIMEOUT,
+        what=f"building etcd {version}",
+    )
+    if not os.access(binary, os.X_OK):
+        raise ClusterSetupError(f"go build did not produce {binary}")
+    _write_stamp(binary, version, started)
+    return binary
