@@ -34,6 +34,7 @@ __all__ = [
     "dockerd_daemon",
     "engine_running",
     "ensure_engine",
+    "own_host",
     "stop_engine",
 ]
 
@@ -73,7 +74,8 @@ def _engine_run_dir() -> Path:
     return run_root() / "docker"
 
 
-def _own_host() -> str:
+def own_host() -> str:
+    """pyodo's dockerd socket as a DOCKER_HOST value."""
     return f"unix://{_engine_run_dir() / 'docker.sock'}"
 
 
@@ -84,7 +86,7 @@ def dockerd_daemon() -> procs.Daemon:
     data = docker_data_root()
     argv = [
         "/usr/sbin/dockerd",
-        f"--host={_own_host()}",
+        f"--host={own_host()}",
         f"--data-root={data}",
         f"--exec-root={run_dir / 'exec'}",
         f"--pidfile={run_dir / 'dockerd.pid'}",
@@ -121,8 +123,8 @@ def ensure_engine() -> Engine:
 
     Idempotent; bounded by a 90 s start deadline. Raises ClusterSetupError with the log tail.
     """
-    if engine_running() and _answers(_own_host()):
-        return Engine(_own_host(), owned=True)
+    if engine_running() and _answers(own_host()):
+        return Engine(own_host(), owned=True)
     ambient = os.environ.get("DOCKER_HOST")
     if (ambient or Path("/var/run/docker.sock").exists()) and _answers(None, timeout=10):
         return Engine(ambient or "unix:///var/run/docker.sock", owned=False)
@@ -133,15 +135,15 @@ def ensure_engine() -> Engine:
     procs.start(daemon)
     deadline = time.monotonic() + _START_TIMEOUT
     while time.monotonic() < deadline:
-        if _answers(_own_host(), timeout=5):
-            return Engine(_own_host(), owned=True)
+        if _answers(own_host(), timeout=5):
+            return Engine(own_host(), owned=True)
         if procs.running(daemon) is None and time.monotonic() > deadline - _START_TIMEOUT + 2:
             raise ClusterSetupError(
                 f"dockerd exited; see {daemon.log_file}:\n{procs.log_tail(daemon)}"
             )
         time.sleep(0.5)
     raise ClusterSetupError(
-        f"dockerd did not answer on {_own_host()} within {_START_TIMEOUT:g}s; see "
+        f"dockerd did not answer on {own_host()} within {_START_TIMEOUT:g}s; see "
         f"{daemon.log_file}:\n{procs.log_tail(daemon)}"
     )
 

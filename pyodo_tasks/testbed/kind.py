@@ -1,25 +1,45 @@
 """The ``kind`` provider: create or reuse a named kind cluster through the kind CLI.
 
 The kind CLI is installed from the Go module proxy (``go install sigs.k8s.io/kind@<pinned>``)
-into ``~/.cache/pyodo/bin``. kind runs its node as a container from the ``kindest/node`` image,
-which must be pulled from a registry; where none is reachable (these machines) ``up`` raises a
-:class:`ClusterSetupError` that says exactly that and how to provide the image.
+into ``~/.cache/pyodo/bin`` and runs against a Docker daemon (:mod:`pyodo_tasks.testbed.engine`:
+the one that answers, else pyodo's own from Debian's docker.io).
+
+The node image: ``node_image=`` or ``$PYODO_KIND_IMAGE``; unset means kind's own default
+(``kindest/node``, pulled from a registry, which users with one get). The value ``pyodo`` means
+the node image built on this machine (:mod:`pyodo_tasks.testbed.kindnode`): it is built or taken
+from the cache, loaded into Docker, and the cluster is created with ``disableDefaultCNI`` (that
+image brings its own bridge network). Where kind's image cannot be pulled, ``up`` raises a
+:class:`ClusterSetupError` that says so and names ``PYODO_KIND_IMAGE=pyodo``.
+
+``up`` also loads pyodo's images (init, builders) into the node, like the local cluster imports
+them at boot; ``down`` deletes the cluster and stops pyodo's dockerd when no kind cluster is left.
 """
 
 from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 from pyodo_tasks.cluster.provider import ClusterInfo, ClusterStatus, ImageArchiveLike, Provider
 from pyodo_tasks.errors import ClusterError, ClusterSetupError
+from pyodo_tasks.testbed import engine as engines
 from pyodo_tasks.testbed import paths
 from pyodo_tasks.testbed.versions import KIND_VERSION
 
 DEFAULT_NAME = "pyodo"
+#: Environment variable choosing the node image (``pyodo`` = built here; unset = kind's).
+IMAGE_ENV = "PYODO_KIND_IMAGE"
+#: The ``node_image`` value that selects the node image built on this machine.
+LOCAL_NODE_IMAGE = "pyodo"
+#: kind config for pyodo's node image: its network is a static bridge config in the image.
+POD_NETWORK_CONFIG = """\
+kind: Cluster
+apiVersion: kind.x-k8s.io/v1alpha4
+networking:
+  disableDefaultCNI: true
+"""
 _PULL_FAILURES = (
     "failed to pull image",
     "unable to find image",
@@ -68,17 +88,28 @@ def _pulled_image(output: str) -> str:
     return match.group(1) if match else "its node image (kindest/node)"
 
 
+def node_image_choice(explicit: str | None = None) -> str | None:
+    """``explicit``, else ``$PYODO_KIND_IMAGE``, else None (kind's default image)."""
+    return explicit or os.environ.get(IMAGE_ENV) or None
+
+
 class KindProvider(Provider):
-    """A kind cluster named ``cluster_name`` (node image: kind's default or ``node_image``)."""
+    """A kind cluster named ``cluster_name`` (node image: see the module docstring)."""
 
     name = "kind"
 
     def __init__(
-        self, cluster_name: str = DEFAULT_NAME, node_image: str | None = None, wait: str = "180s"
+        self,
+        cluster_name: str = DEFAULT_NAME,
+        node_image: str | None = None,
+        wait: str = "240s",
+        load_pyodo_images: bool = True,
     ) -> None:
         self.cluster_name = cluster_name
-        self.node_image = node_image
+        self.node_image = node_image_choice(node_image)
         self.wait = wait
+        self.load_pyodo_images = load_pyodo_images
+        self._engine: engines.Engine | None = None
 
     @property
     def kubeconfig(self) -> Path:
@@ -88,70 +119,72 @@ class KindProvider(Provider):
     def context(self) -> str:
         return f"kind-{self.cluster_name}"
 
-    def _kind(self, args: list[str], timeout: float = 900) -> subprocess.CompletedProcess[str]:
-        binary = ensure_kind()
+    @property
+    def node_container(self) -> str:
+        """The Docker container of the (single) control-plane node."""
+        return f"{self.cluster_name}-control-plane"
+
+    # -- engine and CLI -----------------------------------------------------------------------
+
+    def engine(self) -> engines.Engine:
+        """The Docker daemon kind talks to, started if none answers."""
+        if self._engine is None:
+            self._engine = engines.ensure_engine()
+        return self._engine
+
+    def _run(
+        self, argv: list[str], timeout: float, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
         try:
             return subprocess.run(
-                [str(binary), *args], capture_output=True, text=True, check=False, timeout=timeout
+                argv,
+                capture_output=True,
+                text=True,
+                check=False,
+                timeout=timeout,
+                env=env if env is not None else self.engine().env,
             )
         except subprocess.TimeoutExpired as exc:
-            raise ClusterSetupError(
-                f"kind {' '.join(args)} did not finish in {timeout:g}s"
-            ) from exc
+            raise ClusterSetupError(f"{' '.join(argv[:4])} did not finish in {timeout:g}s") from exc
 
-    def _require_docker(self) -> None:
-        if shutil.which("docker") is None:
-            raise ClusterSetupError(
-                "kind needs a container engine: install docker.io (apt-get install docker.io)"
-            )
-        proc = subprocess.run(
-            ["docker", "info", "--format", "{{.ServerVersion}}"],
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=30,
-        )
-        if proc.returncode != 0:
-            raise ClusterSetupError(
-                "kind needs a running Docker daemon and `docker info` failed; start dockerd "
-                f"({proc.stderr.strip()[-200:]})"
-            )
+    def _kind(
+        self, args: list[str], timeout: float = 900, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        return self._run([str(ensure_kind()), *args], timeout, env)
 
-    def clusters(self) -> list[str]:
-        proc = self._kind(["get", "clusters"], timeout=60)
+    def _docker(self, args: list[str], timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        return self._run(["docker", *args], timeout)
+
+    def clusters(self, env: dict[str, str] | None = None) -> list[str]:
+        proc = self._kind(["get", "clusters"], timeout=60, env=env)
         if proc.returncode != 0:
             raise ClusterError(f"kind get clusters failed: {proc.stderr.strip()[-300:]}")
         return [line.strip() for line in proc.stdout.splitlines() if line.strip()]
 
+    # -- node image ---------------------------------------------------------------------------
+
+    def _resolved_node_image(self) -> str | None:
+        """The ``--image`` to pass: pyodo's (built, loaded into Docker), another, or None."""
+        if self.node_image != LOCAL_NODE_IMAGE:
+            return self.node_image
+        from pyodo_tasks.testbed.kindnode import ensure_node_image
+
+        image = ensure_node_image()
+        if self._docker(["image", "inspect", image.ref], timeout=60).returncode != 0:
+            proc = self._docker(["load", "-i", str(image.path)], timeout=900)
+            if proc.returncode != 0:
+                raise ClusterSetupError(
+                    f"docker load -i {image.path} failed: {proc.stderr.strip()[-400:]}"
+                )
+        return image.ref
+
+    # -- Provider -----------------------------------------------------------------------------
+
     def up(self) -> ClusterInfo:
-        self._require_docker()
+        self.engine()
         self.kubeconfig.parent.mkdir(parents=True, exist_ok=True)
         if self.cluster_name not in self.clusters():
-            args = [
-                "create",
-                "cluster",
-                "--name",
-                self.cluster_name,
-                "--kubeconfig",
-                str(self.kubeconfig),
-                "--wait",
-                self.wait,
-            ]
-            if self.node_image:
-                args += ["--image", self.node_image]
-            proc = self._kind(args)
-            if proc.returncode != 0:
-                out = proc.stdout + proc.stderr
-                if is_image_pull_failure(out):
-                    raise ClusterSetupError(
-                        "no kind node image is available on this machine: `kind create cluster` "
-                        f"could not pull {_pulled_image(out)} (no container registry is "
-                        "reachable). "
-                        "Provide one with `docker load -i kindest-node.tar` (saved with "
-                        "`docker save kindest/node:<tag>` on a machine with registry access) or "
-                        "build one with `kind build node-image`, then pass node_image=<ref>"
-                    )
-                raise ClusterSetupError(f"kind create cluster failed: {out.strip()[-500:]}")
+            self._create()
         else:
             proc = self._kind(
                 [
@@ -166,12 +199,53 @@ class KindProvider(Provider):
             )
             if proc.returncode != 0:
                 raise ClusterSetupError(f"kind export kubeconfig failed: {proc.stderr[-300:]}")
+        if self.load_pyodo_images:
+            self._load_pyodo_images()
         return ClusterInfo(
             provider=self.name,
             name=self.cluster_name,
             kubeconfig=self.kubeconfig,
             context=self.context,
         )
+
+    def _create(self) -> None:
+        image = self._resolved_node_image()
+        args = ["create", "cluster", "--name", self.cluster_name]
+        args += ["--kubeconfig", str(self.kubeconfig), "--wait", self.wait]
+        if image:
+            args += ["--image", image]
+        if self.node_image == LOCAL_NODE_IMAGE:
+            config = self.kubeconfig.with_name(f"{self.cluster_name}-config.yaml")
+            config.write_text(POD_NETWORK_CONFIG)
+            args += ["--config", str(config)]
+        proc = self._kind(args)
+        if proc.returncode == 0:
+            return
+        out = proc.stdout + proc.stderr
+        if is_image_pull_failure(out):
+            raise ClusterSetupError(
+                "no kind node image is available on this machine: `kind create cluster` "
+                f"could not pull {_pulled_image(out)} (no container registry is reachable). "
+                f"Set {IMAGE_ENV}={LOCAL_NODE_IMAGE} to build one here from the Go module "
+                "proxy and Debian packages, or load one with `docker load` and pass its ref"
+            )
+        raise ClusterSetupError(f"kind create cluster failed: {out.strip()[-1500:]}")
+
+    def _node_images(self) -> set[str]:
+        proc = self._docker(
+            ["exec", self.node_container, "ctr", "-n", "k8s.io", "images", "list", "-q"],
+            timeout=60,
+        )
+        return set(proc.stdout.split()) if proc.returncode == 0 else set()
+
+    def _load_pyodo_images(self) -> None:
+        """Load pyodo's init and builder images into the node unless it has them."""
+        from pyodo_tasks.testbed.images import ensure_images
+
+        have = self._node_images()
+        for archive in ensure_images().values():
+            if archive.ref not in have:
+                self.load_image(archive)
 
     def load_image(self, archive: ImageArchiveLike) -> None:
         proc = self._kind(["load", "image-archive", str(archive.path), "--name", self.cluster_name])
@@ -180,22 +254,37 @@ class KindProvider(Provider):
                 f"kind load image-archive {archive.path} failed: {proc.stderr.strip()[-300:]}"
             )
 
+    def _query_env(self) -> dict[str, str] | None:
+        """DOCKER_HOST env of a daemon that runs now, or None (never starts one)."""
+        if engines.engine_running():
+            return engines.Engine(engines.own_host(), owned=True).env
+        if os.environ.get("DOCKER_HOST") or Path("/var/run/docker.sock").exists():
+            return dict(os.environ)
+        return None
+
     def down(self) -> None:
-        if shutil.which("docker") is None:
+        env = self._query_env()
+        if env is None:
             return
-        proc = self._kind(["delete", "cluster", "--name", self.cluster_name], timeout=300)
-        if proc.returncode != 0:
-            raise ClusterError(f"kind delete cluster failed: {proc.stderr.strip()[-300:]}")
+        if self.cluster_name in self.clusters(env=env):
+            proc = self._kind(["delete", "cluster", "--name", self.cluster_name], 300, env)
+            if proc.returncode != 0:
+                raise ClusterError(f"kind delete cluster failed: {proc.stderr.strip()[-300:]}")
         self.kubeconfig.unlink(missing_ok=True)
+        if engines.engine_running() and not self.clusters(env=env):
+            engines.stop_engine()
 
     def status(self) -> ClusterStatus:
+        env = self._query_env()
+        if env is None:
+            return ClusterStatus(self.name, False, {"docker": "not running"}, "no Docker daemon")
         try:
-            present = self.cluster_name in self.clusters()
+            present = self.cluster_name in self.clusters(env=env)
         except (ClusterError, ClusterSetupError) as exc:
             return ClusterStatus(self.name, False, {}, str(exc))
         return ClusterStatus(
             self.name,
             present,
-            {"cluster": self.cluster_name},
+            {"cluster": self.cluster_name, "docker": env.get("DOCKER_HOST", "default socket")},
             "exists" if present else "no such kind cluster",
         )
