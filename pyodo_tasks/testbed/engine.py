@@ -12,10 +12,18 @@ and its network namespace. dockerd with iptables on sets the FORWARD policy to D
 its DOCKER-USER/ISOLATION chains ahead of everything, which cuts the local cluster's pod traffic.
 kind needs none of it: the host reaches a node through the kind network's bridge and published
 ports go through ``docker-proxy`` (the userland proxy); nodes need no route to the outside.
+
+Why a runtime wrapper: kind's nodes are ``--privileged``, and Docker 20.10 gives a privileged
+container every capability the kernel knows. Root in these VMs has a bounding set without
+CAP_SYS_RESOURCE, so runc fails with "unable to apply caps: operation not permitted". When the
+bounding set lacks capabilities, dockerd's default runtime is a small script that removes exactly
+those from the container's (or exec'd process's) spec and then runs runc: the container gets
+every capability this machine can grant, no more.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import time
@@ -34,12 +42,14 @@ __all__ = [
     "dockerd_daemon",
     "engine_running",
     "ensure_engine",
+    "missing_capabilities",
     "own_host",
+    "runc_wrapper",
     "stop_engine",
 ]
 
 #: Debian packages of the engine (dockerd, docker CLI, containerd, runc come with it).
-ENGINE_PACKAGES = ("docker.io",)
+ENGINE_PACKAGES = ("docker.io", "jq")
 #: See the module docstring: the engine must leave the host's firewall and bridges alone.
 DOCKERD_FLAGS = (
     "--iptables=false",
@@ -49,6 +59,44 @@ DOCKERD_FLAGS = (
     "--userland-proxy=true",
 )
 _START_TIMEOUT = 90.0
+#: Linux capability numbers to names (``include/uapi/linux/capability.h``).
+CAPABILITIES = (
+    "CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID",
+    "SETPCAP", "LINUX_IMMUTABLE", "NET_BIND_SERVICE", "NET_BROADCAST", "NET_ADMIN", "NET_RAW",
+    "IPC_LOCK", "IPC_OWNER", "SYS_MODULE", "SYS_RAWIO", "SYS_CHROOT", "SYS_PTRACE", "SYS_PACCT",
+    "SYS_ADMIN", "SYS_BOOT", "SYS_NICE", "SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG", "MKNOD",
+    "LEASE", "AUDIT_WRITE", "AUDIT_CONTROL", "SETFCAP", "MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG",
+    "WAKE_ALARM", "BLOCK_SUSPEND", "AUDIT_READ", "PERFMON", "BPF", "CHECKPOINT_RESTORE",
+)  # fmt: skip
+RUNTIME_NAME = "pyodo-runc"
+_RUNC_WRAPPER = """\
+#!/bin/sh
+# pyodo: dockerd's runtime on a machine whose capability bounding set lacks {missing}.
+# Removes those from the spec runc is given (--bundle's config.json, or exec's --process file),
+# then runs runc with the same arguments. Written by pyodo_tasks/testbed/engine.py.
+drop='{drop_json}'
+bundle=""; process=""; prev=""
+for arg in "$@"; do
+  case "$prev" in
+    --bundle|-b) bundle="$arg" ;;
+    --process|-p) process="$arg" ;;
+  esac
+  case "$arg" in
+    --bundle=*) bundle="${{arg#--bundle=}}" ;;
+    --process=*) process="${{arg#--process=}}" ;;
+  esac
+  prev="$arg"
+done
+filter='with_entries(.value |= map(select(. as $c | $drop | index($c) | not)))'
+strip() {{
+  [ -f "$1" ] || return 0
+  jq --argjson drop "$drop" "$2" "$1" > "$1.pyodo" && mv "$1.pyodo" "$1"
+}}
+[ -n "$bundle" ] && strip "$bundle/config.json" \
+  "if .process.capabilities then .process.capabilities |= $filter else . end"
+[ -n "$process" ] && strip "$process" "if .capabilities then .capabilities |= $filter else . end"
+exec {runc} "$@"
+"""
 
 
 @dataclass(frozen=True)
@@ -79,6 +127,41 @@ def own_host() -> str:
     return f"unix://{_engine_run_dir() / 'docker.sock'}"
 
 
+def missing_capabilities(status: str | None = None) -> list[str]:
+    """``CAP_*`` names the kernel knows but this process's bounding set lacks."""
+    text = status if status is not None else Path("/proc/self/status").read_text()
+    bounding = next(
+        int(line.split()[1], 16) for line in text.splitlines() if line.startswith("CapBnd:")
+    )
+    last = int(Path("/proc/sys/kernel/cap_last_cap").read_text()) if status is None else 40
+    return [
+        f"CAP_{name}"
+        for number, name in enumerate(CAPABILITIES[: last + 1])
+        if not bounding >> number & 1
+    ]
+
+
+def runc_wrapper(missing: list[str], runc: str = "/usr/sbin/runc") -> str:
+    """The runtime script for a bounding set lacking ``missing`` (see the module docstring)."""
+    return _RUNC_WRAPPER.format(
+        missing=", ".join(missing), drop_json=json.dumps(missing), runc=runc
+    )
+
+
+def _runtime_flags() -> list[str]:
+    """``--add-runtime``/``--default-runtime`` for the wrapper, or nothing when not needed."""
+    missing = missing_capabilities()
+    if not missing:
+        return []
+    path = _engine_run_dir() / RUNTIME_NAME
+    text = runc_wrapper(missing)
+    if not path.is_file() or path.read_text() != text:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        path.chmod(0o755)
+    return [f"--add-runtime={RUNTIME_NAME}={path}", f"--default-runtime={RUNTIME_NAME}"]
+
+
 def dockerd_daemon() -> procs.Daemon:
     """pyodo's dockerd: own socket, exec root and pid file under /run/pyodo, data under
     /var/lib/pyodo/docker, log next to the data."""
@@ -91,6 +174,7 @@ def dockerd_daemon() -> procs.Daemon:
         f"--exec-root={run_dir / 'exec'}",
         f"--pidfile={run_dir / 'dockerd.pid'}",
         *DOCKERD_FLAGS,
+        *_runtime_flags(),
     ]
     return procs.Daemon("dockerd", argv, run_dir / "pids", data.parent / "docker-logs")
 

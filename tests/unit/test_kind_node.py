@@ -1,0 +1,135 @@
+"""The kind node image recipe and the kind provider's choices, without building anything."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+
+import pytest
+import yaml
+
+from pyodo_tasks.errors import ClusterSetupError
+from pyodo_tasks.testbed import engine, kind
+from pyodo_tasks.testbed.kindnode import components, gobins, node
+from pyodo_tasks.testbed.versions import SANDBOX_IMAGE
+
+KIND_CONTAINERD = """\
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "registry.k8s.io/pause:3.10"
+  restrict_oom_score_adj = false
+"""
+
+
+def test_containerd_config_uses_pyodos_pause_and_a_restricted_oom_score() -> None:
+    out = node._containerd_config(KIND_CONTAINERD)
+    assert f'sandbox_image = "{SANDBOX_IMAGE}"' in out
+    assert "restrict_oom_score_adj = true" in out
+    assert "registry.k8s.io/pause" not in out
+
+
+def test_containerd_config_that_kind_changed_is_refused_by_name() -> None:
+    with pytest.raises(ClusterSetupError, match="restrict_oom_score_adj = false"):
+        node._containerd_config('sandbox_image = "registry.k8s.io/pause:3.10"\n')
+
+
+def test_bridge_conflist_covers_kinds_default_pod_subnet() -> None:
+    conf = json.loads(node.bridge_conflist())
+    types = [p["type"] for p in conf["plugins"]]
+    assert types == ["bridge", "portmap"]
+    assert conf["plugins"][0]["ipam"]["ranges"] == [[{"subnet": "10.244.0.0/16"}]]
+
+
+def test_default_storage_is_pyodos_hostpath_class() -> None:
+    sc = yaml.safe_load(node.default_storage_manifest())
+    assert sc["kind"] == "StorageClass"
+    assert sc["provisioner"] == "kubernetes.io/host-path"
+    assert sc["metadata"]["annotations"]["storageclass.kubernetes.io/is-default-class"] == "true"
+
+
+def test_default_cni_manifest_is_only_a_note() -> None:
+    doc = yaml.safe_load(node.default_cni_manifest())
+    assert doc["kind"] == "ConfigMap" and doc["metadata"]["namespace"] == "kube-system"
+
+
+def test_component_images_carry_the_names_kubeadm_asks_for(tmp_path) -> None:
+    images = components.component_images(tmp_path, "v1.36.3", tmp_path / "etcd", "v3.6.8")
+    assert sorted(i.ref for i in images) == [
+        "registry.k8s.io/etcd:3.6.8-0",
+        "registry.k8s.io/kube-apiserver:v1.36.3",
+        "registry.k8s.io/kube-controller-manager:v1.36.3",
+        "registry.k8s.io/kube-proxy:v1.36.3",
+        "registry.k8s.io/kube-scheduler:v1.36.3",
+    ]
+    assert [i.name for i in images if i.base_packages] == ["kube-proxy"]
+
+
+@pytest.mark.skipif(shutil.which("sh") is None, reason="needs sh")
+def test_iptables_wrapper_is_valid_sh(tmp_path) -> None:
+    script = tmp_path / "wrapper"
+    script.write_text(components.IPTABLES_WRAPPER)
+    proc = subprocess.run(["sh", "-n", str(script)], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert "iptables-restore" in components.IPTABLES_WRAPPER
+
+
+def test_etcd_wrapper_pins_every_etcd_module_to_one_version() -> None:
+    go_mod = gobins.etcd_go_mod("v3.6.8")
+    for module in gobins.ETCD_MODULES:
+        assert f"\t{module} v3.6.8" in go_mod
+
+
+def test_node_image_choice_explicit_then_env_then_kinds_default(monkeypatch) -> None:
+    monkeypatch.delenv(kind.IMAGE_ENV, raising=False)
+    assert kind.node_image_choice() is None
+    monkeypatch.setenv(kind.IMAGE_ENV, "pyodo")
+    assert kind.node_image_choice() == "pyodo"
+    assert kind.node_image_choice("kindest/node:v1.36.0") == "kindest/node:v1.36.0"
+
+
+def test_dockerd_leaves_the_hosts_firewall_and_bridges_alone() -> None:
+    argv = engine.dockerd_daemon().argv
+    for flag in ("--iptables=false", "--ip-masq=false", "--bridge=none"):
+        assert flag in argv
+    assert any(a.startswith("--data-root=") for a in argv)
+    assert engine.own_host().startswith("unix:///")
+
+
+def test_missing_capabilities_reads_the_bounding_set() -> None:
+    full = "CapBnd:\t000001ffffffffff\n"
+    assert engine.missing_capabilities(full) == []
+    without_sys_resource = "CapBnd:\t000001fffeffffff\n"
+    assert engine.missing_capabilities(without_sys_resource) == ["CAP_SYS_RESOURCE"]
+
+
+def test_runc_wrapper_strips_missing_caps_from_bundle_and_exec_specs(tmp_path) -> None:
+    if shutil.which("jq") is None:
+        pytest.skip("needs jq")
+    fake_runc = tmp_path / "runc"
+    fake_runc.write_text('#!/bin/sh\necho "runc $*"\n')
+    fake_runc.chmod(0o755)
+    wrapper = tmp_path / "wrapper"
+    wrapper.write_text(engine.runc_wrapper(["CAP_SYS_RESOURCE"], runc=str(fake_runc)))
+    wrapper.chmod(0o755)
+    caps = ["CAP_CHOWN", "CAP_SYS_RESOURCE"]
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    (bundle / "config.json").write_text(
+        json.dumps({"process": {"capabilities": {"bounding": caps, "effective": caps}}})
+    )
+    process = tmp_path / "process.json"
+    process.write_text(json.dumps({"capabilities": {"permitted": caps}}))
+    out = subprocess.run(
+        [str(wrapper), "--root", "/x", "create", "--bundle", str(bundle), "id1"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert out.strip() == f"runc --root /x create --bundle {bundle} id1"
+    spec = json.loads((bundle / "config.json").read_text())
+    assert spec["process"]["capabilities"] == {
+        "bounding": ["CAP_CHOWN"],
+        "effective": ["CAP_CHOWN"],
+    }
+    subprocess.run([str(wrapper), "exec", f"--process={process}", "id1"], check=True)
+    assert json.loads(process.read_text())["capabilities"] == {"permitted": ["CAP_CHOWN"]}
