@@ -198,11 +198,13 @@ def run_exec(
         _close_ws(resp)
 
 
+@pytest.mark.kind
 def test_deployment_and_service_become_ready(web: dict[str, str]) -> None:
     assert web["pod"].startswith("web-")
     assert web["cluster_ip"].startswith("10.96.0.")
 
 
+@pytest.mark.kind
 def test_exec_returns_output_and_exit_code(stream_api, namespace, web) -> None:
     code, out, err = run_exec(
         stream_api, namespace, web["pod"], ["sh", "-c", "echo hello; echo oops >&2; exit 3"]
@@ -212,6 +214,7 @@ def test_exec_returns_output_and_exit_code(stream_api, namespace, web) -> None:
     assert (code, out) == (0, b"")
 
 
+@pytest.mark.kind
 def test_tar_stream_through_exec_stdin_lands_in_container(stream_api, namespace, web) -> None:
     payload = bytes(range(256)) * 4096  # 1 MiB, not UTF-8: proves binary safety
     buf = io.BytesIO()
@@ -236,6 +239,7 @@ def test_tar_stream_through_exec_stdin_lands_in_container(stream_api, namespace,
     assert out.split()[0].decode() == hashlib.sha256(payload).hexdigest()
 
 
+@pytest.mark.kind
 def test_port_forward_to_the_service_pod_answers_http(stream_api, namespace, web) -> None:
     core = client.CoreV1Api(stream_api)
     run_exec(stream_api, namespace, web["pod"], ["sh", "-c", "echo pyodo-ok > /tmp/ping.txt"])
@@ -261,6 +265,7 @@ def test_port_forward_to_the_service_pod_answers_http(stream_api, namespace, web
     assert b"pyodo-ok" in data
 
 
+@pytest.mark.kind
 def test_service_cluster_ip_answers_from_a_pod(stream_api, namespace, web) -> None:
     """kube-proxy's iptables rules route the ClusterIP to the pod (even back to itself).
 
@@ -291,6 +296,7 @@ def test_service_cluster_ip_answers_from_a_pod(stream_api, namespace, web) -> No
         raise AssertionError(f"{exc}: last result {results[-1]!r}") from exc
 
 
+@pytest.mark.kind
 def test_deleting_the_deployment_removes_its_pod(api, namespace, images) -> None:
     apps, core = client.AppsV1Api(api), client.CoreV1Api(api)
     apps.create_namespaced_deployment(
@@ -305,6 +311,7 @@ def test_deleting_the_deployment_removes_its_pod(api, namespace, images) -> None
     wait_until(lambda: not pods(), "doomed pods gone", 90)
 
 
+@pytest.mark.kind
 def test_pvc_binds_through_the_hostpath_provisioner_and_mounts(
     api, stream_api, namespace, images
 ) -> None:

@@ -87,6 +87,7 @@ def kubeconfig_args(cluster_info: ClusterInfo) -> list[str]:
     return ["--pyodo-cluster=kubeconfig", f"--pyodo-kubeconfig={cluster_info.kubeconfig}"]
 
 
+@pytest.mark.kind
 def test_users_test_file_passes_serially_and_leaves_nothing(
     cluster_info: ClusterInfo, admin: Kube
 ) -> None:
@@ -98,6 +99,7 @@ def test_users_test_file_passes_serially_and_leaves_nothing(
     assert leftovers(admin, run_id) == []
 
 
+@pytest.mark.kind
 def test_four_workers_share_one_deployment_that_is_gone_after_the_run(
     cluster_info: ClusterInfo, admin: Kube, tmp_path: Path
 ) -> None:

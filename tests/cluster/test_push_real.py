@@ -138,11 +138,13 @@ def pushed(request: pytest.FixtureRequest, cluster_info, tmp_path_factory) -> It
         kube.close()
 
 
+@pytest.mark.kind(only={"pushed": "nodejs"})
 def test_push_serves_the_app(pushed: Pushed) -> None:
     with pushed.component() as component:
         assert wait_for_answer(component, pushed, pushed.example.answer) == pushed.example.answer
 
 
+@pytest.mark.kind(only={"pushed": "nodejs"})
 def test_pod_is_the_seeds_pod(pushed: Pushed) -> None:
     with pushed.component() as component:
         check_seed_pod(component)
@@ -163,6 +165,7 @@ def check_seed_pod(component: Component) -> None:
     assert component.exec(["test", "-d", "/opt/odo/bin"]).returncode == 0
 
 
+@pytest.mark.kind(only={"pushed": "nodejs"})
 def test_nothing_changed_push_makes_no_write_and_no_build(pushed: Pushed) -> None:
     with pushed.component() as component:
         check_noop_push(pushed, component)
@@ -180,6 +183,7 @@ def check_noop_push(pushed: Pushed, component: Component) -> None:
     assert component.exec(["/opt/odo/bin/ctl", "status"], check=True).text == status_before
 
 
+@pytest.mark.kind(only={"pushed": "nodejs"})
 def test_edit_then_push_serves_the_new_answer(pushed: Pushed) -> None:
     example = pushed.example
     source = pushed.path / example.source
@@ -193,6 +197,7 @@ def test_edit_then_push_serves_the_new_answer(pushed: Pushed) -> None:
         assert component.pod().metadata.uid == pod_before, "sync and restart, not a new pod"
 
 
+@pytest.mark.kind(only={"pushed": "nodejs"})
 def test_deleted_and_renamed_files_follow_in_the_container(pushed: Pushed) -> None:
     (pushed.path / "notes.txt").write_text("draft\n")
     (pushed.path / "old-name.txt").write_text("keep me\n")
@@ -208,6 +213,7 @@ def test_deleted_and_renamed_files_follow_in_the_container(pushed: Pushed) -> No
         assert component.exec(["cat", f"{src}/new-name.txt"], check=True).text == "keep me\n"
 
 
+@pytest.mark.kind(only={"pushed": "nodejs"})
 def test_killed_app_is_restarted_by_the_supervisor_in_the_same_pod(pushed: Pushed) -> None:
     with pushed.component() as component:
         check_supervisor_restart(pushed, component)
@@ -234,6 +240,7 @@ def check_supervisor_restart(pushed: Pushed, component: Component) -> None:
     assert wait_for_answer(component, pushed, expected) == expected
 
 
+@pytest.mark.kind(only={"pushed": "nodejs"})
 def test_failed_build_fails_the_push_and_keeps_the_edit(pushed: Pushed) -> None:
     if pushed.example.name == "python":
         broken = "def greeting(:\n"
@@ -255,6 +262,7 @@ def test_failed_build_fails_the_push_and_keeps_the_edit(pushed: Pushed) -> None:
     assert remote == good
 
 
+@pytest.mark.kind(only={"pushed": "nodejs"})
 def test_delete_leaves_no_labelled_object(pushed: Pushed, request: pytest.FixtureRequest) -> None:
     # Runs last in the module (definition order): deletes the component.
     with pushed.component() as component:
