@@ -21,6 +21,7 @@ _METAVARS = {
     "cluster": "local|kind|kubeconfig",
     "kubeconfig": "FILE",
     "context": "NAME",
+    "kind_image": "pyodo|IMAGE",
     "namespace": "NAME",
     "ttl": "DURATION",
     "timeout": "DURATION",

@@ -272,6 +272,8 @@ class PyodoRun:
             return {"kubeconfig": s.kubeconfig, "context": s.context}
         if s.cluster == "local":
             return {"progress": lambda message: log.info("[cluster] %s", message)}
+        if s.cluster == "kind" and s.kind_image:
+            return {"node_image": s.kind_image}
         return {}
 
     def cluster(self) -> PyodoCluster:

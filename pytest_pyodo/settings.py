@@ -99,6 +99,14 @@ SETTINGS: tuple[Setting, ...] = (
         "kubeconfig context for --pyodo-cluster=kubeconfig (default: the current one)",
     ),
     Setting(
+        "kind_image",
+        "--pyodo-kind-image",
+        "pyodo_kind_image",
+        "PYODO_KIND_IMAGE",
+        "node image for --pyodo-cluster=kind: `pyodo` builds one on this machine, any other "
+        "value is an image ref (default: kind's own)",
+    ),
+    Setting(
         "namespace",
         "--pyodo-namespace",
         "pyodo_namespace",
@@ -178,6 +186,7 @@ class Settings:
     cluster: str = "local"
     kubeconfig: Path | None = None
     context: str | None = None
+    kind_image: str | None = None
     namespace: str | None = None
     keep: bool = False
     reuse: bool = False
@@ -333,6 +342,7 @@ def resolve_settings(
         cluster=cluster,
         kubeconfig=kubeconfig,
         context=context,
+        kind_image=_kind_image(picker, cluster),
         namespace=_namespace(picker),
         keep=picker.flag("keep"),
         reuse=picker.flag("reuse"),
@@ -436,6 +446,22 @@ def _check_kubeconfig(
             "path of an existing kubeconfig, or print the local cluster's with "
             "`python -m pyodo_tasks.cluster kubeconfig`)"
         )
+
+
+def _kind_image(picker: _Picker, cluster: str) -> str | None:
+    """The kind node image; given to pytest for another cluster it is a contradiction."""
+    raw, source = picker.pick("kind_image")
+    if source is None:
+        return None
+    if cluster != "kind":
+        if source.kind != "env":
+            raise ConfigError(
+                f"{source.name_of('kind_image')} applies only to --pyodo-cluster=kind "
+                f"(the cluster is {cluster}): drop it or choose the kind cluster"
+            )
+        picker.origin.pop("kind_image")
+        return None
+    return str(raw).strip()
 
 
 def _namespace(picker: _Picker) -> str | None:

@@ -113,6 +113,25 @@ def test_context_contradicts_the_kind_cluster(tmp_path: Path) -> None:
         resolve_settings(sources, {})
 
 
+def test_kind_image_option_goes_with_the_kind_cluster(tmp_path: Path) -> None:
+    sources = _sources(tmp_path, option={"cluster": "kind", "kind_image": "pyodo"})
+    settings = resolve_settings(sources, {})
+    assert settings.kind_image == "pyodo"
+    assert settings.origin["kind_image"] == "--pyodo-kind-image"
+
+
+def test_kind_image_option_contradicts_another_cluster(tmp_path: Path) -> None:
+    sources = _sources(tmp_path, option={"cluster": "local", "kind_image": "pyodo"})
+    with pytest.raises(ConfigError, match="--pyodo-kind-image applies only to"):
+        resolve_settings(sources, {})
+
+
+def test_kind_image_from_the_environment_is_ignored_for_another_cluster(tmp_path: Path) -> None:
+    sources = _sources(tmp_path, option={"cluster": "local"}, env={"kind_image": "pyodo"})
+    settings = resolve_settings(sources, {})
+    assert settings.kind_image is None and "kind_image" not in settings.origin
+
+
 def test_unknown_cluster_names_the_source_and_the_choices(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"PYODO_CLUSTER_PROVIDER='minikube'.*local, kind"):
         resolve_settings(_sources(tmp_path, env={"cluster": "minikube"}), {})
