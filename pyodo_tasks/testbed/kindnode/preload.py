@@ -106,4 +106,4 @@ def import_into_root(root: Path, archives: Sequence[Path], work: Path) -> list[s
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=10)
-    return [line for line in listed.split() if line and not line.startswith("sha256:")]
+    return [ref for ref in listed.split() if not ref.startswith(("sha256:", "import-"))]
