@@ -272,6 +272,8 @@ class KindProvider(Provider):
                 raise ClusterError(f"kind delete cluster failed: {proc.stderr.strip()[-300:]}")
         self.kubeconfig.unlink(missing_ok=True)
         if engines.engine_running() and not self.clusters(env=env):
+            # kind leaves its "kind" network (a host bridge) behind; our daemon goes with it.
+            self._run(["docker", "network", "rm", "kind"], timeout=60, env=env)
             engines.stop_engine()
 
     def status(self) -> ClusterStatus:

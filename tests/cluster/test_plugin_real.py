@@ -154,6 +154,23 @@ def test_local_cluster_option_boots_or_reuses_the_local_cluster(
     assert leftovers(admin, run_id_of(proc.stdout)) == []
 
 
+@pytest.mark.kind
+def test_kind_cluster_option_reuses_the_kind_cluster(
+    cluster_info: ClusterInfo, admin: Kube
+) -> None:
+    if cluster_info.provider != "kind":
+        pytest.skip("runs in the kind pass of the suite")
+    proc = run_pytest(
+        str(DEMO),
+        f"--pyodo-component={NODEJS}",
+        "--pyodo-cluster=kind",
+        f"--pyodo-kind-image={os.environ.get('PYODO_KIND_IMAGE', 'pyodo')}",
+    )
+    assert proc.returncode == 0
+    assert "pyodo: cluster kind [--pyodo-cluster], context kind-pyodo" in proc.stdout
+    assert leftovers(admin, run_id_of(proc.stdout)) == []
+
+
 def test_failing_test_report_shows_the_pods_logs(
     cluster_info: ClusterInfo, admin: Kube, tmp_path: Path
 ) -> None:
