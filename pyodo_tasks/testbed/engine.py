@@ -25,13 +25,12 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from pyodo_tasks.errors import ClusterSetupError
-from pyodo_tasks.testbed import debs, procs
+from pyodo_tasks.testbed import debs, host, procs
 from pyodo_tasks.testbed.paths import run_root
 
 __all__ = [
@@ -179,22 +178,19 @@ def dockerd_daemon() -> procs.Daemon:
     return procs.Daemon("dockerd", argv, run_dir / "pids", data.parent / "docker-logs")
 
 
-def _answers(host: str | None, timeout: float = 20) -> bool:
-    env = dict(os.environ)
-    if host is not None:
-        env["DOCKER_HOST"] = host
+def _answers(host_url: str | None, timeout: float = 20) -> bool:
+    env = {} if host_url is None else {"DOCKER_HOST": host_url}
     try:
-        proc = subprocess.run(
+        result = host.run(
             ["docker", "info", "--format", "{{.ServerVersion}}"],
-            env=env,
-            capture_output=True,
-            text=True,
             timeout=timeout,
+            what="asking Docker for its version",
+            env=env,
             check=False,
         )
-    except (OSError, subprocess.TimeoutExpired):
+    except host.HostCommandError:  # no docker CLI yet, or it hung
         return False
-    return proc.returncode == 0 and bool(proc.stdout.strip())
+    return result.returncode == 0 and bool(result.stdout.strip())
 
 
 def engine_running() -> bool:

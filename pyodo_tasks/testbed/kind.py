@@ -19,13 +19,12 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 from pathlib import Path
 
 from pyodo_tasks.cluster.provider import ClusterInfo, ClusterStatus, ImageArchiveLike, Provider
 from pyodo_tasks.errors import ClusterError, ClusterSetupError
 from pyodo_tasks.testbed import engine as engines
-from pyodo_tasks.testbed import paths
+from pyodo_tasks.testbed import host, paths
 from pyodo_tasks.testbed.versions import KIND_VERSION
 
 DEFAULT_NAME = "pyodo"
@@ -56,22 +55,17 @@ def ensure_kind(version: str = KIND_VERSION) -> Path:
     if binary.is_file() and stamp.is_file() and stamp.read_text().strip() == version:
         return binary
     bin_dir.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ, GOBIN=str(bin_dir), CGO_ENABLED="0")
     try:
-        proc = subprocess.run(
+        host.run(
             ["go", "install", f"sigs.k8s.io/kind@{version}"],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
             timeout=1200,
+            what=f"installing the kind CLI {version} (go install)",
+            env={"GOBIN": str(bin_dir), "CGO_ENABLED": "0"},
         )
-    except FileNotFoundError as exc:
-        raise ClusterSetupError("the `go` command is needed to install kind; install Go") from exc
-    if proc.returncode != 0 or not binary.is_file():
-        raise ClusterSetupError(
-            f"go install sigs.k8s.io/kind@{version} failed: {proc.stderr.strip()[-500:]}"
-        )
+    except host.HostCommandError as exc:
+        raise ClusterSetupError(f"go install sigs.k8s.io/kind@{version} failed: {exc}") from exc
+    if not binary.is_file():
+        raise ClusterSetupError(f"go install sigs.k8s.io/kind@{version} did not write {binary}")
     stamp.write_text(version)
     return binary
 
@@ -134,25 +128,22 @@ class KindProvider(Provider):
 
     def _run(
         self, argv: list[str], timeout: float, env: dict[str, str] | None = None
-    ) -> subprocess.CompletedProcess[str]:
-        try:
-            return subprocess.run(
-                argv,
-                capture_output=True,
-                text=True,
-                check=False,
-                timeout=timeout,
-                env=env if env is not None else self.engine().env,
-            )
-        except subprocess.TimeoutExpired as exc:
-            raise ClusterSetupError(f"{' '.join(argv[:4])} did not finish in {timeout:g}s") from exc
+    ) -> host.Result:
+        """Run ``argv`` against the engine; the caller reads the exit status."""
+        return host.run(
+            argv,
+            timeout=timeout,
+            what=f"running {' '.join(argv[:3])}",
+            env=env if env is not None else self.engine().env,
+            check=False,
+        )
 
     def _kind(
         self, args: list[str], timeout: float = 900, env: dict[str, str] | None = None
-    ) -> subprocess.CompletedProcess[str]:
+    ) -> host.Result:
         return self._run([str(ensure_kind()), *args], timeout, env)
 
-    def _docker(self, args: list[str], timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    def _docker(self, args: list[str], timeout: float = 300) -> host.Result:
         return self._run(["docker", *args], timeout)
 
     def clusters(self, env: dict[str, str] | None = None) -> list[str]:

@@ -18,8 +18,8 @@ import time
 from pathlib import Path
 
 from pyodo_tasks.errors import ClusterSetupError
-from pyodo_tasks.testbed import gobuild, paths
-from pyodo_tasks.testbed.images._system import find_go, run
+from pyodo_tasks.testbed import gobuild, host, paths
+from pyodo_tasks.testbed.images._system import find_go
 from pyodo_tasks.testbed.versions import KUBERNETES_VERSION
 
 __all__ = ["ETCD_VERSION", "ensure_etcd", "ensure_kubeadm", "etcd_go_mod"]
@@ -83,7 +83,7 @@ def ensure_kubeadm(version: str = KUBERNETES_VERSION) -> Path:
                 f"{source} is missing: the Kubernetes wrapper module was not built"
             )
         shutil.copyfile(source, workdir / name)
-    run(
+    host.run(
         [
             find_go(),
             "build",
@@ -125,9 +125,11 @@ def ensure_etcd(version: str = ETCD_VERSION) -> Path:
     (workdir / "go.sum").unlink(missing_ok=True)
     go = find_go()
     env = _go_env()
-    run([go, "mod", "tidy"], cwd=workdir, env=env, timeout=900, what=f"resolving etcd {version}")
+    host.run(
+        [go, "mod", "tidy"], cwd=workdir, env=env, timeout=900, what=f"resolving etcd {version}"
+    )
     version_pkg = "go.etcd.io/etcd/api/v3/version"
-    run(
+    host.run(
         [
             go,
             "build",

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pyodo_tasks.errors import ClusterSetupError
-from pyodo_tasks.testbed.images._system import find_go, run
+from pyodo_tasks.testbed import host
+from pyodo_tasks.testbed.images._system import find_go
 from pyodo_tasks.testbed.versions import KIND_VERSION
 
 __all__ = ["NODE_FILES", "NodeFile", "kind_module_dir", "node_files"]
@@ -71,14 +72,14 @@ NODE_FILES = (
 
 def kind_module_dir(version: str = KIND_VERSION) -> Path:
     """The unpacked ``sigs.k8s.io/kind@version`` module (``go mod download``; cached by Go)."""
-    out = run(
+    out = host.run(
         [find_go(), "mod", "download", "-json", f"sigs.k8s.io/kind@{version}"],
         timeout=600,
         what=f"go mod download sigs.k8s.io/kind@{version}",
         env={"GOFLAGS": "-mod=mod", "GOWORK": "off"},
-    )
+    ).stdout
     try:
-        directory = Path(json.loads(out[out.index("{") :])["Dir"])
+        directory = Path(json.loads(out)["Dir"])
     except (ValueError, KeyError) as exc:
         raise ClusterSetupError(
             f"go mod download sigs.k8s.io/kind@{version}: {out[-300:]}"

@@ -42,13 +42,12 @@ import yaml
 from filelock import FileLock, Timeout
 
 from pyodo_tasks.errors import ClusterSetupError
-from pyodo_tasks.testbed import gobuild, manifests
+from pyodo_tasks.testbed import gobuild, host, manifests
 from pyodo_tasks.testbed.images import build as images_build
 from pyodo_tasks.testbed.images._system import (
     debian_mirror,
     ensure_debian_packages,
     remove_tree,
-    run,
     unmount_under,
 )
 from pyodo_tasks.testbed.images.archive import (
@@ -192,7 +191,7 @@ def _debootstrap_layer(
     log(f"{name}: debootstrap {SUITE} +{','.join(packages)}")
     tmp = cached.with_suffix(".part")
     try:
-        run(
+        host.run(
             [
                 "debootstrap",
                 "--variant=minbase",
@@ -256,7 +255,7 @@ def _containerd_config(kind_config: str) -> str:
 
 def _cri_base_spec() -> str:
     """``ctr oci spec`` (Debian's containerd, as on the node) with kind's two edits."""
-    spec = json.loads(run(["ctr", "oci", "spec"], timeout=60, what="ctr oci spec"))
+    spec = json.loads(host.run(["ctr", "oci", "spec"], timeout=60, what="ctr oci spec").stdout)
     spec.setdefault("hooks", {}).setdefault("createContainer", []).append(
         {"path": "/kind/bin/mount-product-files.sh"}
     )

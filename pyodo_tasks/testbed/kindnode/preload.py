@@ -11,14 +11,13 @@ the CRI ``pinned`` label so the kubelet's image GC never removes them.
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
+import shutil
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from pyodo_tasks.errors import ClusterSetupError
-from pyodo_tasks.testbed.images._system import run
+from pyodo_tasks.testbed import host, procs
 
 __all__ = ["import_into_root"]
 
@@ -43,19 +42,15 @@ def _config(root: Path, state: Path, socket: Path) -> str:
     )
 
 
-def _wait_ready(proc: subprocess.Popen[bytes], socket: Path, log: Path) -> None:
+def _wait_ready(daemon: procs.Daemon, socket: Path) -> None:
     deadline = time.monotonic() + _READY_TIMEOUT
     while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise ClusterSetupError(
-                f"containerd for the image pre-load exited {proc.returncode}: "
-                + log.read_text(errors="replace")[-600:]
-            )
+        procs.ensure_alive(daemon)
         if socket.is_socket():
-            probe = subprocess.run(
+            probe = host.run(
                 ["ctr", "--address", str(socket), "version"],
-                capture_output=True,
                 timeout=10,
+                what="probing the pre-load containerd",
                 check=False,
             )
             if probe.returncode == 0:
@@ -66,24 +61,21 @@ def _wait_ready(proc: subprocess.Popen[bytes], socket: Path, log: Path) -> None:
 
 def import_into_root(root: Path, archives: Sequence[Path], work: Path) -> list[str]:
     """Import docker-archives into containerd store ``root`` (namespace k8s.io); list refs."""
-    state, socket, log = work / "state", work / "containerd.sock", work / "containerd.log"
+    state, socket = work / "state", work / "containerd.sock"
     state.mkdir(parents=True, exist_ok=True)
     root.mkdir(parents=True, exist_ok=True)
     config = work / "config.toml"
     config.write_text(_config(root, state, socket))
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            ["containerd", "--config", str(config)],
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=out,
-            start_new_session=True,
-        )
+    binary = shutil.which("containerd")
+    if binary is None:
+        raise ClusterSetupError("containerd is not installed: it pre-loads the node's images")
+    daemon = procs.Daemon("preload-containerd", [binary, "--config", str(config)], work, work)
+    procs.start(daemon)
     try:
-        _wait_ready(proc, socket, log)
+        _wait_ready(daemon, socket)
         ctr = ["ctr", "--address", os.fspath(socket), "--namespace", "k8s.io"]
         for archive in archives:
-            run(
+            host.run(
                 [
                     *ctr,
                     "images",
@@ -97,13 +89,9 @@ def import_into_root(root: Path, archives: Sequence[Path], work: Path) -> list[s
                 timeout=_IMPORT_TIMEOUT,
                 what=f"pre-loading {archive.name}",
             )
-        listed = run([*ctr, "images", "list", "-q"], timeout=60, what="listing pre-loaded images")
+        listed = host.run(
+            [*ctr, "images", "list", "-q"], timeout=60, what="listing pre-loaded images"
+        ).stdout
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
+        procs.stop(daemon, timeout=30)
     return [ref for ref in listed.split() if not ref.startswith(("sha256:", "import-"))]
