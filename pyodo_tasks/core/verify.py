@@ -102,8 +102,8 @@ class SyncMismatch(SyncError):
             shown += f" and {more} more"
         super().__init__(
             f"component {component}: {result.summary()}: {shown}; something in the container "
-            "changed them after the sync: push again (a new pod, or `doit delete` then "
-            "`doit push`, restores them)"
+            "changed them after the sync, and a push sends only what changed here: delete the "
+            "pod (its new container gets every file) or `doit delete` then `doit push`"
         )
 
 

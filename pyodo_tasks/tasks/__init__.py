@@ -184,6 +184,11 @@ class ComponentTasks:
         gone = self.component.delete()
         _say(f"Deleted {', '.join(gone) or 'nothing (no labelled objects)'}")
 
+    def _verify(self) -> None:
+        from pyodo_tasks.core.verify import check
+
+        _say(check(self.component).summary())
+
     def _logs(self, lines: int = 100) -> None:
         _say(self.component.logs(tail_lines=lines))
 
@@ -204,6 +209,7 @@ class ComponentTasks:
             "forward": self._forward_task,
             "delete": self._delete_task,
             "logs": self._logs_task,
+            "verify": self._verify_task,
             "dev": lambda: dev_task(self),  # doit dev: the inner loop (pyodo_tasks/dev)
         }
         for name, build in builders.items():
@@ -273,6 +279,13 @@ class ComponentTasks:
         return {
             "doc": "Delete every object the component owns",
             "actions": [self._delete],
+            "uptodate": [False],
+        }
+
+    def _verify_task(self) -> Task:
+        return {
+            "doc": "Check the container holds exactly what was synced (one exec, vs the index)",
+            "actions": [self._verify],
             "uptodate": [False],
         }
 

@@ -69,6 +69,7 @@ TASK_PARAMS: dict[str, list[Param]] = {
     "forward": [*TARGET_PARAMS, SECONDS_PARAM],
     "delete": TARGET_PARAMS,
     "logs": [*TARGET_PARAMS, LINES_PARAM],
+    "verify": TARGET_PARAMS,
     "dev": [*TARGET_PARAMS, SECONDS_PARAM, CLEANUP_PARAM],
 }
 

@@ -288,3 +288,186 @@ def test_ctrl_c_during_a_test_still_deletes_the_namespace(
     assert proc.returncode == pytest.ExitCode.INTERRUPTED
     assert "deleted namespace/pyodo-" in output
     assert leftovers(admin, run_id_of(output)) == []
+
+
+def app_copy(tmp_path: Path) -> Path:
+    """A private copy of the nodejs example (its own .pyodo state)."""
+    app = tmp_path / "app"
+    shutil.copytree(NODEJS, app, ignore=shutil.ignore_patterns(".pyodo"))
+    return app
+
+
+def test_verify_catches_a_file_changed_inside_the_container(
+    cluster_info: ClusterInfo, admin: Kube, tmp_path: Path
+) -> None:
+    (tmp_path / "test_tamper.py").write_text(
+        """
+import pytest
+from pyodo_tasks.core.verify import SyncMismatch
+
+
+def test_a_change_behind_pyodos_back_is_caught(pyodo_component):
+    assert pyodo_component.verify().ok  # the fixture verified it too, before yielding
+    src = pyodo_component.source_dir
+    pyodo_component.exec(["sh", "-c", f"echo '// edited' >> {src}/greeting.js"], check=True)
+    pyodo_component.exec(["rm", f"{src}/server.js"], check=True)
+    with pytest.raises(SyncMismatch) as caught:
+        pyodo_component.verify()
+    message = str(caught.value)
+    assert "greeting.js (differs)" in message
+    assert "server.js (missing in the container)" in message
+    assert [m.path for m in caught.value.result.mismatches] == ["greeting.js", "server.js"]
+"""
+    )
+    proc = run_pytest(
+        str(tmp_path), f"--pyodo-component={NODEJS}", *kubeconfig_args(cluster_info), cwd=tmp_path
+    )
+    assert proc.returncode == 0
+    assert "1 passed" in proc.stdout
+    assert leftovers(admin, run_id_of(proc.stdout)) == []
+
+
+def test_named_namespace_is_created_and_deleted_or_kept_and_cleaned_by_label(
+    cluster_info: ClusterInfo, admin: Kube
+) -> None:
+    name = f"pyodo-test-ns-{os.getpid()}"
+    args = [str(DEMO), f"--pyodo-component={NODEJS}", *kubeconfig_args(cluster_info)]
+    proc = run_pytest(*args, f"--pyodo-namespace={name}")
+    assert proc.returncode == 0 and "2 passed" in proc.stdout
+    assert f"into namespace/{name}" not in proc.stdout
+    assert admin.namespace_phase(name) in (None, "Terminating")  # it created it: deleted
+    admin.ensure_namespace(name, {"purpose": "pyodo-test"})
+    try:
+        proc = run_pytest(*args, f"--pyodo-namespace={name}", "-n", "2")
+        assert proc.returncode == 0 and "2 passed" in proc.stdout
+        run_id = run_id_of(proc.stdout)
+        assert admin.namespace_phase(name) == "Active"  # existing: kept...
+        assert leftovers(admin, run_id, (name,)) == []  # ...without the run's objects
+    finally:
+        admin.delete_namespace(name)
+
+
+def test_reuse_attaches_to_a_pushed_component_and_its_verify_catches_tampering(
+    cluster_info: ClusterInfo, admin: Kube, tmp_path: Path
+) -> None:
+    from pyodo_tasks.core.component import Component
+
+    name = f"pyodo-test-reuse-{os.getpid()}"
+    app = app_copy(tmp_path)
+    admin.ensure_namespace(name, {"purpose": "pyodo-test"})
+    target = ResolvedTarget(str(cluster_info.kubeconfig), cluster_info.context, name, True)
+    try:
+        with Component(app, target) as component:  # what `doit push` does
+            pod = component.push().pod
+        args = [str(DEMO), f"--pyodo-component={app}", *kubeconfig_args(cluster_info)]
+        proc = run_pytest(*args, "--pyodo-reuse", f"--pyodo-namespace={name}")
+        assert proc.returncode == 0 and "2 passed" in proc.stdout
+        assert f"pod/{pod}" in proc.stdout  # the pushed pod, nothing redeployed
+        assert "reused components left running" in proc.stdout
+        with Component(app, target) as component:
+            assert component.pod_name() == pod
+            component.exec(["sh", "-c", "echo '// edited' >> /projects/greeting.js"], check=True)
+        proc = run_pytest(*args, "--pyodo-reuse", f"--pyodo-namespace={name}")
+        assert proc.returncode == 1
+        assert "greeting.js (differs)" in proc.stdout  # the fixture verified before yielding
+    finally:
+        admin.delete_namespace(name)
+
+
+def test_a_crashed_workers_own_namespace_is_deleted_by_the_controller(
+    cluster_info: ClusterInfo, admin: Kube, tmp_path: Path
+) -> None:
+    (tmp_path / "test_crash.py").write_text(
+        "import os\nimport pytest\n\n"
+        f"@pytest.mark.pyodo_component({str(NODEJS)!r}, shared=False)\n"
+        "def test_worker_dies_with_its_own_copy(pyodo_component):\n"
+        "    os._exit(3)\n"
+    )
+    proc = run_pytest(str(tmp_path), *kubeconfig_args(cluster_info), "-n", "2", cwd=tmp_path)
+    assert proc.returncode == 1
+    assert "crashed" in proc.stdout
+    run_id = run_id_of(proc.stdout)
+    assert re.search(rf"\[controller\] deleted namespace/pyodo-{run_id}-gw\d", proc.stdout)
+    assert leftovers(admin, run_id) == []
+
+
+def test_a_killed_runs_objects_are_reaped_by_the_next_session(
+    cluster_info: ClusterInfo, admin: Kube, tmp_path: Path
+) -> None:
+    started = tmp_path / "started"
+    (tmp_path / "test_slow.py").write_text(
+        "import time\nfrom pathlib import Path\n\n"
+        "def test_slow(pyodo_endpoint):\n"
+        f"    Path({str(started)!r}).write_text('x')\n"
+        "    time.sleep(300)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in {s.env for s in SETTINGS}}
+    args = [str(tmp_path), f"--pyodo-component={NODEJS}", *kubeconfig_args(cluster_info)]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while not started.exists():
+            assert proc.poll() is None, proc.communicate()[0]
+            assert time.monotonic() < deadline, "the test never started"
+            time.sleep(0.5)
+        os.killpg(proc.pid, signal.SIGKILL)  # no teardown, no atexit: a cancelled CI job
+        output, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    dead_run = run_id_of(output)
+    assert leftovers(admin, dead_run) == [f"Namespace/pyodo-{dead_run}-main"]
+    proc2 = run_pytest(str(DEMO), f"--pyodo-component={NODEJS}", *kubeconfig_args(cluster_info))
+    assert proc2.returncode == 0
+    assert f"gc deleted dead runs' Namespace/pyodo-{dead_run}-main" in proc2.stdout
+    deadline = time.monotonic() + 180
+    while leftovers(admin, dead_run) and time.monotonic() < deadline:
+        time.sleep(2)
+    assert leftovers(admin, dead_run) == []
+
+
+def test_the_example_ci_workflow_runs_as_written(cluster_info: ClusterInfo, admin: Kube) -> None:
+    if cluster_info.provider != "local":
+        pytest.skip("the workflow is run here against the local cluster")
+    from pyodo_tasks.paths import cache_root
+
+    env = {k: v for k, v in os.environ.items() if k not in {s.env for s in SETTINGS}}
+    env.pop("PYTEST_XDIST_WORKER", None)
+    reports = ROOT / "reports"
+    shutil.rmtree(reports, ignore_errors=True)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "examples" / "ci" / "run_workflow.py"),
+            str(ROOT / "examples" / "ci" / "pyodo-tests.yml"),
+            "--env",
+            "PYODO_CLUSTER_PROVIDER=local",
+            "--env",
+            f"PYODO_CACHE_DIR={cache_root()}",
+        ],
+        cwd=ROOT,
+        env={**env, "PATH": f"{Path(sys.executable).parent}:{env.get('PATH', '')}"},
+        capture_output=True,
+        text=True,
+        timeout=SESSION_TIMEOUT,
+        check=False,
+    )
+    print(proc.stdout[-6000:], proc.stderr[-3000:], sep="\n")
+    try:
+        assert proc.returncode == 0
+        assert "[component-tests] skip Load the builder image into kind" in proc.stdout
+        assert "[component-tests] skip Delete the cluster" in proc.stdout
+        assert "2 passed" in proc.stdout
+        junit = (reports / "component-tests.xml").read_text()
+        assert 'name="pyodo.nodejs-example.pod"' in junit
+        assert leftovers(admin, run_id_of(proc.stdout)) == []
+    finally:
+        shutil.rmtree(reports, ignore_errors=True)

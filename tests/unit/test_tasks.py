@@ -66,7 +66,7 @@ def test_target_options_are_read_from_the_command_line() -> None:
 
 def test_user_facing_tasks_accept_the_target_options() -> None:
     tasks = tasks_by_name()
-    for name in ("push", "forward", "delete", "logs", "dev"):
+    for name in ("push", "forward", "delete", "logs", "verify", "dev"):
         options = {p["name"] for p in tasks[name].get("params", [])}
         assert {"namespace", "context", "kubeconfig"} <= options, name
 

@@ -76,4 +76,4 @@ def test_mismatch_error_lists_the_paths_and_the_fix() -> None:
     message = str(SyncMismatch(result, "nodejs-example"))
     assert "1 of 3 synced files in pod/pod-1:/projects differ" in message
     assert "server.js (differs)" in message
-    assert "push again" in message
+    assert "delete the pod" in message
