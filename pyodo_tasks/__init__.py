@@ -27,15 +27,21 @@ __all__ = [  # noqa: RUF022 (plain sorted(), which tests/unit/test_public_api.py
     "PyodoError",
     "RUN_ID_LABEL",
     "SyncError",
+    "SyncMismatch",
     "SyncResult",
     "Target",
+    "VerifyResult",
     "WaitTimeout",
     "collect_expired",
     "load_devfile",
     "run_labels",
+    "verify_sync",
 ]
 
 _HOMES = {
+    "SyncMismatch": "core.verify",
+    "VerifyResult": "core.verify",
+    "verify_sync": "core.verify",
     "RUN_ID_LABEL": "core.gc",
     "collect_expired": "core.gc",
     "run_labels": "core.gc",
@@ -57,6 +63,7 @@ if TYPE_CHECKING:
     from pyodo_tasks.core.gc import RUN_ID_LABEL, collect_expired, run_labels
     from pyodo_tasks.core.index import Changes, FileIndex
     from pyodo_tasks.core.kube import ExecResult, Target
+    from pyodo_tasks.core.verify import SyncMismatch, VerifyResult, verify_sync
     from pyodo_tasks.errors import (
         ClusterError,
         ClusterSetupError,

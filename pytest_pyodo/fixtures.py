@@ -222,7 +222,7 @@ def pyodo_deploy(request: pytest.FixtureRequest, pyodo_session: PyodoRun) -> Dep
         shared: bool = True,
     ) -> DeployedComponent:
         resolved = _resolve(request.config, path)
-        options = {
+        options: dict[str, Any] = {
             "image_overrides": image_overrides,
             "render_options": render_options,
             "shared": shared,

@@ -40,10 +40,9 @@ from typing import Any
 
 from filelock import FileLock
 
-from pyodo_tasks import RUN_ID_LABEL, Component, collect_expired, run_labels
+from pyodo_tasks import RUN_ID_LABEL, Component, collect_expired, run_labels, verify_sync
 from pyodo_tasks.cluster import ClusterInfo, Provider, get_provider
 from pyodo_tasks.core.kube import Kube, ResolvedTarget, Target
-from pyodo_tasks.core.verify import check as verify_synced
 from pyodo_tasks.errors import ClusterError, ConfigError, PyodoError
 from pyodo_tasks.paths import cache_root
 
@@ -89,7 +88,7 @@ class Engine:
     provider: Callable[..., Provider] = get_provider
     kube: Callable[[ResolvedTarget], Kube] = Kube
     component: Callable[..., Component] = Component
-    verify: Callable[..., Any] = verify_synced
+    verify: Callable[..., Any] = verify_sync
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,7 @@ __all__ = [
     "container_digests",
     "expected_digests",
     "verify",
+    "verify_sync",
 ]
 
 #: Bound on the one exec that hashes the synced files.
@@ -222,3 +223,7 @@ def check(
     if not result.ok:
         raise SyncMismatch(result, component.name)
     return result
+
+
+#: The public name of :func:`check` (``pyodo_tasks.verify_sync``): verify, raise on a mismatch.
+verify_sync = check
