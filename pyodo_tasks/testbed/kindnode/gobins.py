@@ -22,7 +22,7 @@ from pyodo_tasks.testbed import gobuild, host, paths
 from pyodo_tasks.testbed.images._system import find_go
 from pyodo_tasks.testbed.versions import KUBERNETES_VERSION
 
-__all__ = ["ETCD_VERSION", "ensure_etcd", "ensure_kubeadm", "etcd_go_mod"]
+__all__ = ["ETCD_VERSION", "ensure_etcd", "ensure_kubeadm", "etcd_binary_path", "etcd_go_mod"]
 
 #: etcd built for the node's etcd image: kubeadm v1.36's DefaultEtcdVersion (without "-0").
 ETCD_VERSION = "v3.6.8"
@@ -110,10 +110,15 @@ def etcd_go_mod(version: str = ETCD_VERSION) -> str:
     return "\n".join([*go_mod, ")", ""])
 
 
+def etcd_binary_path(version: str = ETCD_VERSION) -> Path:
+    """Where :func:`ensure_etcd` puts (or has put) etcd ``version``."""
+    return paths.cache_root() / "etcd" / version / "bin" / "etcd"
+
+
 def ensure_etcd(version: str = ETCD_VERSION) -> Path:
     """A static etcd ``version`` binary built from the Go module proxy (cached)."""
-    root = paths.cache_root() / "etcd" / version
-    binary = root / "bin" / "etcd"
+    binary = etcd_binary_path(version)
+    root = binary.parent.parent
     if _stamp_ok(binary, version):
         return binary
     started = time.monotonic()
