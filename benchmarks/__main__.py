@@ -21,6 +21,7 @@ BENCHMARKS: dict[str, tuple[str, bool]] = {
     "latency": ("doit dev save->serving p50/p95 over >= 20 edits (nodejs, python)", True),
     "push": ("doit push no-op and one edit to served", True),
     "fixture": ("pytest fixture first deploy and --pyodo-reuse", True),
+    "first_test": ("pytest time to first test: serial, -n 4 shared/per worker, reuse", True),
     "rss": ("peak RSS of doit dev watching 100k files", True),
 }
 

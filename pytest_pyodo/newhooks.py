@@ -20,7 +20,8 @@ if TYPE_CHECKING:
 def pytest_pyodo_component_ready(component: DeployedComponent, config: pytest.Config) -> None:
     """A component was deployed for this session and its first push finished.
 
-    Called once per deployment (per xdist worker), before the test that asked for it runs:
+    Called once per deployment, before the test that asked for it runs — under xdist once per
+    run for a shared component, in the worker that deployed it, while the others wait:
     the place to seed data, run migrations or wait for readiness the devfile cannot express.
     An exception fails that test's setup and every later request for the component.
     """
