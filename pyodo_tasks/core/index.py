@@ -50,7 +50,7 @@ import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 from pathspec import GitIgnoreSpec
 
@@ -203,7 +203,7 @@ def _entries_in_bulk(files: dict[str, object]) -> dict[str, Entry] | None:
     """The rows of a loaded index as entries, checked column by column (C loops, not one
     Python call per row: loading a 100k-file index took 0.25 s in :meth:`Entry.from_list`).
     None when any row is malformed."""
-    rows = list(files.values())
+    rows: list[Any] = list(files.values())
     if not all(type(r) is list and len(r) == 6 for r in rows):
         return None
     if not rows:

@@ -389,6 +389,7 @@ def _debootstrap_layers(components: list[ComponentImage], log: Log) -> dict[str,
     debootstrap mostly waits on downloads and dpkg, so on 2 cores running both at once and
     overlapping them with the Go builds shortens a cold build.
     """
+    jobs: dict[str, tuple[str, tuple[str, ...], Callable[[Path], None] | None, str]]
     jobs = {"node": ("kind-node", NODE_PACKAGES, _kind_systemd_cleanup, repr(SYSTEMD_PRUNE))}
     for image in components:
         if image.base_packages:
