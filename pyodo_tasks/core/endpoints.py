@@ -14,11 +14,13 @@ scheme the app actually speaks, saying so once when it differs from the devfile.
 from __future__ import annotations
 
 import logging
+import select
 import socket
 import ssl
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 
 from pyodo_tasks.core.devfile import Devfile, Endpoint
 from pyodo_tasks.core.wait import wait_for
@@ -27,6 +29,7 @@ from pyodo_tasks.errors import ConfigError
 __all__ = [
     "matching_url",
     "pick_endpoint",
+    "probe_scheme",
     "scheme",
     "service_url",
     "speaks_tls",
@@ -71,28 +74,59 @@ def _unverified() -> ssl.SSLContext:
     return context
 
 
-def speaks_tls(host: str, port: int, timeout: float = 5.0) -> bool | None:
+#: How long a TLS handshake may take before the app counts as plain: a plain HTTP server that
+#: reads the ClientHello as the start of a request line waits for the rest and never answers.
+#: Through pyodo's forward a handshake with a TLS app takes well under this (the forward's
+#: websocket is up in tens of milliseconds on the local cluster).
+HANDSHAKE_TIMEOUT = 2.0
+
+
+def speaks_tls(host: str, port: int, timeout: float = HANDSHAKE_TIMEOUT) -> bool | None:
     """Does the app at host:port complete a TLS handshake? None when nothing accepts yet.
 
     A plain HTTP server answers a ClientHello with an error page (an SSL error); one that
-    waits for more is plain too (the handshake times out). A connection closed without a byte
-    is no answer: through a port-forward that is what a not-yet-listening app looks like.
+    waits for more is plain too: the whole handshake is bounded by ``timeout``, not each read,
+    so a stalled one fails fast. A connection closed without a byte is no answer: through a
+    port-forward that is what a not-yet-listening app looks like.
     """
+    deadline = time.monotonic() + timeout
     try:
         sock = socket.create_connection((host, port), timeout=timeout)
     except OSError:
         return None
     with sock:
+        sock.setblocking(False)
         try:
-            with _unverified().wrap_socket(sock, server_hostname=host):
-                return True
+            tls = _unverified().wrap_socket(
+                sock, server_hostname=host, do_handshake_on_connect=False
+            )
+        except OSError:
+            return None
+        with tls:
+            return _handshake(tls, deadline)
+
+
+def _handshake(tls: ssl.SSLSocket, deadline: float) -> bool | None:
+    """Drive a non-blocking handshake until it completes, fails or ``deadline`` passes."""
+    while True:
+        try:
+            tls.do_handshake()
+            return True
+        except ssl.SSLWantReadError:
+            readable, writable = [tls], []
+        except ssl.SSLWantWriteError:
+            readable, writable = [], [tls]
         except (ssl.SSLEOFError, ssl.SSLZeroReturnError, ConnectionError):
             # Closed without a word: the forward found nothing listening yet. Ask again.
             return None
-        except (ssl.SSLError, TimeoutError):
+        except ssl.SSLError:
             return False
         except OSError:
             return None
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False  # stalled: a plain server waiting for the rest of a request line
+        select.select(readable, writable, [], left)
 
 
 def _host_port(url: str) -> tuple[str, int]:
@@ -145,19 +179,33 @@ def matching_url(url: str, endpoint: Endpoint) -> str:
     return found or url
 
 
-def wait_answering(url: str, endpoint: Endpoint, timeout: float) -> str:
-    """Wait until the endpoint answers: any HTTP response for http(s), a TCP connect otherwise.
+def probe_scheme(
+    url: str, endpoint: Endpoint, timeout: float, *, check: Callable[[], None] | None = None
+) -> str:
+    """Wait until the app accepts connections; ``url`` with the scheme it speaks.
 
-    Returns the URL that answered: for ``https``/``wss`` endpoints, with the scheme the app
-    really speaks (see the module docstring).
+    The decision every caller shares (``Component.endpoint``, ``pyodo_endpoint``, ``doit dev``'s
+    forwards): a declared ``https``/``wss`` endpoint keeps its scheme only when a TLS handshake
+    completes through the forward. Raises :class:`~pyodo_tasks.errors.WaitTimeout` after
+    ``timeout`` seconds of nothing accepting; ``check`` may raise to end the wait early.
     """
-    deadline = time.monotonic() + timeout
-    answering = wait_for(
+    return wait_for(
         lambda: _matching_scheme(url, endpoint),
         f"{url} to accept connections",
         timeout,
         interval=0.5,
+        check=check,
     )
+
+
+def wait_answering(url: str, endpoint: Endpoint, timeout: float) -> str:
+    """Wait until the endpoint answers: any HTTP response for http(s), a TCP connect otherwise.
+
+    Returns the URL that answered: for ``https``/``wss`` endpoints, with the scheme the app
+    really speaks (see the module docstring and :func:`probe_scheme`).
+    """
+    deadline = time.monotonic() + timeout
+    answering = probe_scheme(url, endpoint, timeout)
     remaining = max(deadline - time.monotonic(), 1.0)
     wait_for(
         lambda: _answers(answering, endpoint), f"{answering} to answer", remaining, interval=0.5

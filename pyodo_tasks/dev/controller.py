@@ -24,12 +24,14 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from pyodo_tasks.core.component import Component, SyncResult
 from pyodo_tasks.core.kube import PortForwarder
 from pyodo_tasks.dev.display import Display
 from pyodo_tasks.dev.events import Event, EventQueue
+from pyodo_tasks.dev.schemes import SchemeProber
 from pyodo_tasks.dev.state import (
     ForwardedPort,
     Spec,
@@ -51,6 +53,10 @@ _TCP_PROTOCOLS = frozenset({"http", "https", "ws", "wss", "tcp"})
 RETRY_DELAYS = (2.0, 4.0, 8.0, 15.0, 30.0)
 #: Lines of a failed build's output kept in the status message.
 BUILD_TAIL_LINES = 15
+
+
+def _scheme_key(endpoint: Any) -> tuple[str, int, str]:
+    return (endpoint.name, endpoint.target_port, endpoint.protocol)
 
 
 def forwardable_endpoints(component: Component) -> list[tuple[str, Any]]:
@@ -93,6 +99,9 @@ class Controller:
         self._forwards: dict[str, PortForwarder] = {}
         self._local_ports: dict[str, int] = {}
         self._ports: tuple[ForwardedPort, ...] = ()
+        #: The endpoint behind each forwarded port, by name (what the scheme probe needs).
+        self._endpoints: dict[str, Any] = {}
+        self._schemes = SchemeProber(lambda: self.queue.put(Event("probed")))
         self._pod_uid: str | None = None
         self._pod_name = ""
         self._last_sync = ""
@@ -115,6 +124,9 @@ class Controller:
             e.kind == "spec" and e.generation <= self.observed_generation for e in batch
         ):
             return  # the echo of a spec this loop already reconciled
+        if batch and all(e.kind == "probed" for e in batch):
+            self._show_probed_schemes()
+            return
         started = time.monotonic()
         self.reconciles += 1
         try:
@@ -236,6 +248,7 @@ class Controller:
         self._steps = str(steps)
         self._status(State.RUN_COMMAND_RUNNING, duration_ms=duration)
         steps.mark("status")
+        self._probe_schemes()
         log.debug("reconcile #%d: %s (via %s)", self.reconciles, steps, delivery.via)
 
     # -- steps ---------------------------------------------------------------------------------
@@ -305,6 +318,7 @@ class Controller:
                 running.stop()
                 del self._forwards[name]
         ports = []
+        self._endpoints = {name: endpoint for name, (_, endpoint) in wanted.items()}
         for name, (container, endpoint) in wanted.items():
             forwarder = self._forwards.get(name)
             if forwarder is None:
@@ -322,9 +336,29 @@ class Controller:
                     container_port=endpoint.target_port,
                     protocol=endpoint.protocol,
                     path=endpoint.path,
+                    scheme=self._schemes.scheme(_scheme_key(endpoint)),
                 )
             )
         self._ports = tuple(ports)
+
+    def _probe_schemes(self) -> None:
+        """The app serves now: find out (off the loop) what each declared-TLS endpoint speaks,
+        the decision ``Component.endpoint`` makes, so the URLs shown answer."""
+        for port in self._ports:
+            endpoint = self._endpoints.get(port.name)
+            if endpoint is not None and not port.scheme:
+                self._schemes.ensure(_scheme_key(endpoint), port.url, endpoint)
+
+    def _show_probed_schemes(self) -> None:
+        """A probe decided: the same ports with the schemes found, in the status."""
+        self._ports = tuple(
+            replace(port, scheme=self._schemes.scheme(_scheme_key(endpoint)))
+            if (endpoint := self._endpoints.get(port.name)) is not None
+            else port
+            for port in self._ports
+        )
+        if self._written is not None:
+            self._status(self._written.state, self._written.message)
 
     def _start_forward(self, remote_port: int, local_port: int) -> PortForwarder:
         try:
@@ -394,6 +428,7 @@ class Controller:
         self._status(last, "doit dev is not running: no port-forwards, no sync")
 
     def close(self) -> None:
+        self._schemes.close()
         for forwarder in self._forwards.values():
             forwarder.stop()
         self._forwards.clear()

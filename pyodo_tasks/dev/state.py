@@ -110,10 +110,13 @@ class ForwardedPort:
     container_port: int
     protocol: str = "http"
     path: str = "/"
+    #: The scheme the app was found to speak through the forward, for endpoints declared
+    #: ``https``/``wss`` (see :func:`pyodo_tasks.core.endpoints.probe_scheme`); "" until probed.
+    scheme: str = ""
 
     @property
     def url(self) -> str:
-        scheme = {"https": "https", "ws": "ws", "wss": "wss", "tcp": "tcp"}.get(
+        scheme = self.scheme or {"https": "https", "ws": "ws", "wss": "wss", "tcp": "tcp"}.get(
             self.protocol, "http"
         )
         if scheme == "tcp":
@@ -129,6 +132,7 @@ class ForwardedPort:
             "containerPort": self.container_port,
             "protocol": self.protocol,
             "path": self.path,
+            **({"scheme": self.scheme} if self.scheme else {}),
         }
 
     @classmethod
@@ -144,6 +148,7 @@ class ForwardedPort:
                 container_port=int(raw["containerPort"]),
                 protocol=str(raw.get("protocol", "http")),
                 path=str(raw.get("path", "/")),
+                scheme=str(raw.get("scheme", "")),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"bad forwarded port {raw!r}: {exc}") from exc

@@ -55,11 +55,11 @@ class DevKube(FakeKube):
 class FakeComponent:
     """Records what the controller asked for; ``changes`` is what the next sync finds."""
 
-    def __init__(self, kube: DevKube, port: int = 3000) -> None:
+    def __init__(self, kube: DevKube, port: int = 3000, protocol: str = "http") -> None:
         self.kube = kube
         self.name = "app"
         self.context = SimpleNamespace(labels={"pyodo.dev/run-id": "r"})
-        endpoint = Endpoint("http", port)
+        endpoint = Endpoint("http", port, protocol=protocol)
         self.devfile = SimpleNamespace(
             containers=[SimpleNamespace(name="runtime", endpoints=[endpoint])], path="devfile.yaml"
         )
@@ -423,3 +423,45 @@ def test_an_unexpected_exception_is_shown_and_retried_not_fatal(kube) -> None:
     assert kube.status.state is State.ERROR
     assert kube.status.message.startswith("pyodo bug: AttributeError")
     assert [e.kind for _, e in controller.queue._delayed] == ["retry"]
+
+
+def test_an_https_declared_endpoint_is_shown_with_the_scheme_the_app_speaks(
+    kube, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    probed: list[str] = []
+
+    def plain(url: str, endpoint: Endpoint, timeout: float, **_: object) -> str:
+        probed.append(url)
+        return "http" + url[len("https") :]
+
+    monkeypatch.setattr("pyodo_tasks.dev.schemes.probe_scheme", plain)
+    component = FakeComponent(kube, protocol="https")
+    controller = make_controller(kube, component)
+    try:
+        controller.reconcile([Event("start")])
+        (event,) = controller.queue.get(timeout=10)
+        assert event.kind == "probed"
+        assert probed == [kube.status.ports[0].url], "probed once the app serves, as declared"
+        controller.reconcile([event])
+        port = kube.status.ports[0]
+        assert port.url == f"http://127.0.0.1:{port.local_port}/"
+        assert kube.status.state is State.RUN_COMMAND_RUNNING
+        assert component.calls == ["apply", "wait", "sync", "build"], "no reconcile work"
+        controller.reconcile([Event("pod", "modified pod/x")])
+        assert kube.status.ports[0].scheme == "http", "the decision holds across reconciles"
+        assert len(probed) == 1
+    finally:
+        controller.close()
+
+
+def test_a_plain_http_endpoint_is_never_probed(kube, monkeypatch: pytest.MonkeyPatch) -> None:
+    def never(*args: object, **kwargs: object) -> str:
+        raise AssertionError("probed a plain endpoint")
+
+    monkeypatch.setattr("pyodo_tasks.dev.schemes.probe_scheme", never)
+    controller = make_controller(kube, FakeComponent(kube))
+    try:
+        controller.reconcile([Event("start")])
+        assert controller.queue.get(timeout=0.2) == []
+    finally:
+        controller.close()

@@ -65,6 +65,13 @@ def test_forwarded_port_urls_follow_the_protocol() -> None:
     )
 
 
+def test_a_probed_scheme_replaces_the_declared_one_and_round_trips() -> None:
+    port = ForwardedPort("s", "c", "127.0.0.1", 5, 8080, "https", "/", scheme="http")
+    assert port.url == "http://127.0.0.1:5/"
+    status = Status(State.RUN_COMMAND_RUNNING, ports=(port,))
+    assert Status.from_data(status.to_data()).ports == (port,)
+
+
 @pytest.mark.parametrize(
     "data, problem",
     [

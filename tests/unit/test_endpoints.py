@@ -97,3 +97,25 @@ def test_connection_closed_without_a_byte_is_no_answer_yet() -> None:
     finally:
         thread.join(timeout=5)
         listener.close()
+
+
+def test_a_server_that_never_answers_the_handshake_counts_as_plain_within_the_bound() -> None:
+    """A plain server reading the ClientHello as a request line waits for more: the probe
+    gives up after its bound for the whole handshake, not after the wait's full timeout."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    accepted: list[socket.socket] = []
+
+    def hold_open() -> None:
+        conn, _ = listener.accept()
+        accepted.append(conn)  # read nothing, answer nothing, close nothing
+
+    thread = threading.Thread(target=hold_open, daemon=True)
+    thread.start()
+    try:
+        assert speaks_tls("127.0.0.1", port, timeout=0.3) is False
+    finally:
+        thread.join(timeout=5)
+        for conn in accepted:
+            conn.close()
+        listener.close()
