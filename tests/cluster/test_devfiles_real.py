@@ -8,7 +8,12 @@ own, deleted at the end.
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -22,6 +27,7 @@ from pyodo_tasks.cluster import ClusterInfo
 from pyodo_tasks.core.component import Component
 from pyodo_tasks.core.gc import run_labels
 from pyodo_tasks.core.kube import Kube, Target
+from pyodo_tasks.dev.state import State, Status, status_name
 
 pytestmark = pytest.mark.cluster
 
@@ -125,3 +131,53 @@ def test_pyodo_endpoint_of_a_registry_child_answers(
     proc = run_pytest(str(tests), f"--pyodo-component={path}", *kubeconfig_args(cluster_info))
     assert proc.returncode == 0, proc.stdout[-3000:]
     assert "1 passed" in proc.stdout
+
+
+def _dev_status(kube: Kube) -> Status | None:
+    obj = kube.get("ConfigMap", status_name("registry-child"))
+    return Status.from_data(obj["data"]) if obj and obj.get("data") else None
+
+
+def test_doit_dev_shows_the_https_declared_endpoint_as_the_http_it_serves(
+    cluster_info: ClusterInfo, loopback_registry: tuple[str, list[str]], tmp_path: Path
+) -> None:
+    url, _ = loopback_registry
+    path = scratch_child(tmp_path, url)
+    namespace = f"pyodo-test-childdev-{uuid.uuid4().hex[:6]}"
+    kube = Kube(Target(kubeconfig=str(cluster_info.kubeconfig), namespace=namespace))
+    kube.ensure_namespace(namespace, run_labels(f"devfiles-{namespace}", 3600))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYODO_")}
+    env["KUBECONFIG"] = str(cluster_info.kubeconfig)
+    log = tmp_path / "dev.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "pyodo_tasks.dev", str(path), "-n", namespace,
+             "--seconds", "600"],
+            stdout=out, stderr=subprocess.STDOUT, env=env,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 300
+        status = None
+        while time.monotonic() < deadline and proc.poll() is None:
+            status = _dev_status(kube)
+            running = status is not None and status.state is State.RUN_COMMAND_RUNNING
+            if running and status.ports and status.ports[0].scheme:
+                break
+            time.sleep(0.5)
+        assert status is not None and status.ports, log.read_text(errors="replace")[-3000:]
+        port = status.ports[0]
+        assert (port.protocol, port.scheme) == ("https", "http"), log.read_text()[-3000:]
+        assert get(port.url) == GREETING
+        shown = log.read_text(errors="replace")
+        assert f"Forwarding http: {port.url}" in shown, shown[-3000:]
+        assert "declared https but the app speaks plain http" in shown
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
+        kube.delete_namespace(namespace)
+        kube.close()
