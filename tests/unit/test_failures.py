@@ -89,6 +89,39 @@ def test_doit_push_with_a_devfile_that_is_not_a_regular_file_prints_one_line(
     assert_one_line_failure(doit(component, "push"), "devfile.yaml", what)
 
 
+@pytest.mark.parametrize(
+    ("target", "what"),
+    [("fifo", "a named pipe"), ("/dev/zero", "a device"), ("dir", "a directory")],
+    ids=["fifo", "device", "directory"],
+)
+def test_a_parent_uri_naming_a_pipe_or_a_device_is_refused_at_once(
+    component: Path, target: str, what: str
+) -> None:
+    """Reading a FIFO blocks until a writer comes, /dev/zero never ends: neither is read."""
+    if target == "fifo":
+        os.mkfifo(component / "parent.pipe")
+        target = "parent.pipe"
+    elif target == "dir":
+        (component / "parent.d").mkdir()
+        target = "parent.d"
+    devfile = component / "devfile.yaml"
+    devfile.write_text(f"parent:\n  uri: {target}\n" + devfile.read_text())
+    line = assert_one_line_failure(doit(component, "push"), "parent.uri", target, what)
+    assert line.startswith("pyodo: ")
+
+
+def test_a_kubernetes_component_uri_naming_a_pipe_is_refused_at_once(component: Path) -> None:
+    os.mkfifo(component / "manifest.yaml")
+    devfile = component / "devfile.yaml"
+    text = devfile.read_text().replace(
+        "components:\n", "components:\n  - name: extra\n    kubernetes: {uri: manifest.yaml}\n", 1
+    )
+    devfile.write_text(text)
+    assert_one_line_failure(
+        doit(component, "push"), "kubernetes.uri", "manifest.yaml", "named pipe"
+    )
+
+
 def test_doit_dev_with_a_devfile_that_is_not_utf8_prints_one_line(component: Path) -> None:
     devfile = component / "devfile.yaml"
     devfile.write_bytes(devfile.read_bytes() + b"\xff")

@@ -7,15 +7,14 @@ function of the YAML it is given.
 
 from __future__ import annotations
 
-import errno
 import logging
 import os
-import stat
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import yaml
 
+from pyodo_tasks.core.devfile.files import MAX_FILE_BYTES, UnreadableFile, read_text, what_it_is
 from pyodo_tasks.core.devfile.model import Devfile, image_override_env_name
 from pyodo_tasks.core.devfile.parents import resolve_parents
 from pyodo_tasks.core.devfile.parser import Parser
@@ -27,8 +26,7 @@ __all__ = ["DEVFILE_NAMES", "find_devfile", "load_devfile"]
 log = logging.getLogger("pyodo_tasks.devfile")
 
 DEVFILE_NAMES = ("devfile.yaml", ".devfile.yaml", "devfile.yml", ".devfile.yml")
-#: Devfiles are a few KiB; a bigger one is the wrong file, and parsing it could take minutes.
-MAX_DEVFILE_BYTES = 1 << 20
+MAX_DEVFILE_BYTES = MAX_FILE_BYTES
 
 
 def find_devfile(directory: Path | str) -> Path:
@@ -37,14 +35,16 @@ def find_devfile(directory: Path | str) -> Path:
     if path.is_file():
         return path
     if os.path.lexists(path) and not path.is_dir():
-        raise DevfileError(path, "", f"is {_what(path)}, not a devfile", "point at a regular file")
+        raise DevfileError(
+            path, "", f"is {what_it_is(path)}, not a devfile", "point at a regular file"
+        )
     for name in DEVFILE_NAMES:
         candidate = path / name
         if candidate.is_file():
             return candidate
         if os.path.lexists(candidate):
             raise DevfileError(
-                candidate, "", f"is {_what(candidate)}", "replace it with the devfile itself"
+                candidate, "", f"is {what_it_is(candidate)}", "replace it with the devfile itself"
             )
     raise DevfileError(  # absolute: "." says nothing when doit runs in another directory
         path.absolute(),
@@ -54,48 +54,12 @@ def find_devfile(directory: Path | str) -> Path:
     )
 
 
-def _what(path: Path) -> str:
-    """What a path that is not a regular file is, for the error naming it."""
-    try:
-        mode = path.stat().st_mode
-    except OSError as exc:
-        return "a symlink loop" if exc.errno == errno.ELOOP else "a broken symlink"
-    if stat.S_ISDIR(mode):
-        return "a directory"
-    if stat.S_ISFIFO(mode):
-        return "a named pipe"
-    return "not a regular file"
-
-
 def _read_devfile(file: Path) -> str:
-    """The devfile's text: a regular file of at most MAX_DEVFILE_BYTES, UTF-8 (BOM allowed).
-
-    Opened non-blocking and checked with ``fstat`` on the open file: a named pipe put in its
-    place would otherwise block the read forever, and a check before opening can be raced.
-    """
-    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0)
+    """The devfile's text (a regular file, bounded, UTF-8: see :mod:`.files`)."""
     try:
-        fd = os.open(file, flags)
-    except OSError as exc:
-        raise DevfileError(file, "", f"cannot read: {exc.strerror}") from exc
-    with os.fdopen(fd, "rb") as f:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise DevfileError(file, "", f"is {_what(file)}", "make it a regular file")
-        data = f.read(MAX_DEVFILE_BYTES + 1)
-    if len(data) > MAX_DEVFILE_BYTES:
-        raise DevfileError(
-            file, "", f"is larger than {MAX_DEVFILE_BYTES >> 20} MiB", "is it the right file?"
-        )
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise DevfileError(
-            file,
-            f"line {line}",
-            f"not UTF-8 text (byte 0x{data[exc.start]:02x})",
-            "save the file as UTF-8",
-        ) from exc
+        return read_text(file, MAX_DEVFILE_BYTES)
+    except UnreadableFile as exc:
+        raise DevfileError(file, exc.where, exc.problem, exc.fix) from exc
 
 
 def load_devfile(

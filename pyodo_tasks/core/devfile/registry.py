@@ -29,6 +29,7 @@ from pathlib import Path
 
 import yaml
 
+from pyodo_tasks.core.devfile.files import UnreadableFile, read_text
 from pyodo_tasks.paths import cache_root
 
 __all__ = [
@@ -128,12 +129,17 @@ def fetch_uri(uri: str, base: str, timeout: float = TIMEOUT) -> Fetched:
     path = Path(urllib.parse.unquote(parsed.path) if parsed.scheme == "file" else uri)
     if not path.is_absolute():
         path = Path(base) / path
+    return Fetched(_read_local(path), str(path.parent))
+
+
+def _read_local(path: Path) -> str:
+    """A local file a devfile names: a regular file only, so a named pipe or a device in its
+    place is refused at once instead of blocking the load (see :mod:`.files`)."""
     try:
-        return Fetched(path.read_text(encoding="utf-8"), str(path.parent))
-    except OSError as exc:
-        raise FetchError(f"cannot read {path}: {exc.strerror}", "fix the path") from exc
-    except UnicodeDecodeError as exc:
-        raise FetchError(f"{path} is not UTF-8 text", "save it as UTF-8") from exc
+        return read_text(path)
+    except UnreadableFile as exc:
+        where = f" ({exc.where})" if exc.where else ""
+        raise FetchError(f"{path} {exc.problem}{where}", exc.fix) from exc
 
 
 def _version_key(text: str) -> tuple:
@@ -150,8 +156,8 @@ def _stack_dir(root: Path, stack: str) -> Path | None:
 def _default_version(stack_dir: Path) -> str | None:
     """The ``default: true`` version of the stack's ``stack.yaml``, if it names one."""
     try:
-        meta = yaml.safe_load((stack_dir / "stack.yaml").read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError):
+        meta = yaml.safe_load(_read_local(stack_dir / "stack.yaml"))
+    except (FetchError, yaml.YAMLError):
         return None
     for item in (meta or {}).get("versions") or [] if isinstance(meta, dict) else []:
         if isinstance(item, dict) and item.get("default"):
@@ -170,11 +176,11 @@ def fetch_local(root: Path, stack: str, version: str | None) -> Fetched | None:
         if not single.is_file():
             return None
         if version and version != "latest":
-            raw = yaml.safe_load(single.read_text(encoding="utf-8")) or {}
+            raw = yaml.safe_load(_read_local(single)) or {}
             have = str((raw.get("metadata") or {}).get("version", ""))
             if have and have != version:
                 raise FetchError(f"{stack} {version} not in {root} (it has {have})", "")
-        return Fetched(single.read_text(encoding="utf-8"), str(stack_dir))
+        return Fetched(_read_local(single), str(stack_dir))
     if not version:
         version = _default_version(stack_dir) or versions[-1]
     elif version == "latest":
@@ -184,7 +190,7 @@ def fetch_local(root: Path, stack: str, version: str | None) -> Fetched | None:
             f"{stack} has no version {version} in {root}", f"use one of: {', '.join(versions)}"
         )
     file = stack_dir / version / "devfile.yaml"
-    return Fetched(file.read_text(encoding="utf-8"), str(file.parent))
+    return Fetched(_read_local(file), str(file.parent))
 
 
 def fetch_from_registries(
