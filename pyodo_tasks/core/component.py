@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import functools
-import hashlib
 import logging
 import os
 import time
@@ -39,7 +38,6 @@ from pyodo_tasks.core.endpoints import service_url as _service_url
 from pyodo_tasks.core.index import Changes, FileIndex, Snapshot
 from pyodo_tasks.core.kube import ExecResult, Kube, PortForwarder, ResolvedTarget, Target
 from pyodo_tasks.core.render import (
-    COMPONENT_LABEL,
     KUBERNETES_COMPONENT_LABEL,
     SPEC_HASH_ANNOTATION,
     RenderContext,
@@ -49,6 +47,7 @@ from pyodo_tasks.core.render import (
 from pyodo_tasks.core.report import debug_report
 from pyodo_tasks.core.statefile import StateFile
 from pyodo_tasks.core.sync import SyncTarget, send_changes
+from pyodo_tasks.core.teardown import delete_labelled_component, state_key
 from pyodo_tasks.core.wait import wait_for
 from pyodo_tasks.errors import ClusterError, PyodoError, WaitTimeout
 
@@ -119,8 +118,7 @@ class Component:
             namespace=self.namespace, labels=dict(labels or {}), **dict(render_options or {})
         )
         self.state_dir = state_dir or self.root / ".pyodo"
-        key_src = f"{self.kube.target.context}/{self.namespace}/{self.name}"
-        self.key = hashlib.sha256(key_src.encode()).hexdigest()[:12]
+        self.key = state_key(self.kube.target.context, self.namespace, self.name)
         self.state = StateFile(self.state_dir / f"state-{self.key}.json")
         self._forwards: dict[str, PortForwarder] = {}
         self._agents = AgentPool()
@@ -152,6 +150,8 @@ class Component:
         for obj in self.render():
             self.kube.apply(obj)
             applied.append(f"{obj['kind']}/{obj['metadata']['name']}")
+        # So that `doit delete` finds the objects even once the devfile no longer loads.
+        self.state.update(name=self.name)
         return tuple(applied)
 
     # -- pods ------------------------------------------------------------------------------
@@ -486,19 +486,10 @@ class Component:
         """Delete every object of this component and wait until they are gone."""
         self.stop_forwards()
         self.pre_stop()
-        selector = f"app.kubernetes.io/instance={self.name},app.kubernetes.io/managed-by=pyodo"
-        gone = self.kube.delete_labelled(selector)
-        # Objects of the devfile's Kubernetes components carry no selector label (see
-        # render._manifests): those of Kube's kinds by their own labels (also what an earlier
-        # devfile created), any other kind by name from the current devfile.
-        manifests = f"{COMPONENT_LABEL}={self.name},{KUBERNETES_COMPONENT_LABEL}"
-        gone += self.kube.delete_labelled(manifests)
-        for obj in self.render():
-            manifest = KUBERNETES_COMPONENT_LABEL in obj["metadata"]["labels"]
-            if manifest and self.kube.delete_object(obj):
-                gone.append(f"{obj['kind']}/{obj['metadata']['name']}")
-        what = f"component {self.name} objects to be deleted"
-        self.kube.wait_labelled_gone(selector, what, timeout, pods=self.selector, interval=0.5)
+        manifests = [
+            obj for obj in self.render() if KUBERNETES_COMPONENT_LABEL in obj["metadata"]["labels"]
+        ]
+        gone = delete_labelled_component(self.kube, self.name, timeout, manifests)
         self.state.unlink()
         self.index().index_path.unlink(missing_ok=True)
         return gone

@@ -30,9 +30,10 @@ from doit.task import result_dep
 from pyodo_tasks.core.component import Component
 from pyodo_tasks.core.devfile import REGISTRY_ENV
 from pyodo_tasks.core.endpoints import matching_url
-from pyodo_tasks.core.kube import Target
+from pyodo_tasks.core.kube import Kube, Target
+from pyodo_tasks.core.teardown import delete_labelled_component, orphan_of
 from pyodo_tasks.dev.task import dev_task
-from pyodo_tasks.errors import PyodoError
+from pyodo_tasks.errors import DevfileError, PyodoError
 from pyodo_tasks.tasks.guard import guarded
 from pyodo_tasks.tasks.params import TARGET_OPTIONS, TARGET_PARAMS, TASK_PARAMS, target_options
 
@@ -181,8 +182,29 @@ class ComponentTasks:
             component.stop_forwards()
 
     def _delete(self) -> None:
-        gone = self.component.delete()
+        try:
+            component = self.component
+        except DevfileError as exc:  # a broken devfile must not keep anyone from cleaning up
+            gone = self._delete_orphan(exc)
+        else:
+            gone = component.delete()
         _say(f"Deleted {', '.join(gone) or 'nothing (no labelled objects)'}")
+
+    def _delete_orphan(self, why: DevfileError) -> list[str]:
+        """Delete by the component's labels, its name from the state in ``.pyodo`` or the
+        directory (see :mod:`pyodo_tasks.core.teardown`); preStop cannot run without commands."""
+        directory = self.path if self.path.is_dir() else self.path.parent
+        with Kube(self.target or Target.from_env(os.environ)) as kube:
+            orphan = orphan_of(directory, directory / ".pyodo", kube.target.context, kube.namespace)
+            first = str(why).splitlines()[0]
+            _say(
+                f"The devfile does not load ({first}); deleting component {orphan.name} "
+                f"(named by {orphan.source}) by its labels, without running preStop"
+            )
+            gone = delete_labelled_component(kube, orphan.name, timeout=120.0)
+        for path in orphan.state_files:
+            path.unlink(missing_ok=True)
+        return gone
 
     def _verify(self) -> None:
         from pyodo_tasks.core.verify import check

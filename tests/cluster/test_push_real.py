@@ -287,6 +287,21 @@ def scratch(cluster_info, tmp_path: Path) -> Iterator[Pushed]:
         kube.close()
 
 
+def test_delete_with_a_broken_devfile_deletes_the_component_by_its_labels(
+    scratch: Pushed,
+) -> None:
+    scratch.doit("create_resources")
+    with scratch.component() as component:
+        name, selector, kube = component.name, component.selector, component.kube
+        assert kube.list_labelled(selector), "applied"
+        devfile = scratch.path / "devfile.yaml"
+        devfile.write_text(devfile.read_text().replace("components:", "components: [", 1))
+        out = scratch.doit("delete").stdout
+        assert f"deleting component {name}" in out and f"Deployment/{name}" in out, out
+        assert kube.list_labelled(selector) == []
+        assert kube.pods(selector) == []
+
+
 def test_s2i_component_without_commands_runs_the_image_scripts(scratch: Pushed) -> None:
     devfile = scratch.path / "devfile.yaml"
     devfile.write_text(devfile.read_text().split("commands:")[0])
