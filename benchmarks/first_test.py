@@ -4,8 +4,8 @@ Time to first test = from starting ``python -m pytest`` to the first test body r
 writes ``time.time()`` to a file), so it includes Python and plugin start-up, the cluster check,
 the deploy, the sync verification and the endpoint wait. Cases: one component serially; under
 ``-n 4`` with the component shared by the workers (the default) and with a copy per worker
-(``shared=False``); ``--pyodo-reuse`` of a component pushed beforehand. Then a run needing two
-components (nodejs and python), deployed one after the other vs at once (``deploy_all``).
+(``shared=False``); ``--pyodo-reuse`` of a component pushed beforehand. (Several components at once:
+``benchmarks/deploy_all.py``.)
 """
 
 from __future__ import annotations
@@ -71,37 +71,6 @@ def extra_env(extra: tuple[str, ...]) -> dict[str, str]:
     return dict(a[4:].split("=", 1) for a in extra if a.startswith("ENV:"))
 
 
-def concurrent(work: Path, bench: Bench) -> None:
-    """Two components, one after the other vs at once, each time into a fresh namespace."""
-    from pytest_pyodo.session import DeployRequest, PyodoRun
-    from pytest_pyodo.settings import Settings
-
-    two = work / "two"
-    two.mkdir()
-    paths = [copy_example("nodejs", two), copy_example("python", two)]
-    kubeconfig = os.environ.get("KUBECONFIG")
-    settings = Settings(cluster="kubeconfig", kubeconfig=Path(kubeconfig) if kubeconfig else None)
-    times = {}
-    for how in ("one after the other", "at once (threads)"):
-        run = PyodoRun(settings, run_id=f"b{int(time.time()) % 10**6}", state_dir=work / how)
-        run.cluster()
-        started = time.monotonic()
-        if how.startswith("one"):
-            for path in paths:
-                run.deploy(path)
-        else:
-            handles = run.deploy_all([DeployRequest(p) for p in paths])
-            failed = [h.error for h in handles if h.error]
-            if failed:
-                raise RuntimeError(f"deploy failed: {failed}")
-        times[how] = time.monotonic() - started
-        run.cleanup()
-    serial, threads = times["one after the other"], times["at once (threads)"]
-    bench.figure("2 components (nodejs, python), one after the other", serial)
-    bench.figure("2 components (nodejs, python), at once", threads, peer=serial, peer_name="serial")
-    bench.note(f"time saved by deploying at once: {serial - threads:.1f}s")
-
-
 def run(bench: Bench, quick: bool = False) -> None:
     rounds = 1 if quick else 2
     with scratch("first-test") as work:
@@ -132,4 +101,3 @@ def run(bench: Bench, quick: bool = False) -> None:
                 for _ in range(rounds + 1)
             ]
             bench.latency("time to first test, --pyodo-reuse", reuse, target_p50="<= 3 s")
-        concurrent(work, bench)

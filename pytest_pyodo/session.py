@@ -295,19 +295,15 @@ class PyodoRun:
 
     def _setup(self) -> tuple[PyodoCluster, Kube]:
         s = self.settings
-        provider = self.engine.provider(s.cluster, **self._provider_options())
-        cache_root().mkdir(parents=True, exist_ok=True)
-        start = time.monotonic()
-        with FileLock(str(cache_root() / CLUSTER_LOCK), timeout=BOOT_LOCK_TIMEOUT):
-            info = provider.up()
-        log.info("[cluster] %s up in %.1fs", info.context, time.monotonic() - start)
+        info = self._cluster_up()
         target = Target(
             kubeconfig=str(info.kubeconfig), context=info.context, namespace=s.namespace
         ).resolve(self.environ)
         base = self.engine.kube(target)
         try:
             _probe(base, f"cluster {info.name} (context {info.context}, {info.server})")
-            self._collect_garbage(base, target.namespace)
+            if self._first_in_run("gc"):
+                self._collect_garbage(base, target.namespace)
             namespace, owns, shared = self._choose_namespace(base, target.namespace)
         finally:
             base.close()
@@ -333,6 +329,41 @@ class PyodoRun:
             # Ctrl-C during it): cleanup() unregisters it once it ran.
             atexit.register(self._atexit_cleanup)
         return cluster, self.engine.kube(cluster.target())
+
+    def _cluster_up(self) -> ClusterInfo:
+        """Boot or check the cluster under a file lock (one boot for every process).
+
+        Under xdist the first worker's answer is kept in the run's directory and the other
+        workers read it: the cluster was checked a moment ago, and the local provider's
+        check (packages, binaries, images, health) costs each worker a second, one at a time.
+        """
+        kept = self.run_dir / "cluster-info.json" if self.distributed and self.run_dir else None
+        cache_root().mkdir(parents=True, exist_ok=True)
+        start = time.monotonic()
+        with FileLock(str(cache_root() / CLUSTER_LOCK), timeout=BOOT_LOCK_TIMEOUT):
+            if kept is not None and kept.is_file():
+                info = _info_from_json(kept.read_text())
+                log.info("[cluster] %s checked by another worker of this run", info.context)
+                return info
+            provider = self.engine.provider(self.settings.cluster, **self._provider_options())
+            info = provider.up()
+            if kept is not None:
+                kept.parent.mkdir(parents=True, exist_ok=True)
+                kept.write_text(_info_to_json(info))
+        log.info("[cluster] %s up in %.1fs", info.context, time.monotonic() - start)
+        return info
+
+    def _first_in_run(self, what: str) -> bool:
+        """True in exactly one process of the run for ``what`` (always True without xdist):
+        once-per-run work such as collecting the garbage of killed runs."""
+        if not (self.distributed and self.run_dir):
+            return True
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            os.close(os.open(self.run_dir / f"claimed-{what}", os.O_CREAT | os.O_EXCL))
+        except FileExistsError:
+            return False
+        return True
 
     def _leave_coordinates(self, cluster: PyodoCluster) -> None:
         """Tell the xdist controller where to sweep, even if this worker crashes later."""
@@ -630,6 +661,28 @@ def component_summary(handle: DeployedComponent) -> dict[str, Any]:
         "verified": verified.summary() if verified is not None else None,
         "error": str(handle.error) if handle.error else None,
     }
+
+
+def _info_to_json(info: ClusterInfo) -> str:
+    return json.dumps({k: None if v is None else str(v) for k, v in vars(info).items()})
+
+
+def _info_from_json(text: str) -> ClusterInfo:
+    data = json.loads(text)
+
+    def path(key: str) -> Path | None:
+        return Path(data[key]) if data.get(key) else None
+
+    return ClusterInfo(
+        provider=data["provider"],
+        name=data["name"],
+        kubeconfig=Path(data["kubeconfig"]),
+        context=data["context"],
+        server=data.get("server") or "",
+        restricted_kubeconfig=path("restricted_kubeconfig"),
+        restricted_namespace=data.get("restricted_namespace"),
+        kubectl=path("kubectl"),
+    )
 
 
 def _deploy_quietly(handle: DeployedComponent) -> None:

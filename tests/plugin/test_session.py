@@ -113,3 +113,24 @@ def test_connection_failures_become_one_line_cluster_errors() -> None:
     ):
         raise refused
     assert info.value.__cause__ is refused
+
+
+@pytest.mark.parametrize(
+    "info",
+    [
+        session.ClusterInfo("kubeconfig", "c", Path("/k"), "ctx"),
+        session.ClusterInfo(
+            "local",
+            "pyodo",
+            Path("/k"),
+            "pyodo-local",
+            "https://127.0.0.1:6443",
+            Path("/r"),
+            "pyodo-restricted",
+            Path("/bin/kubectl"),
+        ),
+    ],
+    ids=["minimal", "every-field"],
+)
+def test_the_cluster_info_one_worker_keeps_for_the_run_reads_back_equal(info) -> None:
+    assert session._info_from_json(session._info_to_json(info)) == info
