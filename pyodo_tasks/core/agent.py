@@ -15,9 +15,7 @@ raises :class:`AgentUnavailable` and the caller falls back to one exec per step.
 from __future__ import annotations
 
 import json
-import logging
 import queue
-import ssl
 import struct
 import threading
 import time
@@ -33,11 +31,9 @@ __all__ = [
     "AgentResult",
     "AgentSession",
     "AgentUnavailable",
-    "ExecPipe",
+    "Pipe",
     "prefetch",
 ]
-
-log = logging.getLogger(__name__)
 
 #: The resident helper: the init image's supervisor in agent mode, through its own script name.
 AGENT_COMMAND = tuple(contract.AGENT_COMMAND)
@@ -51,13 +47,20 @@ class AgentUnavailable(ClusterError):
 
 
 class Pipe(Protocol):
-    """A bidirectional byte stream to a process: stdin in, (channel, bytes) out."""
+    """A bidirectional byte stream to a process: stdin in, (channel, bytes) out.
 
-    def send(self, data: bytes) -> None: ...
+    On the cluster, :meth:`Kube.open_pipe <pyodo_tasks.core.kube.Kube.open_pipe>` (its failures
+    already :class:`ClusterError` from the boundary's one translation table); in tests, a
+    subprocess's pipes.
+    """
+
+    def send(self, data: bytes) -> None:
+        """Write to the process's stdin; ClusterError when the stream broke."""
+        ...
 
     def recv(self, timeout: float) -> tuple[int, bytes] | None:
         """``(1|2, data)`` for stdout/stderr, ``(3, status)`` once it exited, None on timeout;
-        raises EOFError when the stream is closed."""
+        raises EOFError when the stream ended, ClusterError when it broke."""
         ...
 
     def close(self) -> None: ...
@@ -80,7 +83,12 @@ class AgentResult:
 
 
 class AgentSession:
-    """One running agent. Not thread-safe: one request at a time, from one thread."""
+    """One running agent. Not thread-safe: one request at a time, from one thread.
+
+    Transport failures come from the pipe already translated (the Kube boundary's one table:
+    :class:`ClusterError` with ``status``/``reason``/``retryable``); here they only gain what the
+    agent was doing and its last stderr line.
+    """
 
     def __init__(self, pipe: Pipe, *, hello_timeout: float = HELLO_TIMEOUT) -> None:
         self.pipe = pipe
@@ -90,9 +98,9 @@ class AgentSession:
         self.closed = False
         try:
             hello = self._next_event(time.monotonic() + hello_timeout)
-        except (EOFError, WaitTimeout, OSError) as exc:
+        except (EOFError, ClusterError) as exc:
             self.close()
-            raise AgentUnavailable(f"the agent did not start: {exc}{self._stderr_tail()}") from exc
+            raise self._failure(AgentUnavailable, "the agent did not start", exc) from exc
         if hello.get("event") != "hello":
             self.close()
             raise AgentUnavailable(f"the agent said {hello!r} instead of hello")
@@ -110,9 +118,11 @@ class AgentSession:
     ) -> AgentSession:
         """Start the agent in ``pod``/``container``; :class:`AgentUnavailable` if it cannot."""
         try:
-            pipe = ExecPipe(kube, pod, list(command), container, namespace or kube.namespace)
+            pipe = kube.open_pipe(pod, list(command), container=container, namespace=namespace)
         except ClusterError as exc:
-            raise AgentUnavailable(str(exc)) from exc
+            raise AgentUnavailable(
+                str(exc), status=exc.status, reason=exc.reason, retryable=exc.retryable
+            ) from exc
         return cls(pipe)
 
     def request(
@@ -147,56 +157,30 @@ class AgentSession:
             "ports": list(ports),
         }
         deadline = time.monotonic() + timeout
-        output: list[str] = []
-        serving_at = 0.0
-        files = 0
+        exchange = _Exchange(self._next_id, on_output, on_synced, on_serving)
         try:
             self.pipe.send(json.dumps(header).encode() + b"\n")
             if chunks is not None:
-                for chunk in chunks:
-                    for start in range(0, len(chunk), CHUNK):
-                        piece = chunk[start : start + CHUNK]
-                        self.pipe.send(struct.pack(">I", len(piece)) + piece)
-                    if time.monotonic() > deadline:
-                        raise WaitTimeout("the agent to read the change set", timeout)
-                self.pipe.send(struct.pack(">I", 0))
-            while True:
-                event = self._next_event(deadline)
-                if event.get("id") != self._next_id:
-                    continue
-                kind = event.get("event")
-                if kind == "output":
-                    output.append(event.get("text", ""))
-                    if on_output is not None:
-                        on_output(event.get("text", ""))
-                elif kind == "synced":
-                    files = int(event.get("files", 0))
-                    if on_synced is not None:
-                        on_synced()
-                elif kind == "serving":
-                    serving_at = time.monotonic()
-                    if on_serving is not None:
-                        on_serving(serving_at)
-                elif kind == "done":
-                    break
-        except (EOFError, OSError, WaitTimeout, ClusterError) as exc:
+                self._send_chunks(chunks, deadline, timeout)
+            while not exchange.take(self._next_event(deadline)):
+                pass
+        except WaitTimeout:
             self.close()
-            if isinstance(exc, WaitTimeout):
-                raise
-            raise ClusterError(
-                f"the agent's stream broke: {exc or type(exc).__name__}{self._stderr_tail()}"
-            ) from exc
-        return AgentResult(
-            code=int(event.get("code", 1)),
-            error=str(event.get("error", "")),
-            files=files,
-            sync_ms=float(event.get("syncMs", 0)),
-            build_ms=float(event.get("buildMs", 0)),
-            serving_ms=float(event.get("servingMs", 0)),
-            total_ms=float(event.get("ms", 0)),
-            output="\n".join(output),
-            serving_at=serving_at or time.monotonic(),
-        )
+            raise
+        except (EOFError, ClusterError) as exc:
+            self.close()
+            raise self._failure(ClusterError, "the agent's stream broke", exc) from exc
+        return exchange.result()
+
+    def _send_chunks(self, chunks: Iterable[bytes], deadline: float, timeout: float) -> None:
+        """The tar as length-prefixed pieces (one frame each), then the empty end marker."""
+        for chunk in chunks:
+            for start in range(0, len(chunk), CHUNK):
+                piece = chunk[start : start + CHUNK]
+                self.pipe.send(struct.pack(">I", len(piece)) + piece)
+            if time.monotonic() > deadline:
+                raise WaitTimeout("the agent to read the change set", timeout)
+        self.pipe.send(struct.pack(">I", 0))
 
     def _next_event(self, deadline: float) -> dict[str, Any]:
         while b"\n" not in self._buffer:
@@ -219,6 +203,16 @@ class AgentSession:
         except ValueError as exc:
             raise ClusterError(f"the agent sent {line[:200]!r}") from exc
 
+    def _failure(
+        self, kind: type[ClusterError], doing: str, exc: EOFError | ClusterError
+    ) -> ClusterError:
+        """``kind`` for a failure of the stream, keeping what the translation table said of it
+        (an end of stream is worth a new agent: retryable)."""
+        message = f"{doing}: {exc or type(exc).__name__}{self._stderr_tail()}"
+        if isinstance(exc, ClusterError):
+            return kind(message, status=exc.status, reason=exc.reason, retryable=exc.retryable)
+        return kind(message, retryable=True)
+
     def _stderr_tail(self) -> str:
         text = self._stderr.decode("utf-8", "replace").strip()
         return f" ({text.splitlines()[-1]})" if text else ""
@@ -229,69 +223,62 @@ class AgentSession:
             self.pipe.close()
 
 
-class ExecPipe:
-    """An exec websocket read frame by frame from its socket.
-
-    Not the client's ``WSClient.update``/``read_channel``: that keeps every byte of stdout in a
-    growing buffer (a leak for a stream meant to live all day) and waits on the raw socket with
-    ``poll``, which misses a frame already decrypted into the TLS buffer until the next one
-    comes (or the timeout). Reading whole frames from ``ws.sock`` with a socket timeout has
-    neither problem and reads several hundred MiB/s (shared FINDINGS).
-    """
+class _Exchange:
+    """The events of one request, handed to its callbacks and gathered into its result."""
 
     def __init__(
-        self, kube: Any, pod: str, argv: list[str], container: str, namespace: str
+        self,
+        request_id: int,
+        on_output: Callable[[str], None] | None,
+        on_synced: Callable[[], None] | None,
+        on_serving: Callable[[float], None] | None,
     ) -> None:
-        # Opened through the Kube boundary (its translation table turns failures into
-        # ClusterError); the frames are then read here, below the client.
-        self.client = kube.open_exec(
-            pod,
-            argv,
-            namespace,
-            container=container,
-            stdin=True,
-            stdout=True,
-            stderr=True,
-            tty=False,
-            binary=True,
+        self.request_id = request_id
+        self.on_output = on_output
+        self.on_synced = on_synced
+        self.on_serving = on_serving
+        self.output: list[str] = []
+        self.files = 0
+        self.serving_at = 0.0
+        self.done: dict[str, Any] = {}
+
+    def take(self, event: dict[str, Any]) -> bool:
+        """Handle one event; True once the request is done. Events of other requests (an
+        earlier one abandoned) are skipped."""
+        if event.get("id") != self.request_id:
+            return False
+        kind = event.get("event")
+        if kind == "output":
+            text = event.get("text", "")
+            self.output.append(text)
+            if self.on_output is not None:
+                self.on_output(text)
+        elif kind == "synced":
+            self.files = int(event.get("files", 0))
+            if self.on_synced is not None:
+                self.on_synced()
+        elif kind == "serving":
+            self.serving_at = time.monotonic()
+            if self.on_serving is not None:
+                self.on_serving(self.serving_at)
+        elif kind == "done":
+            self.done = event
+            return True
+        return False
+
+    def result(self) -> AgentResult:
+        event = self.done
+        return AgentResult(
+            code=int(event.get("code", 1)),
+            error=str(event.get("error", "")),
+            files=self.files,
+            sync_ms=float(event.get("syncMs", 0)),
+            build_ms=float(event.get("buildMs", 0)),
+            serving_ms=float(event.get("servingMs", 0)),
+            total_ms=float(event.get("ms", 0)),
+            output="\n".join(self.output),
+            serving_at=self.serving_at or time.monotonic(),
         )
-        self.ws = self.client.sock
-        self.v5 = getattr(self.client, "subprotocol", "") == "v5.channel.k8s.io"
-        self._lock = threading.Lock()
-
-    def send(self, data: bytes) -> None:
-        from websocket import ABNF
-
-        with self._lock:
-            self.ws.send(b"\x00" + data, opcode=ABNF.OPCODE_BINARY)
-
-    def recv(self, timeout: float) -> tuple[int, bytes] | None:
-        from websocket import ABNF, WebSocketConnectionClosedException, WebSocketTimeoutException
-
-        self.ws.settimeout(max(timeout, 0.001))
-        try:
-            opcode, frame = self.ws.recv_data_frame(True)
-        except (TimeoutError, WebSocketTimeoutException, ssl.SSLWantReadError):
-            return None
-        except WebSocketConnectionClosedException as exc:
-            raise EOFError("the exec stream closed") from exc
-        if opcode == ABNF.OPCODE_CLOSE:
-            raise EOFError("the exec stream closed")
-        data = frame.data
-        if not data or opcode not in (ABNF.OPCODE_BINARY, ABNF.OPCODE_TEXT):
-            return None
-        channel, payload = data[0], bytes(data[1:])
-        if channel == 255:  # v5: a channel was closed
-            return None
-        return channel, payload
-
-    def close(self) -> None:
-        from pyodo_tasks.core.kube.execs import release
-
-        try:
-            release(self.ws)
-        except Exception as exc:  # closing a broken socket: nothing left to do
-            log.debug("closing the agent's stream: %s", exc)
 
 
 def prefetch(chunks: Iterable[bytes], depth: int = 4) -> Iterator[bytes]:

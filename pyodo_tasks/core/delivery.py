@@ -28,6 +28,7 @@ from pyodo_tasks.errors import CommandError, SyncError
 
 if TYPE_CHECKING:
     from pyodo_tasks.core.component import Component, SyncResult
+    from pyodo_tasks.core.index import Changes
 
 __all__ = ["AgentPool", "Delivery", "agent_enabled", "deliver_with_agent", "tcp_ports"]
 
@@ -130,13 +131,8 @@ def deliver_with_agent(
     dest = component.devfile.source_dir
     instance = component.container_instance(pod)
     post_start_due = build and component.post_start_due(instance)
-    timings: dict[str, float] = {}
-    counter: ByteCounter | None = None
-    if changes:
-        say(f"Syncing files into pod/{name}:{dest}: {changes.summary()}")
-        if changes.to_send():
-            counter = ByteCounter(prefetch(build_tar(component.root, changes.to_send(), snapshot)))
-    in_one = build and not post_start_due
+    in_one = build and not post_start_due  # else the build is a second request, after postStart
+    counter = _tar_stream(component, changes, snapshot, f"pod/{name}:{dest}", say)
 
     def synced() -> SyncResult:
         return SyncResult(changes, name, result.digest, counter.total if counter else 0)
@@ -157,32 +153,69 @@ def deliver_with_agent(
         on_serving=on_serving,
         timeout=timeout,
     )
-    if reply.error:
-        raise _sync_error(component, name, dest, reply.error)
-    if changes or changes.touched:
-        component.index().commit(snapshot)
-    if changes:
-        component.state.update(container=instance)
+    _commit_sync(component, reply, name, instance, changes, snapshot)
     sent = synced()
-    timings["sync"] = reply.sync_ms
+    timings = {"sync": reply.sync_ms}
     if not build:
         return Delivery(sent, via="agent", timings=timings)
     if post_start_due:  # after the first sync, before the first build: its own step
         if on_synced is not None:
             on_synced(sent)
         component.post_start(output)
-        reply = session.request(
-            dest=dest,
-            build=True,
-            ports=tcp_ports(component),
-            on_output=say,
-            on_serving=on_serving,
-            timeout=timeout,
-        )
+        reply = _build(component, session, say, on_serving, timeout)
     _check_build(component, reply, name)
     component.mark_built(result.digest)
     timings.update(build=reply.build_ms, serving=reply.serving_ms, total=reply.total_ms)
     return Delivery(sent, True, "agent", reply.serving_at, timings)
+
+
+def _tar_stream(
+    component: Component, changes: Changes, snapshot: Any, where: str, say: Output
+) -> ByteCounter | None:
+    """The change set's tar, built in a thread while it is sent and counted; None when no file
+    is sent (nothing changed, or deletions only)."""
+    if not changes:
+        return None
+    say(f"Syncing files into {where}: {changes.summary()}")
+    if not changes.to_send():
+        return None
+    return ByteCounter(prefetch(build_tar(component.root, changes.to_send(), snapshot)))
+
+
+def _build(
+    component: Component,
+    session: AgentSession,
+    say: Output,
+    on_serving: Callable[[float], None] | None,
+    timeout: float,
+) -> AgentResult:
+    """A request with no change set: build and restart only."""
+    return session.request(
+        dest=component.devfile.source_dir,
+        build=True,
+        ports=tcp_ports(component),
+        on_output=say,
+        on_serving=on_serving,
+        timeout=timeout,
+    )
+
+
+def _commit_sync(
+    component: Component,
+    reply: AgentResult,
+    pod: str,
+    instance: str,
+    changes: Changes,
+    snapshot: Any,
+) -> None:
+    """Once the files arrived: the index (and which container holds them) is committed; a
+    refused sync commits nothing."""
+    if reply.error:
+        raise _sync_error(component, pod, component.devfile.source_dir, reply.error)
+    if changes or changes.touched:
+        component.index().commit(snapshot)
+    if changes:
+        component.state.update(container=instance)
 
 
 def _sync_error(component: Component, pod: str, dest: str, error: str) -> SyncError:

@@ -394,5 +394,6 @@ class FakeKube(Kube):
         )
 
     open_exec = _no_stream
+    open_pipe = _no_stream
     open_portforward = _no_stream
     list_function = _no_stream

@@ -17,10 +17,7 @@ PACKAGES = ("pyodo_tasks", "pytest_pyodo")
 MAX_LINES = 60
 
 #: ``path::Qualified.name`` -> why it is still long. Remove entries, never add.
-ALLOWED: dict[str, str] = {
-    "pyodo_tasks/core/agent.py::AgentSession.request": "the agent exchange; being split",
-    "pyodo_tasks/core/delivery.py::deliver_with_agent": "being split",
-}
+ALLOWED: dict[str, str] = {}
 
 
 def _functions() -> dict[str, int]:

@@ -19,6 +19,7 @@ from kubernetes.stream import portforward, stream
 
 from pyodo_tasks.core.kube.errors import translated
 from pyodo_tasks.core.kube.execs import ExecResult, exec_run
+from pyodo_tasks.core.kube.pipe import ExecPipe
 from pyodo_tasks.core.kube.target import ResolvedTarget, Target
 from pyodo_tasks.core.kube.watch import ChangePause
 from pyodo_tasks.core.wait import wait_for
@@ -307,6 +308,13 @@ class Kube:
                 _preload_content=False,
                 **options,
             )
+
+    def open_pipe(
+        self, pod: str, argv: list[str], *, container: str, namespace: str | None = None
+    ) -> ExecPipe:
+        """Start ``argv`` in ``container`` of ``pod`` and keep its stream open, read frame by
+        frame (:class:`~.pipe.ExecPipe`: the resident agent's transport)."""
+        return ExecPipe(self, pod, argv, container=container, namespace=namespace or self.namespace)
 
     def open_portforward(self, pod: str, port: int, namespace: str | None = None) -> Any:
         """Open a port-forward websocket to ``port`` of ``pod`` (the client's PortForward)."""
