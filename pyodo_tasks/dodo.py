@@ -7,7 +7,8 @@ directory. The target follows kubectl (current context and its namespace), overr
 ``PYODO_CONTEXT``/``PYODO_NAMESPACE``/``PYODO_KUBECONFIG`` and, above those, by the tasks'
 options, ``doit push --namespace dev --context kind-pyodo`` (doit variables, ``doit push
 namespace=dev``, work too). Image overrides:
-``PYODO_IMAGE_<CONTAINER>=ref`` or ``doit push image.<container>=ref``. Registries for
+``PYODO_IMAGE_<CONTAINER>=ref`` or ``doit push image.<container>=ref`` (read for each container
+the devfile has: a variable naming no container is ignored). Registries for
 ``parent: {id: …}``: ``PYODO_DEVFILE_REGISTRY`` or ``doit push devfile_registry=URL|DIR``.
 
 doit's state goes to ``.pyodo/doit.sqlite`` with the sqlite3 backend: the default dbm falls back
@@ -27,6 +28,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from doit import get_var
 
 from pyodo_tasks.core.gc import gc_task
 from pyodo_tasks.core.kube import Target
@@ -62,36 +65,36 @@ DOIT_CONFIG: dict[str, Any] = {
 }
 
 
-def _cmdline_vars() -> dict[str, str]:
-    """doit's command-line variables (``name=value`` after the task names)."""
-    from doit import doit_cmd
+def _variable(name: str) -> str | None:
+    """doit's command-line variable ``name=value`` (``doit push namespace=dev``); None when it
+    was not given or is empty. doit reads variables by name only, so every name pyodo knows is
+    asked for: the target's, ``devfile_registry`` and ``image.<container>`` per container."""
+    return get_var(name) or None
 
-    return dict(doit_cmd._CMDLINE_VARS or {})  # doit offers get_var() but no listing
+
+def _image_override(container: str) -> str | None:
+    """``doit push image.<container>=ref``: asked once for each container of the devfile."""
+    return _variable(f"image.{container}")
 
 
 def _target() -> Target:
     """Options (``--namespace``) over variables (``namespace=``) over ``PYODO_*`` over kubectl."""
-    explicit = {**_cmdline_vars(), **target_options(sys.argv[1:])}
+    options = target_options(sys.argv[1:])
+
+    def chosen(name: str) -> str | None:
+        return (options[name] if name in options else _variable(name)) or None
+
     return Target.from_env(
-        kubeconfig=explicit.get("kubeconfig") or None,
-        context=explicit.get("context") or None,
-        namespace=explicit.get("namespace") or None,
+        kubeconfig=chosen("kubeconfig"), context=chosen("context"), namespace=chosen("namespace")
     )
 
 
 def _component_tasks() -> ComponentTasks:
-    variables = _cmdline_vars()
-    target = _target()
-    overrides = {
-        key.removeprefix("image."): value
-        for key, value in variables.items()
-        if key.startswith("image.")
-    }
     return ComponentTasks(
         ".",
-        target=target,
-        image_overrides=overrides,
-        devfile_registry=variables.get("devfile_registry") or None,
+        target=_target(),
+        image_overrides=_image_override,
+        devfile_registry=_variable("devfile_registry"),
     )
 
 

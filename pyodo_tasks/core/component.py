@@ -32,7 +32,7 @@ from pyodo_tasks.core import pod as contract
 from pyodo_tasks.core import podstate
 from pyodo_tasks.core.commands import Output, quiet, run_streamed
 from pyodo_tasks.core.delivery import AgentPool, Delivery, deliver_with_agent
-from pyodo_tasks.core.devfile import Devfile, Endpoint, load_devfile
+from pyodo_tasks.core.devfile import Devfile, Endpoint, ImageOverrides, load_devfile
 from pyodo_tasks.core.endpoints import pick_endpoint, scheme, wait_answering
 from pyodo_tasks.core.endpoints import service_url as _service_url
 from pyodo_tasks.core.index import Changes, FileIndex, Snapshot
@@ -95,7 +95,7 @@ class Component:
         path: Path | str,
         target: Target | ResolvedTarget | None = None,
         *,
-        image_overrides: Mapping[str, str] | None = None,
+        image_overrides: ImageOverrides | None = None,
         labels: Mapping[str, str] | None = None,
         render_options: Mapping[str, Any] | None = None,
         state_dir: Path | None = None,

@@ -25,7 +25,7 @@ from types import FrameType
 from typing import Any
 
 from pyodo_tasks.core.component import Component
-from pyodo_tasks.core.devfile import find_devfile
+from pyodo_tasks.core.devfile import ImageOverrides, find_devfile
 from pyodo_tasks.core.kube import Kube, Target
 from pyodo_tasks.dev.client import DevClient
 from pyodo_tasks.dev.controller import Controller
@@ -53,7 +53,7 @@ class DevSession:
         path: Path | str = ".",
         target: Target | None = None,
         *,
-        image_overrides: Mapping[str, str] | None = None,
+        image_overrides: ImageOverrides | None = None,
         labels: Mapping[str, str] | None = None,
         environ: Mapping[str, str] | None = None,
         display: Display | None = None,
@@ -62,7 +62,7 @@ class DevSession:
         watch_timeout: int = 30,
     ) -> None:
         self.path = Path(path)
-        self.image_overrides = dict(image_overrides or {})
+        self.image_overrides: ImageOverrides = image_overrides or {}
         self.labels = dict(labels or {})
         self.environ = environ
         self.cleanup = cleanup

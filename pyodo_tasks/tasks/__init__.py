@@ -28,7 +28,7 @@ from typing import Any
 from doit.task import result_dep
 
 from pyodo_tasks.core.component import Component
-from pyodo_tasks.core.devfile import REGISTRY_ENV
+from pyodo_tasks.core.devfile import REGISTRY_ENV, ImageOverrides
 from pyodo_tasks.core.endpoints import matching_url
 from pyodo_tasks.core.kube import Kube, Target
 from pyodo_tasks.core.teardown import delete_labelled_component, orphan_of
@@ -58,7 +58,7 @@ class ComponentTasks:
         path: Path | str = ".",
         *,
         target: Target | None = None,
-        image_overrides: Mapping[str, str] | None = None,
+        image_overrides: ImageOverrides | None = None,
         labels: Mapping[str, str] | None = None,
         devfile_registry: str | None = None,
     ) -> None:
@@ -66,7 +66,8 @@ class ComponentTasks:
         self._checked: tuple[Any] | None = None
         self._pod: Any = None
         self.target = target
-        self.image_overrides = dict(image_overrides or {})
+        #: Container name -> image, or a lookup by name (doit's ``image.<container>=``).
+        self.image_overrides: ImageOverrides = image_overrides or {}
         self.labels = dict(labels or {})
         #: Registries for ``parent: {id: …}`` (doit ``devfile_registry=``), over the env's.
         self.devfile_registry = devfile_registry

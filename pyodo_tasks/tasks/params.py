@@ -75,7 +75,18 @@ TASK_PARAMS: dict[str, list[Param]] = {
 
 
 def target_options(argv: list[str]) -> dict[str, str]:
-    """``--namespace X`` / ``--namespace=X`` (and context, kubeconfig) from a doit command line."""
+    """``--namespace X`` / ``--namespace=X`` (and context, kubeconfig) from a doit command line.
+
+    The one place pyodo reads doit's command line itself, and why: ``doit push --namespace dev``
+    must reach the whole graph (``create_resources``, ``wait_ready``, ``copy``… and their
+    ``uptodate`` checks, built when the tasks are loaded), but doit hands a task's option only
+    to that task's actions, at run time. doit 0.37 has no public way around it: ``get_var``
+    covers ``name=value`` variables only, and ``@task_params`` parses only the options after the
+    task *creator's* own name (``pyodo``, never typed) and cannot be combined with the tasks'
+    ``params`` that make doit accept and document the options (pydoit/doit#273 and #324 ask
+    for global options; the maintainers point to ``get_var``). doit still validates the
+    options itself; this only reads their values.
+    """
     found: dict[str, str] = {}
     for i, arg in enumerate(argv):
         for name in TARGET_OPTIONS:

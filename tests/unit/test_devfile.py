@@ -115,6 +115,24 @@ def test_image_override_by_argument_beats_environment(tmp_path: Path) -> None:
     assert devfile.app_container.image == "localhost/arg:1"
 
 
+def test_image_override_lookup_is_asked_for_each_container_and_beats_environment(
+    tmp_path: Path,
+) -> None:
+    write(tmp_path, MINIMAL)
+    env = {image_override_env_name("runtime"): "localhost/from-env:1"}
+    asked: list[str] = []
+
+    def lookup(name: str) -> str | None:
+        asked.append(name)
+        return {"runtime": "localhost/var:1"}.get(name)
+
+    devfile = load_devfile(tmp_path, environ=env, image_overrides=lookup)
+    assert devfile.app_container.image == "localhost/var:1"
+    assert asked == ["runtime"]
+    unset = load_devfile(tmp_path, environ=env, image_overrides=lambda name: "")
+    assert unset.app_container.image == "localhost/from-env:1"
+
+
 def test_image_override_for_unknown_container_is_rejected(tmp_path: Path) -> None:
     with pytest.raises(DevfileError, match="names no container component: web"):
         load_devfile(write(tmp_path, MINIMAL), environ={}, image_overrides={"web": "x"})

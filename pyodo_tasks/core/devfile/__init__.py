@@ -13,7 +13,7 @@ paths, URLs and devfile registries, with a cache).
 
 from __future__ import annotations
 
-from pyodo_tasks.core.devfile.loader import find_devfile, load_devfile
+from pyodo_tasks.core.devfile.loader import ImageOverrides, find_devfile, load_devfile
 from pyodo_tasks.core.devfile.model import (
     DEFAULT_SOURCE_DIR,
     S2I_SOURCE_DIR,
@@ -44,6 +44,7 @@ __all__ = [
     "Endpoint",
     "EnvVar",
     "ExecCommand",
+    "ImageOverrides",
     "KubernetesComponent",
     "Volume",
     "VolumeMount",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import yaml
@@ -21,12 +21,16 @@ from pyodo_tasks.core.devfile.parser import Parser
 from pyodo_tasks.core.devfile.registry import REGISTRY_ENV, registry_setting
 from pyodo_tasks.errors import DevfileError
 
-__all__ = ["DEVFILE_NAMES", "find_devfile", "load_devfile"]
+__all__ = ["DEVFILE_NAMES", "ImageOverrides", "find_devfile", "load_devfile"]
 
 log = logging.getLogger("pyodo_tasks.devfile")
 
 DEVFILE_NAMES = ("devfile.yaml", ".devfile.yaml", "devfile.yml", ".devfile.yml")
 MAX_DEVFILE_BYTES = MAX_FILE_BYTES
+
+#: Container name -> image; or a lookup by container name (None or "": no override), for a
+#: source that can be asked for a name but cannot list what it holds (doit's ``get_var``).
+ImageOverrides = Mapping[str, str] | Callable[[str], str | None]
 
 
 def find_devfile(directory: Path | str) -> Path:
@@ -65,19 +69,20 @@ def _read_devfile(file: Path) -> str:
 def load_devfile(
     path: Path | str,
     *,
-    image_overrides: Mapping[str, str] | None = None,
+    image_overrides: ImageOverrides | None = None,
     environ: Mapping[str, str] | None = None,
     registry: str | Sequence[str] | None = None,
 ) -> Devfile:
     """Read and validate a component's devfile, its ``parent:`` chain merged in.
 
     ``path`` is the component directory or the devfile itself. Images are overridden, per
-    container component, by ``image_overrides`` first, then ``PYODO_IMAGE_<CONTAINER>``
-    variables in ``environ`` (default: the process environment) — so a devfile that names a
-    registry image can run on a locally built one. Parents named by registry id are looked up
-    in ``registry`` (URLs or local directories), else ``PYODO_DEVFILE_REGISTRY`` in
-    ``environ``, before the devfile's own ``registryUrl``. What the user should hear (a name
-    made valid, an ignored field) is in ``Devfile.notes`` and logged once as a warning.
+    container component, by ``image_overrides`` (:data:`ImageOverrides`) first, then
+    ``PYODO_IMAGE_<CONTAINER>`` variables in ``environ`` (default: the process environment) —
+    so a devfile that names a registry image can run on a locally built one. Parents named by
+    registry id are looked up in ``registry`` (URLs or local directories), else
+    ``PYODO_DEVFILE_REGISTRY`` in ``environ``, before the devfile's own ``registryUrl``. What the
+    user should hear (a name made valid, an ignored field) is in ``Devfile.notes`` and logged
+    once as a warning.
     """
     file = find_devfile(path)
     text = _read_devfile(file)
@@ -106,5 +111,15 @@ def load_devfile(
         for c in devfile.containers
         if environ.get(image_override_env_name(c.name))
     }
-    overrides.update(image_overrides or {})
+    overrides.update(_given_overrides(image_overrides, devfile))
     return devfile.with_images(overrides) if overrides else devfile
+
+
+def _given_overrides(given: ImageOverrides | None, devfile: Devfile) -> dict[str, str]:
+    """A mapping as it is (a name that is no container is refused by ``with_images``); a lookup
+    asked once per container of the devfile."""
+    if given is None:
+        return {}
+    if callable(given):
+        return {c.name: image for c in devfile.containers if (image := given(c.name))}
+    return dict(given)
