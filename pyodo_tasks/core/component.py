@@ -344,17 +344,26 @@ class Component:
         say = output or quiet
         for container, script in steps:
             say(f"[pyodo] postStart in {container}: {script}")
-            run_streamed(
-                self.kube,
-                pod.metadata.name,
-                ["sh", "-c", script],
-                container=container,
-                timeout=timeout,
-                say=say,
-                context=f"postStart of component {self.name} in pod/{pod.metadata.name}",
-            )
+            self._run_step("postStart", pod.metadata.name, container, script, timeout, say)
         self.state.update(post_start=instance)
         return True
+
+    def _run_step(
+        self, what: str, pod: str, container: str, script: str, timeout: float, say: Output
+    ) -> None:
+        """One devfile step outside the app's build (an event's, ``postStart``/``preStop``, or
+        a command's step in another container): its command line run by ``sh -c`` in its
+        container, its lines streamed to ``say``; CommandError naming ``what`` on failure."""
+        context = f"{what} of component {self.name} in pod/{pod}"
+        run_streamed(
+            self.kube,
+            pod,
+            ["sh", "-c", script],
+            container=container,
+            timeout=timeout,
+            say=say,
+            context=context,
+        )
 
     def post_start_due(self, instance: str) -> bool:
         """True when ``events.postStart`` has not run yet in this container instance."""
@@ -390,16 +399,7 @@ class Component:
             for container, script, _ in batch:
                 say(f"[pyodo] {kind} in {container}: {script}")
             steps = [
-                functools.partial(
-                    run_streamed,
-                    self.kube,
-                    pod,
-                    ["sh", "-c", script],
-                    container=container,
-                    timeout=timeout,
-                    say=say,
-                    context=f"{kind} of component {self.name} in pod/{pod}",
-                )
+                functools.partial(self._run_step, kind, pod, container, script, timeout, say)
                 for container, script, _ in batch
             ]
             if len(steps) == 1:
@@ -505,15 +505,7 @@ class Component:
             return
         for container, script in steps:
             try:
-                run_streamed(
-                    self.kube,
-                    pod.metadata.name,
-                    ["sh", "-c", script],
-                    container=container,
-                    timeout=timeout,
-                    say=quiet,
-                    context=f"preStop of component {self.name}",
-                )
+                self._run_step("preStop", pod.metadata.name, container, script, timeout, quiet)
             except PyodoError as exc:
                 log.warning("preStop step in %s failed: %s", container, exc)
 
