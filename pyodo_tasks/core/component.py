@@ -203,7 +203,7 @@ class Component:
         index = self.index()
         same_pod = self.state.get("container") == self.container_instance(pod)
         old = index.load() if same_pod else None
-        new = index.scan()
+        new = index.scan(previous=old)
         return index.diff(old, new), new, pod
 
     def sync_digest(self, pod: k8s.V1Pod | None = None) -> str:
@@ -242,7 +242,7 @@ class Component:
         else:
             wanted = build(result) if callable(build) else build
         if not changes and not wanted:
-            if changes.touched:  # stat changed, content did not: remember, so no re-hash
+            if changes.commit_due:  # e.g. stat changed, content did not: remember, no re-hash
                 self.index().commit(snapshot)
             return Delivery(result)
         # Build steps in other containers run by exec (run_sidecar_steps): not through the agent.
@@ -316,7 +316,7 @@ class Component:
             sent = send_changes(target, self.root, changes, snapshot)
             self.index().commit(snapshot)
             self.state.update(container=self.container_instance(pod))
-        elif changes.touched:
+        elif changes.commit_due:
             self.index().commit(snapshot)
         synced = SyncResult(changes, name, result.digest, sent)
         timings = {"sync": (time.monotonic() - started) * 1000}

@@ -212,7 +212,7 @@ def _commit_sync(
     refused sync commits nothing."""
     if reply.error:
         raise _sync_error(component, pod, component.devfile.source_dir, reply.error)
-    if changes or changes.touched:
+    if changes or changes.commit_due:
         component.index().commit(snapshot)
     if changes:
         component.state.update(container=instance)

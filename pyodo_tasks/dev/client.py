@@ -88,7 +88,7 @@ class DevClient:
         changed = [path for _, path in changes]
         with self._lock:
             before: Mapping[str, Any] = self._snapshot or {}
-            after = self.index.scan()
+            after = self.index.scan(previous=self._snapshot)
             self._snapshot = after
             paths = relevant_paths(changed, self.root, before, after)
             if not paths and str(self.devfile_path) not in changed:
@@ -100,7 +100,7 @@ class DevClient:
     def rescan(self) -> None:
         """Publish if the tree moved since the last scan (used once the watch is installed)."""
         with self._lock:
-            self._snapshot = self.index.scan()
+            self._snapshot = self.index.scan(previous=self._snapshot)
             self._publish_if_changed(self._snapshot)
 
     def flush(self) -> None:

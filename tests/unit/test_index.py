@@ -449,21 +449,37 @@ def test_corrupt_index_falls_back_to_full_index(
 ) -> None:
     idx = FileIndex(tree)
     push(idx)
-    idx.index_path.write_text('{"version": 1, "files": {"a": ["file", "big"')
+    idx.index_path.write_text('{"version": 2, "paths": ["a"], "kind": ["file"], "size": ["big"')
     with caplog.at_level(logging.WARNING, logger="pyodo_tasks.core.index"):
         changes, _ = idx.changes()
     assert changes.full
     assert "full index" in caplog.text
 
 
+def _columns(paths: list[object], **columns: list[object]) -> str:
+    """An index file of ``paths`` (plain files unless ``columns`` say otherwise)."""
+    plain = {"kind": "file", "size": 0, "mtime_ns": 0, "mode": 0o644, "digest": None}
+    doc: dict[str, object] = {"version": 2, "scanned_at_ns": 0, "paths": paths}
+    for name in (*plain, "link_target"):
+        doc[name] = columns.get(name, [plain.get(name)] * len(paths))
+    return json.dumps(doc)
+
+
 @pytest.mark.parametrize(
     "content",
     [
-        '{"version": 99, "files": {}}',
+        '{"version": 99, "paths": []}',
+        '{"version": 1, "files": {"a": ["file", 0, 0, 0, null, null]}}',
         "[]",
-        '{"version": 1, "files": {"a": ["pipe", 0, 0, 0, null, null]}}',
-        '{"version": 1, "files": {"../etc/passwd": ["file", 0, 0, 0, null, null]}}',
-        '{"version": 1, "files": {"a": ["link", 0, 0, 0, null, null]}}',
+        _columns(["a"], kind=["pipe"]),
+        _columns(["../etc/passwd"]),
+        _columns(["a", "b//c"]),
+        _columns(["a"], kind=["link"]),
+        _columns(["a"], link_target=["x"]),
+        _columns(["a"], size=["big"]),
+        _columns(["a"], digest=[7]),
+        _columns(["a"], mode=[]),
+        _columns(["a", 7]),
     ],
 )
 def test_unknown_version_or_shape_falls_back_to_full_index(
@@ -481,7 +497,7 @@ def test_commit_writes_atomically_and_leaves_no_temp_files(tree: Path) -> None:
     idx = FileIndex(tree)
     push(idx)
     assert sorted(p.name for p in idx.state_dir.iterdir()) == [".gitignore", "index.json"]
-    assert json.loads(idx.index_path.read_text())["version"] == 1
+    assert json.loads(idx.index_path.read_text())["version"] == 2
 
 
 def test_keyed_indexes_are_independent(tree: Path) -> None:
@@ -564,3 +580,75 @@ def test_quick_pattern_filter_never_changes_the_verdict(case: str) -> None:
         assert rules.any is not None
         for path in sorted(paths):
             assert rules.decide(path) == rules.spec.check_file(path).include, path
+
+
+# -- re-scanning against the previous snapshot ----------------------------------------------
+
+
+def test_rescan_carries_unchanged_entries_over_and_finds_the_one_edit(tree: Path) -> None:
+    idx = FileIndex(tree)
+    push(idx)
+    old = idx.load()
+    assert old is not None
+    (tree / "lib" / "util.py").write_text("X = 2\n")  # same size, new mtime
+    new = idx.scan(previous=old)
+    assert new["app.py"] == old["app.py"]
+    assert idx.diff(old, new).modified == ("lib/util.py",)
+
+
+def test_rescan_sees_a_new_ignore_pattern_drop_a_file_it_held(tree: Path) -> None:
+    idx = FileIndex(tree)
+    push(idx)
+    (tree / "lib" / ".gitignore").write_text("util.py\n")
+    changes, _ = idx.changes()
+    assert changes.deleted == ("lib/util.py",)
+    assert changes.created == ("lib/.gitignore",)
+
+
+def test_rescan_sees_a_self_ignoring_ignore_file_removed(tree: Path) -> None:
+    write(tree, {".pyodoignore": ".pyodoignore\nsecret.txt\n", "secret.txt": "s"})
+    idx = FileIndex(tree)
+    push(idx)
+    assert "secret.txt" not in idx.scan()
+    (tree / ".pyodoignore").unlink()
+    changes, _ = idx.changes()
+    assert changes.created == ("secret.txt",)
+
+
+def test_rescan_with_other_extra_ignores_matches_every_path_again(tree: Path) -> None:
+    push(FileIndex(tree))
+    changes, _ = FileIndex(tree, extra_ignores=["*.py"]).changes()
+    assert changes.deleted == ("app.py", "lib/util.py")
+
+
+def test_rescan_sees_a_file_become_a_directory_and_a_link(tree: Path) -> None:
+    idx = FileIndex(tree)
+    push(idx)
+    (tree / "app.py").unlink()
+    write(tree, {"app.py/inner.py": ""})
+    (tree / "static").rmdir()
+    (tree / "static").symlink_to("lib")
+    changes, new = idx.changes()
+    assert set(changes.to_delete()) == {"app.py", "static"}
+    assert set(changes.to_send()) == {"app.py", "app.py/inner.py", "static"}
+    assert new["static"].link_target == "lib"
+
+
+def test_index_written_under_other_rules_is_committed_again_on_a_no_op(tree: Path) -> None:
+    idx = FileIndex(tree)
+    push(idx)
+    doc = json.loads(idx.index_path.read_text())
+    doc["rules"] = None  # as an index whose rules this pyodo cannot know
+    idx.index_path.write_text(json.dumps(doc))
+    changes, _ = idx.changes()
+    assert not changes and changes.commit_due
+    assert json.loads(idx.index_path.read_text())["rules"] == idx.rules_key
+
+
+def test_dev_loop_rescan_of_its_last_scan_keeps_the_same_digest(tree: Path) -> None:
+    idx = FileIndex(tree)
+    first = idx.scan()
+    again = idx.scan(previous=first)
+    assert again.digest() == first.digest()
+    (tree / "new.py").write_text("")
+    assert idx.scan(previous=again).digest() != first.digest()
