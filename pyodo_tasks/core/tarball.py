@@ -18,6 +18,7 @@ import logging
 import os
 import posixpath
 import stat
+import struct
 import tarfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -36,6 +37,12 @@ ARGV_BUDGET = 32 * 1024
 _CHUNK = 1 << 20
 _RM = ("rm", "-rf", "--")
 _OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+#: A ustar header: name, mode, uid, gid, size, mtime, checksum, type, link name, magic and
+#: version, user, group, device major and minor, name prefix, padding (512 bytes).
+_USTAR = struct.Struct("100s8s8s8s12s12s8s1s100s8s32s32s8s8s155s12s")
+_NAME_MAX = 100
+_OCTAL_11 = 8**11  # 8 GiB, or a mtime past 2242: beyond that tarfile writes PAX records
+_ZERO_ID = b"0000000\0"
 
 
 def build_tar(
@@ -139,63 +146,97 @@ def _member(root: Path, name: str, snapshot: Snapshot, chunk_size: int) -> Itera
         log.info("%s vanished before the copy; it will be removed on the next push", name)
         snapshot.record(name, _stale(expected))
         return
-    info = tarfile.TarInfo(name)
-    info.mode, info.mtime = stat.S_IMODE(st.st_mode), st.st_mtime_ns // 1_000_000_000
-    info.uid = info.gid = 0
-    info.uname = info.gname = "root"
+    mode = stat.S_IMODE(st.st_mode)
     if stat.S_ISDIR(st.st_mode) and expected.kind == "dir":
-        info.type = tarfile.DIRTYPE
-        snapshot.record(name, Entry("dir", 0, st.st_mtime_ns, info.mode))
-        yield _header(info)
+        snapshot.record(name, Entry("dir", 0, st.st_mtime_ns, mode))
+        yield _header(name, tarfile.DIRTYPE, mode, st.st_mtime_ns)
     elif stat.S_ISLNK(st.st_mode) and expected.kind == "link":
-        info.type, info.linkname = tarfile.SYMTYPE, os.readlink(path)
-        snapshot.record(name, Entry("link", 0, st.st_mtime_ns, info.mode, None, info.linkname))
-        yield _header(info)
+        target = os.readlink(path)
+        snapshot.record(name, Entry("link", 0, st.st_mtime_ns, mode, None, target))
+        yield _header(name, tarfile.SYMTYPE, mode, st.st_mtime_ns, linkname=target)
     elif stat.S_ISREG(st.st_mode) and expected.kind == "file":
-        yield from _file_member(path, name, info, snapshot, chunk_size)
+        yield from _file_member(path, name, snapshot, chunk_size)
     else:
         log.info("%s changed kind since the scan; it will be re-sent on the next push", name)
         snapshot.record(name, _stale(expected))
 
 
-def _file_member(
-    path: str, name: str, info: tarfile.TarInfo, snapshot: Snapshot, chunk_size: int
-) -> Iterator[bytes]:
+def _file_member(path: str, name: str, snapshot: Snapshot, chunk_size: int) -> Iterator[bytes]:
     try:
         fd = os.open(path, _OPEN_FLAGS)
     except OSError as exc:
         raise SyncError(f"{name}: cannot read for the copy: {exc}") from exc
-    with os.fdopen(fd, "rb") as f:
+    try:  # the descriptor itself, no file object: this runs once per file of a full sync
         before = os.fstat(fd)
         if not stat.S_ISREG(before.st_mode):  # swapped for something else since lstat
             snapshot.record(name, _stale(snapshot[name]))
             return
-        info.size = remaining = before.st_size
-        info.mode, info.mtime = stat.S_IMODE(before.st_mode), before.st_mtime_ns // 1_000_000_000
-        yield _header(info)
+        size = remaining = before.st_size
+        mode = stat.S_IMODE(before.st_mode)
+        yield _header(name, tarfile.REGTYPE, mode, before.st_mtime_ns, size)
         h = hashlib.blake2b(digest_size=16)
         while remaining:
-            data = f.read(min(chunk_size, remaining))
+            data = os.read(fd, min(chunk_size, remaining))
             if not data:
                 break
             h.update(data)
             remaining -= len(data)
             yield data
         after = os.fstat(fd)
+    finally:
+        os.close(fd)
     if remaining:  # it shrank while being read: keep the archive well-formed
         yield b"\0" * remaining
-    yield b"\0" * (-info.size % tarfile.BLOCKSIZE)
+    yield b"\0" * (-size % tarfile.BLOCKSIZE)
     consistent = not remaining and (before.st_size, before.st_mtime_ns) == (
         after.st_size,
         after.st_mtime_ns,
     )
-    entry = Entry("file", before.st_size, before.st_mtime_ns, info.mode, h.hexdigest())
+    entry = Entry("file", before.st_size, before.st_mtime_ns, mode, h.hexdigest())
     if not consistent:
         log.info("%s changed while being copied; it will be re-sent on the next push", name)
     snapshot.record(name, entry if consistent else _stale(entry))
 
 
-def _header(info: tarfile.TarInfo) -> bytes:
+def _header(
+    name: str, kind: bytes, mode: int, mtime_ns: int, size: int = 0, linkname: str = ""
+) -> bytes:
+    """One member's header: a plain ustar block for the usual short ASCII name, else (long or
+    non-ASCII names and targets, huge sizes) what :mod:`tarfile` writes, PAX records and all.
+
+    Why by hand: ``TarInfo.tobuf`` cost 60 us a file, 40 % of building a 10k-file tar."""
+    mtime = mtime_ns // 1_000_000_000  # whole seconds: a fraction would cost a PAX record
+    if (
+        len(name) < _NAME_MAX  # room for a directory's "/"
+        and len(linkname) <= _NAME_MAX
+        and name.isascii()
+        and linkname.isascii()
+        and 0 <= size < _OCTAL_11
+        and 0 <= mtime < _OCTAL_11
+    ):
+        block = _USTAR.pack(
+            (name + "/" if kind == tarfile.DIRTYPE else name).encode("ascii"),
+            b"%07o\0" % mode,
+            _ZERO_ID,
+            _ZERO_ID,
+            b"%011o\0" % size,
+            b"%011o\0" % mtime,
+            b"        ",  # the checksum counts its own field as spaces
+            kind,
+            linkname.encode("ascii"),
+            b"ustar\x0000",
+            b"root",
+            b"root",
+            b"",  # device numbers: none, as tarfile leaves them
+            b"",
+            b"",
+            b"",
+        )
+        return block[:148] + b"%06o\0 " % sum(block) + block[156:]
+    info = tarfile.TarInfo(name)
+    info.type, info.mode, info.mtime, info.size, info.linkname = kind, mode, mtime, size, linkname
+    info.uid = info.gid = 0
+    info.uname = info.gname = "root"
     return info.tobuf(format=tarfile.PAX_FORMAT, encoding="utf-8", errors="surrogateescape")
 
 
