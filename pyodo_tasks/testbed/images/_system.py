@@ -10,12 +10,13 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from pyodo_tasks.errors import ClusterSetupError
 from pyodo_tasks.paths import cache_root
 from pyodo_tasks.testbed import debs, host
+from pyodo_tasks.testbed.progress import Progress
 
 __all__ = [
     "apt_download_extract",
@@ -44,9 +45,14 @@ def run(
     return host.run(args, timeout=timeout, what=what, cwd=cwd, env=env).output
 
 
-def ensure_debian_packages(packages: Sequence[str]) -> None:
-    """The builders' host tools, through the test bed's one installer (:mod:`..debs`)."""
-    debs.ensure_packages(packages)
+def ensure_debian_packages(
+    packages: Sequence[str], progress: Progress | Callable[[str], None] | None = None
+) -> None:
+    """The builders' host tools, through the test bed's one installer (:mod:`..debs`).
+
+    ``progress`` is the caller's, so the install's lines share its clock and its sink.
+    """
+    debs.ensure_packages(packages, progress)
 
 
 def _apt_download(packages: Sequence[str], cwd: Path) -> None:

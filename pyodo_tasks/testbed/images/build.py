@@ -461,7 +461,7 @@ def ensure_images(
     recipes = [RECIPES[n] for n in wanted]
     missing = [r.name for r in recipes if not archive_path(r).is_file()]
     if missing:
-        ensure_debian_packages(_host_packages(missing))
+        ensure_debian_packages(_host_packages(missing), report)
     results: dict[str, ImageArchive] = {}
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         futures = {r.name: pool.submit(_ensure_one, r, report) for r in recipes}
