@@ -358,3 +358,44 @@ def test_delete_of_objects_that_never_go_is_bounded_and_names_them(
     kube.stuck = True
     with pytest.raises(WaitTimeout, match=r"component app objects to be deleted.*Deployment/app"):
         component.delete(timeout=0.05)
+
+
+SIDECAR_DEVFILE = """\
+schemaVersion: 2.2.0
+metadata: {name: app}
+components:
+  - name: runtime
+    container: {image: localhost/app:1}
+  - name: lint
+    container: {image: localhost/lint:1}
+commands:
+  - id: run
+    exec: {component: runtime, commandLine: node server.js, group: {kind: run}}
+  - id: check
+    exec: {component: lint, commandLine: make lint, group: {kind: build}}
+  - id: flush
+    exec: {component: lint, commandLine: make flush}
+events: {preStop: [flush]}
+"""
+
+
+def test_sidecar_steps_and_pre_stop_run_by_sh_in_their_own_container(
+    source: Path, kube: FakeKube, tmp_path: Path
+) -> None:
+    (source / "devfile.yaml").write_text(SIDECAR_DEVFILE)
+    component = Component(source, kube=kube, state_dir=tmp_path / "s", environ={})
+    component.apply()
+    pod = component.wait_ready(timeout=1).metadata.name
+    said: list[str] = []
+    component.run_sidecar_steps("build", pod, said.append, timeout=5)
+    component.pre_stop(timeout=5)
+    ran = [
+        (container, argv[:2], argv[2].rsplit("&& ", 1)[1]) for _, argv, container, _ in kube.execs
+    ]
+    assert ran == [("lint", ("sh", "-c"), "make lint"), ("lint", ("sh", "-c"), "make flush")]
+    assert said[0].startswith("[pyodo] build in lint: ")
+
+    kube.exec_handler = lambda pod, argv, container, data: ExecResult(argv, 2, b"", b"no rule")
+    with pytest.raises(CommandError, match=f"build of component app in pod/{pod}"):
+        component.run_sidecar_steps("build", pod, said.append, timeout=5)
+    component.pre_stop(timeout=5)  # a failing preStop step is logged, never raised
