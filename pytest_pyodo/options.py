@@ -78,11 +78,17 @@ def sources(config: pytest.Config, environ: Mapping[str, str]) -> list[Source]:
     ]
 
 
-def read_settings(config: pytest.Config, environ: Mapping[str, str] | None = None) -> Settings:
-    """Decide the settings; a bad value or combination is a usage error naming the fix."""
+def read_settings(
+    config: pytest.Config, environ: Mapping[str, str] | None = None, *, check_devfiles: bool = True
+) -> Settings:
+    """Decide the settings; a bad value or combination is a usage error naming the fix.
+
+    ``check_devfiles=False`` skips loading the components' devfiles: an xdist worker's
+    controller has checked the same settings before starting it.
+    """
     environ = os.environ if environ is None else environ
     try:
-        return resolve_settings(sources(config, environ), environ)
+        return resolve_settings(sources(config, environ), environ, check_devfiles=check_devfiles)
     except ConfigError as exc:
         raise pytest.UsageError(f"pyodo: {exc}") from exc
 

@@ -66,14 +66,15 @@ def pytest_configure(config: pytest.Config) -> None:
         "devfile.yaml, relative to the rootdir) that pyodo_component and pyodo_endpoint deploy "
         "for this test, class or module",
     )
-    settings = read_settings(config)
+    # xdist workers get the controller's run id (see pytest_configure_node) and their own name;
+    # the controller checked the components' devfiles already (a bad one stops it first).
+    workerinput = getattr(config, "workerinput", None)
+    settings = read_settings(config, check_devfiles=workerinput is None)
     # Push and build output is logged at INFO; let it reach pytest's log capture (and
     # --log-cli-level) unless the user configured this logger themselves.
     pyodo_log = logging.getLogger("pytest_pyodo")
     if pyodo_log.level == logging.NOTSET:
         pyodo_log.setLevel(logging.INFO)
-    # xdist workers get the controller's run id (see pytest_configure_node) and their own name.
-    workerinput = getattr(config, "workerinput", None)
     if workerinput is not None:
         run_id = workerinput.get("pyodo_run_id") or workerinput["testrunuid"][:8]
         state = PluginState(settings, run_id, workerinput["workerid"], distributed=True)
@@ -139,6 +140,8 @@ def pytest_collection_modifyitems(
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
+    if hasattr(config, "workerinput"):
+        return []  # an xdist worker's header is never shown: the controller prints it
     state = config.stash[STATE_KEY]
     workers = bool(config.getoption("numprocesses", None))
     return header_lines(state.settings, state.run_id, config.rootpath, workers)

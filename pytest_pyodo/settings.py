@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pyodo_tasks import load_devfile
 from pyodo_tasks.cluster import PROVIDERS
 from pyodo_tasks.core.devfile import REGISTRY_ENV, registry_setting
 from pyodo_tasks.core.kube import kubeconfig_paths
@@ -274,6 +273,8 @@ def check_component(
             f"{shown}: no such file or directory ({path}): point it at a component directory "
             "that holds a devfile.yaml"
         )
+    from pyodo_tasks.core.devfile import load_devfile  # the parser: only when checking
+
     try:
         load_devfile(path, environ=environ)
     except ConfigError as exc:

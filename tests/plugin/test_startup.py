@@ -12,8 +12,10 @@ LOADED = """
 import sys
 
 
-def test_no_kubernetes_client_before_a_pyodo_fixture():
+def test_no_kubernetes_client_before_a_pyodo_fixture(request):
     assert "kubernetes" not in sys.modules
+    if hasattr(request.config, "workerinput"):  # the controller checked the devfiles
+        assert "pyodo_tasks.core.devfile.loader" not in sys.modules
 """
 
 CONTROLLER = """

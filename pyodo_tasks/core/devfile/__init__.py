@@ -13,24 +13,28 @@ paths, URLs and devfile registries, with a cache).
 
 from __future__ import annotations
 
-from pyodo_tasks.core.devfile.loader import ImageOverrides, find_devfile, load_devfile
-from pyodo_tasks.core.devfile.model import (
-    DEFAULT_SOURCE_DIR,
-    S2I_SOURCE_DIR,
-    ApplyCommand,
-    Command,
-    CompositeCommand,
-    Container,
-    Devfile,
-    Endpoint,
-    EnvVar,
-    ExecCommand,
-    KubernetesComponent,
-    Volume,
-    VolumeMount,
-    image_override_env_name,
-)
-from pyodo_tasks.core.devfile.registry import REGISTRY_ENV, registry_setting
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pyodo_tasks.core.devfile.loader import ImageOverrides, find_devfile, load_devfile
+    from pyodo_tasks.core.devfile.model import (
+        DEFAULT_SOURCE_DIR,
+        S2I_SOURCE_DIR,
+        ApplyCommand,
+        Command,
+        CompositeCommand,
+        Container,
+        Devfile,
+        Endpoint,
+        EnvVar,
+        ExecCommand,
+        KubernetesComponent,
+        Volume,
+        VolumeMount,
+        image_override_env_name,
+    )
+    from pyodo_tasks.core.devfile.registry import REGISTRY_ENV, registry_setting
 
 __all__ = [
     "DEFAULT_SOURCE_DIR",
@@ -53,3 +57,22 @@ __all__ = [
     "load_devfile",
     "registry_setting",
 ]
+
+_HOMES = {
+    "ImageOverrides": "loader",
+    "find_devfile": "loader",
+    "load_devfile": "loader",
+    "REGISTRY_ENV": "registry",
+    "registry_setting": "registry",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import on first use (PEP 562): the plugin's option parsing needs only the registry
+    setting, and every xdist worker would otherwise load the parser at start-up."""
+    if name not in __all__:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module = importlib.import_module(f".{_HOMES.get(name, 'model')}", __name__)
+    value = getattr(module, name)
+    globals()[name] = value
+    return value
