@@ -13,6 +13,11 @@ from pathlib import Path
 
 import pytest
 
+# pytester's in-process runs drop, at their end, every module first imported during them. The
+# plugin no longer loads the Kubernetes client at start-up, so load it (and the session that
+# uses it) here: otherwise one inner run's exception classes are not the next one's.
+import pytest_pyodo.session  # noqa: F401
+
 HERE = Path(__file__).parent
 REPO = HERE.parents[1]
 DEVFILE = (HERE.parents[1] / "examples" / "nodejs" / "devfile.yaml").read_text()
