@@ -6,10 +6,12 @@ plugin does nothing with a cluster until a test asks for a pyodo fixture. See ``
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import shutil
 import tempfile
+import threading
 import uuid
 from collections.abc import Generator
 from pathlib import Path
@@ -119,8 +121,11 @@ def pytest_collection_modifyitems(
     worker's own copies are deployed when one of its tests asks."""
     state = config.stash[STATE_KEY]
     plan: dict[str, tuple[Path, dict[str, str], bool]] = {}
+    uses_pyodo = False
     for item in items:
-        if "pyodo_component" not in getattr(item, "fixturenames", ()):
+        names = getattr(item, "fixturenames", ())
+        uses_pyodo = uses_pyodo or any(name.startswith("pyodo_") for name in names)
+        if "pyodo_component" not in names:
             continue
         marker = item.get_closest_marker(MARKER)
         if marker is not None and len(marker.args) == 1:
@@ -137,6 +142,20 @@ def pytest_collection_modifyitems(
         if path.is_dir():
             plan.setdefault(key, (path, overrides, shared))
     state.plan = list(plan.values())
+    if uses_pyodo and state.distributed:
+        _prewarm()
+
+
+def _prewarm() -> None:
+    """Import the session module (and the Kubernetes client) in a background thread.
+
+    An xdist worker that has collected waits for the controller, which waits for the slowest
+    worker's collection before scheduling: the import (about half a second of CPU) then runs
+    in time the worker would idle away, instead of after its first test was scheduled.
+    """
+    threading.Thread(
+        target=importlib.import_module, args=(f"{__package__}.session",), daemon=True
+    ).start()
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
