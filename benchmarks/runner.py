@@ -175,6 +175,8 @@ class Bench:
             "date": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "seconds": round(time.monotonic() - self.started, 1),
             "machine": info,
+            # load_avg_at_start is the run's; this is the 1-minute average as this one ended
+            "load_avg_at_end": round(os.getloadavg()[0], 2),
             "figures": [
                 {
                     "key": f.key,
