@@ -28,7 +28,6 @@ from pyodo_tasks.errors import ClusterError, WaitTimeout
 
 __all__ = [
     "AGENT_COMMAND",
-    "GZIP_VERSION",
     "AgentResult",
     "AgentSession",
     "AgentUnavailable",
@@ -41,8 +40,6 @@ AGENT_COMMAND = tuple(contract.AGENT_COMMAND)
 #: Largest chunk framed on the wire (one websocket frame each).
 CHUNK = 512 * 1024
 HELLO_TIMEOUT = 15.0
-#: The first agent version that takes a gzip-compressed tar.
-GZIP_VERSION = 2
 
 
 class AgentUnavailable(ClusterError):
@@ -141,10 +138,8 @@ class AgentSession:
         on_serving: Callable[[float], None] | None = None,
         on_synced: Callable[[], None] | None = None,
         timeout: float = 900.0,
-        gzip: bool = False,
     ) -> AgentResult:
-        """Send one change set (and ask for the build); wait for its end. ``gzip``: the chunks
-        are the tar gzip-compressed (agents of :data:`GZIP_VERSION` and later).
+        """Send one change set (and ask for the build); wait for its end.
 
         A broken stream raises :class:`ClusterError` and closes the session (what reached the
         container is unknown: the caller must not commit its index).
@@ -161,8 +156,6 @@ class AgentSession:
             "build": build,
             "ports": list(ports),
         }
-        if gzip:
-            header["gzip"] = True
         deadline = time.monotonic() + timeout
         exchange = _Exchange(self._next_id, on_output, on_synced, on_serving)
         try:

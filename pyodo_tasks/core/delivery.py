@@ -16,20 +16,14 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pyodo_tasks.core.agent import (
-    GZIP_VERSION,
-    AgentResult,
-    AgentSession,
-    AgentUnavailable,
-    prefetch,
-)
+from pyodo_tasks.core.agent import AgentResult, AgentSession, AgentUnavailable, prefetch
 from pyodo_tasks.core.commands import Output, quiet
 from pyodo_tasks.core.sync import ByteCounter
-from pyodo_tasks.core.tarball import build_tar, gzip_if_worth
+from pyodo_tasks.core.tarball import build_tar
 from pyodo_tasks.errors import CommandError, SyncError
 
 if TYPE_CHECKING:
@@ -139,7 +133,6 @@ def deliver_with_agent(
     post_start_due = build and component.post_start_due(instance)
     in_one = build and not post_start_due  # else the build is a second request, after postStart
     counter = _tar_stream(component, changes, snapshot, f"pod/{name}:{dest}", say)
-    gzip, chunks = (False, None) if counter is None else _body(counter, session)
 
     def synced() -> SyncResult:
         return SyncResult(changes, name, result.digest, counter.total if counter else 0)
@@ -152,8 +145,7 @@ def deliver_with_agent(
         dest=dest,
         mkdir=changes.full,
         delete=changes.to_delete(),
-        chunks=chunks,
-        gzip=gzip,
+        chunks=counter,
         build=in_one,
         ports=tcp_ports(component) if in_one else (),
         on_output=say,
@@ -187,14 +179,7 @@ def _tar_stream(
     say(f"Syncing files into {where}: {changes.summary()}")
     if not changes.to_send():
         return None
-    return ByteCounter(build_tar(component.root, changes.to_send(), snapshot))
-
-
-def _body(tar: ByteCounter, session: AgentSession) -> tuple[bool, Iterator[bytes]]:
-    """What goes on the wire: the counted tar, gzip-compressed when that pays and the agent
-    takes it, built (and compressed) in a thread while it is sent."""
-    gzip, chunks = gzip_if_worth(tar, allowed=session.version >= GZIP_VERSION)
-    return gzip, prefetch(chunks)
+    return ByteCounter(prefetch(build_tar(component.root, changes.to_send(), snapshot)))
 
 
 def _build(

@@ -14,21 +14,19 @@ that changed *while* being read are marked stale so the next push sends them aga
 from __future__ import annotations
 
 import hashlib
-import itertools
 import logging
 import os
 import posixpath
 import stat
 import struct
 import tarfile
-import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from pyodo_tasks.core.index import Entry, Snapshot
 from pyodo_tasks.errors import SyncError
 
-__all__ = ["ARGV_BUDGET", "GZIP_WORTH", "build_tar", "delete_argv", "gzip_if_worth"]
+__all__ = ["ARGV_BUDGET", "build_tar", "delete_argv"]
 
 log = logging.getLogger(__name__)
 
@@ -45,10 +43,6 @@ _USTAR = struct.Struct("100s8s8s8s12s12s8s1s100s8s32s32s8s8s155s12s")
 _NAME_MAX = 100
 _OCTAL_11 = 8**11  # 8 GiB, or a mtime past 2242: beyond that tarfile writes PAX records
 _ZERO_ID = b"0000000\0"
-#: A tar whose first chunk compresses to at most this share of its size is sent gzip-compressed
-#: (text-heavy source: about a quarter); binaries and media are sent as they are.
-GZIP_WORTH = 0.6
-_SAMPLE = 256 * 1024
 
 
 def build_tar(
@@ -67,35 +61,6 @@ def build_tar(
     if missing:
         raise SyncError(f"{missing[0]}: not in the index snapshot; scan again before copying")
     return _stream(Path(root), names, snapshot, max(chunk_size, tarfile.BLOCKSIZE))
-
-
-def gzip_if_worth(
-    chunks: Iterable[bytes], *, allowed: bool = True, level: int = 1
-) -> tuple[bool, Iterator[bytes]]:
-    """``(compressed?, chunks)``: ``chunks`` gzip-compressed when that pays, else as they are.
-
-    It pays when the receiver takes it (``allowed``), the tar fills at least one chunk (a
-    one-file edit is sent as it is: compressing it would only add latency) and a sample of the
-    first chunk shrinks to :data:`GZIP_WORTH` or less. Level 1: the exec path carries about
-    60 MiB/s, level 1 compresses text several times faster than that.
-    """
-    it = iter(chunks)
-    first = next(it, b"")
-    rest = itertools.chain((first,), it)
-    if not allowed or len(first) < _CHUNK:
-        return False, rest
-    if len(zlib.compress(first[:_SAMPLE], level)) > GZIP_WORTH * min(len(first), _SAMPLE):
-        return False, rest
-    return True, _gzipped(rest, level)
-
-
-def _gzipped(chunks: Iterable[bytes], level: int) -> Iterator[bytes]:
-    packer = zlib.compressobj(level, zlib.DEFLATED, 31)  # wbits 31: the gzip container
-    for chunk in chunks:
-        out = packer.compress(chunk)
-        if out:
-            yield out
-    yield packer.flush()
 
 
 def delete_argv(

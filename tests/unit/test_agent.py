@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from pyodo_tasks.core.agent import GZIP_VERSION, AgentSession, AgentUnavailable, prefetch
+from pyodo_tasks.core.agent import AgentSession, AgentUnavailable, prefetch
 from pyodo_tasks.core.index import FileIndex
-from pyodo_tasks.core.tarball import build_tar, gzip_if_worth
+from pyodo_tasks.core.tarball import build_tar
 from pyodo_tasks.errors import ClusterSetupError
 from pyodo_tasks.testbed.images.stage import build_supervisor
 
@@ -229,27 +229,3 @@ def test_prefetch_hands_over_the_producers_error() -> None:
         for chunk in prefetch(chunks()):
             got.append(chunk)
     assert got == [b"a"]
-
-
-@pytest.mark.host  # builds the supervisor with Go
-def test_a_compressible_change_set_travels_gzipped_and_extracts_the_same(
-    agent: AgentSession, tmp_path: Path
-) -> None:
-    src, dest = tmp_path / "src", tmp_path / "dest"
-    (src / "pkg").mkdir(parents=True)
-    for i in range(300):  # about 2 MiB of source-like text: worth compressing
-        (src / "pkg" / f"m{i}.py").write_text(f"def f{i}(value):\n    return value + {i}\n" * 180)
-    index = FileIndex(src, state_dir=tmp_path / "state")
-    changes, snapshot = index.changes()
-    gzip, chunks = gzip_if_worth(build_tar(src, changes.to_send(), snapshot))
-    assert agent.version >= GZIP_VERSION
-    assert gzip
-    result = agent.request(dest=str(dest), mkdir=True, chunks=prefetch(chunks), gzip=True)
-    assert result.code == 0, result.error
-    assert result.files == 301
-    for path in (src / "pkg").iterdir():
-        assert (dest / "pkg" / path.name).read_bytes() == path.read_bytes()
-    # the stream stays in step: a plain request follows on the same session
-    (src / "pkg" / "m0.py").write_text("edited\n")
-    _, result = _send(agent, src, dest)
-    assert result.code == 0 and (dest / "pkg" / "m0.py").read_text() == "edited\n"

@@ -7,13 +7,12 @@ import os
 import stat
 import subprocess
 import tarfile
-import zlib
 from pathlib import Path
 
 import pytest
 
 from pyodo_tasks.core.index import Entry, FileIndex, Snapshot
-from pyodo_tasks.core.tarball import GZIP_WORTH, build_tar, delete_argv, gzip_if_worth
+from pyodo_tasks.core.tarball import build_tar, delete_argv
 from pyodo_tasks.errors import SyncError
 
 MTIME = 1_650_000_000
@@ -228,35 +227,3 @@ def test_deletions_refuse_paths_escaping_the_target(bad: str) -> None:
 def test_deletions_refuse_a_relative_or_root_target(target: str) -> None:
     with pytest.raises(SyncError):
         delete_argv(target, ["a"])
-
-
-def _text_tree(root: Path, files: int) -> Snapshot:
-    root.mkdir()
-    for i in range(files):
-        (root / f"m{i}.py").write_text(f"def f{i}(value):\n    return value + {i}\n" * 120)
-    return FileIndex(root).scan()
-
-
-def test_a_large_text_change_set_is_gzipped_and_unpacks_to_the_same_tar(tmp_path: Path) -> None:
-    snap = _text_tree(tmp_path / "src", 400)
-    plain = b"".join(build_tar(tmp_path / "src", list(snap), snap))
-    gzip, chunks = gzip_if_worth(build_tar(tmp_path / "src", list(snap), snap))
-    packed = b"".join(chunks)
-    assert gzip
-    assert len(packed) < len(plain) * GZIP_WORTH
-    assert zlib.decompress(packed, 31) == plain
-
-
-def test_small_incompressible_or_refused_change_sets_travel_as_they_are(tmp_path: Path) -> None:
-    small = _text_tree(tmp_path / "small", 3)
-    gzip, _ = gzip_if_worth(build_tar(tmp_path / "small", list(small), small))
-    assert not gzip  # a one-file edit is not worth the latency
-    (tmp_path / "bin").mkdir()
-    (tmp_path / "bin" / "blob").write_bytes(os.urandom(3 << 20))
-    blob = FileIndex(tmp_path / "bin").scan()
-    gzip, chunks = gzip_if_worth(build_tar(tmp_path / "bin", list(blob), blob))
-    assert not gzip
-    assert b"".join(chunks) == b"".join(build_tar(tmp_path / "bin", list(blob), blob))
-    text = _text_tree(tmp_path / "text", 400)
-    gzip, _ = gzip_if_worth(build_tar(tmp_path / "text", list(text), text), allowed=False)
-    assert not gzip

@@ -12,13 +12,11 @@
 //
 // followed, when "tar" is true, by the tar stream cut into chunks: a 4-byte big-endian length,
 // then that many bytes; a zero length ends it (so the client builds the tar while sending and
-// never needs its size). With "gzip":true (version 2) the chunks carry the tar gzip-compressed:
-// a text-heavy change set is a quarter of the bytes through the API server. Requests are
-// handled one at a time, in order.
+// never needs its size). Requests are handled one at a time, in order.
 //
 // Events (agent -> stdout), one JSON object per line, each with the request's "id":
 //
-//	{"event":"hello","version":2}                     once, at start
+//	{"event":"hello","version":1}                     once, at start
 //	{"event":"synced","ms":T,"files":N}               deletions and extraction done
 //	{"event":"output","text":"..."}                   one line of the build's output
 //	{"event":"serving","ms":T}                        the restarted app accepts on every port
@@ -35,7 +33,6 @@ package main
 import (
 	"archive/tar"
 	"bufio"
-	"compress/gzip"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -52,8 +49,7 @@ import (
 	"time"
 )
 
-// agentVersion 2: requests may carry "gzip".
-const agentVersion = 2
+const agentVersion = 1
 
 type agentRequest struct {
 	ID      int      `json:"id"`
@@ -61,7 +57,6 @@ type agentRequest struct {
 	Mkdir   bool     `json:"mkdir"`
 	Delete  []string `json:"delete"`
 	Tar     bool     `json:"tar"`
-	Gzip    bool     `json:"gzip"`
 	Build   bool     `json:"build"`
 	Command []string `json:"command"`
 	Ports   []int    `json:"ports"`
@@ -171,15 +166,7 @@ func applyChanges(req agentRequest, in *bufio.Reader) (int, error) {
 	if chunks == nil {
 		return 0, nil
 	}
-	if !req.Gzip {
-		return extract(chunks, dest)
-	}
-	unzipped, err := gzip.NewReader(chunks)
-	if err != nil {
-		return 0, fmt.Errorf("reading the compressed archive: %w", err)
-	}
-	defer unzipped.Close()
-	return extract(unzipped, dest)
+	return extract(chunks, dest)
 }
 
 // chunkReader reads the length-prefixed chunk stream until its zero-length terminator.
