@@ -11,8 +11,11 @@ from the cache, loaded into Docker, and the cluster is created with ``disableDef
 image brings its own bridge network). Where kind's image cannot be pulled, ``up`` raises a
 :class:`ClusterSetupError` that says so and names ``PYODO_KIND_IMAGE=pyodo``.
 
-``up`` also loads pyodo's images (init, builders) into the node, like the local cluster imports
-them at boot; ``down`` deletes the cluster and stops pyodo's dockerd when no kind cluster is left.
+A new cluster is ready when its cluster DNS is: ``kind create cluster --wait`` waits for the node
+only, and a test that resolves a Service name right after ``up`` would otherwise race CoreDNS's
+start (its pods are scheduled only once the node is Ready). ``up`` also loads pyodo's images
+(init, builders) into the node, like the local cluster imports them at boot; ``down`` deletes
+the cluster and stops pyodo's dockerd when no kind cluster is left.
 """
 
 from __future__ import annotations
@@ -39,6 +42,11 @@ apiVersion: kind.x-k8s.io/v1alpha4
 networking:
   disableDefaultCNI: true
 """
+#: How long a new cluster's CoreDNS may take to become available (its pods are scheduled once
+#: the node is Ready).
+DNS_TIMEOUT = 120.0
+#: The node's admin kubeconfig (kubeadm's), for kubectl inside the node container.
+NODE_ADMIN_CONF = "/etc/kubernetes/admin.conf"
 _PULL_FAILURES = (
     "failed to pull image",
     "unable to find image",
@@ -211,6 +219,7 @@ class KindProvider(Provider):
             args += ["--config", str(config)]
         proc = self._kind(args)
         if proc.returncode == 0:
+            self._wait_cluster_dns()
             return
         out = proc.stdout + proc.stderr
         if is_image_pull_failure(out):
@@ -221,6 +230,36 @@ class KindProvider(Provider):
                 "proxy and Debian packages, or load one with `docker load` and pass its ref"
             )
         raise ClusterSetupError(f"kind create cluster failed: {out.strip()[-1500:]}")
+
+    def _node_kubectl(self, args: list[str], timeout: float) -> host.Result:
+        """kubectl inside the node container, as kubeadm's admin (every kind node has both)."""
+        argv = ["exec", self.node_container, "kubectl", f"--kubeconfig={NODE_ADMIN_CONF}"]
+        return self._docker([*argv, *args], timeout=timeout)
+
+    def _wait_cluster_dns(self, timeout: float = DNS_TIMEOUT) -> None:
+        """Return once kubeadm's CoreDNS Deployment is available; else delete and raise."""
+        proc = self._node_kubectl(
+            [
+                "-n",
+                "kube-system",
+                "rollout",
+                "status",
+                "deployment/coredns",
+                f"--timeout={timeout:g}s",
+            ],
+            timeout=timeout + 30,
+        )
+        if proc.returncode == 0:
+            return
+        pods = self._node_kubectl(
+            ["-n", "kube-system", "get", "pods", "-l", "k8s-app=kube-dns", "-o", "wide"], 60
+        )
+        self._kind(["delete", "cluster", "--name", self.cluster_name], 300)
+        raise ClusterSetupError(
+            f"kind cluster {self.cluster_name}: CoreDNS was not available {timeout:g}s after the "
+            f"node was Ready, so the cluster was deleted. rollout status: "
+            f"{(proc.stdout + proc.stderr).strip()[-400:]}; pods: {pods.stdout.strip()[-600:]}"
+        )
 
     def _node_images(self) -> set[str]:
         proc = self._docker(

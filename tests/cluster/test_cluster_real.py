@@ -414,3 +414,39 @@ def test_up_on_a_healthy_cluster_keeps_every_daemon_it_recorded(cluster_info: Cl
         ident = procs.identify(before[daemon.name] or 0)
         assert ident is not None and ident.alive()
         assert Path(ident.exe).name == Path(daemon.argv[0]).name
+
+
+@pytest.mark.kind
+def test_service_name_resolves_through_cluster_dns_from_a_pod(
+    api, stream_api, namespace, web
+) -> None:
+    """kubeadm's CoreDNS (built here, pre-loaded in the kind node) answers for Services.
+
+    The short name goes through the pod's search path, the full name straight to CoreDNS; both
+    must give the Service's ClusterIP, and HTTP by name must reach the pod behind it.
+    """
+    try:
+        client.CoreV1Api(api).read_namespaced_service("kube-dns", "kube-system")
+    except ApiException as exc:
+        if exc.status != 404:
+            raise
+        pytest.skip("this cluster runs no cluster DNS (the local cluster has none)")
+    full = f"{web['service']}.{namespace}.svc.cluster.local"
+    script = (
+        "import socket, urllib.request\n"
+        f"print(socket.gethostbyname({web['service']!r}), socket.gethostbyname({full!r}))\n"
+        f"print(urllib.request.urlopen('http://{web['service']}/', timeout=10).status)\n"
+    )
+    results: list[tuple[int, bytes, bytes]] = []
+
+    def resolved() -> bool:
+        results.append(run_exec(stream_api, namespace, web["pod"], ["python3", "-c", script]))
+        return results[-1][0] == 0
+
+    try:
+        wait_until(resolved, f"{web['service']} and {full} to resolve in the pod", 60)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}: last result {results[-1]!r}") from exc
+    names, status = results[-1][1].decode().splitlines()
+    assert names.split() == [web["cluster_ip"], web["cluster_ip"]]
+    assert status == "200"

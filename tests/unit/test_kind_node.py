@@ -10,8 +10,8 @@ import pytest
 import yaml
 
 from pyodo_tasks.errors import ClusterSetupError
-from pyodo_tasks.testbed import engine, kind
-from pyodo_tasks.testbed.kindnode import components, gobins, node
+from pyodo_tasks.testbed import engine, host, kind
+from pyodo_tasks.testbed.kindnode import components, gobins, kindsrc, node
 from pyodo_tasks.testbed.versions import SANDBOX_IMAGE
 
 KIND_CONTAINERD = """\
@@ -53,8 +53,11 @@ def test_default_cni_manifest_is_only_a_note() -> None:
 
 
 def test_component_images_carry_the_names_kubeadm_asks_for(tmp_path) -> None:
-    images = components.component_images(tmp_path, "v1.36.3", tmp_path / "etcd", "v3.6.8")
+    images = components.component_images(
+        tmp_path, "v1.36.3", tmp_path / "etcd", "v3.6.8", tmp_path / "coredns", "v1.14.2"
+    )
     assert sorted(i.ref for i in images) == [
+        "registry.k8s.io/coredns/coredns:v1.14.2",
         "registry.k8s.io/etcd:3.6.8-0",
         "registry.k8s.io/kube-apiserver:v1.36.3",
         "registry.k8s.io/kube-controller-manager:v1.36.3",
@@ -71,6 +74,40 @@ def test_iptables_wrapper_is_valid_sh(tmp_path) -> None:
     proc = subprocess.run(["sh", "-n", str(script)], capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr
     assert "iptables-restore" in components.IPTABLES_WRAPPER
+
+
+def test_coredns_image_runs_its_binary_with_the_deployments_arguments(tmp_path) -> None:
+    image = components.coredns_image(tmp_path / "coredns", "v1.14.2")
+    config = image.config("test").to_json()
+    # kubeadm's Deployment gives only `args: [-conf, /etc/coredns/Corefile]`.
+    assert config["Entrypoint"] == ["/usr/local/bin/coredns"]
+    static = components.component_images(
+        tmp_path, "v1.36.3", tmp_path / "etcd", "v3.6.8", tmp_path / "coredns", "v1.14.2"
+    )
+    assert [i.name for i in static if i.binary_entrypoint] == ["coredns"]
+
+
+def test_coredns_main_registers_every_plugin_of_kubeadms_corefile() -> None:
+    # kubeadm v1.36's Corefile: errors health ready kubernetes prometheus forward cache loop
+    # reload loadbalance (the prometheus directive lives in package metrics).
+    kubeadm_corefile = [
+        "cache",
+        "errors",
+        "forward",
+        "health",
+        "kubernetes",
+        "loadbalance",
+        "loop",
+        "metrics",
+        "ready",
+        "reload",
+    ]
+    main = gobins.coredns_main()
+    for plugin in kubeadm_corefile:
+        assert f'_ "github.com/coredns/coredns/plugin/{plugin}"' in main
+    assert "coremain.Run()" in main
+    assert "route53" not in main and "azure" not in main
+    assert "require github.com/coredns/coredns v1.14.2" in gobins.coredns_go_mod("v1.14.2")
 
 
 def test_etcd_wrapper_pins_every_etcd_module_to_one_version() -> None:
@@ -133,3 +170,85 @@ def test_runc_wrapper_strips_missing_caps_from_bundle_and_exec_specs(tmp_path) -
     }
     subprocess.run([str(wrapper), "exec", f"--process={process}", "id1"], check=True)
     assert json.loads(process.read_text())["capabilities"] == {"permitted": ["CAP_CHOWN"]}
+
+
+@pytest.fixture
+def recipe_inputs(monkeypatch, tmp_path):
+    """An empty cache and kind's files stubbed: the recipe hash without the Go module proxy."""
+    monkeypatch.setenv("PYODO_CACHE_DIR", str(tmp_path))
+    stub = {kindsrc.NODE_FILES[0]: b"#!/bin/sh\n"}
+    monkeypatch.setattr(kindsrc, "node_files", lambda version=None: stub)
+    return tmp_path
+
+
+def _refuse_to_build(*_args, **_kwargs):
+    raise AssertionError("a cached node image must not build anything")
+
+
+def test_a_cached_node_image_is_found_without_building_anything(recipe_inputs, monkeypatch) -> None:
+    for name in ("ensure_kubeadm", "ensure_etcd", "ensure_coredns"):
+        monkeypatch.setattr(gobins, name, _refuse_to_build)
+    monkeypatch.setattr(node.gobuild, "ensure_kube_binaries", _refuse_to_build)
+    monkeypatch.setattr(node.images_build, "ensure_images", _refuse_to_build)
+    digest = node._digest(node._recipe(*_recipe_args()))
+    cached = recipe_inputs / "images" / f"kind-node-{digest[:16]}.tar"
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(b"archive")
+    image = node.ensure_node_image(log=lambda _m: None)
+    assert image.path == cached
+    assert image.ref == node.node_image_ref(digest)
+    assert "registry.k8s.io/coredns/coredns:v1.14.2" in image.preloaded
+
+
+def _recipe_args():
+    from pyodo_tasks.testbed import paths
+    from pyodo_tasks.testbed.images import build as images_build
+    from pyodo_tasks.testbed.versions import KUBERNETES_VERSION
+
+    comps = components.component_images(
+        paths.kube_bin_dir(KUBERNETES_VERSION),
+        KUBERNETES_VERSION,
+        gobins.etcd_binary_path(),
+        gobins.ETCD_VERSION,
+        gobins.coredns_binary_path(),
+        gobins.COREDNS_VERSION,
+    )
+    pause = images_build.archive_path(images_build.RECIPES["pause"])
+    return kindsrc.node_files(), comps, pause
+
+
+def test_node_image_hash_follows_the_recipe_not_the_built_binaries(
+    recipe_inputs, monkeypatch
+) -> None:
+    before = node._digest(node._recipe(*_recipe_args()))
+    # Binaries appearing in (or vanishing from) the cache leave the recipe as it was...
+    coredns = gobins.coredns_binary_path()
+    coredns.parent.mkdir(parents=True)
+    coredns.write_bytes(b"\x7fELF")
+    assert node._digest(node._recipe(*_recipe_args())) == before
+    # ...while a CoreDNS version or plugin list change is a new recipe, so a new image.
+    monkeypatch.setattr(gobins, "COREDNS_VERSION", "v1.14.3")
+    bumped = node._digest(node._recipe(*_recipe_args()))
+    assert bumped != before
+    monkeypatch.setattr(gobins, "COREDNS_PLUGINS", (*gobins.COREDNS_PLUGINS, "dns64"))
+    assert node._digest(node._recipe(*_recipe_args())) not in (before, bumped)
+
+
+def test_a_new_kind_cluster_whose_coredns_never_comes_up_is_deleted_and_named(
+    monkeypatch,
+) -> None:
+    provider = kind.KindProvider("t", node_image="pyodo")
+    calls: list[list[str]] = []
+
+    def fake_docker(args: list[str], timeout: float = 300):
+        calls.append(args)
+        failed = "rollout" in args
+        return host.Result(args, 1 if failed else 0, "", "timed out waiting" if failed else "")
+
+    monkeypatch.setattr(provider, "_docker", fake_docker)
+    monkeypatch.setattr(provider, "_kind", lambda args, *a, **k: calls.append(args))
+    with pytest.raises(ClusterSetupError, match=r"CoreDNS was not available .*timed out waiting"):
+        provider._wait_cluster_dns(timeout=5)
+    assert calls[0][:2] == ["exec", "t-control-plane"]
+    assert "deployment/coredns" in calls[0] and "--timeout=5s" in calls[0]
+    assert ["delete", "cluster", "--name", "t"] in calls

@@ -1,4 +1,4 @@
-"""Images of what kubeadm runs on a kind node: control plane, kube-proxy and etcd.
+"""Images of what kubeadm runs on a kind node: control plane, kube-proxy, etcd and CoreDNS.
 
 Why these names: kubeadm writes static pods (and the kube-proxy DaemonSet) for
 ``registry.k8s.io/<component>:<version>``; kind's own node images carry exactly those images
@@ -7,6 +7,8 @@ pre-loaded, so the kubelet never pulls. pyodo builds them here from the binaries
 a label on each says where it was built. Control-plane binaries are static, so their images hold
 just the binary; kube-proxy needs iptables and conntrack, so it sits on a debootstrapped Debian
 layer with an ``iptables`` that follows the node's backend (what upstream's iptables-wrapper does).
+CoreDNS is started by its Deployment with arguments only (``-conf /etc/coredns/Corefile``), so
+its image has the binary as entrypoint, like upstream's.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ __all__ = [
     "KUBE_PROXY_PACKAGES",
     "ComponentImage",
     "component_images",
+    "coredns_image",
     "etcd_tag",
 ]
 
@@ -71,13 +74,21 @@ class ComponentImage:
     binary: Path
     base_packages: tuple[str, ...] = ()
     extra_entries: tuple[FileEntry, ...] = ()
+    #: The binary as entrypoint, for images run with arguments only (CoreDNS).
+    binary_entrypoint: bool = False
+
+    @property
+    def path_in_image(self) -> str:
+        """Where the binary is in the image (absolute)."""
+        return f"/usr/local/bin/{self.binary.name}"
 
     def config(self, source: str) -> ImageConfig:
         return ImageConfig(
+            entrypoint=(self.path_in_image,) if self.binary_entrypoint else None,
             labels={
                 "org.opencontainers.image.title": self.name,
                 "io.pyodo.built-from": source,
-            }
+            },
         )
 
     def write_top_layer(self, out: Path) -> None:
@@ -109,8 +120,20 @@ def _proxy_entries() -> tuple[FileEntry, ...]:
     return tuple(entries)
 
 
+def coredns_image(binary: Path, version: str) -> ComponentImage:
+    """CoreDNS under the name kubeadm's Deployment uses (``registry.k8s.io/coredns/coredns``)."""
+    return ComponentImage(
+        "coredns", f"{REGISTRY}/coredns/coredns:{version}", binary, binary_entrypoint=True
+    )
+
+
 def component_images(
-    kube_bin: Path, kube_version: str, etcd_binary: Path, etcd_version: str
+    kube_bin: Path,
+    kube_version: str,
+    etcd_binary: Path,
+    etcd_version: str,
+    coredns_binary: Path,
+    coredns_version: str,
 ) -> list[ComponentImage]:
     """The images kubeadm's manifests name, from the given binaries."""
     images = [
@@ -127,4 +150,5 @@ def component_images(
         )
     )
     images.append(ComponentImage("etcd", f"{REGISTRY}/etcd:{etcd_tag(etcd_version)}", etcd_binary))
+    images.append(coredns_image(coredns_binary, coredns_version))
     return images

@@ -1,4 +1,4 @@
-"""The Go binaries the kind node needs beyond the local cluster's: kubeadm and etcd 3.6.
+"""The Go binaries the kind node needs beyond the local cluster's: kubeadm, etcd 3.6, CoreDNS.
 
 Why build them: kind bootstraps its node with kubeadm, and kubeadm v1.36 writes an etcd static pod
 for etcd 3.6 (``--feature-gates=InitialCorruptCheck=true``, ``--watch-progress-notify-interval``,
@@ -7,6 +7,13 @@ no such probe endpoints, so etcd is built from its published Go modules at the v
 names (``constants.DefaultEtcdVersion``). kubeadm is built in a copy of the Kubernetes wrapper
 module (:mod:`pyodo_tasks.testbed.gobuild`) so it shares its resolved dependencies and the Go
 build cache; only kubeadm's own packages compile.
+
+CoreDNS is what kubeadm deploys as cluster DNS; no registry reachable here serves its image, so
+it is built from ``github.com/coredns/coredns`` at the version kubeadm names
+(``constants.CoreDNSVersion``), like etcd from a small wrapper module whose ``main`` imports only
+the plugins listed in :data:`COREDNS_PLUGINS` (every plugin kubeadm's Corefile uses, and a few
+common edits): upstream's full plugin set pulls in the AWS, Azure and Google Cloud SDKs, which
+would multiply the build time on two cores for plugins no test cluster uses.
 """
 
 from __future__ import annotations
@@ -22,7 +29,19 @@ from pyodo_tasks.testbed import gobuild, host, paths
 from pyodo_tasks.testbed.images._system import find_go
 from pyodo_tasks.testbed.versions import KUBERNETES_VERSION
 
-__all__ = ["ETCD_VERSION", "ensure_etcd", "ensure_kubeadm", "etcd_binary_path", "etcd_go_mod"]
+__all__ = [
+    "COREDNS_PLUGINS",
+    "COREDNS_VERSION",
+    "ETCD_VERSION",
+    "coredns_binary_path",
+    "coredns_go_mod",
+    "coredns_main",
+    "ensure_coredns",
+    "ensure_etcd",
+    "ensure_kubeadm",
+    "etcd_binary_path",
+    "etcd_go_mod",
+]
 
 #: etcd built for the node's etcd image: kubeadm v1.36's DefaultEtcdVersion (without "-0").
 ETCD_VERSION = "v3.6.8"
@@ -47,6 +66,29 @@ import (
 
 func main() { etcdmain.Main(os.Args) }
 """
+#: CoreDNS built for the node's CoreDNS image: kubeadm v1.36's CoreDNSVersion.
+COREDNS_VERSION = "v1.14.2"
+COREDNS_MODULE = "github.com/coredns/coredns"
+#: CoreDNS plugins compiled in (package names under ``plugin/``): kubeadm's Corefile needs
+#: errors, health, ready, kubernetes, prometheus (package ``metrics``), forward, cache, loop,
+#: reload and loadbalance; log, hosts, rewrite, template and whoami are the usual local edits.
+COREDNS_PLUGINS = (
+    "cache",
+    "errors",
+    "forward",
+    "health",
+    "hosts",
+    "kubernetes",
+    "loadbalance",
+    "log",
+    "loop",
+    "metrics",
+    "ready",
+    "reload",
+    "rewrite",
+    "template",
+    "whoami",
+)
 _BUILD_TIMEOUT = 2400.0
 
 
@@ -115,42 +157,97 @@ def etcd_binary_path(version: str = ETCD_VERSION) -> Path:
     return paths.cache_root() / "etcd" / version / "bin" / "etcd"
 
 
-def ensure_etcd(version: str = ETCD_VERSION) -> Path:
-    """A static etcd ``version`` binary built from the Go module proxy (cached)."""
-    binary = etcd_binary_path(version)
-    root = binary.parent.parent
+def _build_wrapper(
+    name: str, version: str, binary: Path, go_mod: str, main_go: str, flags: str
+) -> Path:
+    """Build ``binary`` from a one-file wrapper module (``go mod tidy`` + ``go build``)."""
     if _stamp_ok(binary, version):
         return binary
     started = time.monotonic()
-    workdir = root / "wrapper"
+    workdir = binary.parent.parent / "wrapper"
     workdir.mkdir(parents=True, exist_ok=True)
     binary.parent.mkdir(parents=True, exist_ok=True)
-    (workdir / "go.mod").write_text(etcd_go_mod(version))
-    (workdir / "main.go").write_text(_ETCD_MAIN)
+    (workdir / "go.mod").write_text(go_mod)
+    (workdir / "main.go").write_text(main_go)
     (workdir / "go.sum").unlink(missing_ok=True)
     go = find_go()
     env = _go_env()
     host.run(
-        [go, "mod", "tidy"], cwd=workdir, env=env, timeout=900, what=f"resolving etcd {version}"
+        [go, "mod", "tidy"], cwd=workdir, env=env, timeout=900, what=f"resolving {name} {version}"
     )
-    version_pkg = "go.etcd.io/etcd/api/v3/version"
     host.run(
-        [
-            go,
-            "build",
-            "-trimpath",
-            "-ldflags",
-            f"-s -w -X {version_pkg}.GitSHA=pyodo-{version}",
-            "-o",
-            binary,
-            ".",
-        ],
+        [go, "build", "-trimpath", "-ldflags", f"-s -w {flags}", "-o", binary, "."],
         cwd=workdir,
         env=env,
         timeout=_BUILD_TIMEOUT,
-        what=f"building etcd {version}",
+        what=f"building {name} {version}",
     )
     if not os.access(binary, os.X_OK):
         raise ClusterSetupError(f"go build did not produce {binary}")
     _write_stamp(binary, version, started)
     return binary
+
+
+def ensure_etcd(version: str = ETCD_VERSION) -> Path:
+    """A static etcd ``version`` binary built from the Go module proxy (cached)."""
+    version_pkg = "go.etcd.io/etcd/api/v3/version"
+    return _build_wrapper(
+        "etcd",
+        version,
+        etcd_binary_path(version),
+        etcd_go_mod(version),
+        _ETCD_MAIN,
+        f"-X {version_pkg}.GitSHA=pyodo-{version}",
+    )
+
+
+def coredns_go_mod(version: str = COREDNS_VERSION) -> str:
+    """The CoreDNS wrapper module's go.mod (CoreDNS's own requirements decide the rest)."""
+    return "\n".join(
+        [
+            "module pyodo.local/corednsbuild",
+            "",
+            "go 1.25.0",
+            "",
+            f"require {COREDNS_MODULE} {version}",
+            "",
+        ]
+    )
+
+
+def coredns_main(plugins: tuple[str, ...] = COREDNS_PLUGINS) -> str:
+    """CoreDNS's ``main`` with only ``plugins`` registered (each plugin registers in init)."""
+    imports = [f'\t_ "{COREDNS_MODULE}/plugin/{name}"' for name in sorted(plugins)]
+    return "\n".join(
+        [
+            "// Command coredns: CoreDNS's own entry point with the plugins a test cluster uses,",
+            "// built by pyodo for the kind node image and the local cluster.",
+            "package main",
+            "",
+            "import (",
+            f'\t"{COREDNS_MODULE}/coremain"',
+            "",
+            *imports,
+            ")",
+            "",
+            "func main() { coremain.Run() }",
+            "",
+        ]
+    )
+
+
+def coredns_binary_path(version: str = COREDNS_VERSION) -> Path:
+    """Where :func:`ensure_coredns` puts (or has put) CoreDNS ``version``."""
+    return paths.cache_root() / "coredns" / version / "bin" / "coredns"
+
+
+def ensure_coredns(version: str = COREDNS_VERSION) -> Path:
+    """A static CoreDNS ``version`` binary built from the Go module proxy (cached)."""
+    return _build_wrapper(
+        "CoreDNS",
+        version,
+        coredns_binary_path(version),
+        coredns_go_mod(version),
+        coredns_main(),
+        f"-X {COREDNS_MODULE}/coremain.GitCommit=pyodo-{version}",
+    )

@@ -8,8 +8,9 @@ Layers, base first (each a plain tar, written without a daemon):
 2. kind's node files from the ``sigs.k8s.io/kind`` module (:mod:`.kindsrc`), the project's
    kubelet, kubeadm and kubectl, ``/kind/version``, the containerd runtime spec, a bridge CNI
    config, the default StorageClass and the changes this machine needs (below).
-3. ``/var/lib/containerd`` holding the control-plane, kube-proxy, etcd and pause images
-   (:mod:`.components`, :mod:`.preload`).
+3. ``/var/lib/containerd`` holding the control-plane, kube-proxy, etcd, CoreDNS and pause
+   images (:mod:`.components`, :mod:`.preload`), so kubeadm's static pods, kube-proxy and the
+   cluster DNS start without a registry.
 
 Changes to kind's files, each because of something measured here:
 
@@ -22,8 +23,9 @@ Changes to kind's files, each because of something measured here:
   One node per cluster: the bridge's host-local range is per node.
 
 The archive is cached as ``kind-node-<hash>.tar``; the hash covers every input (versions,
-packages, kind's files, this package's code, the component binaries' stamps), so it is rebuilt
-exactly when its recipe changes.
+packages, kind's files, this package's code, the component images' names and versions, CoreDNS's
+plugin list) and nothing built, so a cached image is found without compiling anything and it is
+rebuilt exactly when its recipe changes.
 """
 
 from __future__ import annotations
@@ -143,6 +145,7 @@ def _recipe(
         "kind": KIND_VERSION,
         "kubernetes": KUBERNETES_VERSION,
         "etcd": gobins.ETCD_VERSION,
+        "coredns": [gobins.COREDNS_VERSION, *gobins.COREDNS_PLUGINS],
         "kind_files": {f.target: hashlib.sha256(b).hexdigest() for f, b in kind_files.items()},
         "images": [(c.ref, c.base_packages) for c in components],
         "pause": pause_archive.name,
@@ -404,14 +407,20 @@ def ensure_node_image(log: Log | None = None) -> NodeImage:
 
     The recipe hash needs only versions and paths, so a cached image is found without building
     anything; otherwise the Debian layers are debootstrapped in the background while kubeadm,
-    etcd and the pause image are built.
+    etcd, CoreDNS and the pause image are built.
     """
     log = log or _stderr_log
     kube_bin = paths.kube_bin_dir(KUBERNETES_VERSION)
     pause_recipe = images_build.RECIPES["pause"]
     kind_files = kindsrc.node_files()
-    etcd_path = gobins.etcd_binary_path()
-    components = component_images(kube_bin, KUBERNETES_VERSION, etcd_path, gobins.ETCD_VERSION)
+    components = component_images(
+        kube_bin,
+        KUBERNETES_VERSION,
+        gobins.etcd_binary_path(),
+        gobins.ETCD_VERSION,
+        gobins.coredns_binary_path(),
+        gobins.COREDNS_VERSION,
+    )
     pause_path = images_build.archive_path(pause_recipe)
     digest = _digest(_recipe(kind_files, components, pause_path))
     directory = images_build.images_dir()
@@ -432,6 +441,7 @@ def ensure_node_image(log: Log | None = None) -> NodeImage:
                 gobuild.ensure_kube_binaries()
                 kubeadm = gobins.ensure_kubeadm()
                 gobins.ensure_etcd()
+                gobins.ensure_coredns()
                 pause = images_build.ensure_images(["pause"], log=log)["pause"]
                 bases = layers.result()
             _build(path, ref, kind_files, kube_bin, kubeadm, components, pause.path, bases, log)
