@@ -117,7 +117,7 @@ def cni_conflist(layout: Layout) -> str:
     return json.dumps(conf, indent=2) + "\n"
 
 
-def kubelet_config(layout: Layout) -> str:
+def kubelet_config(layout: Layout, cluster_dns: str | None = None) -> str:
     """KubeletConfiguration for a dev box on cgroup v1 with a small, busy disk.
 
     ``failCgroupV1: false`` because kubelet >= 1.35 refuses cgroup v1 by default; cgroupfs
@@ -151,6 +151,7 @@ def kubelet_config(layout: Layout) -> str:
         "cpuManagerPolicy": "none",
         "memorySwap": {},
         "clusterDomain": "cluster.local",
+        **({"clusterDNS": [cluster_dns]} if cluster_dns else {}),
         "resolvConf": "/etc/resolv.conf",
         "podCIDR": net.pod_cidr,
         "maxPods": 110,

@@ -5,6 +5,12 @@ kube-controller-manager, kube-scheduler, kubelet, kube-proxy and kubectl are bui
 module proxy (:mod:`.gobuild`). Every daemon runs detached with a pid file and a log under the
 state dir; ``down`` stops exactly those, unmounts, removes the CNI and iptables state and puts
 back the sysctls recorded before ``up`` (:mod:`.hostclean`).
+
+Cluster DNS is optional (``cluster_dns=True`` or ``PYODO_CLUSTER_DNS=1``): CoreDNS, built from
+the Go module proxy for the kind node image, runs as kubeadm's ``kube-dns`` Service at
+10.96.0.10 and the kubelet points pods at it (:mod:`.clusterdns`). Off by default because a
+machine's first ``up`` (``./run demo``) would then also build CoreDNS; without it pods use the
+host's resolver and Services are reached by ClusterIP.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from pyodo_tasks.cluster import kubeconfig
 from pyodo_tasks.cluster.provider import ClusterInfo, ClusterStatus, ImageArchiveLike, Provider
 from pyodo_tasks.errors import ClusterError, ClusterSetupError, WaitTimeout
 from pyodo_tasks.testbed import (
+    clusterdns,
     components,
     configs,
     ctrimages,
@@ -79,9 +86,14 @@ class LocalProvider(Provider):
         boot_timeout: float = 240.0,
         progress: Progress | Callable[[str], None] | None = None,
         version: str = KUBERNETES_VERSION,
+        cluster_dns: bool | None = None,
     ) -> None:
         self.layout = layout or Layout(version=version, net=Network(node_ip=detect_node_ip()))
         self.images = images
+        #: CoreDNS as the cluster's DNS (default: ``$PYODO_CLUSTER_DNS`` is ``1``).
+        self.cluster_dns = (
+            os.environ.get(clusterdns.DNS_ENV) == "1" if cluster_dns is None else cluster_dns
+        )
         self.boot_timeout = boot_timeout
         #: Lines and live phases on stderr by default: a first ``up`` builds for many minutes.
         self._progress = as_progress(progress)
@@ -201,7 +213,11 @@ class LocalProvider(Provider):
         self._kubectl(["apply", "-f", "-"], stdin=manifests.dump_all(manifests.bootstrap_objects()))
         self._wait_node_ready(deadline)
         self._smoke_pod(deadline)
-        self._booted_marker.write_text(json.dumps({"version": lay.version, "at": time.time()}))
+        if self.cluster_dns:
+            self._start_cluster_dns(deadline)
+        self._booted_marker.write_text(
+            json.dumps({"version": lay.version, "at": time.time(), "cluster_dns": self.cluster_dns})
+        )
 
     def load_image(self, archive: ImageArchiveLike) -> None:
         if procs.running(components.containerd(self.layout)) is None:
@@ -284,6 +300,9 @@ class LocalProvider(Provider):
         if self.layout.sandbox_image not in refs:
             sandbox = [_image_name(self.layout.sandbox_image)]
             archives += list(ensure_images(sandbox, log=log).values())
+        if self.cluster_dns:
+            with self._progress.phase("CoreDNS image (built from the Go module proxy once)"):
+                archives.append(clusterdns.coredns_archive(log))
         return archives
 
     def _import_images(self, archives: list[ImageArchiveLike]) -> None:
@@ -314,7 +333,8 @@ class LocalProvider(Provider):
         pki_mod.generate(lay.pki, lay.node_name, lay.net.node_ip, lay.net.api_service_ip)
         (lay.config_dir / "containerd.toml").write_text(configs.containerd_toml(lay))
         (lay.cni_conf_dir / "10-pyodo.conflist").write_text(configs.cni_conflist(lay))
-        (lay.config_dir / "kubelet.yaml").write_text(configs.kubelet_config(lay))
+        dns_ip = clusterdns.LOCAL_DNS_IP if self.cluster_dns else None
+        (lay.config_dir / "kubelet.yaml").write_text(configs.kubelet_config(lay, dns_ip))
         (lay.config_dir / "kube-proxy.yaml").write_text(configs.kube_proxy_config(lay))
         ca = (lay.pki / "ca.crt").read_bytes()
         users = {
@@ -434,6 +454,34 @@ class LocalProvider(Provider):
                 check=self._all_alive,
             )
 
+    def _start_cluster_dns(self, deadline: float) -> None:
+        """Apply kubeadm's CoreDNS objects and wait (bounded) until the Deployment is available."""
+        with self._progress.phase(f"starting cluster DNS (CoreDNS at {clusterdns.LOCAL_DNS_IP})"):
+            self._kubectl(["apply", "-f", "-"], stdin=manifests.dump_all(clusterdns.objects()))
+            wait = max(1, min(int(_left(deadline)), 100))
+            proc = self._kubectl(
+                [
+                    "-n",
+                    "kube-system",
+                    "rollout",
+                    "status",
+                    "deployment/coredns",
+                    f"--timeout={wait}s",
+                ],
+                check=False,
+            )
+            if proc.returncode != 0:
+                pods = self._kubectl(
+                    ["-n", "kube-system", "get", "pods", "-l", "k8s-app=kube-dns", "-o", "wide"],
+                    check=False,
+                )
+                raise ClusterSetupError(
+                    f"CoreDNS was not available {wait}s after it was applied "
+                    f"({(proc.stdout + proc.stderr).strip()[-300:]}); pods: "
+                    f"{pods.stdout.strip()[-500:]}; turn cluster DNS off with "
+                    f"{clusterdns.DNS_ENV}=0"
+                )
+
     def _smoke_pod(self, deadline: float) -> None:
         """Run a pod with the sandbox image: proves sandbox, CNI and runtime work."""
         with self._progress.phase("running a smoke-test pod") as phase:
@@ -516,8 +564,13 @@ class LocalProvider(Provider):
         return self.layout.state / "booted.json"
 
     def _healthy(self) -> bool:
+        """Booted by a finished ``up`` with the same cluster-DNS choice, and everything runs."""
         lay = self.layout
-        if not self._booted_marker.is_file():
+        try:
+            booted = json.loads(self._booted_marker.read_text())
+        except (OSError, ValueError):
+            return False
+        if not isinstance(booted, dict) or booted.get("cluster_dns", False) != self.cluster_dns:
             return False
         if not all(procs.running(d) for d in components.daemons(lay)):
             return False
