@@ -134,6 +134,23 @@ def local_cluster_still_answers() -> None:
     assert out == "True"
 
 
+def pod_traffic_stays_in_its_cluster(provider: KindProvider) -> None:
+    """CoreDNS (available when ``up`` returns) reached only its own apiserver.
+
+    Its first API calls run before the node's kube-proxy is up; without the node's service guard
+    they followed the default route to the host, where the local cluster's kube-proxy sent them
+    to the local apiserver: "x509: certificate signed by unknown authority" in CoreDNS's log.
+    """
+    rules = provider._docker(["exec", provider.node_container, "iptables-save", "-t", "filter"], 60)
+    assert "pyodo-service-guard" in rules.stdout and "-d 10.96.0.0/16" in rules.stdout
+    logs = provider._node_kubectl(
+        ["-n", "kube-system", "logs", "-l", "k8s-app=kube-dns", "--tail=-1"], 60
+    )
+    assert logs.returncode == 0, logs.stderr
+    assert "CoreDNS-" in logs.stdout
+    assert "x509" not in logs.stdout, logs.stdout[-2000:]
+
+
 def container_id(provider: KindProvider) -> str:
     proc = provider._docker(["inspect", "-f", "{{.Id}}", provider.node_container], timeout=60)
     return proc.stdout.strip() if proc.returncode == 0 else ""
@@ -147,6 +164,7 @@ def test_kind_cluster_lives_created_reused_loaded_and_deleted(lifecycle: KindPro
     assert node_ready(lifecycle) == "True"
     first = container_id(lifecycle)
     local_cluster_still_answers()
+    pod_traffic_stays_in_its_cluster(lifecycle)
 
     started = time.monotonic()
     lifecycle.up()

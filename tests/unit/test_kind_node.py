@@ -252,3 +252,58 @@ def test_a_new_kind_cluster_whose_coredns_never_comes_up_is_deleted_and_named(
     assert calls[0][:2] == ["exec", "t-control-plane"]
     assert "deployment/coredns" in calls[0] and "--timeout=5s" in calls[0]
     assert ["delete", "cluster", "--name", "t"] in calls
+
+
+def _run_guard(tmp_path, conf_text: str | None, existing: bool = False) -> list[str]:
+    """Run SERVICE_GUARD with fake iptables/ip6tables that log their arguments."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    log = tmp_path / "calls"
+    for name in ("iptables", "ip6tables"):
+        fake = bin_dir / name
+        check_status = 0 if existing else 1
+        fake.write_text(
+            f'#!/bin/sh\necho "{name} $*" >> {log}\n[ "$1" = -C ] && exit {check_status}\nexit 0\n'
+        )
+        fake.chmod(0o755)
+    script = tmp_path / "guard.sh"
+    script.write_text(node.SERVICE_GUARD)
+    conf = tmp_path / "kubeadm.conf"
+    if conf_text is None:
+        conf.unlink(missing_ok=True)
+    else:
+        conf.write_text(conf_text)
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "KIND_KUBEADM_CONF": str(conf)}
+    proc = subprocess.run(["sh", str(script)], env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    return log.read_text().splitlines() if log.exists() else []
+
+
+KUBEADM_CONF = """\
+apiVersion: kubeadm.k8s.io/v1beta4
+kind: ClusterConfiguration
+networking:
+  podSubnet: "10.244.0.0/16"
+  serviceSubnet: "10.96.0.0/16,fd00:10:96::/112"
+"""
+
+
+def test_service_guard_rejects_untranslated_service_traffic_in_forward_only(tmp_path) -> None:
+    calls = _run_guard(tmp_path, KUBEADM_CONF)
+    rule = "FORWARD -d {} -m comment --comment pyodo-service-guard -j REJECT"
+    assert calls == [
+        f"iptables -C {rule.format('10.96.0.0/16')}",
+        f"iptables -I {rule.format('10.96.0.0/16')}",
+        f"ip6tables -C {rule.format('fd00:10:96::/112')}",
+        f"ip6tables -I {rule.format('fd00:10:96::/112')}",
+    ]
+    assert "10.244.0.0/16" not in " ".join(calls)  # pod traffic is never touched
+
+
+def test_service_guard_is_idempotent_and_waits_for_kinds_config(tmp_path) -> None:
+    assert [c.split()[1] for c in _run_guard(tmp_path, KUBEADM_CONF, existing=True)] == [
+        "-C",
+        "-C",
+    ]
+    (tmp_path / "calls").unlink()
+    assert _run_guard(tmp_path, None) == []

@@ -21,6 +21,12 @@ Changes to kind's files, each because of something measured here:
 * ``/kind/manifests/default-cni.yaml`` applies only a ConfigMap: the node's network is a static
   bridge CNI config (``/etc/cni/net.d``), so it works with or without ``disableDefaultCNI``.
   One node per cluster: the bridge's host-local range is per node.
+* a packet a pod sends to a Service IP that the node's kube-proxy has not translated is rejected
+  in the node (:data:`SERVICE_GUARD`, run before the kubelet starts). Without it such a packet
+  follows the node's default route to the host, where the local test cluster's kube-proxy
+  translates the same 10.96.0.0/24 addresses: measured, CoreDNS's first API calls (made before
+  the node's kube-proxy was up) reached the local cluster's apiserver ("x509: certificate signed
+  by unknown authority"), and a packet no rule matches would leave the machine.
 
 The archive is cached as ``kind-node-<hash>.tar``; the hash covers every input (versions,
 packages, kind's files, this package's code, the component images' names and versions, CoreDNS's
@@ -105,6 +111,26 @@ SYSTEMD_PRUNE = (
 #: Pod network of kind's default config; the static bridge config uses the same range.
 POD_SUBNET = "10.244.0.0/16"
 _ENABLED_UNITS = ("kubelet.service", "containerd.service", "undo-mount-hacks.service")
+#: Rejects forwarded packets still addressed to the cluster's Service range (kube-proxy's DNAT
+#: in PREROUTING has already rewritten every packet it knows about, so only untranslated ones
+#: match); the node's own traffic (OUTPUT) is untouched. Reads the range from the kubeadm config
+#: kind writes before ``kubeadm init`` restarts the kubelet; idempotent (``-C`` before ``-I``).
+SERVICE_GUARD = r"""#!/bin/sh
+# pyodo kind node: see pyodo_tasks/testbed/kindnode/node.py (SERVICE_GUARD).
+conf="${KIND_KUBEADM_CONF:-/kind/kubeadm.conf}"
+[ -f "$conf" ] || exit 0
+subnets=$(sed -n 's/^ *serviceSubnet: *"*\([^"]*\)"*.*$/\1/p' "$conf" | head -n 1 | tr ',' ' ')
+for subnet in $subnets; do
+  case "$subnet" in
+    *:*) cmd=ip6tables ;;
+    *) cmd=iptables ;;
+  esac
+  set -- FORWARD -d "$subnet" -m comment --comment pyodo-service-guard -j REJECT
+  "$cmd" -C "$@" 2>/dev/null || "$cmd" -I "$@" || echo "pyodo: no guard for $subnet" >&2
+done
+exit 0
+"""
+SERVICE_GUARD_PATH = "kind/bin/pyodo-service-guard.sh"
 _LOCK_TIMEOUT = 3600.0
 _PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -352,6 +378,13 @@ def _stage_kind_layer(
             f"/etc/systemd/system/{unit}",
         )
     _link(root, "etc/systemd/system/systemd-binfmt.service", "/dev/null")
+    _write(root, SERVICE_GUARD_PATH, SERVICE_GUARD, 0o755)
+    _write(
+        root,
+        "etc/systemd/system/kubelet.service.d/20-pyodo.conf",
+        f"# pyodo: see SERVICE_GUARD in pyodo_tasks/testbed/kindnode/node.py.\n"
+        f"[Service]\nExecStartPre=-/{SERVICE_GUARD_PATH}\n",
+    )
     (root / "etc/kubernetes/manifests").mkdir(parents=True)
     _write(root, "etc/cni/net.d/10-pyodo-bridge.conflist", bridge_conflist())
     _link(root, "opt/cni/bin", "/usr/lib/cni")
