@@ -143,6 +143,90 @@ def test_four_workers_share_one_deployment_that_is_gone_after_the_run(
     assert leftovers(admin, run_id) == []
 
 
+SEEN = """
+import os, pathlib, urllib.request
+
+
+def seen(component, test):
+    body = urllib.request.urlopen(component.endpoint(), timeout=10).read()
+    assert b"Hello from pyodo" in body
+    out = pathlib.Path({seen!r}) / f"{{os.environ['PYTEST_XDIST_WORKER']}}-{{test}}"
+    out.write_text(f"{{component.namespace}} {{component.pod}}")
+"""
+
+
+def served(seen: Path) -> tuple[set[str], set[str]]:
+    """``(workers, {"<namespace> <pod>"})`` the tests wrote into ``seen``."""
+    files = list(seen.iterdir())
+    return {p.name.split("-")[0] for p in files}, {p.read_text() for p in files}
+
+
+@pytest.mark.parametrize("dist", ["loadfile", "loadscope"])
+def test_loadfile_and_loadscope_workers_share_one_deployment(
+    cluster_info: ClusterInfo, admin: Kube, tmp_path: Path, dist: str
+) -> None:
+    seen = tmp_path / "seen"
+    seen.mkdir()
+    (tmp_path / "seen_helper.py").write_text(SEEN.format(seen=str(seen)))
+    for n in range(4):  # loadfile: a file per worker; loadscope: a class per worker
+        (tmp_path / f"test_scope_{n}.py").write_text(
+            "from seen_helper import seen\n\n"
+            f"class TestScope{n}:\n"
+            "    def test_one(self, pyodo_component):\n"
+            f"        seen(pyodo_component, 'f{n}a')\n\n"
+            "    def test_two(self, pyodo_component):\n"
+            f"        seen(pyodo_component, 'f{n}b')\n"
+        )
+    args = [str(tmp_path), f"--pyodo-component={NODEJS}", *kubeconfig_args(cluster_info)]
+    proc = run_pytest(*args, "-n", "4", "--dist", dist, cwd=tmp_path)
+    assert proc.returncode == 0
+    assert "8 passed" in proc.stdout
+    run_id = run_id_of(proc.stdout)
+    workers, pods = served(seen)
+    assert len(workers) >= 2  # the scopes went to several workers...
+    assert len(pods) == 1  # ...and every one talked to the same pod
+    assert next(iter(pods)).startswith(f"pyodo-{run_id}-shared ")
+    assert proc.stdout.count("deployed nodejs-example in") == 1
+    assert proc.stdout.count("attached to nodejs-example in") == len(workers) - 1
+    assert f"[controller] deleted namespace/pyodo-{run_id}-shared" in proc.stdout
+    assert leftovers(admin, run_id) == []
+
+
+def test_the_deploying_worker_crashing_leaves_the_shared_deployment_to_the_others(
+    cluster_info: ClusterInfo, admin: Kube, tmp_path: Path
+) -> None:
+    seen = tmp_path / "seen"
+    seen.mkdir()
+    crashed = tmp_path / "crashed"
+    (tmp_path / "seen_helper.py").write_text(SEEN.format(seen=str(seen)))
+    (tmp_path / "test_crash_shared.py").write_text(
+        "import os, pathlib\n"
+        "import pytest\n"
+        "from seen_helper import seen\n\n"
+        "@pytest.mark.parametrize('n', range(6))\n"
+        "def test_uses_the_shared_pod(pyodo_component, n):\n"
+        f"    flag = pathlib.Path({str(crashed)!r})\n"
+        "    if not pyodo_component.attached and not flag.exists():\n"
+        "        flag.write_text(os.environ['PYTEST_XDIST_WORKER'])\n"
+        "        os._exit(3)  # the worker that deployed it dies, with no teardown\n"
+        "    seen(pyodo_component, n)\n"
+    )
+    args = [str(tmp_path), f"--pyodo-component={NODEJS}", *kubeconfig_args(cluster_info)]
+    proc = run_pytest(*args, "-n", "2", "--dist", "load", cwd=tmp_path)
+    assert proc.returncode == 1
+    assert "1 failed, 5 passed" in proc.stdout
+    dead = crashed.read_text()
+    assert re.search(rf"worker '?{dead}'? crashed", proc.stdout)
+    run_id = run_id_of(proc.stdout)
+    workers, pods = served(seen)
+    assert dead not in workers
+    assert len(pods) == 1  # the survivor and the replacement worker attached to it
+    assert next(iter(pods)).startswith(f"pyodo-{run_id}-shared ")
+    assert "deployed nodejs-example in" not in proc.stdout  # its report died with it
+    assert f"[controller] deleted namespace/pyodo-{run_id}-shared" in proc.stdout
+    assert leftovers(admin, run_id) == []
+
+
 def test_local_cluster_option_boots_or_reuses_the_local_cluster(
     cluster_info: ClusterInfo, admin: Kube
 ) -> None:

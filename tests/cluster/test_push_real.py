@@ -263,6 +263,29 @@ def test_failed_build_fails_the_push_and_keeps_the_edit(pushed: Pushed) -> None:
 
 
 @pytest.mark.kind(only={"pushed": "nodejs"})
+def test_doit_verify_passes_in_sync_and_names_a_file_changed_in_the_container(
+    pushed: Pushed,
+) -> None:
+    out = pushed.doit("verify").stdout
+    assert re.search(r"^verified \d+ synced files in pod/\S+ in ", out, re.M), out
+    source = pushed.example.source
+    size = (pushed.path / source).stat().st_size
+    with pushed.component() as component:
+        remote = f"{component.devfile.source_dir}/{source}"
+        # Behind pyodo's back: the local file and the index do not change.
+        component.exec(["sh", "-c", 'printf "// edited" >> "$1"', "sh", remote], check=True)
+        try:
+            failed = pushed.doit("verify", check=False)
+            assert failed.returncode == 1
+            said = failed.stdout + failed.stderr
+            assert f"{source} (differs)" in said, said
+            assert "1 of " in said and "differ from pyodo's index" in said
+        finally:
+            component.exec(["truncate", "-s", str(size), remote], check=True)
+    assert pushed.doit("verify").returncode == 0  # restored: in sync again
+
+
+@pytest.mark.kind(only={"pushed": "nodejs"})
 def test_delete_leaves_no_labelled_object(pushed: Pushed, request: pytest.FixtureRequest) -> None:
     # Runs last in the module (definition order): deletes the component.
     with pushed.component() as component:
