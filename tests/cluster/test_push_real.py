@@ -313,7 +313,7 @@ def scratch(cluster_info, tmp_path: Path) -> Iterator[Pushed]:
 def test_delete_with_a_broken_devfile_deletes_the_component_by_its_labels(
     scratch: Pushed,
 ) -> None:
-    scratch.doit("create_resources")
+    scratch.doit("push")
     with scratch.component() as component:
         name, selector, kube = component.name, component.selector, component.kube
         assert kube.list_labelled(selector), "applied"
