@@ -159,3 +159,12 @@ def test_cached_parent_answers_when_the_registry_is_gone(tmp_path: Path) -> None
     assert devfile.container("runtime").memory_limit == "256Mi"
     (note,) = devfile.notes
     assert f"{url}/devfiles/pyodo-node/1.0.0 unreachable; cached copy" in note
+
+
+def test_single_file_registry_stack_that_is_not_yaml_fails_as_one_devfile_error(
+    tmp_path: Path,
+) -> None:
+    registry = tmp_path / "registry"
+    write(registry / "stacks" / "pyodo-node", "schemaVersion: [unclosed\n")
+    with pytest.raises(DevfileError, match=r"pyodo-node"):
+        load_devfile(write(tmp_path / "app", CHILD), environ={}, registry=str(registry))

@@ -165,6 +165,20 @@ def _default_version(stack_dir: Path) -> str | None:
     return None
 
 
+def _declared_version(text: str) -> str:
+    """``metadata.version`` of a devfile's text, or "" when it has none or does not parse.
+
+    A file that does not parse is not refused here: the loader parses it next and reports the
+    YAML error with the file's name and line.
+    """
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return ""
+    metadata = raw.get("metadata") if isinstance(raw, dict) else None
+    return str(metadata.get("version", "")) if isinstance(metadata, dict) else ""
+
+
 def fetch_local(root: Path, stack: str, version: str | None) -> Fetched | None:
     """A stack from a directory in the registry's layout; None when the stack is not there."""
     stack_dir = _stack_dir(root, stack)
@@ -176,8 +190,7 @@ def fetch_local(root: Path, stack: str, version: str | None) -> Fetched | None:
         if not single.is_file():
             return None
         if version and version != "latest":
-            raw = yaml.safe_load(_read_local(single)) or {}
-            have = str((raw.get("metadata") or {}).get("version", ""))
+            have = _declared_version(_read_local(single))
             if have and have != version:
                 raise FetchError(f"{stack} {version} not in {root} (it has {have})", "")
         return Fetched(_read_local(single), str(stack_dir))
