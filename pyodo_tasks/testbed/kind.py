@@ -13,9 +13,11 @@ image brings its own bridge network). Where kind's image cannot be pulled, ``up`
 
 A new cluster is ready when its cluster DNS is: ``kind create cluster --wait`` waits for the node
 only, and a test that resolves a Service name right after ``up`` would otherwise race CoreDNS's
-start (its pods are scheduled only once the node is Ready). ``up`` also loads pyodo's images
-(init, builders) into the node, like the local cluster imports them at boot; ``down`` deletes
-the cluster and stops pyodo's dockerd when no kind cluster is left.
+start (its pods are scheduled only once the node is Ready). An existing cluster is reused, unless
+it runs an older build of pyodo's node image: then it is deleted and created from the current
+one. ``up`` also loads pyodo's images (init, builders) into the node, like the local cluster
+imports them at boot; ``down`` deletes the cluster and stops pyodo's dockerd when no kind
+cluster is left.
 """
 
 from __future__ import annotations
@@ -182,7 +184,13 @@ class KindProvider(Provider):
     def up(self) -> ClusterInfo:
         self.engine()
         self.kubeconfig.parent.mkdir(parents=True, exist_ok=True)
-        if self.cluster_name not in self.clusters():
+        present = self.cluster_name in self.clusters()
+        if present and self._runs_an_older_node_image():
+            proc = self._kind(["delete", "cluster", "--name", self.cluster_name], 300)
+            if proc.returncode != 0:
+                raise ClusterError(f"kind delete cluster failed: {proc.stderr.strip()[-300:]}")
+            present = False
+        if not present:
             self._create()
         else:
             proc = self._kind(
@@ -206,6 +214,21 @@ class KindProvider(Provider):
             kubeconfig=self.kubeconfig,
             context=self.context,
         )
+
+    def _runs_an_older_node_image(self) -> bool:
+        """True when the cluster's node runs another build of pyodo's node image.
+
+        A kind cluster outlives the node image it was created from; reused after the image's
+        recipe changed (CoreDNS added, say), it would test the old node. Only pyodo's image is
+        compared: another image is the user's to manage.
+        """
+        if self.node_image != LOCAL_NODE_IMAGE:
+            return False
+        from pyodo_tasks.testbed.kindnode import ensure_node_image
+
+        proc = self._docker(["inspect", "-f", "{{.Config.Image}}", self.node_container], 60)
+        running = proc.stdout.strip()
+        return proc.returncode == 0 and running != ensure_node_image().ref
 
     def _create(self) -> None:
         image = self._resolved_node_image()

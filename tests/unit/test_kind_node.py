@@ -307,3 +307,35 @@ def test_service_guard_is_idempotent_and_waits_for_kinds_config(tmp_path) -> Non
     ]
     (tmp_path / "calls").unlink()
     assert _run_guard(tmp_path, None) == []
+
+
+@pytest.mark.parametrize(("running", "recreated"), [("img:new", False), ("img:old", True)])
+def test_up_recreates_a_cluster_that_runs_an_older_node_image(
+    monkeypatch, tmp_path, running: str, recreated: bool
+) -> None:
+    import pyodo_tasks.testbed.kindnode as kindnode
+
+    monkeypatch.setenv("PYODO_CACHE_DIR", str(tmp_path))
+    provider = kind.KindProvider("t", node_image="pyodo", load_pyodo_images=False)
+    calls: list[str] = []
+    monkeypatch.setattr(provider, "engine", lambda: None)
+    monkeypatch.setattr(provider, "clusters", lambda env=None: ["t"])
+    monkeypatch.setattr(
+        kindnode, "ensure_node_image", lambda: node.NodeImage("img:new", tmp_path / "x.tar")
+    )
+
+    def fake_docker(args: list[str], timeout: float = 300) -> host.Result:
+        return host.Result(args, 0, f"{running}\n", "")
+
+    def fake_kind(args: list[str], *_a, **_k) -> host.Result:
+        calls.append(" ".join(args[:2]))
+        return host.Result(args, 0, "", "")
+
+    monkeypatch.setattr(provider, "_docker", fake_docker)
+    monkeypatch.setattr(provider, "_kind", fake_kind)
+    monkeypatch.setattr(provider, "_create", lambda: calls.append("create"))
+    provider.up()
+    if recreated:
+        assert calls == ["delete cluster", "create"]
+    else:
+        assert calls == ["export kubeconfig"]
