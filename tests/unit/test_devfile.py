@@ -98,6 +98,14 @@ def test_variables_are_substituted(tmp_path: Path) -> None:
     assert load_devfile(write(tmp_path, text), environ={}).app_container.image == "localhost/x:1"
 
 
+@pytest.mark.parametrize("value", ["1", "[a, b]", "'text'"])
+def test_variables_that_are_not_a_mapping_are_one_devfile_error(
+    tmp_path: Path, value: str
+) -> None:
+    with pytest.raises(DevfileError, match=r"variables.*expected a mapping"):
+        load_devfile(write(tmp_path, f"variables: {value}\n" + MINIMAL), environ={})
+
+
 def test_undefined_variable_is_a_note_and_kept_as_written(tmp_path: Path) -> None:
     text = MINIMAL.replace("localhost/pyodo/builder-nodejs:bookworm", "'{{NOPE}}'")
     devfile = load_devfile(write(tmp_path, text), environ={})

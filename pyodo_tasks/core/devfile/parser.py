@@ -147,7 +147,7 @@ class Parser(FieldReader):
         return version
 
     def read_variables(self, raw: Any) -> None:
-        variables = self.mapping(raw, "variables", list(raw or {}))
+        variables = self.mapping(raw, "variables", list(raw) if isinstance(raw, dict) else ())
         for key, val in variables.items():
             self.variables[str(key)] = self.string(val, f"variables.{key}") or ""
 
