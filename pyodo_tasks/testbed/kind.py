@@ -157,6 +157,11 @@ class KindProvider(Provider):
         return self._run(["docker", *args], timeout)
 
     def clusters(self, env: dict[str, str] | None = None) -> list[str]:
+        """The kind clusters of the running engine; none when no engine runs (never starts one)."""
+        if env is None:
+            env = self._query_env()
+            if env is None:
+                return []
         proc = self._kind(["get", "clusters"], timeout=60, env=env)
         if proc.returncode != 0:
             raise ClusterError(f"kind get clusters failed: {proc.stderr.strip()[-300:]}")
@@ -328,6 +333,7 @@ class KindProvider(Provider):
             # kind leaves its "kind" network (a host bridge) behind; our daemon goes with it.
             self._run(["docker", "network", "rm", "kind"], timeout=60, env=env)
             engines.stop_engine()
+            self._engine = None  # the next command starts a new one
 
     def status(self) -> ClusterStatus:
         env = self._query_env()
