@@ -15,19 +15,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from benchmarks.runner import RESULTS, loop_summary
 from pyodo_tasks.cluster import get_provider
 from pyodo_tasks.core.pod import BUILDER_REFS
 from pyodo_tasks.core.wait import wait_for
 from pyodo_tasks.testbed import host
 
-RESULTS = Path(__file__).resolve().parent / "results"
 POD = "pyodo-boot-loop"
 GREETING = "pyodo boot loop: the pod runs"
 
@@ -132,19 +131,6 @@ def _print_row(row: dict[str, Any]) -> None:
             print(f"       | {line}", flush=True)
 
 
-def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    ok = [r for r in rows if r["ok"]]
-    out: dict[str, Any] = {"iterations": len(rows), "failures": len(rows) - len(ok)}
-    for key in ("down_s", "up_s", "pod_s"):
-        values = [r[key] for r in ok]
-        if values:
-            out[key] = {
-                "min": min(values),
-                "median": round(statistics.median(values), 1),
-                "max": max(values),
-            }
-    return out
-
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.boot_loop", description=__doc__)
@@ -161,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(row)
         _print_row(row)
     _remove_pod()
-    summary = _summary(rows)
+    summary = loop_summary(rows, ("down_s", "up_s", "pod_s"))
     print(json.dumps(summary), flush=True)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(

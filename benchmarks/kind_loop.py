@@ -16,20 +16,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from benchmarks.runner import RESULTS, loop_summary
 from pyodo_tasks.core.pod import BUILDER_REFS
 from pyodo_tasks.core.wait import wait_for
 from pyodo_tasks.testbed import gobuild, host
 from pyodo_tasks.testbed.images import ensure_images
 from pyodo_tasks.testbed.kind import LOCAL_NODE_IMAGE, KindProvider
 
-RESULTS = Path(__file__).resolve().parent / "results"
 CLUSTER = "pyodo-kind-loop"
 POD = "resolver"
 SCRIPT = "import socket; print(socket.gethostbyname('kubernetes.default'))"
@@ -119,19 +118,6 @@ def _print_row(row: dict[str, Any]) -> None:
             print(f"       | {line}", flush=True)
 
 
-def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    ok = [r for r in rows if r["ok"]]
-    out: dict[str, Any] = {"iterations": len(rows), "failures": len(rows) - len(ok)}
-    for key in ("up_s", "load_s", "dns_s", "down_s"):
-        values = [r[key] for r in ok]
-        if values:
-            out[key] = {
-                "min": min(values),
-                "median": round(statistics.median(values), 1),
-                "max": max(values),
-            }
-    return out
-
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.kind_loop", description=__doc__)
@@ -147,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         row = _iteration(number)
         rows.append(row)
         _print_row(row)
-    summary = _summary(rows)
+    summary = loop_summary(rows, ("up_s", "load_s", "dns_s", "down_s"))
     print(json.dumps(summary), flush=True)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(

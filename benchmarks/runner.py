@@ -90,6 +90,22 @@ def machine() -> dict[str, Any]:
     }
 
 
+def loop_summary(rows: list[dict[str, Any]], keys: Sequence[str]) -> dict[str, Any]:
+    """Iterations, failures and min/median/max of each timed step over the iterations that
+    passed (the boot and kind loops report the same shape)."""
+    ok = [r for r in rows if r["ok"]]
+    out: dict[str, Any] = {"iterations": len(rows), "failures": len(rows) - len(ok)}
+    for key in keys:
+        values = [r[key] for r in ok]
+        if values:
+            out[key] = {
+                "min": min(values),
+                "median": round(statistics.median(values), 1),
+                "max": max(values),
+            }
+    return out
+
+
 def percentile(values: Sequence[float], q: float) -> float:
     """Nearest-rank percentile (q in 0..100) of a non-empty sample."""
     ordered = sorted(values)
