@@ -101,6 +101,17 @@ class DevRun:
         return Component(self.path, kube=self.kube, environ={})
 
 
+def stop_dev(proc: subprocess.Popen[bytes]) -> None:
+    """Stop a ``doit dev`` as Ctrl-C would (SIGTERM), killing it if it has not gone in 30 s."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+
+
 @pytest.fixture(scope="module")
 def dev(cluster_info, tmp_path_factory) -> Iterator[DevRun]:
     path = tmp_path_factory.mktemp("dev") / "nodejs"
@@ -132,13 +143,7 @@ def dev(cluster_info, tmp_path_factory) -> Iterator[DevRun]:
     try:
         yield run
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
+        stop_dev(proc)
         if run.latencies_ms:
             print(f"\nsave-to-new-answer latency (ms): {run.latencies_ms}")
         kube.delete_namespace(namespace)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -21,7 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from test_plugin_real import kubeconfig_args, run_pytest  # tests/cluster is on sys.path
+from test_dev_real import stop_dev  # tests/cluster is on sys.path
+from test_plugin_real import kubeconfig_args, run_pytest
 
 from pyodo_tasks.cluster import ClusterInfo
 from pyodo_tasks.core.component import Component
@@ -172,12 +172,6 @@ def test_doit_dev_shows_the_https_declared_endpoint_as_the_http_it_serves(
         assert f"Forwarding http: {port.url}" in shown, shown[-3000:]
         assert "declared https but the app speaks plain http" in shown
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
+        stop_dev(proc)
         kube.delete_namespace(namespace)
         kube.close()
