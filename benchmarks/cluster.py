@@ -6,10 +6,11 @@ import os
 import random
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -113,6 +114,22 @@ def copy_example(name: str, dest: Path) -> Path:
     path = dest / name
     shutil.copytree(ROOT / "examples" / name, path, ignore=shutil.ignore_patterns(".pyodo"))
     return path
+
+
+def run_pytest(target: Path, *args: str, env: Mapping[str, str], cwd: Path | None = None) -> None:
+    """``python -m pytest -q`` on ``target`` (the benchmarks' own test files) with ``args``;
+    a failing run raises with the tail of its output, since its timing would mean nothing."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(target), *args],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+        env=dict(env),
+        cwd=cwd,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"pytest failed: {proc.stdout[-1500:]}{proc.stderr[-500:]}")
 
 
 def kubectl_env(namespace: str) -> dict[str, str]:

@@ -11,13 +11,11 @@ the deploy, the sync verification and the endpoint wait. Cases: one component se
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.cluster import copy_example, namespace, scratch
+from benchmarks.cluster import copy_example, namespace, run_pytest, scratch
 from benchmarks.push import doit_push
 from benchmarks.runner import Bench
 
@@ -49,20 +47,12 @@ def first_test(work: Path, component: Path, *extra: str, own: bool = False) -> f
     env.update(extra_env(extra))
     args = [a for a in extra if not a.startswith("ENV:")]
     started = time.time()
-    proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tests)]
-        + ([] if own else [f"--pyodo-component={component}"])
-        + args,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-        env=env,
-        cwd=work,
-    )
-    tests.unlink()
-    if proc.returncode != 0:
-        raise RuntimeError(f"pytest failed: {proc.stdout[-1500:]}{proc.stderr[-500:]}")
+    try:
+        run_pytest(
+            tests, *([] if own else [f"--pyodo-component={component}"]), *args, env=env, cwd=work
+        )
+    finally:
+        tests.unlink()
     firsts = [float(p.read_text()) for p in stamps.iterdir()]
     return min(firsts) - started
 

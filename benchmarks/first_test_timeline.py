@@ -14,13 +14,11 @@ from __future__ import annotations
 import json
 import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.cluster import copy_example, scratch
+from benchmarks.cluster import copy_example, run_pytest, scratch
 from benchmarks.runner import Bench
 
 CONFTEST = """\
@@ -124,21 +122,7 @@ def timeline(work: Path, component: Path, *extra: str) -> tuple[float, list[list
     (case / "test_timeline.py").write_text(TEST)
     env = {k: v for k, v in os.environ.items() if k != "PYODO_NAMESPACE"}
     started = time.time()
-    proc = subprocess.run(
-        [
-            *(sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(case)),
-            f"--pyodo-component={component}",
-            *extra,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-        env=env,
-        cwd=case,
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(f"pytest failed: {proc.stdout[-1500:]}{proc.stderr[-500:]}")
+    run_pytest(case, f"--pyodo-component={component}", *extra, env=env, cwd=case)
     events = [json.loads(line) for f in out.iterdir() for line in f.read_text().splitlines()]
     return started, sorted(events, key=lambda e: e[2])
 

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-from benchmarks.cluster import copy_example, namespace, scratch
+from benchmarks.cluster import copy_example, namespace, run_pytest, scratch
 from benchmarks.push import doit_push
 from benchmarks.runner import Bench
 
@@ -23,26 +21,7 @@ def test_answers(pyodo_endpoint):
 
 def pytest_run(tests: Path, component: Path, *extra: str, env: dict[str, str]) -> float:
     started = time.monotonic()
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            str(tests),
-            f"--pyodo-component={component}",
-            *extra,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-        env=env,
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(f"pytest failed: {proc.stdout[-1500:]}{proc.stderr[-500:]}")
+    run_pytest(tests, f"--pyodo-component={component}", *extra, env=env)
     return time.monotonic() - started
 
 
