@@ -127,14 +127,14 @@ def _pump(local: socket.socket, remote: socket.socket, stop: threading.Event) ->
                 source = key.fileobj
                 try:
                     data = source.recv(65536)  # type: ignore[union-attr]
-                except OSError:
+                    if data:
+                        key.data.sendall(data)
+                except OSError:  # either end reset or closed under us (a client gave up)
                     return
                 if not data:
                     if source is remote:
                         return
                     local_open = False
                     selector.unregister(local)
-                    continue
-                key.data.sendall(data)
     finally:
         selector.close()
