@@ -8,9 +8,12 @@ whole output is also kept for the :class:`~pyodo_tasks.errors.CommandError` of a
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
-from pyodo_tasks.core.kube import ExecResult, Kube
 from pyodo_tasks.errors import CommandError
+
+if TYPE_CHECKING:
+    from pyodo_tasks.core.kube import ExecResult, Kube
 
 __all__ = ["LineSplitter", "Output", "quiet", "run_streamed"]
 

@@ -36,7 +36,8 @@ from pyodo_tasks.core.devfile import Devfile, Endpoint, ImageOverrides, load_dev
 from pyodo_tasks.core.endpoints import pick_endpoint, scheme, wait_answering
 from pyodo_tasks.core.endpoints import service_url as _service_url
 from pyodo_tasks.core.index import Changes, FileIndex, Snapshot
-from pyodo_tasks.core.kube import ExecResult, Kube, PortForwarder, ResolvedTarget, Target
+from pyodo_tasks.core.kube.quick import quick_pods
+from pyodo_tasks.core.kube.target import ResolvedTarget, Target
 from pyodo_tasks.core.render import (
     KUBERNETES_COMPONENT_LABEL,
     SPEC_HASH_ANNOTATION,
@@ -53,6 +54,8 @@ from pyodo_tasks.errors import ClusterError, PyodoError, WaitTimeout
 
 if TYPE_CHECKING:
     from kubernetes import client as k8s
+
+    from pyodo_tasks.core.kube import ExecResult, Kube, PortForwarder
 
 __all__ = ["Component", "PushResult", "SyncResult"]
 
@@ -78,6 +81,12 @@ class PushResult:
     sync: SyncResult
     built: bool
     pod: str
+
+
+def _resolved(target: Target | ResolvedTarget | None, environ: Mapping[str, str]) -> ResolvedTarget:
+    if isinstance(target, ResolvedTarget):
+        return target
+    return (target or Target.from_env(environ)).resolve()
 
 
 class Component:
@@ -111,17 +120,31 @@ class Component:
         )
         self.root = self.devfile.root
         self._owns_kube = kube is None
-        self.kube = kube or Kube(target or Target.from_env(self.environ))
-        self.namespace = self.kube.namespace
+        self._kube = kube
+        #: Where it is deployed, resolved now; the client itself is made on first use.
+        self.target: ResolvedTarget = (
+            kube.target if kube is not None else _resolved(target, self.environ)
+        )
+        self.namespace = self.target.namespace
         self.name = self.devfile.name
         self.context = RenderContext(
             namespace=self.namespace, labels=dict(labels or {}), **dict(render_options or {})
         )
         self.state_dir = state_dir or self.root / ".pyodo"
-        self.key = state_key(self.kube.target.context, self.namespace, self.name)
+        self.key = state_key(self.target.context, self.namespace, self.name)
         self.state = StateFile(self.state_dir / f"state-{self.key}.json")
         self._forwards: dict[str, PortForwarder] = {}
         self._agents = AgentPool()
+
+    @property
+    def kube(self) -> Kube:
+        """The cluster boundary, made on first use: importing its client costs about 1.2 s, and
+        a push with nothing to do needs only :meth:`current_pod`'s one list."""
+        if self._kube is None:
+            from pyodo_tasks.core.kube.client import Kube
+
+            self._kube = Kube(self.target)
+        return self._kube
 
     # -- rendering and apply ---------------------------------------------------------------
     def render(self) -> list[dict[str, Any]]:
@@ -170,8 +193,13 @@ class Component:
 
     def current_pod(self) -> k8s.V1Pod | None:
         """The running pod of exactly this spec with the rollout finished, from ONE pod list;
-        None when that cannot be told so cheaply (then :meth:`apply` and :meth:`wait_ready`)."""
-        pods = self.kube.pods(self.selector)
+        None when that cannot be told so cheaply (then :meth:`apply` and :meth:`wait_ready`).
+
+        Before the client is loaded the list is made without it (:mod:`.kube.quick`), falling
+        back to the client when that cannot answer."""
+        pods = quick_pods(self.target, self.selector) if self._kube is None else None
+        if pods is None:
+            pods = self.kube.pods(self.selector)
         return podstate.current_pod(pods, self.spec_hash(), self.devfile.app_container.name)
 
     def pod_name(self) -> str:
@@ -465,6 +493,8 @@ class Component:
         """A local port forwarded to an endpoint (started, reused while this object lives)."""
         endpoint = self.endpoint_spec(name)
         if endpoint.name not in self._forwards:
+            from pyodo_tasks.core.kube.portforward import PortForwarder
+
             self._forwards[endpoint.name] = PortForwarder(
                 self.kube, self.pod_name, endpoint.target_port, local_port=local_port
             ).start()
@@ -519,8 +549,8 @@ class Component:
         """Stop port-forwards and the agent; close the cluster connection if we opened it."""
         self.stop_forwards()
         self._agents.close()
-        if self._owns_kube:
-            self.kube.close()
+        if self._owns_kube and self._kube is not None:
+            self._kube.close()
 
     def __enter__(self) -> Component:
         return self

@@ -10,10 +10,14 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
-from pyodo_tasks.core.kube import Kube, Target
+from pyodo_tasks.core.kube.target import Target
 from pyodo_tasks.core.render import MANAGED_BY
 from pyodo_tasks.errors import ClusterError
+
+if TYPE_CHECKING:
+    from pyodo_tasks.core.kube import Kube
 
 __all__ = ["EXPIRES_LABEL", "RUN_ID_LABEL", "collect_expired", "gc_task", "run_labels"]
 
@@ -75,6 +79,8 @@ def collect_expired(kube: Kube, now: float | None = None, namespaces: bool = Tru
 
 
 def _gc_action(target: Target) -> None:
+    from pyodo_tasks.core.kube.client import Kube  # the client's import only when gc runs
+
     with Kube(target) as kube:
         gone = collect_expired(kube)
     print(f"gc: deleted {', '.join(gone)}" if gone else "gc: nothing expired")

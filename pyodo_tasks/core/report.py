@@ -6,9 +6,13 @@ reading stops the report with a note instead of hiding the failure it is meant t
 
 from __future__ import annotations
 
-from pyodo_tasks.core.kube import Kube
+from typing import TYPE_CHECKING
+
 from pyodo_tasks.core.podstate import container_statuses, describe_container
 from pyodo_tasks.errors import ClusterError
+
+if TYPE_CHECKING:
+    from pyodo_tasks.core.kube import Kube
 
 __all__ = ["debug_report"]
 

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pyodo_tasks.core.index import Changes
-from pyodo_tasks.core.kube import ExecResult, Kube
 from pyodo_tasks.core.tarball import build_tar, delete_argv
 from pyodo_tasks.errors import SyncError
+
+if TYPE_CHECKING:
+    from pyodo_tasks.core.kube import ExecResult, Kube
 
 __all__ = ["ByteCounter", "SyncTarget", "send_changes", "sync_error"]
 

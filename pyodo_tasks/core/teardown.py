@@ -16,11 +16,13 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pyodo_tasks.core.devfile.parser import valid_name
-from pyodo_tasks.core.kube import Kube
 from pyodo_tasks.core.render import COMPONENT_LABEL, KUBERNETES_COMPONENT_LABEL, component_selector
+
+if TYPE_CHECKING:
+    from pyodo_tasks.core.kube import Kube
 
 __all__ = ["Orphan", "delete_labelled_component", "orphan_of", "state_key"]
 

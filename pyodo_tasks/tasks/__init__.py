@@ -30,7 +30,7 @@ from doit.task import result_dep
 from pyodo_tasks.core.component import Component
 from pyodo_tasks.core.devfile import REGISTRY_ENV, ImageOverrides
 from pyodo_tasks.core.endpoints import matching_url
-from pyodo_tasks.core.kube import Kube, Target
+from pyodo_tasks.core.kube.target import Target
 from pyodo_tasks.core.teardown import delete_labelled_component, orphan_of
 from pyodo_tasks.dev.task import dev_task
 from pyodo_tasks.errors import DevfileError, PyodoError
@@ -194,6 +194,8 @@ class ComponentTasks:
     def _delete_orphan(self, why: DevfileError) -> list[str]:
         """Delete by the component's labels, its name from the state in ``.pyodo`` or the
         directory (see :mod:`pyodo_tasks.core.teardown`); preStop cannot run without commands."""
+        from pyodo_tasks.core.kube.client import Kube
+
         directory = self.path if self.path.is_dir() else self.path.parent
         with Kube(self.target or Target.from_env(os.environ)) as kube:
             orphan = orphan_of(directory, directory / ".pyodo", kube.target.context, kube.namespace)

@@ -17,12 +17,14 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from pyodo_tasks.core.component import Component
 from pyodo_tasks.core.gc import run_labels
 from pyodo_tasks.core.kube import Kube, Target
+from pyodo_tasks.core.kube.quick import quick_pods
 
 pytestmark = pytest.mark.cluster
 
@@ -77,13 +79,15 @@ class Pushed:
         env.pop("PYODO_NAMESPACE", None)
         return env
 
-    def doit(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def doit(
+        self, *args: str, check: bool = True, extra_env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
         proc = subprocess.run(
             # The task option, as a user types it: doit hands it to the named task only, so
             # this also proves the whole graph (create_resources ... copy) honours it.
             [sys.executable, "-m", "doit", *args, "--namespace", self.namespace],
             cwd=self.path,
-            env=self.env(),
+            env={**self.env(), **(extra_env or {})},
             capture_output=True,
             text=True,
             timeout=900,
@@ -181,6 +185,38 @@ def check_noop_push(pushed: Pushed, component: Component) -> None:
     after = component.kube.get("Deployment", component.name)
     assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
     assert component.exec(["/opt/odo/bin/ctl", "status"], check=True).text == status_before
+
+
+@pytest.mark.kind(only={"pushed": "nodejs"})
+def test_nothing_changed_push_answers_without_loading_the_kubernetes_client(pushed: Pushed) -> None:
+    # The no-op push's one check is a pod list made with the standard library (core/kube/quick):
+    # importing the official client alone costs more than the whole push should.
+    proc = pushed.doit("push", extra_env={"PYTHONPROFILEIMPORTTIME": "1"})
+    assert re.search(r"^-- copy", proc.stdout, re.M), proc.stdout
+    assert "kubernetes" not in proc.stderr, "the no-op push imported the Kubernetes client"
+
+
+@pytest.mark.kind(only={"pushed": "nodejs"})
+def test_quick_pod_list_reads_like_the_clients(pushed: Pushed) -> None:
+    with pushed.component() as component:
+        quick = quick_pods(component.target, component.selector)
+        full = component.kube.pods(component.selector)
+    assert quick is not None, "the kubeconfig's entry should be readable without the client"
+    assert [(p.metadata.name, p.metadata.uid, p.status.phase) for p in quick] == [
+        (p.metadata.name, p.metadata.uid, p.status.phase) for p in full
+    ]
+    assert [p.metadata.annotations for p in quick] == [p.metadata.annotations for p in full]
+    assert [p.metadata.creation_timestamp for p in quick] == [
+        p.metadata.creation_timestamp for p in full
+    ]
+
+    def containers(pods: list[Any]) -> list[list[tuple[Any, ...]]]:
+        return [
+            [(c.name, c.container_id, c.ready, bool(c.state.running)) for c in statuses]
+            for statuses in (p.status.container_statuses for p in pods)
+        ]
+
+    assert containers(quick) == containers(full)
 
 
 @pytest.mark.kind(only={"pushed": "nodejs"})

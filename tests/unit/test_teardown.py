@@ -46,8 +46,8 @@ def applied(tmp_path: Path, kube: FakeKube) -> Path:
 
 
 def delete(root: Path, kube: FakeKube, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("pyodo_tasks.tasks.Kube", lambda target: kube)
-    ComponentTasks(root, target=object())._delete()  # type: ignore[arg-type]
+    monkeypatch.setattr("pyodo_tasks.core.kube.client.Kube", lambda target: kube)
+    ComponentTasks(root, target=kube.target)._delete()  # type: ignore[arg-type]
 
 
 def test_delete_with_a_broken_devfile_deletes_by_the_name_the_state_recorded(
@@ -95,8 +95,8 @@ def test_delete_with_a_good_devfile_is_unchanged(
     root.mkdir()
     (root / "devfile.yaml").write_text(DEVFILE)
     Component(root, kube=kube, environ={}).apply()
-    monkeypatch.setattr("pyodo_tasks.core.component.Kube", lambda target: kube)
-    tasks = ComponentTasks(root, target=object())  # type: ignore[arg-type]
+    monkeypatch.setattr("pyodo_tasks.core.kube.client.Kube", lambda target: kube)
+    tasks = ComponentTasks(root, target=kube.target)  # type: ignore[arg-type]
     tasks._delete()
     out = capsys.readouterr().out
     assert "does not load" not in out and "Deployment/shop-api" in out

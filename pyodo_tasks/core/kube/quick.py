@@ -1,0 +1,229 @@
+"""One pod list without the official client: the cheap check of ``doit push`` with nothing to do.
+
+Why: importing ``kubernetes.client`` costs about 1.2 s (it imports every API and model class),
+the pod list itself 0.04 s, and a push that finds the running pod of its spec and an unchanged
+tree needs nothing else from the cluster. So this reads the kubeconfig entry itself (server,
+CA, client certificate or bearer token) and makes one HTTPS GET with the standard library.
+
+It never answers wrong, at worst it answers nothing: anything it does not handle — exec and
+auth-provider plugins, basic auth, impersonation, proxies, relative paths across several
+kubeconfig files — and any failure at all (refused, timed out, 403, unreadable JSON) gives
+None, and the caller asks :class:`~pyodo_tasks.core.kube.Kube` as before, which reports
+errors properly. The pods come back as :class:`JsonView`, read like the client's ``V1Pod``
+(``pod.status.container_statuses[0].container_id``) by the pod-state rules.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+import ssl
+import tempfile
+import urllib.parse
+from datetime import datetime
+from http.client import HTTPConnection, HTTPSConnection
+from pathlib import Path
+from typing import Any
+
+from pyodo_tasks.core.kube.target import ResolvedTarget, load_merged
+from pyodo_tasks.errors import PyodoError
+
+__all__ = ["JsonView", "quick_pods"]
+
+log = logging.getLogger(__name__)
+
+#: Keys of a user entry this module can authenticate with; any other key (exec, auth-provider,
+#: username, as, ...) means "not for the quick path".
+_USER_KEYS = {"client-certificate", "client-certificate-data", "client-key", "client-key-data",
+              "token", "tokenFile"}  # fmt: skip
+_CLUSTER_KEYS = {"server", "certificate-authority", "certificate-authority-data",
+                 "insecure-skip-tls-verify", "tls-server-name", "extensions"}  # fmt: skip
+#: Words the API's JSON spells in capitals (``containerID``, ``podIP``, ``hostIPs``).
+_CAPITAL_WORDS = {"id": "ID", "ip": "IP", "ips": "IPs"}
+#: Fields that are maps of strings in the API (the client gives dicts, not objects).
+_MAPS = {"labels", "annotations", "nodeSelector", "limits", "requests", "capacity",
+         "allocatable", "data"}  # fmt: skip
+
+
+class _Unsupported(Exception):
+    """The kubeconfig entry needs the full client."""
+
+
+#: Whatever goes wrong reading the kubeconfig entry: the full client will say it properly.
+_NOT_ANSWERED = (
+    _Unsupported,
+    PyodoError,
+    OSError,
+    ValueError,
+    LookupError,
+    TypeError,
+    AttributeError,
+)
+
+
+def quick_pods(target: ResolvedTarget, selector: str, timeout: float = 5.0) -> list[Any] | None:
+    """The pods matching ``selector`` in the target's namespace, or None (use :class:`Kube`)."""
+    try:
+        connection, headers = _connect(target, timeout)
+    except (
+        _Unsupported,
+        PyodoError,
+        OSError,
+        ValueError,
+        LookupError,
+        TypeError,
+        AttributeError,
+    ) as exc:
+        log.debug("quick pod list not possible: %s", exc)
+        return None
+    query = urllib.parse.urlencode({"labelSelector": selector})
+    namespace = urllib.parse.quote(target.namespace, safe="")
+    try:
+        connection.request("GET", f"/api/v1/namespaces/{namespace}/pods?{query}", headers=headers)
+        response = connection.getresponse()
+        body = response.read()
+        if response.status != 200:
+            log.debug("quick pod list answered %s", response.status)
+            return None
+        items = json.loads(body).get("items")
+    except (OSError, ValueError, AttributeError, ssl.SSLError) as exc:
+        log.debug("quick pod list failed: %s", exc)
+        return None
+    finally:
+        connection.close()
+    if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+        return None
+    return [JsonView(item) for item in items]
+
+
+def _connect(target: ResolvedTarget, timeout: float) -> tuple[HTTPConnection, dict[str, str]]:
+    """An unopened connection to the target's API server and the request headers."""
+    files = [Path(p) for p in target.kubeconfig.split(os.pathsep) if p]
+    merged = load_merged(files)
+    context = _named(merged["contexts"], target.context)["context"]
+    cluster = _named(merged["clusters"], context["cluster"])["cluster"]
+    user = (_named(merged["users"], context["user"])["user"] if context.get("user") else {}) or {}
+    if set(cluster) - _CLUSTER_KEYS or set(user) - _USER_KEYS:
+        raise _Unsupported("kubeconfig entry uses more than certificates and tokens")
+    if _has(user, "client-certificate") != _has(user, "client-key"):
+        raise _Unsupported("client certificate without key, or key without certificate")
+    base = files[0].parent if len(files) == 1 else None
+    url = urllib.parse.urlsplit(cluster["server"])
+    headers = {"Accept": "application/json", "User-Agent": "pyodo-quick"}
+    token = _token(user, base)
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    if url.scheme == "http":
+        return HTTPConnection(url.hostname or "", url.port or 80, timeout=timeout), headers
+    if url.scheme != "https" or url.path.strip("/"):
+        raise _Unsupported(f"server {cluster['server']}")
+    if cluster.get("tls-server-name", url.hostname) != url.hostname:
+        raise _Unsupported("tls-server-name")
+    tls = _tls_context(cluster, user, base)
+    return HTTPSConnection(
+        url.hostname or "", url.port or 443, timeout=timeout, context=tls
+    ), headers
+
+
+def _has(entry: dict[str, Any], key: str) -> bool:
+    return bool(entry.get(key) or entry.get(f"{key}-data"))
+
+
+def _named(entries: list[dict[str, Any]], name: str) -> dict[str, Any]:
+    for entry in entries:
+        if entry.get("name") == name:
+            return entry
+    raise KeyError(name)
+
+
+def _path(value: str, base: Path | None) -> Path:
+    path = Path(value).expanduser()
+    if not path.is_absolute():
+        if base is None:  # relative to which of several files? kubectl knows; we do not
+            raise _Unsupported("relative path in a merged kubeconfig")
+        path = base / path
+    return path
+
+
+def _token(user: dict[str, Any], base: Path | None) -> str | None:
+    if user.get("token"):
+        return str(user["token"])
+    if user.get("tokenFile"):
+        return _path(user["tokenFile"], base).read_text(encoding="utf-8").strip()
+    return None
+
+
+def _pem(entry: dict[str, Any], key: str, base: Path | None) -> bytes | None:
+    if entry.get(f"{key}-data"):
+        return base64.b64decode(entry[f"{key}-data"], validate=True)
+    if entry.get(key):
+        return _path(entry[key], base).read_bytes()
+    return None
+
+
+def _tls_context(
+    cluster: dict[str, Any], user: dict[str, Any], base: Path | None
+) -> ssl.SSLContext:
+    tls = ssl.create_default_context()
+    if cluster.get("insecure-skip-tls-verify"):
+        tls.check_hostname = False
+        tls.verify_mode = ssl.CERT_NONE
+    else:
+        ca = _pem(cluster, "certificate-authority", base)
+        if ca is not None:
+            tls.load_verify_locations(cadata=ca.decode("ascii"))
+    cert, key = _pem(user, "client-certificate", base), _pem(user, "client-key", base)
+    if cert is not None and key is not None:
+        # ssl loads a chain from files only: a private directory, gone once loaded.
+        with tempfile.TemporaryDirectory(prefix="pyodo-tls-") as directory:
+            cert_file, key_file = Path(directory, "cert.pem"), Path(directory, "key.pem")
+            cert_file.write_bytes(cert)
+            key_file.touch(mode=0o600)
+            key_file.write_bytes(key)
+            tls.load_cert_chain(cert_file, key_file)
+    return tls
+
+
+def _attribute_key(name: str) -> str:
+    """``container_statuses`` -> ``containerStatuses``, ``container_id`` -> ``containerID``."""
+    first, *rest = name.split("_")
+    return first + "".join(_CAPITAL_WORDS.get(word, word.capitalize()) for word in rest)
+
+
+class JsonView:
+    """A JSON object read with the client's attribute names; a missing field reads None.
+
+    Nested objects are views, maps of strings (labels, annotations, ...) stay dicts and
+    ``*_timestamp`` fields come back as aware datetimes, as the client gives them.
+    """
+
+    __slots__ = ("_data",)
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self._data = data
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        key = _attribute_key(name)
+        value = self._data.get(key)
+        if name.endswith("_timestamp") and isinstance(value, str):
+            return datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return value if key in _MAPS else _wrap(value)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The object as the API sent it (camelCase keys)."""
+        return self._data
+
+    def __repr__(self) -> str:
+        return f"JsonView({self._data!r})"
+
+
+def _wrap(value: Any) -> Any:
+    if isinstance(value, dict):
+        return JsonView(value)
+    if isinstance(value, list):
+        return [_wrap(v) for v in value]
+    return value
