@@ -36,7 +36,7 @@ from pyodo_tasks.core.devfile import Devfile, Endpoint, ImageOverrides, load_dev
 from pyodo_tasks.core.endpoints import pick_endpoint, scheme, wait_answering
 from pyodo_tasks.core.endpoints import service_url as _service_url
 from pyodo_tasks.core.index import Changes, FileIndex, Snapshot
-from pyodo_tasks.core.kube.quick import quick_pods
+from pyodo_tasks.core.kube.quick import quick_pipe, quick_pods
 from pyodo_tasks.core.kube.target import ResolvedTarget, Target
 from pyodo_tasks.core.render import (
     KUBERNETES_COMPONENT_LABEL,
@@ -55,6 +55,7 @@ from pyodo_tasks.errors import ClusterError, PyodoError, WaitTimeout
 if TYPE_CHECKING:
     from kubernetes import client as k8s
 
+    from pyodo_tasks.core.agent import Pipe
     from pyodo_tasks.core.kube import ExecResult, Kube, PortForwarder
 
 __all__ = ["Component", "PushResult", "SyncResult"]
@@ -145,6 +146,18 @@ class Component:
 
             self._kube = Kube(self.target)
         return self._kube
+
+    def open_pipe(
+        self, pod: str, argv: list[str], *, container: str, namespace: str | None = None
+    ) -> Pipe:
+        """The agent's stream (:meth:`Kube.open_pipe`); while the client is not loaded (a
+        one-shot ``doit push``) opened without it when the kubeconfig allows it
+        (:mod:`.kube.quick`)."""
+        if self._kube is None and namespace in (None, self.namespace):
+            pipe = quick_pipe(self.target, pod, argv, container=container)
+            if pipe is not None:
+                return pipe
+        return self.kube.open_pipe(pod, argv, container=container, namespace=namespace)
 
     # -- rendering and apply ---------------------------------------------------------------
     def render(self) -> list[dict[str, Any]]:

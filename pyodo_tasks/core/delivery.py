@@ -81,7 +81,7 @@ class AgentPool:
         started = time.monotonic()
         try:
             self.session = AgentSession.open(
-                component.kube, pod.metadata.name, component.devfile.app_container.name
+                component, pod.metadata.name, component.devfile.app_container.name
             )
         except AgentUnavailable as exc:
             log.info("no agent in pod/%s (%s): one exec per step", pod.metadata.name, exc)

@@ -234,6 +234,29 @@ def test_edit_then_push_serves_the_new_answer(pushed: Pushed) -> None:
 
 
 @pytest.mark.kind(only={"pushed": "nodejs"})
+def test_edit_push_streams_to_the_agent_without_loading_the_kubernetes_client(
+    pushed: Pushed,
+) -> None:
+    # A one-shot push of an edit needs the pod list and the agent's exec stream, both opened
+    # from the kubeconfig without the official client (core/kube/quick).
+    example = pushed.example
+    source = pushed.path / example.source
+    text = source.read_text()
+    edited = example.answer.replace(example.old, example.new)
+    if example.new in text:  # an earlier test's edit is there: take it back
+        source.write_text(text.replace(example.new, example.old))
+        expected = example.answer
+    else:
+        source.write_text(text.replace(example.old, example.new))
+        expected = edited
+    proc = pushed.doit("push", extra_env={"PYTHONPROFILEIMPORTTIME": "1"})
+    assert "1 modified" in proc.stdout, proc.stdout
+    assert "kubernetes" not in proc.stderr, "the edit's push imported the Kubernetes client"
+    with pushed.component() as component:
+        assert wait_for_answer(component, pushed, expected) == expected
+
+
+@pytest.mark.kind(only={"pushed": "nodejs"})
 def test_deleted_and_renamed_files_follow_in_the_container(pushed: Pushed) -> None:
     (pushed.path / "notes.txt").write_text("draft\n")
     (pushed.path / "old-name.txt").write_text("keep me\n")

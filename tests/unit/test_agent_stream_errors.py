@@ -174,7 +174,7 @@ class OpensScripted:
 
 
 def _pipe(sock: ScriptedSocket) -> ExecPipe:
-    return ExecPipe(OpensScripted(sock), "p", ["agent"], container="c", namespace="ns")
+    return ExecPipe.open(OpensScripted(sock), "p", ["agent"], container="c", namespace="ns")  # type: ignore[arg-type]
 
 
 def test_exec_pipe_frames_carry_channel_and_payload() -> None:

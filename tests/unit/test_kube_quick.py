@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 import pytest
 import yaml
 
-from pyodo_tasks.core.kube.quick import JsonView, quick_pods
+from pyodo_tasks.core.kube.quick import JsonView, quick_pipe, quick_pods
 from pyodo_tasks.core.kube.target import ResolvedTarget
 
 POD = {
@@ -153,3 +153,24 @@ def test_json_view_names_follow_the_clients_attribute_names():
     assert view.node_selector == {"a": "b"}
     assert view.qos_class == "x"
     assert view.to_dict()["qosClass"] == "x"
+
+
+def test_exec_stream_asks_for_the_command_in_the_container_and_a_refused_upgrade_is_no_answer(
+    tmp_path, api
+):
+    url, handler = api  # answers the upgrade with 200 JSON: not a websocket
+    target = _target(tmp_path, {"server": url}, {"token": "t"})
+    assert quick_pipe(target, "web-1", ["/opt/odo/bin/agent", "-v"], container="runtime") is None
+    path, auth = handler.seen[0]
+    assert path == (
+        "/api/v1/namespaces/team%20a/pods/web-1/exec?command=%2Fopt%2Fodo%2Fbin%2Fagent"
+        "&command=-v&container=runtime&stdin=true&stdout=true&stderr=true"
+    )
+    assert auth == "Bearer t"
+
+
+def test_exec_stream_for_an_exec_plugin_user_is_left_to_the_client(tmp_path, api):
+    url, handler = api
+    user = {"exec": {"command": "aws", "apiVersion": "client.authentication.k8s.io/v1"}}
+    assert quick_pipe(_target(tmp_path, {"server": url}, user), "p", ["a"], container="c") is None
+    assert handler.seen == []

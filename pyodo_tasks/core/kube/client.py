@@ -314,7 +314,8 @@ class Kube:
     ) -> ExecPipe:
         """Start ``argv`` in ``container`` of ``pod`` and keep its stream open, read frame by
         frame (:class:`~.pipe.ExecPipe`: the resident agent's transport)."""
-        return ExecPipe(self, pod, argv, container=container, namespace=namespace or self.namespace)
+        namespace = namespace or self.namespace
+        return ExecPipe.open(self, pod, argv, container=container, namespace=namespace)
 
     def open_portforward(self, pod: str, port: int, namespace: str | None = None) -> Any:
         """Open a port-forward websocket to ``port`` of ``pod`` (the client's PortForward)."""

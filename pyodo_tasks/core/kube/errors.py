@@ -19,29 +19,44 @@ the client's exception out of ``__cause__``; the cause is kept for the traceback
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
 
-from kubernetes.client.exceptions import ApiException
-from kubernetes.config import ConfigException
 from urllib3.exceptions import HTTPError
 from websocket import WebSocketBadStatusException, WebSocketException
 
 from pyodo_tasks.errors import ClusterError
 
-__all__ = ["RETRYABLE_STATUS", "TRANSLATED", "api_error", "translate", "translated"]
+if TYPE_CHECKING:
+    from kubernetes.client.exceptions import ApiException
+
+__all__ = ["RETRYABLE_STATUS", "api_error", "translate", "translated", "translated_types"]
 
 #: Statuses a later retry may get past: the server was busy, restarting or timing out.
 RETRYABLE_STATUS = frozenset({0, 408, 429, 500, 502, 503, 504})
 
-#: Every exception type the table translates.
-TRANSLATED: tuple[type[BaseException], ...] = (
-    ApiException,
-    WebSocketException,
-    HTTPError,
-    OSError,
-    ConfigException,
-)
+#: The client's own exception classes, by module: looked up, never imported here. Importing the
+#: client costs over a second, and until something has imported it none of them can be raised
+#: (the client-free paths of :mod:`.quick` translate their websocket errors through this table).
+_CLIENT_CLASSES = {
+    "ApiException": "kubernetes.client.exceptions",
+    "ConfigException": "kubernetes.config.config_exception",
+}
+
+
+def _client_class(name: str) -> type[BaseException] | None:
+    module = sys.modules.get(_CLIENT_CLASSES[name])
+    found: Any = getattr(module, name, None)
+    return found if isinstance(found, type) else None
+
+
+def translated_types() -> tuple[type[BaseException], ...]:
+    """Every exception type the table translates (the client's only once it is loaded)."""
+    client = tuple(c for c in map(_client_class, _CLIENT_CLASSES) if c is not None)
+    return (*client, WebSocketException, HTTPError, OSError)
+
 
 _REFUSED = "Failed to establish a new connection: "
 
@@ -83,13 +98,14 @@ def translate(exc: BaseException, doing: str) -> ClusterError:
     """The :class:`ClusterError` for one of the client's failures (see the module table)."""
     if isinstance(exc, ClusterError):
         return exc
-    if isinstance(exc, ApiException):
+    api_exception, config_exception = map(_client_class, _CLIENT_CLASSES)
+    if api_exception is not None and isinstance(exc, api_exception):
         return api_error(exc, doing)
     if isinstance(exc, WebSocketBadStatusException):
         return _refusal(doing, exc.status_code, _short(exc))
     if isinstance(exc, WebSocketException):
         return ClusterError(f"{doing}: connection lost: {_short(exc)}", retryable=True)
-    if isinstance(exc, ConfigException):
+    if config_exception is not None and isinstance(exc, config_exception):
         return ClusterError(f"{doing}: {exc}")
     return ClusterError(
         f"{doing}: the cluster did not answer (API server unreachable ({_short(exc)})); "
@@ -109,5 +125,5 @@ def translated(doing: str, also: tuple[type[BaseException], ...] = ()) -> Iterat
         yield
     except ClusterError:
         raise
-    except (*TRANSLATED, *also) as exc:
+    except (*translated_types(), *also) as exc:
         raise translate(exc, doing) from exc

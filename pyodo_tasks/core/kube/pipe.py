@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import ssl
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from websocket import ABNF, WebSocketConnectionClosedException, WebSocketTimeoutException
 
@@ -28,12 +28,17 @@ from pyodo_tasks.core.kube.execs import release
 if TYPE_CHECKING:
     from pyodo_tasks.core.kube.client import Kube
 
-__all__ = ["ExecPipe"]
+__all__ = ["ExecPipe", "describe"]
 
 log = logging.getLogger(__name__)
 
 #: The v5 protocol's "channel closed" control channel.
 _CLOSE_CHANNEL = 255
+
+
+def describe(pod: str, argv: list[str]) -> str:
+    """How errors name the stream: ``the exec stream of <argv[0]> in pod/<pod>``."""
+    return f"the exec stream of {argv[0]} in pod/{pod}"
 
 
 class ExecPipe:
@@ -42,10 +47,17 @@ class ExecPipe:
     ``send`` may be called from another thread than ``recv``; sends are serialised.
     """
 
-    def __init__(
-        self, kube: Kube, pod: str, argv: list[str], *, container: str, namespace: str
-    ) -> None:
-        self.doing = f"the exec stream of {argv[0]} in pod/{pod}"
+    def __init__(self, ws: Any, doing: str) -> None:
+        #: The open websocket (websocket-client's ``WebSocket``) of the exec.
+        self.ws = ws
+        self.doing = doing
+        self._lock = threading.Lock()
+
+    @classmethod
+    def open(
+        cls, kube: Kube, pod: str, argv: list[str], *, container: str, namespace: str
+    ) -> ExecPipe:
+        """Start ``argv`` through the client's exec (see :meth:`Kube.open_pipe`)."""
         client = kube.open_exec(
             pod,
             argv,
@@ -57,8 +69,7 @@ class ExecPipe:
             tty=False,
             binary=True,
         )
-        self.ws = client.sock
-        self._lock = threading.Lock()
+        return cls(client.sock, describe(pod, argv))
 
     def send(self, data: bytes) -> None:
         """Write ``data`` to the process's stdin; ClusterError when the stream broke."""

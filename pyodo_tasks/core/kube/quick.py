@@ -1,9 +1,11 @@
-"""One pod list without the official client: the cheap check of ``doit push`` with nothing to do.
+"""A pod list and an exec stream without the official client: what a one-shot ``doit push`` needs.
 
 Why: importing ``kubernetes.client`` costs about 1.2 s (it imports every API and model class),
-the pod list itself 0.04 s, and a push that finds the running pod of its spec and an unchanged
-tree needs nothing else from the cluster. So this reads the kubeconfig entry itself (server,
-CA, client certificate or bearer token) and makes one HTTPS GET with the standard library.
+the pod list itself 0.04 s. A push with nothing to do needs only that list (the running pod of
+its spec), and a push of an edit only one more thing, the agent's exec stream. So this reads the
+kubeconfig entry itself (server, CA, client certificate or bearer token) and makes the GET with
+the standard library, and opens the exec websocket with websocket-client (the library the
+official client uses for it) — the stream is then the same :class:`~.pipe.ExecPipe`.
 
 It never answers wrong, at worst it answers nothing: anything it does not handle — exec and
 auth-provider plugins, basic auth, impersonation, proxies, relative paths across several
@@ -22,15 +24,19 @@ import os
 import ssl
 import tempfile
 import urllib.parse
+from dataclasses import dataclass
 from datetime import datetime
 from http.client import HTTPConnection, HTTPSConnection
 from pathlib import Path
 from typing import Any
 
+import websocket
+
+from pyodo_tasks.core.kube.pipe import ExecPipe, describe
 from pyodo_tasks.core.kube.target import ResolvedTarget, load_merged
 from pyodo_tasks.errors import PyodoError
 
-__all__ = ["JsonView", "quick_pods"]
+__all__ = ["JsonView", "quick_pipe", "quick_pods"]
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +46,8 @@ _USER_KEYS = {"client-certificate", "client-certificate-data", "client-key", "cl
               "token", "tokenFile"}  # fmt: skip
 _CLUSTER_KEYS = {"server", "certificate-authority", "certificate-authority-data",
                  "insecure-skip-tls-verify", "tls-server-name", "extensions"}  # fmt: skip
+#: What the client asks for: v5 (with its stdin-close channel) or v4.
+_EXEC_PROTOCOLS = "v5.channel.k8s.io,v4.channel.k8s.io"
 #: Words the API's JSON spells in capitals (``containerID``, ``podIP``, ``hostIPs``).
 _CAPITAL_WORDS = {"id": "ID", "ip": "IP", "ips": "IPs"}
 #: Fields that are maps of strings in the API (the client gives dicts, not objects).
@@ -63,32 +71,40 @@ _NOT_ANSWERED = (
 )
 
 
+@dataclass(frozen=True)
+class _Endpoint:
+    """How to reach and authenticate to the API server, read from the kubeconfig."""
+
+    scheme: str
+    host: str
+    port: int
+    headers: dict[str, str]
+    tls: ssl.SSLContext | None
+
+    def connection(self, timeout: float) -> HTTPConnection:
+        if self.tls is None:
+            return HTTPConnection(self.host, self.port, timeout=timeout)
+        return HTTPSConnection(self.host, self.port, timeout=timeout, context=self.tls)
+
+
 def quick_pods(target: ResolvedTarget, selector: str, timeout: float = 5.0) -> list[Any] | None:
     """The pods matching ``selector`` in the target's namespace, or None (use :class:`Kube`)."""
-    try:
-        connection, headers = _connect(target, timeout)
-    except (
-        _Unsupported,
-        PyodoError,
-        OSError,
-        ValueError,
-        LookupError,
-        TypeError,
-        AttributeError,
-    ) as exc:
-        log.debug("quick pod list not possible: %s", exc)
+    endpoint = _endpoint(target)
+    if endpoint is None:
         return None
     query = urllib.parse.urlencode({"labelSelector": selector})
     namespace = urllib.parse.quote(target.namespace, safe="")
+    connection = endpoint.connection(timeout)
     try:
-        connection.request("GET", f"/api/v1/namespaces/{namespace}/pods?{query}", headers=headers)
+        path = f"/api/v1/namespaces/{namespace}/pods?{query}"
+        connection.request("GET", path, headers=endpoint.headers)
         response = connection.getresponse()
         body = response.read()
         if response.status != 200:
             log.debug("quick pod list answered %s", response.status)
             return None
         items = json.loads(body).get("items")
-    except (OSError, ValueError, AttributeError, ssl.SSLError) as exc:
+    except (OSError, ValueError, AttributeError) as exc:
         log.debug("quick pod list failed: %s", exc)
         return None
     finally:
@@ -98,8 +114,43 @@ def quick_pods(target: ResolvedTarget, selector: str, timeout: float = 5.0) -> l
     return [JsonView(item) for item in items]
 
 
-def _connect(target: ResolvedTarget, timeout: float) -> tuple[HTTPConnection, dict[str, str]]:
-    """An unopened connection to the target's API server and the request headers."""
+def quick_pipe(
+    target: ResolvedTarget, pod: str, argv: list[str], *, container: str, timeout: float = 15.0
+) -> ExecPipe | None:
+    """``argv`` started in ``container`` of ``pod`` on an exec websocket opened without the
+    client (the agent's stream for a one-shot ``doit push``), or None (use :class:`Kube`)."""
+    endpoint = _endpoint(target)
+    if endpoint is None:
+        return None
+    query = urllib.parse.urlencode(
+        [("command", arg) for arg in argv]
+        + [("container", container), ("stdin", "true"), ("stdout", "true"), ("stderr", "true")]
+    )
+    namespace, name = (urllib.parse.quote(v, safe="") for v in (target.namespace, pod))
+    scheme = "wss" if endpoint.tls is not None else "ws"
+    url = f"{scheme}://{endpoint.host}:{endpoint.port}/api/v1/namespaces/{namespace}/pods/{name}/exec?{query}"
+    # Not the list's Accept: the API server answers an exec upgrade asking for JSON with 406.
+    header = [f"{key}: {value}" for key, value in endpoint.headers.items() if key != "Accept"]
+    header.append(f"Sec-WebSocket-Protocol: {_EXEC_PROTOCOLS}")
+    ws = websocket.WebSocket(sslopt={"context": endpoint.tls} if endpoint.tls else {})
+    try:
+        ws.connect(url, header=header, timeout=timeout)
+    except (websocket.WebSocketException, OSError) as exc:
+        log.debug("quick exec not possible: %s", exc)
+        ws.close()
+        return None
+    return ExecPipe(ws, describe(pod, argv))
+
+
+def _endpoint(target: ResolvedTarget) -> _Endpoint | None:
+    try:
+        return _read_endpoint(target)
+    except _NOT_ANSWERED as exc:
+        log.debug("the kubeconfig entry needs the client: %s", exc)
+        return None
+
+
+def _read_endpoint(target: ResolvedTarget) -> _Endpoint:
     files = [Path(p) for p in target.kubeconfig.split(os.pathsep) if p]
     merged = load_merged(files)
     context = _named(merged["contexts"], target.context)["context"]
@@ -115,16 +166,14 @@ def _connect(target: ResolvedTarget, timeout: float) -> tuple[HTTPConnection, di
     token = _token(user, base)
     if token:
         headers["Authorization"] = f"Bearer {token}"
-    if url.scheme == "http":
-        return HTTPConnection(url.hostname or "", url.port or 80, timeout=timeout), headers
-    if url.scheme != "https" or url.path.strip("/"):
+    if url.scheme not in ("http", "https") or url.path.strip("/") or not url.hostname:
         raise _Unsupported(f"server {cluster['server']}")
+    if url.scheme == "http":
+        return _Endpoint("http", url.hostname, url.port or 80, headers, None)
     if cluster.get("tls-server-name", url.hostname) != url.hostname:
         raise _Unsupported("tls-server-name")
     tls = _tls_context(cluster, user, base)
-    return HTTPSConnection(
-        url.hostname or "", url.port or 443, timeout=timeout, context=tls
-    ), headers
+    return _Endpoint("https", url.hostname, url.port or 443, headers, tls)
 
 
 def _has(entry: dict[str, Any], key: str) -> bool:
