@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tempfile
 from pathlib import Path
 
@@ -51,7 +52,15 @@ def _one(bench: Bench, count: int, repeat: int) -> None:
         bench.figure(
             f"no-change index {label} (cpu)", ours.cpu, peer=theirs.cpu, peer_name="git status"
         )
+        floor = median_of(repeat, lambda: python_stat_walk(root))
+        bench.figure(
+            f"bare Python lstat walk {label} (wall)",
+            floor.wall,
+            peer=theirs.wall,
+            peer_name="git status",
+        )
         bench.raw[f"{count}"] = {
+            "python_stat_walk_wall": floor.wall,
             "full_wall": full.wall,
             "full_cpu": full.cpu,
             "git_add_commit_wall": git_add.wall,
@@ -60,3 +69,18 @@ def _one(bench: Bench, count: int, repeat: int) -> None:
             "git_status_wall": theirs.wall,
             "git_status_cpu": theirs.cpu,
         }
+
+
+def python_stat_walk(root: Path) -> int:
+    """Python's floor for a rescan: list every directory and ``lstat`` every entry, nothing
+    else (no index, no ignore rules, no comparison). What no pure-Python index gets under."""
+    count = 0
+    pending = [os.fspath(root)]
+    while pending:
+        directory = pending.pop()
+        for name in os.listdir(directory):
+            path = f"{directory}/{name}"
+            if os.lstat(path).st_mode & 0o170000 == 0o040000:
+                pending.append(path)
+            count += 1
+    return count
