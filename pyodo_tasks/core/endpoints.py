@@ -60,6 +60,12 @@ def scheme(endpoint: Endpoint) -> str:
     return {"https": "https", "ws": "ws", "wss": "wss"}.get(endpoint.protocol, "http")
 
 
+def shown_scheme(endpoint: Endpoint) -> str:
+    """The scheme ``doit forward`` shows a forwarded endpoint with: :func:`scheme`, except that
+    a ``tcp``/``udp`` endpoint says so (it is not necessarily HTTP)."""
+    return endpoint.protocol if endpoint.protocol in ("tcp", "udp") else scheme(endpoint)
+
+
 def service_url(endpoint: Endpoint, service: str, namespace: str) -> str:
     """The in-cluster address of an endpoint, through the component's Service."""
     return f"{scheme(endpoint)}://{service}.{namespace}.svc:{endpoint.target_port}"

@@ -29,7 +29,7 @@ from doit.task import result_dep
 
 from pyodo_tasks.core.component import Component
 from pyodo_tasks.core.devfile import REGISTRY_ENV, ImageOverrides
-from pyodo_tasks.core.endpoints import matching_url
+from pyodo_tasks.core.endpoints import matching_url, shown_scheme
 from pyodo_tasks.core.kube.target import Target
 from pyodo_tasks.core.teardown import delete_labelled_component, orphan_of
 from pyodo_tasks.dev.task import dev_task
@@ -162,8 +162,7 @@ class ComponentTasks:
         for container in component.devfile.containers:
             for endpoint in container.endpoints:
                 forwarder = component.forward(endpoint.name)
-                scheme = "http" if endpoint.protocol in ("http", "ws") else endpoint.protocol
-                url = f"{scheme}://{forwarder.address}{endpoint.path}"
+                url = f"{shown_scheme(endpoint)}://{forwarder.address}{endpoint.path}"
                 urls.append(f"{endpoint.name}: {matching_url(url, endpoint)}")
         for url in urls:
             _say(f"Forwarding {url}")

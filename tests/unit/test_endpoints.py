@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from pyodo_tasks.core.devfile import Endpoint
-from pyodo_tasks.core.endpoints import speaks_tls, wait_answering
+from pyodo_tasks.core.endpoints import shown_scheme, speaks_tls, wait_answering
 
 
 class _Hello(http.server.BaseHTTPRequestHandler):
@@ -119,3 +119,20 @@ def test_a_server_that_never_answers_the_handshake_counts_as_plain_within_the_bo
         for conn in accepted:
             conn.close()
         listener.close()
+
+
+@pytest.mark.parametrize(
+    ("protocol", "shown"),
+    [
+        ("http", "http"),
+        ("https", "https"),
+        ("ws", "ws"),
+        ("wss", "wss"),
+        ("tcp", "tcp"),
+        ("udp", "udp"),
+        ("sctp", "http"),
+    ],  # fmt: skip
+)
+def test_doit_forward_shows_each_endpoint_with_its_own_scheme(protocol, shown):
+    # `doit forward` printed ws endpoints as http:// (issue 8's note).
+    assert shown_scheme(Endpoint("e", 8080, protocol=protocol)) == shown
