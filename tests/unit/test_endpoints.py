@@ -131,7 +131,7 @@ def test_a_server_that_never_answers_the_handshake_counts_as_plain_within_the_bo
         ("tcp", "tcp"),
         ("udp", "udp"),
         ("sctp", "http"),
-    ],  # fmt: skip
+    ],
 )
 def test_doit_forward_shows_each_endpoint_with_its_own_scheme(protocol, shown):
     # `doit forward` printed ws endpoints as http:// (issue 8's note).
