@@ -7,15 +7,18 @@ cluster's (a subprocess's stdin/stdout instead of an exec websocket).
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import queue
 import socket
 import stat
 import subprocess
 import sys
+import tarfile
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -140,6 +143,84 @@ def test_one_request_deletes_extracts_and_keeps_modes_links_and_content(
     assert not [p for p in dest.rglob(".pyodo-*")]  # no temporary files left
 
 
+def _tar(entries: list[tuple[str, bytes | str | None, int]]) -> bytes:
+    """A tar of (name, content, mode): bytes = file, str = symlink target, None = directory."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name, content, mode in entries:
+            info = tarfile.TarInfo(name)
+            info.mode, info.mtime = mode, 1_600_000_000
+            if content is None:
+                info.type = tarfile.DIRTYPE
+                tar.addfile(info)
+            elif isinstance(content, str):
+                info.type, info.linkname = tarfile.SYMTYPE, content
+                tar.addfile(info)
+            else:
+                info.size = len(content)
+                tar.addfile(info, io.BytesIO(content))
+    return buf.getvalue()
+
+
+@pytest.mark.host  # builds the supervisor with Go
+def test_many_files_land_in_archive_order_with_kind_changes_and_repeats(
+    agent: AgentSession, tmp_path: Path
+) -> None:
+    dest = tmp_path / "dest"
+    (dest / "was_dir" / "deep").mkdir(parents=True)
+    (dest / "was_dir" / "deep" / "f").write_text("old")
+    (dest / "was_file").write_text("old")
+    (dest / "to_link").mkdir()
+    (dest / "to_link" / "f").write_text("old")
+    entries: list[tuple[str, bytes | str | None, int]] = [("pkg", None, 0o755)]
+    entries += [(f"pkg/f{i:04d}", f"content {i}".encode(), 0o644) for i in range(600)]
+    entries += [
+        ("pkg/twice", b"first", 0o644),
+        ("was_dir", b"now a file", 0o600),
+        ("was_file", None, 0o700),
+        ("was_file/inner", b"inside", 0o444),
+        ("to_link", "pkg", 0o777),
+        ("big", b"B" * (2 * 1024 * 1024 + 5), 0o755),
+        ("pkg/twice", b"second", 0o640),
+    ]
+    result = agent.request(dest=str(dest), chunks=[_tar(entries)])
+    assert result.code == 0, result.error
+    assert result.files == len(entries)
+    assert [(dest / "pkg" / f"f{i:04d}").read_text() for i in range(600)] == [
+        f"content {i}" for i in range(600)
+    ]
+    assert (dest / "pkg" / "twice").read_text() == "second"
+    assert stat.S_IMODE((dest / "pkg" / "twice").stat().st_mode) == 0o640
+    assert (dest / "was_dir").read_text() == "now a file"
+    assert stat.S_IMODE((dest / "was_dir").stat().st_mode) == 0o600
+    assert (dest / "was_file" / "inner").read_text() == "inside"
+    assert stat.S_IMODE((dest / "was_file" / "inner").stat().st_mode) == 0o444
+    assert stat.S_IMODE((dest / "was_file").stat().st_mode) == 0o700
+    assert os.readlink(dest / "to_link") == "pkg"
+    assert (dest / "big").stat().st_size == 2 * 1024 * 1024 + 5
+    assert int((dest / "pkg" / "f0007").stat().st_mtime) == 1_600_000_000
+    assert int((dest / "pkg").stat().st_mtime) == 1_600_000_000
+    assert not [p for p in dest.rglob(".pyodo-*")]
+
+
+@pytest.mark.host  # builds the supervisor with Go
+def test_a_refused_entry_fails_the_request_after_the_files_before_it(
+    agent: AgentSession, tmp_path: Path
+) -> None:
+    dest = tmp_path / "dest"
+    (dest / "out").mkdir(parents=True)
+    (dest / "escape").symlink_to(tmp_path / "outside")
+    entries: list[tuple[str, bytes | str | None, int]] = [
+        (f"f{i}", b"x", 0o644) for i in range(50)
+    ]
+    entries.append(("escape/evil", b"no", 0o644))
+    result = agent.request(dest=str(dest), chunks=[_tar(entries)])
+    assert result.code == 1 and "symlink" in result.error
+    assert sorted(p.name for p in dest.glob("f*")) == sorted(f"f{i}" for i in range(50))
+    assert not (tmp_path / "outside").exists()
+    assert agent.request(dest=str(dest), delete=["f0"]).code == 0  # the stream stays usable
+
+
 @pytest.mark.host  # builds the supervisor with Go
 def test_paths_leaving_the_destination_are_refused_and_the_stream_stays_usable(
     agent: AgentSession, tmp_path: Path
@@ -175,10 +256,22 @@ def test_build_output_streams_and_its_exit_code_comes_back(
     assert result.build_ms >= result.sync_ms
 
 
-@pytest.mark.host  # builds the supervisor with Go
-def test_serving_is_reported_once_the_restarted_app_accepts(
-    supervisor_bin: Path, tmp_path: Path
-) -> None:
+@dataclass
+class RestartingApp:
+    """A supervised app that listens 0.3 s after its start, restarted by a logging build script."""
+
+    port: int
+    conf: Path
+    build: Path
+    log: Path
+
+    def session(self, supervisor_bin: Path) -> AgentSession:
+        argv = [str(supervisor_bin), "agent", "-c", str(self.conf), str(self.build)]
+        return AgentSession(ProcessPipe(argv))
+
+
+@pytest.fixture
+def restarting_app(supervisor_bin: Path, tmp_path: Path) -> Iterator[RestartingApp]:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -191,25 +284,66 @@ def test_serving_is_reported_once_the_restarted_app_accepts(
     conf.write_text(
         f"program = {app}\nsocket = {tmp_path}/run/s.sock\nstartsecs = 1.5\nstopsecs = 3\n"
     )
-    daemon = subprocess.Popen([str(supervisor_bin), "-c", str(conf)], stderr=subprocess.DEVNULL)
+    log = tmp_path / "build.log"
     build = tmp_path / "restart.sh"
-    build.write_text(f"#!/bin/sh\nexec {supervisor_bin} ctl -c {conf} restart\n")
+    build.write_text(
+        f"#!/bin/sh\necho start >> {log}\necho restarting\n"
+        f"{supervisor_bin} ctl -c {conf} restart\nrc=$?\necho end >> {log}\nexit $rc\n"
+    )
     build.chmod(0o755)
-    session = AgentSession(ProcessPipe([str(supervisor_bin), "agent", "-c", str(conf), str(build)]))
+    daemon = subprocess.Popen([str(supervisor_bin), "-c", str(conf)], stderr=subprocess.DEVNULL)
+    yield RestartingApp(port, conf, build, log)
+    daemon.terminate()
+    daemon.wait(10)
+
+
+@pytest.mark.host  # builds the supervisor with Go
+def test_done_comes_at_serving_and_the_restart_ends_in_the_background(
+    supervisor_bin: Path, restarting_app: RestartingApp, tmp_path: Path
+) -> None:
+    session = restarting_app.session(supervisor_bin)
     seen: list[float] = []
+    outputs: list[list[str]] = [[], []]
     try:
-        result = session.request(
-            dest=str(tmp_path / "d"), mkdir=True, build=True, ports=[port], on_serving=seen.append
+        first = session.request(
+            dest=str(tmp_path / "d"),
+            mkdir=True,
+            build=True,
+            ports=[restarting_app.port],
+            on_serving=seen.append,
+            on_output=outputs[0].append,
+        )
+        # done came while `ctl restart` still waited startsecs (1.5 s after the app's start)
+        assert restarting_app.log.read_text() == "start\n"
+        second = session.request(
+            dest=str(tmp_path / "d"),
+            build=True,
+            ports=[restarting_app.port],
+            on_output=outputs[1].append,
         )
     finally:
-        session.close()
-        daemon.terminate()
-        daemon.wait(10)
-    assert result.code == 0, result.output
+        session.close()  # the agent exits once the last restart ended
+    assert first.code == 0 and second.code == 0, first.output + second.output
     assert len(seen) == 1
-    # the app listens ~0.3 s after its start; restart confirms only after startsecs (1.5 s)
-    assert 300 <= result.serving_ms < result.build_ms
-    assert result.build_ms >= 1500
+    assert 300 <= first.serving_ms == first.build_ms
+    # the second build waited for the first restart; neither restart's tail leaked into output
+    assert restarting_app.log.read_text() == "start\nend\nstart\nend\n"
+    assert outputs == [["restarting"], ["restarting"]]
+
+
+@pytest.mark.host  # builds the supervisor with Go
+def test_without_ports_done_waits_for_the_restart_to_be_confirmed(
+    supervisor_bin: Path, restarting_app: RestartingApp, tmp_path: Path
+) -> None:
+    session = restarting_app.session(supervisor_bin)
+    try:
+        result = session.request(dest=str(tmp_path / "d"), mkdir=True, build=True)
+    finally:
+        session.close()
+    assert result.code == 0, result.output
+    assert restarting_app.log.read_text() == "start\nend\n"
+    assert result.output.splitlines()[-1].startswith("RUNNING pid=")
+    assert result.build_ms >= 1500  # startsecs
 
 
 def test_a_container_without_the_agent_is_reported_unavailable() -> None:

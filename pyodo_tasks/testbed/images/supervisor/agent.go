@@ -20,7 +20,8 @@
 //	{"event":"synced","ms":T,"files":N}               deletions and extraction done
 //	{"event":"output","text":"..."}                   one line of the build's output
 //	{"event":"serving","ms":T}                        the restarted app accepts on every port
-//	{"event":"done","code":C,"ms":T,"syncMs":..,"buildMs":..,"servingMs":..,"error":".."}
+//	{"event":"done","code":C,"ms":T,"syncMs":..,"buildMs":..,"servingMs":..,"error":"..",
+//	 "background":true}
 //
 // "ms" values count from the moment the request line was read. A sync failure ends the request
 // with code 1 and "error" (the rest of its tar is read and discarded, so the stream stays in
@@ -28,10 +29,19 @@
 // "serving" is found by watching the supervisor for a new app pid and then connecting to the
 // ports on 127.0.0.1; without ports, or when the app was not restarted (hotReloadCapable),
 // servingMs is the build's end.
+//
+// Done at serving: when the request has ports and the restarted app accepts on every one of them
+// before the command ends, "done" goes out at that moment with code 0, buildMs = servingMs and
+// "background":true, instead of after `ctl restart` has waited the supervisor's startsecs. The
+// command's rest still runs, detached: its output is read and dropped (never mixed into a later
+// request's events), and the next request with "build" waits for it to end before its own build
+// starts; if it then exited non-zero (the app died within startsecs), that request's output says
+// so in a "[pyodo] the previous build-and-restart exited with code N ..." line. When stdin closes
+// the agent waits for it (at most previousWait) before it exits. Without ports, or when serving is
+// not seen before the command ends, "done" waits for the command's exit code as before.
 package main
 
 import (
-	"archive/tar"
 	"bufio"
 	"encoding/binary"
 	"encoding/json"
@@ -74,6 +84,8 @@ type agentEvent struct {
 	BuildMs   float64 `json:"buildMs,omitempty"`
 	ServingMs float64 `json:"servingMs,omitempty"`
 	Error     string  `json:"error,omitempty"`
+	// Background: "done" went out at serving; the command's rest (startsecs) still runs.
+	Background bool `json:"background,omitempty"`
 }
 
 type emitter struct {
@@ -91,15 +103,21 @@ func millis(since time.Time) float64 {
 	return float64(time.Since(since).Microseconds()) / 1000
 }
 
+// previousWait bounds how long a request (or the agent's exit) waits for the command an earlier
+// request left running; after "serving" only `ctl restart`'s startsecs remains of it.
+const previousWait = 2 * time.Minute
+
 func runAgent(cfg config, defaultCommand []string) int {
 	in := bufio.NewReaderSize(os.Stdin, 1<<20)
 	out := &emitter{enc: json.NewEncoder(os.Stdout)}
 	out.emit(agentEvent{Event: "hello", Version: agentVersion})
+	var last *command // the latest build-and-restart, maybe still running after its "done"
 	for {
 		line, err := in.ReadBytes('\n')
 		if len(strings.TrimSpace(string(line))) == 0 {
 			if err != nil {
-				return 0 // stdin closed: the client is gone
+				last.wait(previousWait) // let it finish: the app's restart is confirmed by it
+				return 0                // stdin closed: the client is gone
 			}
 			continue
 		}
@@ -108,33 +126,58 @@ func runAgent(cfg config, defaultCommand []string) int {
 		if jerr := json.Unmarshal(line, &req); jerr != nil {
 			// Without a valid header the framing of what follows is unknown: give up cleanly.
 			out.emit(agentEvent{Event: "done", Code: 2, Error: "bad request: " + jerr.Error()})
+			last.wait(previousWait)
 			return 2
 		}
 		if len(req.Command) == 0 {
 			req.Command = defaultCommand
 		}
-		handle(cfg, req, in, out, started)
+		last = handle(cfg, req, in, out, started, last)
 	}
 }
 
-func handle(cfg config, req agentRequest, in *bufio.Reader, out *emitter, started time.Time) {
+// handle answers one request; it returns the build command it started (nil: none), which may
+// still run when "done" was reported at serving, or `last` when it started none.
+func handle(cfg config, req agentRequest, in *bufio.Reader, out *emitter, started time.Time,
+	last *command) *command {
 	done := agentEvent{ID: req.ID, Event: "done"}
 	files, err := applyChanges(req, in)
 	done.SyncMs = millis(started)
 	if err != nil {
 		done.Code, done.Error, done.Ms = 1, err.Error(), millis(started)
 		out.emit(done)
-		return
+		return last
 	}
 	out.emit(agentEvent{ID: req.ID, Event: "synced", Ms: done.SyncMs, Files: files})
 	if !req.Build {
 		done.Ms = millis(started)
 		out.emit(done)
+		return last
+	}
+	waitPrevious(last, req.ID, out)
+	cmd := build(cfg, req, out, started, &done)
+	done.Ms = millis(started)
+	out.emit(done)
+	return cmd
+}
+
+// waitPrevious lets the command an earlier request left running end before this build starts
+// (two restarts must not overlap); a failure it had after its "done" is told as output here.
+func waitPrevious(last *command, id int, out *emitter) {
+	if last == nil {
 		return
 	}
-	code, servingMs, buildMs := build(cfg, req, out, started)
-	done.Code, done.BuildMs, done.ServingMs, done.Ms = code, buildMs, servingMs, millis(started)
-	out.emit(done)
+	if !last.wait(previousWait) {
+		out.emit(agentEvent{ID: id, Event: "output", Text: fmt.Sprintf(
+			"[pyodo] the previous build-and-restart still runs after %s; starting this one",
+			previousWait)})
+		return
+	}
+	if last.detached && last.code != 0 {
+		out.emit(agentEvent{ID: id, Event: "output", Text: fmt.Sprintf(
+			"[pyodo] the previous build-and-restart exited with code %d after the app served "+
+				"(it stopped within startsecs?)", last.code)})
+	}
 }
 
 // applyChanges deletes, then extracts the request's tar (if any) under req.Dest. On an error the
@@ -214,171 +257,112 @@ func within(dest, name string) (string, error) {
 	return filepath.Join(dest, filepath.FromSlash(clean)), nil
 }
 
-type dirTime struct {
-	path  string
-	mtime time.Time
+// command is one run of the build-and-restart command, which may outlive its request.
+type command struct {
+	mu       sync.Mutex
+	detached bool          // its request's "done" went out at serving: its output is dropped
+	ended    bool          // it exited and its output was read
+	code     int           // its exit status, once ended
+	endMs    float64       // when it ended, from its request's start
+	exited   chan struct{} // closed once ended
 }
 
-// extract writes a tar stream under dest like `tar -xf - -C dest` does for pyodo's archives:
-// directories, regular files (written to a temporary name, then renamed over the old one, so a
-// running app never reads half a file), symlinks; modes and mtimes kept. A parent directory that
-// is a symlink is refused, so an archive cannot write through a link out of dest.
-func extract(r io.Reader, dest string) (int, error) {
-	tr := tar.NewReader(r)
-	safeDirs := map[string]bool{dest: true}
-	var dirs []dirTime
-	files := 0
-	for {
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return files, fmt.Errorf("reading the archive: %w", err)
-		}
-		target, err := within(dest, h.Name)
-		if err != nil {
-			return files, err
-		}
-		if err := checkParents(dest, filepath.Dir(target), safeDirs); err != nil {
-			return files, err
-		}
-		mode := os.FileMode(h.Mode).Perm()
-		switch h.Typeflag {
-		case tar.TypeDir:
-			if fi, err := os.Lstat(target); err == nil && !fi.IsDir() {
-				_ = os.Remove(target)
-			}
-			if err := os.MkdirAll(target, 0o755); err != nil {
-				return files, err
-			}
-			_ = os.Chmod(target, mode)
-			dirs = append(dirs, dirTime{target, h.ModTime})
-		case tar.TypeReg:
-			if err := writeFile(target, tr, mode, h.ModTime); err != nil {
-				return files, err
-			}
-		case tar.TypeSymlink:
-			if err := os.RemoveAll(target); err != nil {
-				return files, err
-			}
-			if err := os.Symlink(h.Linkname, target); err != nil {
-				return files, err
-			}
-		default:
-			return files, fmt.Errorf("%s: unsupported archive entry type %q", h.Name, h.Typeflag)
-		}
-		files++
+// wait waits up to limit for the command to end (a nil command has); false on timeout.
+func (c *command) wait(limit time.Duration) bool {
+	if c == nil {
+		return true
 	}
-	// Directory mtimes last (creating their entries changed them), deepest first.
-	for i := len(dirs) - 1; i >= 0; i-- {
-		_ = os.Chtimes(dirs[i].path, dirs[i].mtime, dirs[i].mtime)
+	select {
+	case <-c.exited:
+		return true
+	case <-time.After(limit):
+		return false
 	}
-	return files, nil
 }
 
-func checkParents(dest, dir string, safe map[string]bool) error {
-	if safe[dir] {
-		return nil
+// detach marks a still running command as no longer its request's: false when it already ended
+// (its request then reports its real exit code).
+func (c *command) detach() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ended {
+		return false
 	}
-	if err := checkParents(dest, filepath.Dir(dir), safe); err != nil {
-		return err
-	}
-	fi, err := os.Lstat(dir)
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-		if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
-			return err
-		}
-	case err != nil:
-		return err
-	case fi.Mode()&os.ModeSymlink != 0:
-		return fmt.Errorf("%s is a symlink: refusing to write through it", dir)
-	case !fi.IsDir():
-		if err := os.Remove(dir); err != nil {
-			return err
-		}
-		if err := os.Mkdir(dir, 0o755); err != nil {
-			return err
-		}
-	}
-	safe[dir] = true
-	return nil
+	c.detached = true
+	return true
 }
 
-func writeFile(target string, data io.Reader, mode os.FileMode, mtime time.Time) error {
-	if fi, err := os.Lstat(target); err == nil && fi.IsDir() {
-		if err := os.RemoveAll(target); err != nil {
-			return err
-		}
-	}
-	tmp := filepath.Join(filepath.Dir(target), ".pyodo-"+strconv.Itoa(os.Getpid())+"-"+
-		filepath.Base(target))
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	_, err = io.Copy(f, data)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(tmp, mode)
-	}
-	if err == nil {
-		err = os.Chtimes(tmp, mtime, mtime)
-	}
-	if err == nil {
-		err = os.Rename(tmp, target)
-	}
-	if err != nil {
-		_ = os.Remove(tmp)
-	}
-	return err
-}
-
-// build runs the build-and-restart command, streaming its output, and reports when the
-// restarted app serves. Returns the exit code, servingMs and buildMs (both from `started`).
-func build(cfg config, req agentRequest, out *emitter, started time.Time) (int, float64, float64) {
-	_, pidBefore := supervisorStatus(cfg.socket)
+// startCommand starts req's command; its output goes out as "output" events of req until it is
+// detached, then to nowhere (always read, so the command never blocks on a full pipe).
+func startCommand(req agentRequest, out *emitter, started time.Time) (*command, error) {
 	cmd := exec.Command(req.Command[0], req.Command[1:]...)
 	reader, writer := io.Pipe()
 	cmd.Stdout, cmd.Stderr = writer, writer
 	if err := cmd.Start(); err != nil {
-		out.emit(agentEvent{ID: req.ID, Event: "output", Text: "[pyodo] " + err.Error()})
-		return 127, 0, millis(started)
+		return nil, err
 	}
-	finished := make(chan struct{})
-	servingAt := make(chan float64, 1)
-	go watchServing(cfg.socket, pidBefore, req.Ports, started, finished, servingAt, out, req.ID)
+	c := &command{exited: make(chan struct{})}
 	lines := make(chan struct{})
 	go func() {
 		scanner := bufio.NewScanner(reader)
 		scanner.Buffer(make([]byte, 64*1024), 1<<20)
 		for scanner.Scan() {
-			out.emit(agentEvent{ID: req.ID, Event: "output", Text: scanner.Text()})
+			c.mu.Lock()
+			if !c.detached {
+				out.emit(agentEvent{ID: req.ID, Event: "output", Text: scanner.Text()})
+			}
+			c.mu.Unlock()
 		}
 		_, _ = io.Copy(io.Discard, reader)
 		close(lines)
 	}()
-	code := 0
-	if err := cmd.Wait(); err != nil {
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			code = ee.ExitCode()
-		} else {
-			code = 1
+	go func() {
+		code := 0
+		if err := cmd.Wait(); err != nil {
+			var ee *exec.ExitError
+			if errors.As(err, &ee) {
+				code = ee.ExitCode()
+			} else {
+				code = 1
+			}
 		}
+		_ = writer.Close()
+		<-lines
+		c.mu.Lock()
+		c.ended, c.code, c.endMs = true, code, millis(started)
+		c.mu.Unlock()
+		close(c.exited)
+	}()
+	return c, nil
+}
+
+// build runs the build-and-restart command, streaming its output, and fills done's code,
+// buildMs and servingMs (from `started`). When the request has ports and the restarted app
+// accepts on all of them before the command ends, done is filled at that moment (code 0,
+// "background": true) and the command is left running, detached; it is returned so that the
+// next build waits for it.
+func build(cfg config, req agentRequest, out *emitter, started time.Time,
+	done *agentEvent) *command {
+	_, pidBefore := supervisorStatus(cfg.socket)
+	c, err := startCommand(req, out, started)
+	if err != nil {
+		out.emit(agentEvent{ID: req.ID, Event: "output", Text: "[pyodo] " + err.Error()})
+		done.Code, done.BuildMs = 127, millis(started)
+		return nil
 	}
-	_ = writer.Close()
-	<-lines
-	buildMs := millis(started)
-	close(finished)
-	servingMs := <-servingAt
-	if servingMs == 0 && code == 0 {
-		servingMs = buildMs
+	servingAt := make(chan float64, 1)
+	go watchServing(cfg.socket, pidBefore, req.Ports, started, c.exited, servingAt, out, req.ID)
+	servingMs := <-servingAt // at serving, or 0 once the command ended without it
+	if servingMs > 0 && len(req.Ports) > 0 && c.detach() {
+		done.Code, done.BuildMs, done.ServingMs, done.Background = 0, servingMs, servingMs, true
+		return c
 	}
-	return code, servingMs, buildMs
+	<-c.exited
+	done.Code, done.BuildMs, done.ServingMs = c.code, c.endMs, servingMs
+	if servingMs == 0 && c.code == 0 {
+		done.ServingMs = c.endMs
+	}
+	return c
 }
 
 // watchServing polls the supervisor for a new app pid, then the ports, until the app accepts or
