@@ -321,14 +321,23 @@ def test_done_comes_at_serving_and_the_restart_ends_in_the_background(
             ports=[restarting_app.port],
             on_output=outputs[1].append,
         )
+        # another agent (the next `doit push`) waits for this one's restart too
+        other = restarting_app.session(supervisor_bin)
+        try:
+            third = other.request(
+                dest=str(tmp_path / "d"), build=True, ports=[restarting_app.port]
+            )
+        finally:
+            other.close()
     finally:
         session.close()  # the agent exits once the last restart ended
-    assert first.code == 0 and second.code == 0, first.output + second.output
+    assert [r.code for r in (first, second, third)] == [0, 0, 0], first.output + second.output
     assert len(seen) == 1
     assert 300 <= first.serving_ms == first.build_ms
-    # the second build waited for the first restart; neither restart's tail leaked into output
-    assert restarting_app.log.read_text() == "start\nend\nstart\nend\n"
+    # each build waited for the restart before it; no restart's tail leaked into output
+    assert restarting_app.log.read_text() == "start\nend\n" * 3
     assert outputs == [["restarting"], ["restarting"]]
+    assert third.output == "restarting"
 
 
 @pytest.mark.host  # builds the supervisor with Go

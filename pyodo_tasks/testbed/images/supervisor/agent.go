@@ -37,7 +37,9 @@
 // request's events), and the next request with "build" waits for it to end before its own build
 // starts; if it then exited non-zero (the app died within startsecs), that request's output says
 // so in a "[pyodo] the previous build-and-restart exited with code N ..." line. When stdin closes
-// the agent waits for it (at most previousWait) before it exits. Without ports, or when serving is
+// the agent waits for it (at most previousWait) before it exits. Builds of different agents (one
+// per `doit push`) are serialised the same way by a flock on agent-build.lock beside the
+// supervisor's socket, held until the command ends. Without ports, or when serving is
 // not seen before the command ends, "done" waits for the command's exit code as before.
 package main
 
@@ -56,6 +58,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -294,7 +297,8 @@ func (c *command) detach() bool {
 
 // startCommand starts req's command; its output goes out as "output" events of req until it is
 // detached, then to nowhere (always read, so the command never blocks on a full pipe).
-func startCommand(req agentRequest, out *emitter, started time.Time) (*command, error) {
+func startCommand(req agentRequest, out *emitter, started time.Time, lock *os.File) (*command,
+	error) {
 	cmd := exec.Command(req.Command[0], req.Command[1:]...)
 	reader, writer := io.Pipe()
 	cmd.Stdout, cmd.Stderr = writer, writer
@@ -331,6 +335,9 @@ func startCommand(req agentRequest, out *emitter, started time.Time) (*command, 
 		c.mu.Lock()
 		c.ended, c.code, c.endMs = true, code, millis(started)
 		c.mu.Unlock()
+		if lock != nil {
+			_ = lock.Close() // releases the flock: another agent's build may start
+		}
 		close(c.exited)
 	}()
 	return c, nil
@@ -343,9 +350,13 @@ func startCommand(req agentRequest, out *emitter, started time.Time) (*command, 
 // next build waits for it.
 func build(cfg config, req agentRequest, out *emitter, started time.Time,
 	done *agentEvent) *command {
+	lock := buildLock(cfg.socket, req.ID, out)
 	_, pidBefore := supervisorStatus(cfg.socket)
-	c, err := startCommand(req, out, started)
+	c, err := startCommand(req, out, started, lock)
 	if err != nil {
+		if lock != nil {
+			_ = lock.Close()
+		}
 		out.emit(agentEvent{ID: req.ID, Event: "output", Text: "[pyodo] " + err.Error()})
 		done.Code, done.BuildMs = 127, millis(started)
 		return nil
@@ -363,6 +374,33 @@ func build(cfg config, req agentRequest, out *emitter, started time.Time,
 		done.ServingMs = c.endMs
 	}
 	return c
+}
+
+// buildLock takes the lock that serialises build commands across agents (each `doit push` runs
+// its own agent, and an earlier one may still be waiting out its restart's startsecs after its
+// "done"): an exclusive flock on a file beside the supervisor's socket, held until the command
+// ends. Waits at most previousWait; nil (no lock, the build goes ahead) when the file cannot be
+// opened or the wait runs out.
+func buildLock(socket string, id int, out *emitter) *os.File {
+	f, err := os.OpenFile(filepath.Join(filepath.Dir(socket), "agent-build.lock"),
+		os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil
+	}
+	deadline := time.Now().Add(previousWait)
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			return f
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) || time.Now().After(deadline) {
+			out.emit(agentEvent{ID: id, Event: "output",
+				Text: "[pyodo] could not wait for another build-and-restart: " + err.Error()})
+			_ = f.Close()
+			return nil
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // watchServing polls the supervisor for a new app pid, then the ports, until the app accepts or
