@@ -210,9 +210,7 @@ def test_a_refused_entry_fails_the_request_after_the_files_before_it(
     dest = tmp_path / "dest"
     (dest / "out").mkdir(parents=True)
     (dest / "escape").symlink_to(tmp_path / "outside")
-    entries: list[tuple[str, bytes | str | None, int]] = [
-        (f"f{i}", b"x", 0o644) for i in range(50)
-    ]
+    entries: list[tuple[str, bytes | str | None, int]] = [(f"f{i}", b"x", 0o644) for i in range(50)]
     entries.append(("escape/evil", b"no", 0o644))
     result = agent.request(dest=str(dest), chunks=[_tar(entries)])
     assert result.code == 1 and "symlink" in result.error
@@ -324,9 +322,7 @@ def test_done_comes_at_serving_and_the_restart_ends_in_the_background(
         # another agent (the next `doit push`) waits for this one's restart too
         other = restarting_app.session(supervisor_bin)
         try:
-            third = other.request(
-                dest=str(tmp_path / "d"), build=True, ports=[restarting_app.port]
-            )
+            third = other.request(dest=str(tmp_path / "d"), build=True, ports=[restarting_app.port])
         finally:
             other.close()
     finally:
