@@ -1,15 +1,60 @@
-"""Fixtures shared by every test tier: a devfile registry served from the loopback interface."""
+"""Shared by every test tier: the property tests' size, and a devfile registry served from the
+loopback interface.
+
+The property tests (hypothesis: ``tests/unit/test_*_fuzz.py``) take their size from a settings
+profile chosen here by ``PYODO_FUZZ``: ``fast`` (the default: the fast tier stays under a
+minute) tries a fifth of the examples of ``full``, which ``./run test`` selects, so the whole
+suite still tries thousands. ``PYODO_FUZZ_SCALE`` multiplies either (``PYODO_FUZZ=full
+PYODO_FUZZ_SCALE=20 pytest -k fuzz`` searches twenty times as long as the full run).
+"""
 
 from __future__ import annotations
 
 import http.server
+import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 REGISTRY_DIR = Path(__file__).parent.parent / "fixtures" / "devfiles" / "registry"
+
+#: A property test's examples per unit of its size (``max_examples=15 * unit``), by profile.
+FUZZ_UNITS = {"full": 100, "fast": 20}
+
+
+def _register_fuzz_profiles() -> None:
+    """``pyodo-full`` and ``pyodo-fast``: otherwise what the active profile says (hypothesis's
+    ``ci`` one under ``CI=1``)."""
+    scale = float(os.environ.get("PYODO_FUZZ_SCALE", "1"))
+    common = settings(
+        deadline=None,  # 2 shared cores: wall time per example says nothing here
+        database=None,  # no .hypothesis/ left in the checkout
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
+    for name, unit in FUZZ_UNITS.items():
+        settings.register_profile(f"pyodo-{name}", common, max_examples=max(1, int(unit * scale)))
+
+
+_register_fuzz_profiles()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    """Load the profile ``PYODO_FUZZ`` names before any test module reads its size (first, so
+    that hypothesis's own ``--hypothesis-profile`` still wins)."""
+    name = os.environ.get("PYODO_FUZZ", "fast")
+    if name not in FUZZ_UNITS:
+        raise pytest.UsageError(f"PYODO_FUZZ={name!r}: use one of {', '.join(FUZZ_UNITS)}")
+    settings.load_profile(f"pyodo-{name}")
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    """Which size the property tests run at: the log of a full run shows it ran thousands."""
+    name = settings.get_current_profile_name()
+    return f"property tests: hypothesis profile {name}, {settings().max_examples} examples a unit"
 
 
 class _RegistryHandler(http.server.BaseHTTPRequestHandler):

@@ -7,14 +7,14 @@ through ``load_devfile`` and ``render``. Any
 exception that is not a :class:`~pyodo_tasks.errors.PyodoError` would reach a user as a
 traceback (or a "pyodo bug" line), so it fails the test.
 
-By default about 2,700 examples in all (about 30 s here); ``PYODO_FUZZ_SCALE=20 pytest -k fuzz``
-searches twenty times as long.
+Sizes are in units of the hypothesis profile (tests/conftest.py): 2,700 examples in all in
+``./run test`` (``PYODO_FUZZ=full``, about 30 s here), a fifth of them in the fast tier;
+``PYODO_FUZZ=full PYODO_FUZZ_SCALE=20 pytest -k fuzz`` searches twenty times as long.
 """
 
 from __future__ import annotations
 
 import copy
-import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pyodo_tasks.core.devfile import load_devfile
@@ -36,12 +36,8 @@ SEEDS = sorted(
 )
 SEED_BYTES = [path.read_bytes() for path in SEEDS]
 SEED_TREES = [yaml.safe_load(data) for data in SEED_BYTES]
-SCALE = float(os.environ.get("PYODO_FUZZ_SCALE", "1"))
-FUZZ = settings(
-    deadline=None,  # 2 shared cores: wall time per example says nothing here
-    database=None,  # no .hypothesis/ left in the checkout
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+#: Examples per unit of size: the loaded profile's (100 in the full run, 20 in the fast tier).
+UNIT = settings().max_examples
 
 
 @pytest.fixture(scope="module")
@@ -97,13 +93,13 @@ def reencoded(draw: st.DrawFn) -> bytes:
     return text.encode(encoding, errors="replace")
 
 
-@settings(FUZZ, max_examples=int(1500 * SCALE))
+@settings(max_examples=15 * UNIT)
 @given(data=mutated_bytes())
 def test_byte_mutated_devfiles_fail_only_with_pyodo_errors(devfile_path: Path, data: bytes) -> None:
     check(devfile_path, data)
 
 
-@settings(FUZZ, max_examples=int(100 * SCALE))
+@settings(max_examples=1 * UNIT)
 @given(data=reencoded())
 def test_devfiles_in_other_encodings_fail_only_with_pyodo_errors(
     devfile_path: Path, data: bytes
@@ -176,7 +172,7 @@ def mutated_trees(draw: st.DrawFn) -> bytes:
     return text.encode("utf-8")
 
 
-@settings(FUZZ, max_examples=int(700 * SCALE))
+@settings(max_examples=7 * UNIT)
 @given(data=mutated_trees())
 def test_structurally_mutated_devfiles_fail_only_with_pyodo_errors(
     devfile_path: Path, data: bytes
@@ -205,7 +201,7 @@ def parent_chains(draw: st.DrawFn) -> tuple[bytes, bytes]:
     return yaml.dump(child, Dumper=DUMPER).encode("utf-8"), parent
 
 
-@settings(FUZZ, max_examples=int(400 * SCALE))
+@settings(max_examples=4 * UNIT)
 @given(files=parent_chains())
 def test_mutated_parent_chains_fail_only_with_pyodo_errors(
     devfile_path: Path, files: tuple[bytes, bytes]

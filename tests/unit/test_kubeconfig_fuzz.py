@@ -1,11 +1,10 @@
 """Whatever a kubeconfig holds, resolving the target and building the client fails only with
-pyodo's one-line errors (hypothesis, like test_devfile_fuzz.py). No cluster is contacted:
-building ``Kube`` only reads the file."""
+pyodo's one-line errors (hypothesis, like test_devfile_fuzz.py, sized by the same profile:
+300 examples in the full run). No cluster is contacted: building ``Kube`` only reads the file."""
 
 from __future__ import annotations
 
 import copy
-import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,13 +12,14 @@ from typing import Any
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pyodo_tasks.core.kube import Kube, Target
 from pyodo_tasks.errors import PyodoError
 
-SCALE = float(os.environ.get("PYODO_FUZZ_SCALE", "1"))
+#: Examples per unit of size: the loaded profile's (tests/conftest.py).
+UNIT = settings().max_examples
 SEED: dict[str, Any] = {
     "apiVersion": "v1",
     "kind": "Config",
@@ -93,12 +93,7 @@ def kubeconfig_path() -> Iterator[Path]:
         yield Path(tmp) / "config"
 
 
-@settings(
-    max_examples=int(300 * SCALE),
-    deadline=None,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow],
-)
+@settings(max_examples=3 * UNIT)
 @given(data=kubeconfigs(), context=st.sampled_from([None, "dev", "prod", "nope"]))
 def test_mutated_kubeconfigs_fail_only_with_pyodo_errors(
     kubeconfig_path: Path, data: bytes, context: str | None
