@@ -29,6 +29,13 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.import_plugin("pytester")
 
 
+#: Options of every inner session: only the plugins under test. pytest rewrites the asserts of
+#: a plugin's whole package when it is imported, and with PYTHONDONTWRITEBYTECODE set it cannot
+#: keep the result: hypothesis's plugin (it imports hypothesis at the end of every session) cost
+#: an xdist subprocess session 2-4 s of CPU, anyio's (watchfiles needs anyio) about 0.6 s.
+INNER_OPTIONS = "-p no:hypothesispytest -p no:anyio -p no:cacheprovider"
+
+
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """The developer's PYODO_* and KUBECONFIG variables must not leak into these tests."""
@@ -36,6 +43,14 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         if name.startswith("PYODO_") or name == "KUBECONFIG":
             monkeypatch.delenv(name)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
+
+
+@pytest.fixture
+def pytester(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    """pytest's own, with :data:`INNER_OPTIONS` for every inner session, in-process or not
+    (pytester itself clears PYTEST_ADDOPTS when it starts: set after it)."""
+    monkeypatch.setenv("PYTEST_ADDOPTS", INNER_OPTIONS)
+    return pytester
 
 
 @dataclass
