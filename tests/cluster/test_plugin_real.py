@@ -337,6 +337,10 @@ def test_restricted_user_falls_back_to_its_namespace_and_cleans_up_by_label(
     assert leftovers(admin, run_id_of(proc.stdout), (namespace,)) == []
 
 
+def _sigint_default() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_during_a_test_still_deletes_the_namespace(
     cluster_info: ClusterInfo, admin: Kube, tmp_path: Path
 ) -> None:
@@ -356,6 +360,10 @@ def test_ctrl_c_during_a_test_still_deletes_the_namespace(
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        # A terminal's Ctrl-C: SIGINT at its default in the session, also when this suite itself
+        # runs as a script's background job, where SIGINT starts ignored and the child would
+        # inherit that (FINDINGS) and sleep through the signal.
+        preexec_fn=_sigint_default,
     )
     try:
         deadline = time.monotonic() + 300
