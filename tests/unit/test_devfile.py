@@ -99,9 +99,7 @@ def test_variables_are_substituted(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("value", ["1", "[a, b]", "'text'"])
-def test_variables_that_are_not_a_mapping_are_one_devfile_error(
-    tmp_path: Path, value: str
-) -> None:
+def test_variables_that_are_not_a_mapping_are_one_devfile_error(tmp_path: Path, value: str) -> None:
     with pytest.raises(DevfileError, match=r"variables.*expected a mapping"):
         load_devfile(write(tmp_path, f"variables: {value}\n" + MINIMAL), environ={})
 
