@@ -131,7 +131,6 @@ def _print_row(row: dict[str, Any]) -> None:
             print(f"       | {line}", flush=True)
 
 
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.boot_loop", description=__doc__)
     parser.add_argument("-n", "--iterations", type=int, default=20)
