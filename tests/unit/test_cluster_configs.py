@@ -3,26 +3,16 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import yaml
 
 from pyodo_tasks.testbed import components, configs, manifests
-from pyodo_tasks.testbed.layout import Layout, Network
 
 
-def _layout(tmp_path: Path) -> Layout:
-    return Layout(
-        state=tmp_path / "state",
-        run=tmp_path / "run",
-        cache=tmp_path / "cache",
-        net=Network(node_ip="192.0.2.2"),
-    )
-
-
-def test_containerd_uses_its_own_socket_root_state_and_the_local_pause_image(tmp_path) -> None:
-    lay = _layout(tmp_path)
-    text = configs.containerd_toml(lay)
+def test_containerd_uses_its_own_socket_root_state_and_the_local_pause_image(
+    scratch_layout, tmp_path
+) -> None:
+    text = configs.containerd_toml(scratch_layout)
     assert f'address = "{tmp_path}/run/containerd/containerd.sock"' in text
     assert f'root = "{tmp_path}/cache/containerd/root"' in text
     assert f'state = "{tmp_path}/run/containerd/state"' in text
@@ -33,16 +23,17 @@ def test_containerd_uses_its_own_socket_root_state_and_the_local_pause_image(tmp
     assert '"/var/lib/containerd"' not in text
 
 
-def test_oom_score_restriction_follows_cap_sys_resource(tmp_path) -> None:
-    lay = _layout(tmp_path)
-    assert "restrict_oom_score_adj = true" in configs.containerd_toml(lay, True)
-    assert "restrict_oom_score_adj = false" in configs.containerd_toml(lay, False)
+def test_oom_score_restriction_follows_cap_sys_resource(scratch_layout) -> None:
+    assert "restrict_oom_score_adj = true" in configs.containerd_toml(scratch_layout, True)
+    assert "restrict_oom_score_adj = false" in configs.containerd_toml(scratch_layout, False)
     assert configs.has_cap_sys_resource("CapEff:\t000001ffffffffff\n")
     assert not configs.has_cap_sys_resource("CapEff:\t000001fffeffffff\n")
 
 
-def test_cni_conflist_is_a_bridge_on_a_pod_cidr_away_from_the_host_net(tmp_path) -> None:
-    conf = json.loads(configs.cni_conflist(_layout(tmp_path)))
+def test_cni_conflist_is_a_bridge_on_a_pod_cidr_away_from_the_host_net(
+    scratch_layout, tmp_path
+) -> None:
+    conf = json.loads(configs.cni_conflist(scratch_layout))
     bridge, portmap = conf["plugins"]
     assert bridge["type"] == "bridge" and bridge["bridge"] == "pyodo0"
     assert bridge["ipam"]["ranges"] == [[{"subnet": "10.244.0.0/24"}]]
@@ -50,8 +41,8 @@ def test_cni_conflist_is_a_bridge_on_a_pod_cidr_away_from_the_host_net(tmp_path)
     assert portmap["capabilities"] == {"portMappings": True}
 
 
-def test_kubelet_config_allows_cgroup_v1_and_cgroupfs(tmp_path) -> None:
-    conf = yaml.safe_load(configs.kubelet_config(_layout(tmp_path)))
+def test_kubelet_config_allows_cgroup_v1_and_cgroupfs(scratch_layout, tmp_path) -> None:
+    conf = yaml.safe_load(configs.kubelet_config(scratch_layout))
     assert conf["kind"] == "KubeletConfiguration"
     assert conf["failCgroupV1"] is False
     assert conf["cgroupDriver"] == "cgroupfs"
@@ -64,16 +55,15 @@ def test_kubelet_config_allows_cgroup_v1_and_cgroupfs(tmp_path) -> None:
     assert conf["evictionHard"]["nodefs.available"] == "1%"
 
 
-def test_kube_proxy_config_is_iptables_and_leaves_conntrack_alone(tmp_path) -> None:
-    conf = yaml.safe_load(configs.kube_proxy_config(_layout(tmp_path)))
+def test_kube_proxy_config_is_iptables_and_leaves_conntrack_alone(scratch_layout) -> None:
+    conf = yaml.safe_load(configs.kube_proxy_config(scratch_layout))
     assert conf["mode"] == "iptables"
     assert conf["clusterCIDR"] == "10.244.0.0/24"
     assert conf["conntrack"]["maxPerCore"] == 0
 
 
-def test_daemons_start_in_dependency_order_and_hostpath_provisioner_is_on(tmp_path) -> None:
-    lay = _layout(tmp_path)
-    names = [d.name for d in components.daemons(lay)]
+def test_daemons_start_in_dependency_order_and_hostpath_provisioner_is_on(scratch_layout) -> None:
+    names = [d.name for d in components.daemons(scratch_layout)]
     assert names == [
         "etcd",
         "containerd",
@@ -83,12 +73,12 @@ def test_daemons_start_in_dependency_order_and_hostpath_provisioner_is_on(tmp_pa
         "kubelet",
         "kube-proxy",
     ]
-    kcm = components.kube_controller_manager(lay).argv
+    kcm = components.kube_controller_manager(scratch_layout).argv
     assert "--enable-hostpath-provisioner=true" in kcm
-    api = components.kube_apiserver(lay).argv
+    api = components.kube_apiserver(scratch_layout).argv
     assert "--service-cluster-ip-range=10.96.0.0/24" in api
     assert "--advertise-address=192.0.2.2" in api
-    assert all(d.pid_file.parent == lay.pids for d in components.daemons(lay))
+    assert all(d.pid_file.parent == scratch_layout.pids for d in components.daemons(scratch_layout))
 
 
 def test_restricted_role_grants_only_what_pyodo_needs() -> None:

@@ -4,23 +4,13 @@ from __future__ import annotations
 
 import ipaddress
 import json
-from pathlib import Path
 
 import pytest
 import yaml
 
 from pyodo_tasks.testbed import clusterdns, configs
-from pyodo_tasks.testbed.layout import Layout, Network
+from pyodo_tasks.testbed.layout import Network
 from pyodo_tasks.testbed.local import LocalProvider
-
-
-def _layout(tmp_path: Path) -> Layout:
-    return Layout(
-        state=tmp_path / "state",
-        run=tmp_path / "run",
-        cache=tmp_path / "cache",
-        net=Network(node_ip="192.0.2.2"),
-    )
 
 
 def by_kind(objects: list[dict]) -> dict[str, dict]:
@@ -80,23 +70,21 @@ def test_corefile_uses_only_plugins_compiled_into_our_coredns() -> None:
     assert {packages.get(d, d) for d in directives} <= set(gobins.COREDNS_PLUGINS)
 
 
-def test_kubelet_points_pods_at_cluster_dns_only_when_given(tmp_path) -> None:
-    lay = _layout(tmp_path)
-    assert "clusterDNS" not in yaml.safe_load(configs.kubelet_config(lay))
-    conf = yaml.safe_load(configs.kubelet_config(lay, "10.96.0.10"))
+def test_kubelet_points_pods_at_cluster_dns_only_when_given(scratch_layout) -> None:
+    assert "clusterDNS" not in yaml.safe_load(configs.kubelet_config(scratch_layout))
+    conf = yaml.safe_load(configs.kubelet_config(scratch_layout, "10.96.0.10"))
     assert conf["clusterDNS"] == ["10.96.0.10"]
     assert conf["clusterDomain"] == "cluster.local"
 
 
 def test_cluster_dns_is_opt_in_through_the_argument_or_the_environment(
-    tmp_path, monkeypatch
+    scratch_layout, monkeypatch
 ) -> None:
-    lay = _layout(tmp_path)
     monkeypatch.delenv(clusterdns.DNS_ENV, raising=False)
-    assert LocalProvider(layout=lay).cluster_dns is False
+    assert LocalProvider(layout=scratch_layout).cluster_dns is False
     monkeypatch.setenv(clusterdns.DNS_ENV, "1")
-    assert LocalProvider(layout=lay).cluster_dns is True
-    assert LocalProvider(layout=lay, cluster_dns=False).cluster_dns is False
+    assert LocalProvider(layout=scratch_layout).cluster_dns is True
+    assert LocalProvider(layout=scratch_layout, cluster_dns=False).cluster_dns is False
 
 
 @pytest.mark.parametrize(
@@ -109,9 +97,9 @@ def test_cluster_dns_is_opt_in_through_the_argument_or_the_environment(
     ],
 )
 def test_a_running_cluster_is_reused_only_with_the_same_dns_choice(
-    tmp_path, monkeypatch, marker, wanted, reusable
+    scratch_layout, monkeypatch, marker, wanted, reusable
 ) -> None:
-    provider = LocalProvider(layout=_layout(tmp_path), cluster_dns=wanted)
+    provider = LocalProvider(layout=scratch_layout, cluster_dns=wanted)
     provider.layout.state.mkdir(parents=True)
     provider._booted_marker.write_text(json.dumps(marker))
     # Everything else healthy: the marker decides.
