@@ -21,7 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from benchmarks.runner import RESULTS, loop_summary
+from benchmarks.runner import RESULTS, run_loop, write_loop
 from pyodo_tasks.cluster import get_provider
 from pyodo_tasks.core.pod import BUILDER_REFS
 from pyodo_tasks.core.wait import wait_for
@@ -115,20 +115,12 @@ def _remove_pod() -> None:
     kubectl("delete", "pod", POD, "--ignore-not-found", "--wait=false", check=False)
 
 
-def _print_row(row: dict[str, Any]) -> None:
-    n = row["iteration"]
-    if row["ok"]:
-        total = row["down_s"] + row["up_s"] + row["pod_s"]
-        print(
-            f"{n:3d}  down {row['down_s']:5.1f}s  up {row['up_s']:5.1f}s  "
-            f"pod {row['pod_s']:5.1f}s  total {total:5.1f}s  ok",
-            flush=True,
-        )
-    else:
-        lines = row["error"].splitlines()
-        print(f"{n:3d}  FAILED in {row['failed_in']}: {lines[0][:160]}", flush=True)
-        for line in lines[1:]:
-            print(f"       | {line}", flush=True)
+def _passed(row: dict[str, Any]) -> str:
+    total = row["down_s"] + row["up_s"] + row["pod_s"]
+    return (
+        f"down {row['down_s']:5.1f}s  up {row['up_s']:5.1f}s  "
+        f"pod {row['pod_s']:5.1f}s  total {total:5.1f}s"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -138,25 +130,11 @@ def main(argv: list[str] | None = None) -> int:
         "--output", type=Path, default=RESULTS / "boot_loop.json", help="where to write results"
     )
     args = parser.parse_args(argv)
-    rows: list[dict[str, Any]] = []
     started = datetime.now(timezone.utc)
     print(f"boot loop: {args.iterations} x (down, up, a pod runs) on the local cluster", flush=True)
-    for number in range(1, args.iterations + 1):
-        row = _iteration(number)
-        rows.append(row)
-        _print_row(row)
+    rows = run_loop(args.iterations, _iteration, _passed)
     _remove_pod()
-    summary = loop_summary(rows, ("down_s", "up_s", "pod_s"))
-    print(json.dumps(summary), flush=True)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(
-        json.dumps(
-            {"started": started.isoformat(timespec="seconds"), "summary": summary, "runs": rows},
-            indent=2,
-        )
-        + "\n"
-    )
-    return 0 if summary["failures"] == 0 else 1
+    return write_loop(rows, ("down_s", "up_s", "pod_s"), started, args.output)
 
 
 if __name__ == "__main__":

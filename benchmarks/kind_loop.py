@@ -22,7 +22,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from benchmarks.runner import RESULTS, loop_summary
+from benchmarks.runner import RESULTS, run_loop, write_loop
 from pyodo_tasks.core.pod import BUILDER_REFS
 from pyodo_tasks.core.wait import wait_for
 from pyodo_tasks.testbed import gobuild, host
@@ -103,19 +103,11 @@ def _iteration(number: int) -> dict[str, Any]:
     return row
 
 
-def _print_row(row: dict[str, Any]) -> None:
-    n = row["iteration"]
-    if row["ok"]:
-        print(
-            f"{n:3d}  up {row['up_s']:5.1f}s  load {row['load_s']:5.1f}s  "
-            f"resolve {row['dns_s']:5.1f}s ({row['address']})  down {row['down_s']:5.1f}s  ok",
-            flush=True,
-        )
-    else:
-        lines = row["error"].splitlines()
-        print(f"{n:3d}  FAILED in {row['failed_in']}: {lines[0][:160]}", flush=True)
-        for line in lines[1:]:
-            print(f"       | {line}", flush=True)
+def _passed(row: dict[str, Any]) -> str:
+    return (
+        f"up {row['up_s']:5.1f}s  load {row['load_s']:5.1f}s  "
+        f"resolve {row['dns_s']:5.1f}s ({row['address']})  down {row['down_s']:5.1f}s"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -125,24 +117,10 @@ def main(argv: list[str] | None = None) -> int:
         "--output", type=Path, default=RESULTS / "kind_loop.json", help="where to write results"
     )
     args = parser.parse_args(argv)
-    rows: list[dict[str, Any]] = []
     started = datetime.now(timezone.utc)
     print(f"kind loop: {args.iterations} x (up, load, resolve, down), cluster {CLUSTER}")
-    for number in range(1, args.iterations + 1):
-        row = _iteration(number)
-        rows.append(row)
-        _print_row(row)
-    summary = loop_summary(rows, ("up_s", "load_s", "dns_s", "down_s"))
-    print(json.dumps(summary), flush=True)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(
-        json.dumps(
-            {"started": started.isoformat(timespec="seconds"), "summary": summary, "runs": rows},
-            indent=2,
-        )
-        + "\n"
-    )
-    return 0 if summary["failures"] == 0 else 1
+    rows = run_loop(args.iterations, _iteration, _passed)
+    return write_loop(rows, ("up_s", "load_s", "dns_s", "down_s"), started, args.output)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ import shutil
 import statistics
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -104,6 +104,40 @@ def loop_summary(rows: list[dict[str, Any]], keys: Sequence[str]) -> dict[str, A
                 "max": max(values),
             }
     return out
+
+
+def run_loop(
+    iterations: int,
+    iteration: Callable[[int], dict[str, Any]],
+    passed_line: Callable[[dict[str, Any]], str],
+) -> list[dict[str, Any]]:
+    """Run ``iteration(1..n)``, printing a line per row as it ends: ``passed_line(row)`` for a
+    pass, else the step that failed and its error (the boot and kind loops' shared output)."""
+    rows = []
+    for number in range(1, iterations + 1):
+        row = iteration(number)
+        rows.append(row)
+        if row["ok"]:
+            print(f"{number:3d}  {passed_line(row)}  ok", flush=True)
+            continue
+        lines = row["error"].splitlines()
+        print(f"{number:3d}  FAILED in {row['failed_in']}: {lines[0][:160]}", flush=True)
+        for line in lines[1:]:
+            print(f"       | {line}", flush=True)
+    return rows
+
+
+def write_loop(
+    rows: list[dict[str, Any]], keys: Sequence[str], started: datetime, output: Path
+) -> int:
+    """Print the :func:`loop_summary`, write it with every row to ``output``; the exit status
+    (1 when an iteration failed)."""
+    summary = loop_summary(rows, keys)
+    print(json.dumps(summary), flush=True)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    document = {"started": started.isoformat(timespec="seconds"), "summary": summary, "runs": rows}
+    output.write_text(json.dumps(document, indent=2) + "\n")
+    return 0 if summary["failures"] == 0 else 1
 
 
 def percentile(values: Sequence[float], q: float) -> float:
