@@ -18,6 +18,7 @@ errors properly. The pods come back as :class:`JsonView`, read like the client's
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import logging
 import os
@@ -75,7 +76,6 @@ _NOT_ANSWERED = (
 class _Endpoint:
     """How to reach and authenticate to the API server, read from the kubeconfig."""
 
-    scheme: str
     host: str
     port: int
     headers: dict[str, str]
@@ -142,7 +142,11 @@ def quick_pipe(
     return ExecPipe(ws, describe(pod, argv))
 
 
+@functools.lru_cache(maxsize=8)
 def _endpoint(target: ResolvedTarget) -> _Endpoint | None:
+    """Read once per target and process: a push of an edit lists the pods, then opens the exec
+    (the kubeconfig parsed and the TLS context built once; a token rotated in between only
+    makes the exec fall back to the client)."""
     try:
         return _read_endpoint(target)
     except _NOT_ANSWERED as exc:
@@ -169,11 +173,11 @@ def _read_endpoint(target: ResolvedTarget) -> _Endpoint:
     if url.scheme not in ("http", "https") or url.path.strip("/") or not url.hostname:
         raise _Unsupported(f"server {cluster['server']}")
     if url.scheme == "http":
-        return _Endpoint("http", url.hostname, url.port or 80, headers, None)
+        return _Endpoint(url.hostname, url.port or 80, headers, None)
     if cluster.get("tls-server-name", url.hostname) != url.hostname:
         raise _Unsupported("tls-server-name")
     tls = _tls_context(cluster, user, base)
-    return _Endpoint("https", url.hostname, url.port or 443, headers, tls)
+    return _Endpoint(url.hostname, url.port or 443, headers, tls)
 
 
 def _has(entry: dict[str, Any], key: str) -> bool:
