@@ -22,10 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.runner import RESULTS, run_loop, write_loop
+from pyodo_tasks import host
 from pyodo_tasks.cluster import get_provider
-from pyodo_tasks.core.pod import BUILDER_REFS
 from pyodo_tasks.core.wait import wait_for
-from pyodo_tasks.testbed import host
+from pyodo_tasks.runtime.contract import BUILDER_REFS
 
 POD = "pyodo-boot-loop"
 GREETING = "pyodo boot loop: the pod runs"

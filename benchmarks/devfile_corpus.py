@@ -36,10 +36,10 @@ from typing import Any
 
 import yaml
 
-from pyodo_tasks.core import pod as contract
 from pyodo_tasks.core.devfile import load_devfile
 from pyodo_tasks.core.render import RenderContext, render
 from pyodo_tasks.errors import PyodoError
+from pyodo_tasks.runtime import contract
 
 NAMESPACE = f"pyodo-corpus-{uuid.uuid4().hex[:6]}"
 LOAD_PARAMS = inspect.signature(load_devfile).parameters

@@ -23,9 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.runner import RESULTS, run_loop, write_loop
-from pyodo_tasks.core.pod import BUILDER_REFS
+from pyodo_tasks import host
 from pyodo_tasks.core.wait import wait_for
-from pyodo_tasks.testbed import gobuild, host
+from pyodo_tasks.runtime.contract import BUILDER_REFS
+from pyodo_tasks.testbed import gobuild
 from pyodo_tasks.testbed.images import ensure_images
 from pyodo_tasks.testbed.kind import LOCAL_NODE_IMAGE, KindProvider
 

@@ -26,6 +26,7 @@ __all__ = [  # noqa: RUF022 (plain sorted(), which tests/unit/test_public_api.py
     "PushResult",
     "PyodoError",
     "RUN_ID_LABEL",
+    "RuntimeDeliveryError",
     "SyncError",
     "SyncMismatch",
     "SyncResult",
@@ -71,6 +72,7 @@ if TYPE_CHECKING:
         ConfigError,
         DevfileError,
         PyodoError,
+        RuntimeDeliveryError,
         SyncError,
         WaitTimeout,
     )

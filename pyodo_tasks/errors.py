@@ -27,6 +27,7 @@ __all__ = [
     "ConfigError",
     "DevfileError",
     "PyodoError",
+    "RuntimeDeliveryError",
     "SyncError",
     "WaitTimeout",
 ]
@@ -111,6 +112,12 @@ class WaitTimeout(ClusterError):
 
 class SyncError(PyodoError):
     """Files could not be copied into the container; the local index was left untouched."""
+
+
+class RuntimeDeliveryError(PyodoError):
+    """pyodo's in-pod runtime (agent, supervisor) cannot be put into or run in a container:
+    an image without ``sh``, a node architecture with no binary, an init image that cannot be
+    pulled. The message names the image or setting to change."""
 
 
 class CommandError(PyodoError):

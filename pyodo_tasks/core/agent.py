@@ -3,7 +3,7 @@
 Why: an edit used to open two or three exec sessions (``tar``, maybe ``rm``, then
 ``assemble-and-restart``), each a new TLS websocket through the API server plus a new runc exec:
 most of an edit's latency. The init image's supervisor binary has an ``agent`` mode
-(``pyodo_tasks/testbed/images/supervisor/agent.go``, which documents the protocol) that pyodo
+(``pyodo_tasks/runtime/supervisor/agent.go``, which documents the protocol) that pyodo
 starts ONCE per container instance and keeps: each edit is then one request on the open stream
 — deletions and the tar, cut into length-prefixed chunks so it is built while it is sent — and
 one stream of events back (synced, build output, serving, done).
@@ -23,8 +23,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from pyodo_tasks.core import pod as contract
 from pyodo_tasks.errors import ClusterError, WaitTimeout
+from pyodo_tasks.runtime import contract
 
 __all__ = [
     "AGENT_COMMAND",

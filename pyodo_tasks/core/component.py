@@ -19,6 +19,7 @@ reads the cluster but writes nothing and builds nothing:
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import functools
 import logging
 import os
@@ -28,7 +29,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pyodo_tasks.core import pod as contract
 from pyodo_tasks.core import podstate
 from pyodo_tasks.core.commands import Output, quiet, run_streamed
 from pyodo_tasks.core.delivery import AgentPool, Delivery, deliver_with_agent
@@ -36,6 +36,7 @@ from pyodo_tasks.core.devfile import Devfile, Endpoint, ImageOverrides, load_dev
 from pyodo_tasks.core.endpoints import pick_endpoint, scheme, wait_answering
 from pyodo_tasks.core.endpoints import service_url as _service_url
 from pyodo_tasks.core.index import Changes, FileIndex, Snapshot
+from pyodo_tasks.core.inject import LAYOUT_AUTO, ensure_runtime, layout_settings
 from pyodo_tasks.core.kube.quick import quick_pipe, quick_pods
 from pyodo_tasks.core.kube.target import ResolvedTarget, Target
 from pyodo_tasks.core.render import (
@@ -51,6 +52,8 @@ from pyodo_tasks.core.sync import SyncTarget, send_changes
 from pyodo_tasks.core.teardown import delete_labelled_component, state_key
 from pyodo_tasks.core.wait import wait_for
 from pyodo_tasks.errors import ClusterError, PyodoError, WaitTimeout
+from pyodo_tasks.runtime import contract
+from pyodo_tasks.runtime.sources import runtime_digest
 
 if TYPE_CHECKING:
     from kubernetes import client as k8s
@@ -128,9 +131,17 @@ class Component:
         )
         self.namespace = self.target.namespace
         self.name = self.devfile.name
-        self.context = RenderContext(
-            namespace=self.namespace, labels=dict(labels or {}), **dict(render_options or {})
+        options = dict(render_options or {})
+        self.layout_setting, init_image = layout_settings(options, self.environ)
+        self._base_context = RenderContext(
+            namespace=self.namespace,
+            labels=dict(labels or {}),
+            init_image=init_image or contract.INIT_REF,
+            runtime=runtime_digest(),
+            **options,
         )
+        self._init_image_given = init_image is not None
+        self._context: RenderContext | None = None
         self.state_dir = state_dir or self.root / ".pyodo"
         self.key = state_key(self.target.context, self.namespace, self.name)
         self.state = StateFile(self.state_dir / f"state-{self.key}.json")
@@ -160,6 +171,32 @@ class Component:
         return self.kube.open_pipe(pod, argv, container=container, namespace=namespace)
 
     # -- rendering and apply ---------------------------------------------------------------
+    @property
+    def context(self) -> RenderContext:
+        """What shapes the objects besides the devfile, the layout decided (:meth:`layout`)."""
+        if self._context is None:
+            self._context = dataclasses.replace(self._base_context, layout=self.layout())
+        return self._context
+
+    def layout(self) -> str:
+        """How the runtime reaches the pod: the setting, or for ``auto`` the init containers
+        where every schedulable node has the init image (pyodo's own clusters) and an explicit
+        init image, else ``inject``. ``auto``'s answer is kept in the state file, so a push
+        with nothing to do asks no node; a new target decides again."""
+        if self.layout_setting != LAYOUT_AUTO:
+            return self.layout_setting
+        if self._init_image_given:
+            return contract.LAYOUT_INIT
+        remembered = self.state.get("layout")
+        if remembered in contract.LAYOUTS:
+            return str(remembered)
+        nodes = self.kube.node_images()
+        image = self._base_context.init_image
+        has_it = bool(nodes) and all(image in names for names in nodes or [])
+        chosen = contract.LAYOUT_INIT if has_it else contract.LAYOUT_INJECT
+        self.state.update(layout=chosen)
+        return chosen
+
     def render(self) -> list[dict[str, Any]]:
         return render(self.devfile, self.context)
 
@@ -286,6 +323,7 @@ class Component:
             if changes.commit_due:  # e.g. stat changed, content did not: remember, no re-hash
                 self.index().commit(snapshot)
             return Delivery(result)
+        self.ensure_runtime(pod, output)
         # Build steps in other containers run by exec (run_sidecar_steps): not through the agent.
         if not (wanted and self.devfile.sidecar_runs("build")):
             done = self._deliver_by_agent(
@@ -309,6 +347,23 @@ class Component:
             on_synced=on_synced,
             timeout=timeout,
         )
+
+    def ensure_runtime(self, pod: k8s.V1Pod, output: Output | None = None) -> None:
+        """In the inject layout, put this pyodo's runtime into the app container unless the
+        state file says this container instance has it (:mod:`.inject`); else nothing."""
+        if self.context.layout != contract.LAYOUT_INJECT:
+            return
+        mark = f"{self.container_instance(pod)}:{self.context.runtime}"
+        if self.state.get("runtime") == mark:
+            return
+        name, app = pod.metadata.name, self.devfile.app_container
+
+        def run(args: list[str], *, input: bytes | None = None, timeout: float = 60.0) -> Any:
+            return self.kube.exec(name, args, container=app.name, input=input, timeout=timeout)
+
+        done = ensure_runtime(run, f"pod/{name} container {app.name}", app.image, output)
+        log.debug("runtime in pod/%s: %d bytes in %.0f ms", name, done.sent, done.seconds * 1000)
+        self.state.update(runtime=mark)
 
     def _deliver_by_agent(
         self,
@@ -493,6 +548,7 @@ class Component:
 
     def restart(self) -> None:
         """Restart the app through the supervisor (the pod stays)."""
+        self.ensure_runtime(self.pod())
         self.exec([*contract.CTL_COMMAND, "restart"], check=True)
 
     def endpoint_spec(self, name: str | None = None) -> Endpoint:

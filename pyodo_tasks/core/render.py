@@ -23,8 +23,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from pyodo_tasks.core import pod as contract
 from pyodo_tasks.core.devfile import Container, Devfile
+from pyodo_tasks.runtime import contract
 
 __all__ = [
     "COMPONENT_LABEL",
@@ -51,7 +51,9 @@ SHARED_VOLUME = "odo-shared-data"
 #: The emptyDir the sources are synced into, mounted in every container that mounts sources.
 PROJECTS_VOLUME = "odo-projects"
 #: Keeps a container that only serves as an exec target alive without its image's entrypoint
-#: (odo's ``tail -f /dev/null``), with the init image's busybox so any image works.
+#: (odo's ``tail -f /dev/null``), with the init image's busybox so any image works; in the inject
+#: layout (no init image) with the image's own sh.
+KEEP_ALIVE_SCRIPT = "trap 'exit 0' TERM; while :; do sleep 3600 & wait $!; done"
 KEEP_ALIVE_COMMAND = (
     f"{contract.ODO_MOUNT}/bin/busybox",
     "sh",
@@ -79,6 +81,11 @@ class RenderContext:
     s2i_scripts: str = contract.DEFAULT_S2I_SCRIPTS
     debug: bool = False
     termination_grace_seconds: int = 5
+    #: How the runtime reaches /opt/odo: ``contract.LAYOUT_INIT`` (seed 000's init containers,
+    #: ``init_image``) or ``contract.LAYOUT_INJECT`` (uploaded by exec; ``core/inject.py``).
+    layout: str = contract.LAYOUT_INIT
+    #: The runtime's digest, on the pod template in the inject layout (a new one rolls the pod).
+    runtime: str = ""
 
 
 def component_selector(name: str) -> dict[str, str]:
@@ -299,7 +306,9 @@ def _source_env(devfile: Devfile, container: Container) -> list[dict[str, Any]]:
     return [{"name": k, "value": v} for k, v in pairs if k not in own]
 
 
-def _sidecar(devfile: Devfile, container: Container, spec: dict[str, Any]) -> list[dict]:
+def _sidecar(
+    devfile: Devfile, container: Container, spec: dict[str, Any], ctx: RenderContext
+) -> list[dict]:
     """A non-app container: its own command, or kept alive when only commands target it."""
     mounts: list[dict[str, Any]] = []
     if container.command:
@@ -312,8 +321,11 @@ def _sidecar(devfile: Devfile, container: Container, spec: dict[str, Any]) -> li
         for step in devfile.flatten(command)
     )
     if targeted and not container.command and not container.args:
-        spec["command"] = list(KEEP_ALIVE_COMMAND)
-        mounts.append({"name": SHARED_VOLUME, "mountPath": ODO_DIR})
+        if ctx.layout == contract.LAYOUT_INJECT:
+            spec["command"] = ["/bin/sh", "-c", KEEP_ALIVE_SCRIPT]
+        else:
+            spec["command"] = list(KEEP_ALIVE_COMMAND)
+            mounts.append({"name": SHARED_VOLUME, "mountPath": ODO_DIR})
     spec["env"] = _source_env(devfile, container) + _env(devfile, container)
     return mounts
 
@@ -375,14 +387,15 @@ def _mounts(devfile: Devfile, container: Container) -> list[dict[str, Any]]:
 def _init_containers(devfile: Devfile, ctx: RenderContext) -> list[dict[str, Any]]:
     """Seed 000's two init containers: the init image's files, then the builder's app root."""
     s2idata = f"{devfile.name}-s2idata"
+    copy_supervisord = {
+        "name": "copy-supervisord",
+        "image": ctx.init_image,
+        "imagePullPolicy": ctx.image_pull_policy,
+        "command": list(contract.COPY_SUPERVISORD_COMMAND),
+        "volumeMounts": [{"name": SHARED_VOLUME, "mountPath": ODO_DIR}],
+    }
     return [
-        {
-            "name": "copy-supervisord",
-            "image": ctx.init_image,
-            "imagePullPolicy": ctx.image_pull_policy,
-            "command": list(contract.COPY_SUPERVISORD_COMMAND),
-            "volumeMounts": [{"name": SHARED_VOLUME, "mountPath": ODO_DIR}],
-        },
+        *([copy_supervisord] if ctx.layout == contract.LAYOUT_INIT else []),
         {
             "name": "copy-files-to-volume",
             "image": devfile.app_container.image,
@@ -403,14 +416,17 @@ def _container(devfile: Devfile, container: Container, ctx: RenderContext) -> di
     if container is devfile.app_container:
         # The devfile's command/args keep odo-v3 style containers alive (`tail -f`); in the
         # seeds' pod the init + supervisor own PID 1, so they are not used here.
-        spec["command"] = list(contract.APP_CONTAINER_COMMAND)
+        if ctx.layout == contract.LAYOUT_INJECT:
+            spec["command"] = list(contract.INJECT_WAIT_COMMAND)
+        else:
+            spec["command"] = list(contract.APP_CONTAINER_COMMAND)
         spec["env"] = _app_env(devfile, container, ctx)
         mounts = [
             {"name": SHARED_VOLUME, "mountPath": ODO_DIR},
             {"name": f"{devfile.name}-s2idata", "mountPath": APP_ROOT},
         ]
     else:
-        mounts = _sidecar(devfile, container, spec)
+        mounts = _sidecar(devfile, container, spec, ctx)
     spec["volumeMounts"] = mounts + _projects_mount(devfile, container)
     spec["volumeMounts"] += _mounts(devfile, container)
     if ports := _ports(container):
@@ -440,8 +456,11 @@ def _volumes(devfile: Devfile) -> list[dict[str, Any]]:
 
 
 def _deployment(devfile: Devfile, ctx: RenderContext, labels: Mapping[str, str]) -> dict:
+    metadata: dict[str, Any] = {"labels": dict(labels)}
+    if ctx.layout == contract.LAYOUT_INJECT:
+        metadata["annotations"] = {contract.RUNTIME_ANNOTATION: ctx.runtime}
     template = {
-        "metadata": {"labels": dict(labels)},
+        "metadata": metadata,
         "spec": {
             "initContainers": _init_containers(devfile, ctx),
             "containers": [_container(devfile, c, ctx) for c in devfile.containers],

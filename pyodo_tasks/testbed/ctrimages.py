@@ -13,9 +13,9 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+from pyodo_tasks import host
 from pyodo_tasks.cluster.provider import ImageArchiveLike
 from pyodo_tasks.errors import ClusterSetupError
-from pyodo_tasks.testbed import host
 from pyodo_tasks.testbed.progress import Progress, as_progress
 
 NAMESPACE = "k8s.io"

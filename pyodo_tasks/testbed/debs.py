@@ -18,8 +18,8 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
+from pyodo_tasks import host
 from pyodo_tasks.errors import ClusterSetupError
-from pyodo_tasks.testbed import host
 from pyodo_tasks.testbed.progress import Progress, as_progress
 
 __all__ = ["PACKAGES", "ensure_packages", "missing"]

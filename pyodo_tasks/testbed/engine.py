@@ -29,8 +29,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from pyodo_tasks import host
 from pyodo_tasks.errors import ClusterSetupError
-from pyodo_tasks.testbed import debs, host, procs
+from pyodo_tasks.testbed import debs, procs
 from pyodo_tasks.testbed.paths import run_root
 
 __all__ = [

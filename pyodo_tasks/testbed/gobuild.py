@@ -17,8 +17,9 @@ import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from pyodo_tasks import host
 from pyodo_tasks.errors import ClusterSetupError
-from pyodo_tasks.testbed import host, paths
+from pyodo_tasks.testbed import paths
 from pyodo_tasks.testbed.progress import Phase, Progress, as_progress
 from pyodo_tasks.testbed.versions import KUBE_COMMANDS, KUBERNETES_VERSION, staging_version
 

@@ -16,7 +16,7 @@ import shlex
 import time
 from pathlib import Path
 
-from pyodo_tasks.testbed import host
+from pyodo_tasks import host
 
 #: Sysctls the cluster's components may change.
 SYSCTLS = (

@@ -26,10 +26,11 @@ import os
 import re
 from pathlib import Path
 
+from pyodo_tasks import host
 from pyodo_tasks.cluster.provider import ClusterInfo, ClusterStatus, ImageArchiveLike, Provider
 from pyodo_tasks.errors import ClusterError, ClusterSetupError
 from pyodo_tasks.testbed import engine as engines
-from pyodo_tasks.testbed import host, paths
+from pyodo_tasks.testbed import paths
 from pyodo_tasks.testbed.versions import KIND_VERSION
 
 DEFAULT_NAME = "pyodo"

@@ -27,6 +27,7 @@ from typing import TypeVar
 
 from filelock import FileLock, Timeout
 
+from pyodo_tasks import host
 from pyodo_tasks.cluster import kubeconfig
 from pyodo_tasks.cluster.provider import ClusterInfo, ClusterStatus, ImageArchiveLike, Provider
 from pyodo_tasks.errors import ClusterError, ClusterSetupError, WaitTimeout
@@ -37,7 +38,6 @@ from pyodo_tasks.testbed import (
     ctrimages,
     debs,
     gobuild,
-    host,
     hostclean,
     manifests,
     procs,

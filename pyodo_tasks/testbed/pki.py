@@ -10,7 +10,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pyodo_tasks.testbed import host
+from pyodo_tasks import host
 
 CA_NAME = "ca"
 

@@ -20,9 +20,9 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from pyodo_tasks import host
 from pyodo_tasks.core.wait import wait_for
 from pyodo_tasks.errors import ClusterSetupError, WaitTimeout
-from pyodo_tasks.testbed import host
 
 __all__ = [
     "Daemon",

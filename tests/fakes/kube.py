@@ -31,6 +31,7 @@ from kubernetes.client.exceptions import ApiException
 from pyodo_tasks.core.kube import ExecResult, Kube, ResolvedTarget, translate
 from pyodo_tasks.core.kube.client import KINDS
 from pyodo_tasks.errors import ClusterError
+from pyodo_tasks.runtime import contract
 
 __all__ = ["FakeKube", "container_status", "make_pod", "matches"]
 
@@ -158,6 +159,9 @@ class FakeKube(Kube):
         self.execs: list[tuple[str, tuple[str, ...], str | None, bytes | None]] = []
         self.calls: list[tuple[str, Any]] = []
         self.failures: dict[str, BaseException] = {}
+        #: What each node has (``Kube.node_images``): pyodo's init image, as on pyodo's own
+        #: clusters, so the "auto" layout is the init containers'; None: nodes not listable.
+        self.node_image_list: list[set[str]] | None = [{contract.INIT_REF}]
         #: Deletions are accepted but never finish (a stuck finalizer).
         self.stuck = False
         #: Namespace create/list answer 403, like a namespace-restricted user.
@@ -284,6 +288,9 @@ class FakeKube(Kube):
         ]
 
     # -- pods ------------------------------------------------------------------------------
+    def node_images(self) -> list[set[str]] | None:
+        return self.node_image_list
+
     def pods(self, selector: str, namespace: str | None = None) -> list[k8s.V1Pod]:
         namespace = namespace or self.namespace
         self._enter("pods", f"list pods with {selector} in {namespace}", selector)

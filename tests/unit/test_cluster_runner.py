@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from pyodo_tasks import host
 from pyodo_tasks.core.wait import wait_for
 from pyodo_tasks.errors import ClusterSetupError
-from pyodo_tasks.testbed import host, procs
+from pyodo_tasks.testbed import procs
 
 TESTBED = Path(__file__).resolve().parents[2] / "pyodo_tasks" / "testbed"
 PY = sys.executable

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pyodo_tasks.core import pod as contract
+from pyodo_tasks.runtime import contract
 from pyodo_tasks.testbed.images.stage import INIT_SOURCE_DIR, PACKAGE_DIR
 
 STAGED_BINARIES = {"bin/tini", "bin/busybox", "bin/supervisor"}  # added by stage_init_context

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from pyodo_tasks.core import pod as contract
 from pyodo_tasks.errors import ClusterSetupError
+from pyodo_tasks.runtime import contract
+from pyodo_tasks.runtime.sources import RUNTIME_DIR
 from pyodo_tasks.testbed.images import build
 from pyodo_tasks.testbed.images.__main__ import main
 from pyodo_tasks.testbed.images._system import debian_mirror
@@ -21,7 +22,7 @@ from pyodo_tasks.testbed.images.build import (
     ensure_images,
     recipe_digest,
 )
-from pyodo_tasks.testbed.images.stage import CONTAINERFILE, PACKAGE_DIR
+from pyodo_tasks.testbed.images.stage import CONTAINERFILE
 from pyodo_tasks.testbed.images.tasks import REPO_CONTAINERFILE, InitImage
 
 
@@ -57,7 +58,7 @@ def test_digest_follows_every_input(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 
 
 def test_recipes_cover_their_files() -> None:
-    init_files = {p.relative_to(PACKAGE_DIR).as_posix() for p in RECIPES["init"].files}
+    init_files = {p.relative_to(RUNTIME_DIR).as_posix() for p in RECIPES["init"].files}
     assert "init/bin/assemble-and-restart" in init_files
     assert "init/conf/supervisor.conf" in init_files
     assert "supervisor/main.go" in init_files

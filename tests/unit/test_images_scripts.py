@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from pyodo_tasks.core import pod as contract
 from pyodo_tasks.errors import ClusterSetupError
+from pyodo_tasks.runtime import contract
 from pyodo_tasks.testbed.images.stage import stage_init_context
 
 pytestmark = [

@@ -9,8 +9,9 @@ import subprocess
 import pytest
 import yaml
 
+from pyodo_tasks import host
 from pyodo_tasks.errors import ClusterSetupError
-from pyodo_tasks.testbed import engine, host, kind
+from pyodo_tasks.testbed import engine, kind
 from pyodo_tasks.testbed.kindnode import components, gobins, kindsrc, node
 from pyodo_tasks.testbed.versions import SANDBOX_IMAGE
 

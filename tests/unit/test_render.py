@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from pyodo_tasks.core import pod as contract
 from pyodo_tasks.core.devfile import load_devfile
 from pyodo_tasks.core.render import SPEC_HASH_ANNOTATION, RenderContext, render
+from pyodo_tasks.runtime import contract
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "devfiles"
 

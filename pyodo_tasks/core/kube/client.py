@@ -229,6 +229,20 @@ class Kube:
             doing, self.core.list_namespaced_pod, namespace, label_selector=selector
         ).items
 
+    def node_images(self) -> list[set[str]] | None:
+        """The image names each schedulable node reports having (``status.images``); None
+        when nodes may not be listed (a namespaced user): callers then assume none."""
+        nodes = self._call("list nodes", self.core.list_node, tolerate=403)
+        if nodes is ABSENT:
+            return None
+        found = []
+        for node in nodes.items:
+            if node.spec is not None and node.spec.unschedulable:
+                continue
+            images = node.status.images or [] if node.status is not None else []
+            found.append({name for image in images for name in image.names or []})
+        return found
+
     def logs(
         self,
         pod: str,

@@ -7,7 +7,7 @@ paths and env vars the pod renderer and the init image's scripts share.
 
 from __future__ import annotations
 
-from pyodo_tasks.core.pod import (
+from pyodo_tasks.runtime.contract import (
     APP_CONTAINER_COMMAND,
     BUILDER_REFS,
     COPY_FILES_TO_VOLUME_COMMAND,

@@ -1,6 +1,6 @@
 """Host helpers for image builds: the apt mirror, .deb extraction, Go, mounts.
 
-Commands go through the test bed's one runner (:func:`pyodo_tasks.testbed.host.run`: list
+Commands go through the test bed's one runner (:func:`pyodo_tasks.host.run`: list
 arguments, a timeout, the output tail in the error) and packages through its one installer
 (:mod:`pyodo_tasks.testbed.debs`); ``run`` here only returns the runner's output.
 """
@@ -13,9 +13,10 @@ import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+from pyodo_tasks import host
 from pyodo_tasks.errors import ClusterSetupError
 from pyodo_tasks.paths import cache_root
-from pyodo_tasks.testbed import debs, host
+from pyodo_tasks.testbed import debs
 from pyodo_tasks.testbed.progress import Progress
 
 __all__ = [
@@ -38,7 +39,7 @@ def run(
     cwd: Path | None = None,
     env: Mapping[str, str] | None = None,
 ) -> str:
-    """:func:`pyodo_tasks.testbed.host.run`, returning stdout then stderr (as it always did).
+    """:func:`pyodo_tasks.host.run`, returning stdout then stderr (as it always did).
 
     Failures and timeouts raise with the output's tail. Parse JSON from ``host.run(...).stdout``.
     """

@@ -26,9 +26,9 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from pyodo_tasks.core import pod as contract
+from pyodo_tasks import host
 from pyodo_tasks.errors import ClusterSetupError
-from pyodo_tasks.testbed import host
+from pyodo_tasks.runtime import contract
 from pyodo_tasks.testbed.images._system import (
     cache_root,
     debian_mirror,
@@ -147,9 +147,11 @@ def recipe_digest(recipe: Recipe) -> str:
     }
     digest.update(json.dumps(header, sort_keys=True).encode())
     for path in recipe.files:
-        try:
+        if path.is_relative_to(PACKAGE_DIR):
             rel = path.relative_to(PACKAGE_DIR).as_posix()
-        except ValueError:
+        elif path.is_relative_to(PACKAGE_DIR.parents[1]):  # the runtime's (pyodo_tasks/runtime/)
+            rel = path.relative_to(PACKAGE_DIR.parents[1]).as_posix()
+        else:
             rel = path.name
         executable = os.access(path, os.X_OK)
         digest.update(f"\0{rel}\0{int(executable)}\0".encode())

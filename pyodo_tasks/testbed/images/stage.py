@@ -16,12 +16,16 @@ stdlib-only program builds offline in seconds with the Go the cluster build need
 
 from __future__ import annotations
 
+import platform
 import shutil
 import tempfile
 from pathlib import Path
 
 from pyodo_tasks.errors import ClusterSetupError
-from pyodo_tasks.testbed.images._system import apt_download_extract, find_go, run
+from pyodo_tasks.runtime.binaries import build_supervisor as _build
+from pyodo_tasks.runtime.binaries import go_arch
+from pyodo_tasks.runtime.sources import INIT_SOURCE_DIR, SUPERVISOR_SOURCE_DIR
+from pyodo_tasks.testbed.images._system import apt_download_extract, find_go
 
 __all__ = [
     "CONTAINERFILE",
@@ -33,10 +37,6 @@ __all__ = [
 ]
 
 PACKAGE_DIR = Path(__file__).resolve().parent
-#: Scripts and configuration shipped in the init image (mirrors /opt/odo-init).
-INIT_SOURCE_DIR = PACKAGE_DIR / "init"
-#: The supervisor's Go module.
-SUPERVISOR_SOURCE_DIR = PACKAGE_DIR / "supervisor"
 #: Debian packages whose static binaries go into the init image.
 INIT_PACKAGES = ("tini", "busybox-static")
 
@@ -55,17 +55,9 @@ CMD ["/opt/odo-init/bin/busybox", "cp", "-a", "/opt/odo-init/.", "/opt/odo/"]
 
 
 def build_supervisor(out: Path) -> None:
-    """Build the static supervisor binary to ``out`` (CGO off, no network: stdlib only)."""
-    go = find_go()
-    run(
-        [go, "build", "-trimpath", "-buildvcs=false", "-ldflags=-s -w", "-o", out, "."],
-        cwd=SUPERVISOR_SOURCE_DIR,
-        timeout=600,
-        what="building the pyodo supervisor",
-        env={"CGO_ENABLED": "0", "GOTOOLCHAIN": "local", "GOWORK": "off", "GOFLAGS": ""},
-    )
-    if not out.is_file():
-        raise ClusterSetupError(f"go build did not produce {out}")
+    """Build the static supervisor for this host's architecture to ``out`` (offline, Go)."""
+    arch = go_arch(platform.machine()) or "amd64"
+    _build(out, arch, find_go())
 
 
 def stage_init_context(dest: Path) -> Path:

@@ -21,9 +21,9 @@ from typing import Any
 
 from doit.tools import config_changed
 
-from pyodo_tasks.core import pod as contract
+from pyodo_tasks import host
 from pyodo_tasks.errors import ClusterSetupError
-from pyodo_tasks.testbed import host
+from pyodo_tasks.runtime import contract
 from pyodo_tasks.testbed.images._system import run
 from pyodo_tasks.testbed.images.build import RECIPES, images_dir, recipe_digest
 from pyodo_tasks.testbed.images.stage import CONTAINERFILE, PACKAGE_DIR, stage_init_context

@@ -24,8 +24,9 @@ import shutil
 import time
 from pathlib import Path
 
+from pyodo_tasks import host
 from pyodo_tasks.errors import ClusterSetupError
-from pyodo_tasks.testbed import gobuild, host, paths
+from pyodo_tasks.testbed import gobuild, paths
 from pyodo_tasks.testbed.images._system import find_go
 from pyodo_tasks.testbed.versions import KUBERNETES_VERSION
 

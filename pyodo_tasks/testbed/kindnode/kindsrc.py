@@ -13,8 +13,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from pyodo_tasks import host
 from pyodo_tasks.errors import ClusterSetupError
-from pyodo_tasks.testbed import host
 from pyodo_tasks.testbed.images._system import find_go
 from pyodo_tasks.testbed.versions import KIND_VERSION
 

@@ -50,8 +50,9 @@ from pathlib import Path
 import yaml
 from filelock import FileLock, Timeout
 
+from pyodo_tasks import host
 from pyodo_tasks.errors import ClusterSetupError
-from pyodo_tasks.testbed import gobuild, host, manifests, paths
+from pyodo_tasks.testbed import gobuild, manifests, paths
 from pyodo_tasks.testbed.images import build as images_build
 from pyodo_tasks.testbed.images._system import (
     debian_mirror,

@@ -16,8 +16,9 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from pyodo_tasks import host
 from pyodo_tasks.errors import ClusterSetupError
-from pyodo_tasks.testbed import host, procs
+from pyodo_tasks.testbed import procs
 
 __all__ = ["import_into_root"]
 

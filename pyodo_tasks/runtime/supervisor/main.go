@@ -502,6 +502,12 @@ func runCtl(cfg config, args []string, timeout time.Duration) int {
 
 func main() {
 	args := os.Args[1:]
+	if len(args) > 0 && args[0] == "install" {
+		os.Exit(runInstall(args[1:]))
+	}
+	if len(args) > 0 && args[0] == "init" {
+		os.Exit(runInit(args[1:]))
+	}
 	mode := "daemon"
 	if len(args) > 0 && (args[0] == "ctl" || args[0] == "agent") {
 		mode, args = args[0], args[1:]

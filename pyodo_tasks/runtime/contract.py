@@ -1,10 +1,17 @@
-"""The contract between pyodo's pod renderer and its images: refs, commands, mounts, env vars.
+"""The contract between pyodo's pod renderer and its runtime: refs, commands, mounts, env vars.
 
-Why a module of constants: the renderer (another part of pyodo) and the init image's scripts must
-agree on every path and variable; keeping them here, next to the scripts they describe, lets unit
-tests check the two against each other.
+Why a module of constants: the renderer (``core/render.py``) and the runtime's scripts
+(``runtime/init/``) must agree on every path and variable; keeping them here, next to the scripts
+they describe, lets unit tests check the two against each other.
 
-The pod (odo's shape, seed 000):
+Two layouts put the runtime at ``/opt/odo`` (:data:`LAYOUTS`):
+
+* ``inject`` (works on any cluster): no init image. The app container starts with
+  :data:`INJECT_WAIT_COMMAND`, the image's ``sh`` waiting for ``/opt/odo/bin/supervisor``; pyodo
+  uploads the runtime through an exec (``core/inject.py``, once per pod) and the loop then
+  execs the supervisor under its own ``init`` mode (tini's job). Needs ``sh`` and ``cat``
+  in the app image.
+* ``init`` (seed 000's pod, where the init image can be pulled):
 
 * init container ``copy-supervisord`` (image :data:`INIT_REF`, emptyDir at :data:`ODO_MOUNT`)
   runs :data:`COPY_SUPERVISORD_COMMAND`: copies the init image's :data:`INIT_CONTENT_DIR` onto the
@@ -53,8 +60,14 @@ __all__ = [
     "ENV_SRC",
     "INIT_CONTENT_DIR",
     "INIT_REF",
+    "INJECT_WAIT_COMMAND",
+    "LAYOUTS",
+    "LAYOUT_INIT",
+    "LAYOUT_INJECT",
     "ODO_MOUNT",
     "PAUSE_REF",
+    "RUNTIME_ANNOTATION",
+    "RUNTIME_MARKER_PREFIX",
     "S2I_SCRIPTS_LABEL",
     "SCRIPT_ENV_VARS",
 ]
@@ -121,6 +134,28 @@ ASSEMBLE_AND_RESTART_COMMAND: Final = [f"{ODO_MOUNT}/bin/assemble-and-restart"]
 AGENT_COMMAND: Final = [f"{ODO_MOUNT}/bin/agent"]
 #: ``CTL_COMMAND + ["status"]`` prints ``RUNNING pid=N restarts=N`` / ``STOPPED`` / ...
 CTL_COMMAND: Final = [f"{ODO_MOUNT}/bin/ctl"]
+
+#: The two ways the runtime reaches ``/opt/odo`` (module doc).
+LAYOUT_INJECT: Final = "inject"
+LAYOUT_INIT: Final = "init"
+LAYOUTS: Final = (LAYOUT_INJECT, LAYOUT_INIT)
+#: On the pod template in the inject layout: the runtime's digest, so a pyodo with another
+#: runtime rolls the pod (its PID 1 is the supervisor) instead of mixing versions.
+RUNTIME_ANNOTATION: Final = "pyodo.dev/runtime"
+#: ``/opt/odo/.runtime-<digest>``: written last by ``supervisor install``.
+RUNTIME_MARKER_PREFIX: Final = ".runtime-"
+
+#: The app container's command in the inject layout: wait (with the image's sh) until pyodo
+#: has put the supervisor there, then run it as in the init layout, under its own ``init`` mode
+#: instead of tini. TERM while waiting ends the container at once.
+INJECT_WAIT_COMMAND: Final = [
+    "/bin/sh",
+    "-c",
+    "trap 'exit 0' TERM INT; "
+    f"while [ ! -x {ODO_MOUNT}/bin/supervisor ]; do sleep 0.1 2>/dev/null || sleep 1; done; "
+    f"exec {ODO_MOUNT}/bin/supervisor init -- {ODO_MOUNT}/bin/supervisor"
+    f" -c {ODO_MOUNT}/conf/supervisor.conf",
+]
 
 # Environment variables the renderer sets on the app container (odo 2 style).
 ENV_COMMAND_BUILD: Final = "PYODO_COMMAND_BUILD"
