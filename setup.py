@@ -56,15 +56,27 @@ class BuildWithAgent(build_py):
             )
         digest = _runtime_digest()
         source = HERE / "pyodo_tasks" / "runtime" / "supervisor"
+        shipped = Path(self.build_lib).resolve() / "pyodo_tasks" / "runtime" / "bin"
         for arch in ARCHITECTURES:
-            out_dir = Path(self.build_lib).resolve() / "pyodo_tasks" / "runtime" / "bin" / f"linux-{arch}"
+            out_dir = shipped / f"linux-{arch}"
             out_dir.mkdir(parents=True, exist_ok=True)
             env = dict(os.environ, CGO_ENABLED="0", GOOS="linux", GOARCH=arch)
             env.update(GOTOOLCHAIN="local", GOWORK="off", GOFLAGS="")
             subprocess.run(
-                [go, "build", "-trimpath", "-buildvcs=false", "-ldflags=-s -w", "-o",
-                 str(out_dir / "supervisor"), "."],
-                cwd=source, env=env, check=True, timeout=900,
+                [
+                    go,
+                    "build",
+                    "-trimpath",
+                    "-buildvcs=false",
+                    "-ldflags=-s -w",
+                    "-o",
+                    str(out_dir / "supervisor"),
+                    ".",
+                ],
+                cwd=source,
+                env=env,
+                check=True,
+                timeout=900,
             )
             (out_dir / "supervisor").chmod(0o755)
             (out_dir / "digest").write_text(digest + "\n")

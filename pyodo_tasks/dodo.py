@@ -9,7 +9,9 @@ options, ``doit push --namespace dev --context kind-pyodo`` (doit variables, ``d
 namespace=dev``, work too). Image overrides:
 ``PYODO_IMAGE_<CONTAINER>=ref`` or ``doit push image.<container>=ref`` (read for each container
 the devfile has: a variable naming no container is ignored). Registries for
-``parent: {id: …}``: ``PYODO_DEVFILE_REGISTRY`` or ``doit push devfile_registry=URL|DIR``.
+``parent: {id: …}``: ``PYODO_DEVFILE_REGISTRY`` or ``doit push devfile_registry=URL|DIR``. How
+pyodo's agent reaches the pod: ``PYODO_LAYOUT`` or ``doit push layout=auto|inject|init``, the init
+layout's image ``PYODO_INIT_IMAGE`` or ``doit push init_image=REF``.
 
 doit's state goes to ``.pyodo/doit.sqlite`` with the sqlite3 backend: the default dbm falls back
 to ``dbm.dumb`` here, which can corrupt under concurrent access.
@@ -95,6 +97,10 @@ def _component_tasks() -> ComponentTasks:
         target=_target(),
         image_overrides=_image_override,
         devfile_registry=_variable("devfile_registry"),
+        settings={
+            "PYODO_LAYOUT": _variable("layout"),
+            "PYODO_INIT_IMAGE": _variable("init_image"),
+        },
     )
 
 

@@ -26,6 +26,8 @@ _METAVARS = {
     "ttl": "DURATION",
     "timeout": "DURATION",
     "devfile_registry": "URL|DIR[,...]",
+    "layout": "auto|inject|init",
+    "init_image": "IMAGE",
 }
 
 

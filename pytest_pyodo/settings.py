@@ -150,6 +150,23 @@ SETTINGS: tuple[Setting, ...] = (
         "devfile registries for `parent: {id: …}`, tried before the devfile's registryUrl: "
         "comma-separated http(s) URLs or directories laid out as stacks/<id>/<version>/",
     ),
+    Setting(
+        "layout",
+        "--pyodo-layout",
+        "pyodo_layout",
+        "PYODO_LAYOUT",
+        "how pyodo's agent reaches the pod: inject (uploaded through exec: any cluster), init "
+        "(seed 000's init containers from --pyodo-init-image) or auto (default: init where "
+        "every node has the init image, else inject)",
+    ),
+    Setting(
+        "init_image",
+        "--pyodo-init-image",
+        "pyodo_init_image",
+        "PYODO_INIT_IMAGE",
+        "pyodo's init image for the init layout, as the cluster pulls it (e.g. one pushed by "
+        "`doit init_image`); setting it picks the init layout under auto",
+    ),
 )
 _BY_KEY = {s.key: s for s in SETTINGS}
 
@@ -193,13 +210,21 @@ class Settings:
     timeout: float = DEFAULT_TIMEOUT
     #: Devfile registries for parents by id (``PYODO_DEVFILE_REGISTRY``'s value), or None.
     devfile_registry: str | None = None
+    #: ``PYODO_LAYOUT`` and ``PYODO_INIT_IMAGE`` as decided (None: the component's default).
+    layout: str | None = None
+    init_image: str | None = None
     origin: Mapping[str, str] = field(default_factory=dict)
 
     def component_environ(self, environ: Mapping[str, str]) -> Mapping[str, str]:
-        """``environ`` with ``PYODO_DEVFILE_REGISTRY`` set as decided (components read it)."""
-        if not self.devfile_registry:
-            return environ
-        return {**environ, REGISTRY_ENV: self.devfile_registry}
+        """``environ`` with ``PYODO_DEVFILE_REGISTRY``, ``PYODO_LAYOUT`` and
+        ``PYODO_INIT_IMAGE`` set as decided (components read them)."""
+        decided = {
+            REGISTRY_ENV: self.devfile_registry,
+            "PYODO_LAYOUT": self.layout,
+            "PYODO_INIT_IMAGE": self.init_image,
+        }
+        chosen = {k: v for k, v in decided.items() if v}
+        return {**environ, **chosen} if chosen else environ
 
     @property
     def configured(self) -> bool:
@@ -350,8 +375,30 @@ def resolve_settings(
         ttl=picker.duration("ttl", DEFAULT_TTL),
         timeout=picker.duration("timeout", DEFAULT_TIMEOUT),
         devfile_registry=devfile_registry,
+        layout=_layout(picker),
+        init_image=_text(picker, "init_image"),
         origin=picker.origin,
     )
+
+
+_LAYOUTS = ("auto", "inject", "init")
+
+
+def _text(picker: _Picker, key: str) -> str | None:
+    value, _ = picker.pick(key)
+    return str(value).strip() or None if value is not None else None
+
+
+def _layout(picker: _Picker) -> str | None:
+    value, source = picker.pick("layout")
+    if source is None:
+        return None
+    text = str(value).strip().lower()
+    if text not in _LAYOUTS:
+        raise ConfigError(
+            f"{source.name_of('layout')}={value!r}: write one of {', '.join(_LAYOUTS)}"
+        )
+    return text
 
 
 def _components(

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from pyodo_tasks.errors import ClusterError
+from pyodo_tasks.errors import ClusterError, RuntimeDeliveryError
 
 __all__ = [
     "FATAL_WAITING",
@@ -59,15 +59,44 @@ def container_statuses(pod: Any) -> list[Any]:
     return (pod.status.init_container_statuses or []) + (pod.status.container_statuses or [])
 
 
+#: What to do when pyodo's own init image cannot be pulled (it is not the devfile's).
+INIT_IMAGE_FIX = (
+    "pyodo's init image is not on this cluster: set PYODO_INIT_IMAGE (--pyodo-init-image, "
+    "doit push init_image=REF) to a copy the cluster can pull (`doit init_image tag=REF "
+    "push=true` makes one), or use PYODO_LAYOUT=inject, which needs no init image"
+)
+_PULL_FAILURES = ("ErrImagePull", "ImagePullBackOff", "ErrImageNeverPull")
+
+
+def _no_shell(status: Any) -> str | None:
+    """The runtime's words when the container could not start because its image has no
+    ``/bin/sh`` (the inject layout's wait loop), from its state or its last state."""
+    for state in (status.state, getattr(status, "last_state", None)):
+        for part in (getattr(state, "terminated", None), getattr(state, "waiting", None)):
+            message = getattr(part, "message", None) or ""
+            if "/bin/sh" in message and ("no such file" in message or "not found" in message):
+                return message
+    return None
+
+
 def check_pod(pod: Any) -> None:
     """Raise :class:`ClusterError` when the pod is in a state that will not fix itself."""
     for status in container_statuses(pod):
+        where = f"pod/{pod.metadata.name} container {status.name} image {status.image}"
         waiting = status.state.waiting if status.state else None
+        reason = waiting.reason if waiting is not None else None
+        if reason in _PULL_FAILURES and status.name == "copy-supervisord":
+            raise ClusterError(f"{where}: {reason}: {INIT_IMAGE_FIX}")
+        if _no_shell(status) is not None:
+            raise RuntimeDeliveryError(
+                f"{where}: the image has no /bin/sh, which pyodo's inject layout runs the "
+                "container with: use an image with a shell, or the init layout "
+                "(PYODO_LAYOUT=init with PYODO_INIT_IMAGE=<image the cluster can pull>)"
+            )
         if waiting is not None and waiting.reason in FATAL_WAITING:
             detail = f" ({waiting.message})" if waiting.message else ""
             raise ClusterError(
-                f"pod/{pod.metadata.name} container {status.name} image {status.image}: "
-                f"{waiting.reason}{detail}: {FATAL_WAITING[waiting.reason]}"
+                f"{where}: {waiting.reason}{detail}: {FATAL_WAITING[waiting.reason]}"
             )
         terminated = status.state.terminated if status.state else None
         if terminated is not None and terminated.exit_code and status.name in INIT_CONTAINERS:

@@ -61,8 +61,11 @@ class ComponentTasks:
         image_overrides: ImageOverrides | None = None,
         labels: Mapping[str, str] | None = None,
         devfile_registry: str | None = None,
+        settings: Mapping[str, str | None] | None = None,
     ) -> None:
         self.path = Path(path)
+        #: ``PYODO_*`` values from doit's variables (``layout=``, ``init_image=``), over the env's.
+        self.settings = {k: v for k, v in (settings or {}).items() if v}
         self._checked: tuple[Any] | None = None
         self._pod: Any = None
         self.target = target
@@ -75,8 +78,11 @@ class ComponentTasks:
     @cached_property
     def component(self) -> Component:
         environ: Mapping[str, str] = os.environ
+        chosen = dict(self.settings)
         if self.devfile_registry:
-            environ = {**os.environ, REGISTRY_ENV: self.devfile_registry}
+            chosen[REGISTRY_ENV] = self.devfile_registry
+        if chosen:
+            environ = {**os.environ, **chosen}
         return Component(
             self.path,
             self.target,
