@@ -65,6 +65,11 @@ INIT_IMAGE_FIX = (
     "doit push init_image=REF) to a copy the cluster can pull (`doit init_image tag=REF "
     "push=true` makes one), or use PYODO_LAYOUT=inject, which needs no init image"
 )
+_NO_SHELL_FIX = (
+    "pyodo starts the app container (the inject layout's wait loop) and copy-files-to-volume "
+    "with the image's sh; use an image with a shell (not distroless), e.g. a builder image "
+    "through PYODO_IMAGE_<CONTAINER>"
+)
 _PULL_FAILURES = ("ErrImagePull", "ImagePullBackOff", "ErrImageNeverPull")
 
 
@@ -88,11 +93,7 @@ def check_pod(pod: Any) -> None:
         if reason in _PULL_FAILURES and status.name == "copy-supervisord":
             raise ClusterError(f"{where}: {reason}: {INIT_IMAGE_FIX}")
         if _no_shell(status) is not None:
-            raise RuntimeDeliveryError(
-                f"{where}: the image has no /bin/sh, which pyodo's inject layout runs the "
-                "container with: use an image with a shell, or the init layout "
-                "(PYODO_LAYOUT=init with PYODO_INIT_IMAGE=<image the cluster can pull>)"
-            )
+            raise RuntimeDeliveryError(f"{where}: the image has no /bin/sh: {_NO_SHELL_FIX}")
         if waiting is not None and waiting.reason in FATAL_WAITING:
             detail = f" ({waiting.message})" if waiting.message else ""
             raise ClusterError(

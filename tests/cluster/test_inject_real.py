@@ -1,0 +1,127 @@
+"""The inject layout on the real cluster: pyodo's agent put into a pod through exec, no init image.
+
+A scratch copy of the nodejs example is pushed with ``PYODO_LAYOUT=inject`` (the layout ``auto``
+picks on a cluster whose nodes lack pyodo's init image: see test_any_cluster_real.py for one that
+never had it), in a namespace of its own, deleted at the end.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pyodo_tasks.core.component import Component
+from pyodo_tasks.core.gc import run_labels
+from pyodo_tasks.core.kube import Kube, Target
+from pyodo_tasks.runtime import contract
+from pyodo_tasks.runtime.sources import runtime_digest
+from tests.cluster.test_push_real import EXAMPLES, Pushed, running_status, wait_for_answer
+
+pytestmark = pytest.mark.cluster
+
+ROOT = Path(__file__).parents[2]
+INJECT = {"PYODO_LAYOUT": "inject"}
+
+
+@pytest.fixture(scope="module")
+def injected(cluster_info, tmp_path_factory) -> Iterator[Pushed]:
+    example = EXAMPLES["nodejs"]
+    path = tmp_path_factory.mktemp("inject") / example.name
+    shutil.copytree(ROOT / "examples" / example.name, path, ignore=shutil.ignore_patterns(".pyodo"))
+    namespace = f"pyodo-test-inject-{uuid.uuid4().hex[:6]}"
+    kube = Kube(Target(kubeconfig=str(cluster_info.kubeconfig), namespace=namespace))
+    kube.ensure_namespace(namespace, run_labels(f"inject-{namespace}", 3600))
+    pushed = Pushed(example, path, namespace, cluster_info.kubeconfig)
+    try:
+        out = pushed.doit("push", extra_env=INJECT).stdout
+        assert "Putting pyodo's agent into pod/" in out, out
+        yield pushed
+    finally:
+        kube.delete_namespace(namespace)
+        kube.close()
+
+
+def component(pushed: Pushed) -> Component:
+    target = Target(kubeconfig=str(pushed.kubeconfig), namespace=pushed.namespace)
+    return Component(pushed.path, target, environ=INJECT)
+
+
+@pytest.mark.kind
+def test_injected_pod_has_no_init_image_and_serves(injected: Pushed) -> None:
+    with component(injected) as comp:
+        pod = comp.pod()
+        assert [c.name for c in pod.spec.init_containers] == ["copy-files-to-volume"]
+        images = {c.image for c in [*pod.spec.containers, *pod.spec.init_containers]}
+        assert images == {"localhost/pyodo/builder-nodejs:bookworm"}, "only the app's image"
+        assert pod.metadata.annotations[contract.RUNTIME_ANNOTATION] == runtime_digest()
+        pid1 = comp.exec(["cat", "/proc/1/cmdline"], check=True).stdout.split(b"\0")
+        assert pid1[:3] == [b"/opt/odo/bin/supervisor", b"init", b"--"], pid1
+        marker = f"/opt/odo/{contract.RUNTIME_MARKER_PREFIX}{runtime_digest()}"
+        assert comp.exec(["test", "-f", marker]).returncode == 0
+        example = injected.example
+        assert wait_for_answer(comp, injected, example.answer) == example.answer
+
+
+@pytest.mark.kind
+def test_injected_pod_takes_an_edit_and_a_noop_push_uploads_nothing(injected: Pushed) -> None:
+    example = injected.example
+    source = injected.path / example.source
+    source.write_text(source.read_text().replace(example.old, example.new))
+    try:
+        out = injected.doit("push", extra_env=INJECT).stdout
+        assert "Putting pyodo's agent" not in out, "the agent is sent once per pod"
+        with component(injected) as comp:
+            edited = example.answer.replace(example.old, example.new)
+            assert wait_for_answer(comp, injected, edited) == edited
+    finally:
+        source.write_text(source.read_text().replace(example.new, example.old))
+        injected.doit("push", extra_env=INJECT)
+
+
+def test_injected_supervisor_restarts_a_killed_app_and_reaps_it(injected: Pushed) -> None:
+    with component(injected) as comp:
+        before = running_status(comp)
+        pid = before.split("pid=")[1].split()[0]
+        comp.exec(["kill", "-9", pid], check=True)
+        deadline = time.monotonic() + 30
+        status = before
+        while time.monotonic() < deadline:
+            status = comp.exec(["/opt/odo/bin/ctl", "status"]).text
+            if status.startswith("RUNNING") and f"pid={pid} " not in status + " ":
+                break
+            time.sleep(0.3)
+        assert status.startswith("RUNNING") and f"pid={pid} " not in status + " ", status
+        zombies = comp.exec(["sh", "-c", "grep -l '^State:.*Z' /proc/[0-9]*/status || true"])
+        assert zombies.text.strip() == "", "the init reaps what dies"
+        answer = injected.example.answer
+        assert wait_for_answer(comp, injected, answer) == answer
+
+
+def test_doit_verify_passes_on_an_injected_pod(injected: Pushed) -> None:
+    proc = injected.doit("verify", extra_env=INJECT, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_a_distroless_image_is_one_line_naming_the_fix(cluster_info, tmp_path: Path) -> None:
+    """An app image without /bin/sh (pyodo's pause image is one) cannot run the wait loop."""
+    path = tmp_path / "nosh"
+    shutil.copytree(ROOT / "examples" / "nodejs", path, ignore=shutil.ignore_patterns(".pyodo"))
+    namespace = f"pyodo-test-nosh-{uuid.uuid4().hex[:6]}"
+    kube = Kube(Target(kubeconfig=str(cluster_info.kubeconfig), namespace=namespace))
+    kube.ensure_namespace(namespace, run_labels(f"nosh-{namespace}", 3600))
+    pushed = Pushed(EXAMPLES["nodejs"], path, namespace, cluster_info.kubeconfig)
+    try:
+        env = {**INJECT, "PYODO_IMAGE_RUNTIME": contract.PAUSE_REF}
+        proc = pushed.doit("push", extra_env=env, check=False)
+        assert proc.returncode != 0
+        lines = [line for line in (proc.stdout + proc.stderr).splitlines() if "pyodo:" in line]
+        assert lines and "no /bin/sh" in lines[-1] and "PYODO_IMAGE_" in lines[-1], lines
+        assert "Traceback" not in proc.stdout + proc.stderr
+    finally:
+        kube.delete_namespace(namespace)
+        kube.close()
