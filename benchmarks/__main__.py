@@ -20,6 +20,7 @@ BENCHMARKS: dict[str, tuple[str, bool]] = {
     "sync": ("full and one-file sync vs kubectl cp (2k, 10k files, one 200 MiB file)", True),
     "latency": ("doit dev save->serving p50/p95 over >= 20 edits (nodejs, python)", True),
     "push": ("doit push no-op and one edit to served", True),
+    "first_push": ("first push of a fresh pod: agent injected vs the init container", True),
     "fixture": ("pytest fixture first deploy and --pyodo-reuse", True),
     "first_test": ("pytest time to first test: serial, -n 4 shared/per worker, reuse", True),
     "first_test_timeline": ("where the time to first test goes, per process, -n 4", True),

@@ -1,0 +1,75 @@
+"""The first ``doit push`` of a fresh pod: the agent injected through exec against seed 000's
+init container, on the same cluster, time and bytes (issue 17).
+
+Each round pushes a fresh copy of the nodejs example into a fresh namespace (a new PVC, a new
+pod) once per layout, alternating so that load drifts hit both alike; then one edit's push and a
+no-op push in the injected pod, which must stay where the init layout's are. The init layout's
+bytes are the init image, already on the node (pulled once per node, not per pod); the inject
+layout's are the upload, sent once per pod.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from benchmarks.cluster import copy_example, namespace, scratch
+from benchmarks.runner import Bench
+from pyodo_tasks.runtime import bundle, contract
+from pyodo_tasks.runtime.binaries import go_arch
+
+
+def push(path: Path, ns: str, layout: str) -> float:
+    started = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, "-m", "doit", "push", "--namespace", ns],
+        cwd=path,
+        env={**os.environ, "PYODO_LAYOUT": layout},
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"doit push ({layout}) failed: {proc.stdout[-800:]}{proc.stderr[-800:]}")
+    return time.monotonic() - started
+
+
+def run(bench: Bench, quick: bool = False) -> None:
+    rounds = 2 if quick else 5
+    first: dict[str, list[float]] = {contract.LAYOUT_INIT: [], contract.LAYOUT_INJECT: []}
+    edits: list[float] = []
+    noops: list[float] = []
+    with scratch("first-push") as work:
+        for i in range(rounds):
+            for layout in first:
+                with namespace(f"pyodo-bench-{layout}") as (ns, _):
+                    path = copy_example("nodejs", work / f"{layout}-{i}")
+                    first[layout].append(push(path, ns, layout))
+                    if layout == contract.LAYOUT_INJECT:
+                        source = path / "greeting.js"
+                        source.write_text(source.read_text().replace("pyodo", f"pyodo {i}"))
+                        edits.append(push(path, ns, layout))
+                        noops.append(push(path, ns, layout))
+    init, inject = (
+        statistics.median(first[k]) for k in (contract.LAYOUT_INIT, contract.LAYOUT_INJECT)
+    )
+    bench.raw.update(first=first, edits=edits, noops=noops)
+    bench.figure(
+        "first push, agent injected (median)", inject, peer=init, peer_name="init container"
+    )
+    bench.latency("first push, init container", first[contract.LAYOUT_INIT])
+    bench.latency("first push, agent injected", first[contract.LAYOUT_INJECT])
+    bench.latency("injected pod: one edit's push", edits)
+    bench.latency("injected pod: no-op push", noops, "<= 0.5 s")
+    arch = go_arch(os.uname().machine) or "amd64"
+    sent = len(bundle.upload(arch))
+    bench.figure("bytes sent per new pod, inject", sent / 1024, "KiB")
+    bench.note(
+        "the init layout sends nothing per pod: its image (busybox, tini, the same supervisor) "
+        "is on the node already; a registry pull would cost it once per node"
+    )
