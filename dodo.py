@@ -31,7 +31,7 @@ def task_gc():
 
 
 def task_init_image():
-    """Build the init image (tini, supervisor, scripts) from Containerfile with docker/podman."""
-    from pyodo_tasks.testbed.images.tasks import init_image
+    """Build the init image (tini, supervisor, scripts) with docker/podman; push=true pushes."""
+    from pyodo_tasks.dodo import task_init_image as component_task
 
-    yield from init_image.tasks()
+    return component_task()

@@ -45,6 +45,10 @@ class BuildWithAgent(build_py):
     """build_py, then the agent binaries into the build tree."""
 
     def run(self) -> None:
+        # setuptools reuses build/lib across builds: a module removed from the source would
+        # still be packed into the wheel.
+        for package in ("pyodo_tasks", "pytest_pyodo"):
+            shutil.rmtree(Path(self.build_lib) / package, ignore_errors=True)
         super().run()
         if os.environ.get("PYODO_WHEEL_WITHOUT_AGENT"):
             return

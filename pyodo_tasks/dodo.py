@@ -38,8 +38,9 @@ from pyodo_tasks.core.kube import Target
 from pyodo_tasks.errors import ConfigError
 from pyodo_tasks.tasks import TASK_PARAMS, ComponentTasks, target_options
 from pyodo_tasks.tasks.guard import Reporter, failing_tasks, guarded
+from pyodo_tasks.tasks.init_image import init_image_task
 
-__all__ = ["DOIT_CONFIG", "task_gc", "task_pyodo"]
+__all__ = ["DOIT_CONFIG", "task_gc", "task_init_image", "task_pyodo"]
 
 
 def _dep_file() -> tuple[str, ConfigError | None]:
@@ -122,4 +123,16 @@ def task_gc() -> dict[str, Any]:
     except Exception as exc:
         fallback = next(failing_tasks([("gc", [])], exc))
         del fallback["basename"]  # a task_* function's own name is the task's
+        return fallback
+
+
+def task_init_image() -> dict[str, Any]:
+    """Build pyodo's init image with docker/podman (``tag=REF``), ``push=true`` pushes it; then
+    ``PYODO_INIT_IMAGE=REF`` (or ``doit push init_image=REF``) runs seed 000's init containers."""
+    try:
+        push = (_variable("push") or "").strip().lower() in ("1", "true", "yes", "on")
+        return guarded(init_image_task(_variable("tag"), push))
+    except Exception as exc:
+        fallback = next(failing_tasks([("init_image", [])], exc))
+        del fallback["basename"]
         return fallback

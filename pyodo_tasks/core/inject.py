@@ -38,12 +38,13 @@ def layout_settings(options: dict[str, Any], environ: Mapping[str, str]) -> tupl
     """``(layout, init_image)`` from the render options (the plugin's and doit's settings,
     popped from ``options``) over ``PYODO_LAYOUT`` / ``PYODO_INIT_IMAGE``; init_image None when
     none was given. Raises ConfigError for a layout that is not auto, inject or init."""
-    layout = options.pop("layout", None) or environ.get("PYODO_LAYOUT") or LAYOUT_AUTO
+    given = options.pop("layout", None) or environ.get("PYODO_LAYOUT") or LAYOUT_AUTO
+    layout = str(given).strip().lower()
     init_image = options.pop("init_image", None) or environ.get("PYODO_INIT_IMAGE") or None
     allowed = (LAYOUT_AUTO, *contract.LAYOUTS)
     if layout not in allowed:
         raise ConfigError(
-            f"layout {layout!r} (PYODO_LAYOUT, --pyodo-layout or doit's layout=): write one of "
+            f"layout {given!r} (PYODO_LAYOUT, --pyodo-layout or doit's layout=): write one of "
             f"{', '.join(allowed)}"
         )
     return str(layout), init_image
@@ -68,8 +69,9 @@ def _probe(run: Exec, where: str, image: str) -> list[str]:
     result = run(bundle.probe_argv(), timeout=PROBE_TIMEOUT)
     if result.returncode in (126, 127):
         raise RuntimeDeliveryError(
-            f"{where}: image {image} has no /bin/sh: pyodo puts its agent into the container "
-            f"with sh and cat; use an image with a shell (not distroless), {_FIX_LAYOUT}"
+            f"{where}: image {image} has no /bin/sh: pyodo runs its setup and puts its agent "
+            "into the container with the image's sh (in either layout); use an image with a "
+            "shell (not distroless), e.g. a builder image through PYODO_IMAGE_<CONTAINER>"
         )
     if result.returncode != 0:
         raise RuntimeDeliveryError(

@@ -102,10 +102,12 @@ def supervisor_binary(arch: str) -> Path:
         return cached
     go = find_go()
     if go is None or arch not in ARCHITECTURES:
-        have = sorted(p.parent.name for p in SHIPPED_DIR.glob("linux-*/supervisor"))
+        have = sorted(a for a in ARCHITECTURES if _shipped(a) is not None)
+        why = "no Go on PATH" if go is None else f"Go builds only {', '.join(ARCHITECTURES)}"
         raise RuntimeDeliveryError(
             f"this pyodo has no agent binary for linux/{arch} (it ships "
-            f"{', '.join(have) or 'none'}) and cannot build one (no Go on PATH): install a pyodo "
+            f"{', '.join(have) or 'none for these sources'}) and cannot build one ({why}): "
+            "install a pyodo "
             "wheel built with Go (`pip wheel .` in a checkout), install Go, or use the "
             "init-container layout (PYODO_LAYOUT=init, PYODO_INIT_IMAGE=<image>)"
         )

@@ -27,7 +27,7 @@ from pyodo_tasks.core.agent import AgentSession, AgentUnavailable, prefetch
 from pyodo_tasks.core.index import FileIndex
 from pyodo_tasks.core.tarball import build_tar
 from pyodo_tasks.errors import ClusterSetupError
-from pyodo_tasks.testbed.images.stage import build_supervisor
+from pyodo_tasks.runtime.binaries import build_supervisor
 
 
 class ProcessPipe:
@@ -69,7 +69,7 @@ class ProcessPipe:
 def supervisor_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("agent") / "supervisor"
     try:
-        build_supervisor(out)
+        build_supervisor(out, "amd64")
     except ClusterSetupError as exc:
         pytest.skip(f"cannot build the supervisor: {exc}")
     return out

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from pyodo_tasks.runtime import contract
-from pyodo_tasks.testbed.images.stage import INIT_SOURCE_DIR, PACKAGE_DIR
+from pyodo_tasks.runtime.sources import INIT_SOURCE_DIR
+from pyodo_tasks.testbed.images.build import PACKAGE_DIR
 
 STAGED_BINARIES = {"bin/tini", "bin/busybox", "bin/supervisor"}  # added by stage_init_context
 SCRIPTS = sorted((INIT_SOURCE_DIR / "bin").iterdir()) + sorted(

@@ -7,9 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from pyodo_tasks.errors import ClusterSetupError
+from pyodo_tasks.errors import ClusterSetupError, ConfigError
 from pyodo_tasks.runtime import contract
+from pyodo_tasks.runtime import image as image_module
+from pyodo_tasks.runtime.image import CONTAINERFILE, InitImage
 from pyodo_tasks.runtime.sources import RUNTIME_DIR
+from pyodo_tasks.tasks.init_image import init_image_task
 from pyodo_tasks.testbed.images import build
 from pyodo_tasks.testbed.images.__main__ import main
 from pyodo_tasks.testbed.images._system import debian_mirror
@@ -22,8 +25,8 @@ from pyodo_tasks.testbed.images.build import (
     ensure_images,
     recipe_digest,
 )
-from pyodo_tasks.testbed.images.stage import CONTAINERFILE
-from pyodo_tasks.testbed.images.tasks import REPO_CONTAINERFILE, InitImage
+
+REPO_CONTAINERFILE = Path(__file__).parents[2] / "Containerfile"
 
 
 def _recipe(tmp_path: Path, **changes: object) -> Recipe:
@@ -125,13 +128,56 @@ def test_repo_containerfile_matches_the_packaged_one() -> None:
     assert "FROM scratch" in CONTAINERFILE
 
 
-def test_init_image_task_dict(tmp_path: Path) -> None:
-    tasks = list(InitImage(engine="docker", context=tmp_path / "ctx").tasks())
-    assert len(tasks) == 1
-    task = tasks[0]
-    assert task["basename"] == "init_image"
-    assert task["doc"]
+def test_init_image_task_dict_names_its_tag_and_reruns_on_runtime_changes() -> None:
+    task = init_image_task("registry.example/pyodo-init:1", push=True, engine="docker")
+    assert "registry.example/pyodo-init:1" in task["doc"]
     assert callable(task["actions"][0])
     assert all(Path(p).is_file() for p in task["file_dep"])
+    assert any(p.endswith("supervisor/inject.go") for p in task["file_dep"])
     assert len(task["uptodate"]) == 2
-    assert InitImage.create_doit_tasks is InitImage.tasks
+
+
+def _fake_engine(tmp_path: Path, push_exit: int) -> str:
+    engine = tmp_path / "docker"
+    engine.write_text(
+        "#!/bin/sh\n"
+        'echo "$@" >> "$(dirname "$0")/calls"\n'
+        f'if [ "$1" = push ]; then echo "denied: requested access to the resource is denied" >&2;'
+        f" exit {push_exit}; fi\n"
+        "exit 0\n"
+    )
+    engine.chmod(0o755)
+    return str(engine)
+
+
+def _staged(dest: Path, arch: str | None = None) -> Path:
+    dest.mkdir(parents=True, exist_ok=True)
+    (dest / "Containerfile").write_text(CONTAINERFILE)
+    return dest
+
+
+def test_init_image_builds_tags_and_pushes_to_the_named_registry(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(image_module, "stage_init_context", _staged)
+    engine = _fake_engine(tmp_path, push_exit=0)
+    InitImage(
+        "reg.local:5000/pyodo-init:1", push=True, engine=engine, context=tmp_path / "c"
+    ).build()
+    calls = (tmp_path / "calls").read_text().splitlines()
+    assert calls[0].startswith("build -f ") and "-t reg.local:5000/pyodo-init:1" in calls[0]
+    assert calls[1] == "push reg.local:5000/pyodo-init:1"
+    assert "PYODO_INIT_IMAGE=reg.local:5000/pyodo-init:1" in capsys.readouterr().out
+
+
+def test_a_refused_registry_push_is_one_line_naming_the_fix(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(image_module, "stage_init_context", _staged)
+    engine = _fake_engine(tmp_path, push_exit=1)
+    with pytest.raises(ConfigError) as caught:
+        InitImage("reg.local/x:1", push=True, engine=engine, context=tmp_path / "c").build()
+    message = str(caught.value)
+    assert "\n" not in message
+    assert "pushing reg.local/x:1 failed (exit 1)" in message
+    assert "denied" in message and "login" in message and "tag=REGISTRY/" in message

@@ -24,7 +24,7 @@ import pytest
 
 from pyodo_tasks.errors import ClusterSetupError
 from pyodo_tasks.runtime import contract
-from pyodo_tasks.testbed.images.stage import stage_init_context
+from pyodo_tasks.runtime.image import stage_init_context
 
 pytestmark = [
     pytest.mark.host,

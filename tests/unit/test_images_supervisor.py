@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from pyodo_tasks.errors import ClusterSetupError
-from pyodo_tasks.testbed.images.stage import build_supervisor
+from pyodo_tasks.runtime.binaries import build_supervisor
 
 pytestmark = pytest.mark.host  # builds the supervisor with Go
 
@@ -25,7 +25,7 @@ pytestmark = pytest.mark.host  # builds the supervisor with Go
 def supervisor_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("supervisor") / "supervisor"
     try:
-        build_supervisor(out)
+        build_supervisor(out, "amd64")
     except ClusterSetupError as exc:
         pytest.skip(f"cannot build the supervisor: {exc}")
     return out

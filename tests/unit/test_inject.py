@@ -175,17 +175,11 @@ def test_an_image_without_sh_names_the_image_and_the_fix(fake_binary: list[str],
     with pytest.raises(RuntimeDeliveryError) as caught:
         _ensure(run)
     message = str(caught.value)
-    assert "/bin/sh" in message and "PYODO_LAYOUT" in message
+    assert "/bin/sh" in message and "PYODO_IMAGE_<CONTAINER>" in message
     assert IMAGE in message and WHERE in message
     assert len(run.calls) == 1 and fake_binary == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core/inject.py's no-/bin/sh message offers PYODO_LAYOUT=init, but the init layout "
-    "needs the image's /bin/sh too (copy-files-to-volume runs /bin/sh -c); podstate's "
-    "message (f9bbda4) names the image fix only",
-)
 def test_an_image_without_sh_is_not_sent_to_the_init_layout(fake_binary: list[str]) -> None:
     run = FakeExec(_answer(returncode=127, stderr='exec: "/bin/sh": not found'))
     with pytest.raises(RuntimeDeliveryError) as caught:
@@ -261,12 +255,16 @@ def test_layout_comes_from_the_environment_without_options() -> None:
     assert layout_settings({}, environ) == ("inject", "env/init:1")
 
 
+def test_layout_is_read_like_the_plugin_reads_it_case_and_spaces_aside() -> None:
+    assert layout_settings({}, {"PYODO_LAYOUT": " Inject "}) == ("inject", None)
+
+
 def test_layout_defaults_to_auto_without_an_init_image() -> None:
     assert layout_settings({}, {}) == (inject.LAYOUT_AUTO, None)
     assert layout_settings({"layout": None}, {"PYODO_INIT_IMAGE": ""}) == ("auto", None)
 
 
-@pytest.mark.parametrize("bad", ["sideload", "INJECT", "init "])
+@pytest.mark.parametrize("bad", ["sideload", "in ject", "init-image"])
 def test_a_bad_layout_names_the_setting_and_the_choices(bad: str) -> None:
     with pytest.raises(ConfigError, match=r"PYODO_LAYOUT.*auto, inject, init"):
         layout_settings({}, {"PYODO_LAYOUT": bad})

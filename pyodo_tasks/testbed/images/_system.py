@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from pyodo_tasks import host
 from pyodo_tasks.errors import ClusterSetupError
 from pyodo_tasks.paths import cache_root
+from pyodo_tasks.runtime.image import apt_download_extract
 from pyodo_tasks.testbed import debs
 from pyodo_tasks.testbed.progress import Progress
 
@@ -54,34 +54,6 @@ def ensure_debian_packages(
     ``progress`` is the caller's, so the install's lines share its clock and its sink.
     """
     debs.ensure_packages(packages, progress)
-
-
-def _apt_download(packages: Sequence[str], cwd: Path) -> None:
-    """``apt-get download``; on failure refresh the package lists once and retry."""
-    argv = ["apt-get", "download", *packages]
-    try:
-        run(argv, timeout=600, what="apt-get download", cwd=cwd)
-    except ClusterSetupError:
-        run(
-            ["apt-get", "-o", "DPkg::Lock::Timeout=600", "update"],
-            timeout=600,
-            what="apt-get update",
-        )
-        run(argv, timeout=600, what="apt-get download", cwd=cwd)
-
-
-def apt_download_extract(packages: Sequence[str], dest: Path) -> None:
-    """Fetch .debs with ``apt-get download`` and unpack them into ``dest`` (no install)."""
-    dest.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="pyodo-debs-") as tmp:
-        # _apt cannot write into root's temp dir; let it drop privileges into a readable one.
-        os.chmod(tmp, 0o777)
-        _apt_download(packages, Path(tmp))
-        debs = sorted(Path(tmp).glob("*.deb"))
-        if len(debs) < len(packages):
-            raise ClusterSetupError(f"apt-get download {packages} produced only {debs}")
-        for deb in debs:
-            run(["dpkg-deb", "-x", deb, dest], timeout=120, what=f"unpacking {deb.name}")
 
 
 def _sources_paragraphs() -> list[dict[str, str]]:

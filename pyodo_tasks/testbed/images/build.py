@@ -29,6 +29,8 @@ from filelock import FileLock, Timeout
 from pyodo_tasks import host
 from pyodo_tasks.errors import ClusterSetupError
 from pyodo_tasks.runtime import contract
+from pyodo_tasks.runtime.image import INIT_PACKAGES, stage_init_context
+from pyodo_tasks.runtime.sources import INIT_SOURCE_DIR, SUPERVISOR_SOURCE_DIR
 from pyodo_tasks.testbed.images._system import (
     cache_root,
     debian_mirror,
@@ -45,14 +47,10 @@ from pyodo_tasks.testbed.images.archive import (
     write_docker_archive,
     write_layer,
 )
-from pyodo_tasks.testbed.images.stage import (
-    INIT_PACKAGES,
-    INIT_SOURCE_DIR,
-    PACKAGE_DIR,
-    SUPERVISOR_SOURCE_DIR,
-    stage_init_context,
-)
 from pyodo_tasks.testbed.progress import Progress, as_progress
+
+#: The test bed's image recipes (pause, S2I builder scripts) live beside this module.
+PACKAGE_DIR = Path(__file__).resolve().parent
 
 __all__ = [
     "IMAGE_NAMES",
