@@ -8,8 +8,9 @@ for the Kubernetes client until it is needed.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from pyodo_tasks._lazy import lazy_exports
 
 __all__ = [  # noqa: RUF022 (plain sorted(), which tests/unit/test_public_api.py checks)
     "Changes",
@@ -39,25 +40,6 @@ __all__ = [  # noqa: RUF022 (plain sorted(), which tests/unit/test_public_api.py
     "verify_sync",
 ]
 
-_HOMES = {
-    "SyncMismatch": "core.verify",
-    "VerifyResult": "core.verify",
-    "verify_sync": "core.verify",
-    "RUN_ID_LABEL": "core.gc",
-    "collect_expired": "core.gc",
-    "run_labels": "core.gc",
-    "Changes": "core.index",
-    "FileIndex": "core.index",
-    "Component": "core.component",
-    "PushResult": "core.component",
-    "SyncResult": "core.component",
-    "ComponentTasks": "tasks",
-    "Devfile": "core.devfile",
-    "load_devfile": "core.devfile",
-    "ExecResult": "core.kube",
-    "Target": "core.kube",
-}
-
 if TYPE_CHECKING:
     from pyodo_tasks.core.component import Component, PushResult, SyncResult
     from pyodo_tasks.core.devfile import Devfile, load_devfile
@@ -79,10 +61,25 @@ if TYPE_CHECKING:
     from pyodo_tasks.tasks import ComponentTasks
 
 
-def __getattr__(name: str) -> Any:
-    if name not in __all__:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    module = importlib.import_module(f".{_HOMES.get(name, 'errors')}", __name__)
-    value = getattr(module, name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(
+    globals(),
+    {
+        "core.component": ("Component", "PushResult", "SyncResult"),
+        "core.devfile": ("Devfile", "load_devfile"),
+        "core.gc": ("RUN_ID_LABEL", "collect_expired", "run_labels"),
+        "core.index": ("Changes", "FileIndex"),
+        "core.kube": ("ExecResult", "Target"),
+        "core.verify": ("SyncMismatch", "VerifyResult", "verify_sync"),
+        "errors": (
+            "ClusterError",
+            "ClusterSetupError",
+            "CommandError",
+            "ConfigError",
+            "DevfileError",
+            "PyodoError",
+            "SyncError",
+            "WaitTimeout",
+        ),
+        "tasks": ("ComponentTasks",),
+    },
+)

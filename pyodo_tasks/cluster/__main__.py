@@ -54,22 +54,13 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _provider(args: argparse.Namespace, progress: bool) -> Provider:
+def _provider(args: argparse.Namespace) -> Provider:
     options: dict[str, object] = {}
     if args.provider == "kubeconfig":
         options = {"kubeconfig": args.kubeconfig_path, "context": args.context}
     elif args.provider == "kind" and args.name:
         options = {"cluster_name": args.name}
-    elif args.provider == "local" and progress:
-        options = {"progress": _progress_printer()}
     return get_provider(args.provider, **options)
-
-
-def _progress_printer() -> object:
-    """Live phases on a terminal, plain lines with heartbeats otherwise (testbed.progress)."""
-    from pyodo_tasks.testbed.progress import Progress
-
-    return Progress()
 
 
 @cli_main
@@ -100,7 +91,7 @@ def _stoppable() -> Iterator[None]:
 
 
 def _run(args: argparse.Namespace) -> int:
-    provider = _provider(args, progress=args.command in ("up", "down"))
+    provider = _provider(args)
     if args.command in ("up", "down"):
         with _stoppable():
             return _up_or_down(provider, args.command)

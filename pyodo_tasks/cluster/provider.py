@@ -55,8 +55,15 @@ class ClusterStatus:
 class Provider(ABC):
     """Create or connect to a cluster, hand out its kubeconfig, load images, delete it."""
 
-    #: Short name used by :func:`pyodo_tasks.cluster.get_provider` and the CLI.
+    #: Short name used by :func:`pyodo_tasks.cluster.get_provider` and the CLI (the provider's
+    #: entry point in the group ``pyodo.providers`` bears the same name).
     name: str = ""
+
+    @classmethod
+    def planned_context(cls) -> str | None:
+        """The context :meth:`up` will return with the default options, known without building,
+        booting or contacting anything; None when only :meth:`up` knows it."""
+        return None
 
     @abstractmethod
     def up(self) -> ClusterInfo:

@@ -130,10 +130,6 @@ class Entry(NamedTuple):
     def stale(self) -> bool:
         return self.size < 0
 
-    def same_stat(self, other: Entry) -> bool:
-        """Equal in everything but the content digest."""
-        return self[:4] == other[:4] and self.link_target == other.link_target
-
 
 class Snapshot(Mapping[str, Entry]):
     """The indexed tree at one moment: relative POSIX path -> :class:`Entry`.

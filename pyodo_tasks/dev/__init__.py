@@ -12,8 +12,9 @@ The session (watchfiles, rich) is imported on first use, so listing doit tasks s
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from pyodo_tasks._lazy import lazy_exports
 from pyodo_tasks.dev.events import Event, EventQueue
 from pyodo_tasks.dev.state import ForwardedPort, Spec, State, Status, spec_name, status_name
 
@@ -34,9 +35,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name in ("DevSession", "run_dev"):
-        from pyodo_tasks.dev import session
-
-        return getattr(session, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_exports(globals(), {"session": ("DevSession", "run_dev")})

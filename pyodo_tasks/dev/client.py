@@ -59,7 +59,6 @@ class DevClient:
         #: The generation before our first write (an earlier session's), so ours only grow.
         self._base_generation = 0
         self._dirty = False
-        self._last_status: Status | None = None
 
     # -- spec ----------------------------------------------------------------------------------
     def start(self) -> Spec:
@@ -171,12 +170,7 @@ class DevClient:
         except ValueError as exc:
             log.debug("unreadable status: %s", exc)
             return
-        self._last_status = status
         self.display.status(status)
-
-    @property
-    def last_status(self) -> Status | None:
-        return self._last_status
 
 
 def saved_at(root: Path, paths: list[str], limit: float = 10.0) -> float:

@@ -32,8 +32,8 @@ from pyodo_tasks.core.devfile import REGISTRY_ENV, ImageOverrides
 from pyodo_tasks.core.endpoints import matching_url, shown_scheme
 from pyodo_tasks.core.kube.target import Target
 from pyodo_tasks.core.teardown import delete_labelled_component, orphan_of
-from pyodo_tasks.dev.task import dev_task
 from pyodo_tasks.errors import DevfileError, PyodoError
+from pyodo_tasks.tasks.dev import dev_task
 from pyodo_tasks.tasks.guard import guarded
 from pyodo_tasks.tasks.params import TARGET_OPTIONS, TARGET_PARAMS, TASK_PARAMS, target_options
 

@@ -25,12 +25,12 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from pyodo_tasks import host
-from pyodo_tasks.errors import ClusterSetupError
+from pyodo_tasks.core.wait import wait_for
+from pyodo_tasks.errors import ClusterSetupError, WaitTimeout
 from pyodo_tasks.testbed import debs, procs
 from pyodo_tasks.testbed.paths import run_root
 
@@ -214,19 +214,23 @@ def ensure_engine() -> Engine:
     for directory in (_engine_run_dir(), docker_data_root()):
         directory.mkdir(parents=True, exist_ok=True)
     procs.start(daemon)
-    deadline = time.monotonic() + _START_TIMEOUT
-    while time.monotonic() < deadline:
+
+    def probe() -> tuple[Engine | None, str]:
         if _answers(own_host(), timeout=5):
-            return Engine(own_host(), owned=True)
-        if procs.running(daemon) is None and time.monotonic() > deadline - _START_TIMEOUT + 2:
-            raise ClusterSetupError(
-                f"dockerd exited; see {daemon.log_file}:\n{procs.log_tail(daemon)}"
-            )
-        time.sleep(0.5)
-    raise ClusterSetupError(
-        f"dockerd did not answer on {own_host()} within {_START_TIMEOUT:g}s; see "
-        f"{daemon.log_file}:\n{procs.log_tail(daemon)}"
-    )
+            return Engine(own_host(), owned=True), "answering"
+        return None, "no answer to `docker info`"
+
+    try:
+        # Ends at once, with its log tail, when dockerd exits (procs.ensure_alive).
+        return wait_for(
+            probe,
+            f"dockerd to answer on {own_host()}",
+            _START_TIMEOUT,
+            interval=0.5,
+            check=lambda: procs.ensure_alive(daemon),
+        )
+    except WaitTimeout as exc:  # still a setup error: the init image task falls back on it
+        raise ClusterSetupError(f"{exc}; see {daemon.log_file}:\n{procs.log_tail(daemon)}") from exc
 
 
 def stop_engine(timeout: float = 30.0) -> bool:

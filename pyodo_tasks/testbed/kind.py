@@ -98,6 +98,11 @@ def node_image_choice(explicit: str | None = None) -> str | None:
     return explicit or os.environ.get(IMAGE_ENV) or None
 
 
+def _context(cluster_name: str) -> str:
+    """The kubeconfig context kind writes for the cluster ``cluster_name``."""
+    return f"kind-{cluster_name}"
+
+
 class KindProvider(Provider):
     """A kind cluster named ``cluster_name`` (node image: see the module docstring)."""
 
@@ -122,7 +127,11 @@ class KindProvider(Provider):
 
     @property
     def context(self) -> str:
-        return f"kind-{self.cluster_name}"
+        return _context(self.cluster_name)
+
+    @classmethod
+    def planned_context(cls) -> str:
+        return _context(DEFAULT_NAME)
 
     @property
     def node_container(self) -> str:

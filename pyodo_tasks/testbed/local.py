@@ -79,6 +79,10 @@ class LocalProvider(Provider):
 
     name = "local"
 
+    @classmethod
+    def planned_context(cls) -> str:
+        return CONTEXT
+
     def __init__(
         self,
         layout: Layout | None = None,

@@ -133,7 +133,8 @@ def test_kind_image_from_the_environment_is_ignored_for_another_cluster(tmp_path
 
 
 def test_unknown_cluster_names_the_source_and_the_choices(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"PYODO_CLUSTER_PROVIDER='minikube'.*local, kind"):
+    choices = r"PYODO_CLUSTER_PROVIDER='minikube'.*kind, kubeconfig, local"
+    with pytest.raises(ConfigError, match=choices):
         resolve_settings(_sources(tmp_path, env={"cluster": "minikube"}), {})
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pyodo_tasks.cluster import get_provider, kubeconfig
+from pyodo_tasks.cluster import PROVIDERS, get_provider, kubeconfig, planned_context
 from pyodo_tasks.core.kube import target
 from pyodo_tasks.errors import ConfigError
 
@@ -70,6 +70,19 @@ def test_kubeconfig_provider_reports_context_and_server(tmp_path, monkeypatch) -
 def test_unknown_provider_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="unknown cluster provider"):
         get_provider("minikube")
+
+
+def test_the_providers_are_the_entry_points_of_pyodo_providers() -> None:
+    """pyproject.toml registers them, so cluster/ never imports the test bed behind two."""
+    assert PROVIDERS == ("kind", "kubeconfig", "local")
+    assert [type(get_provider(name)).__name__ for name in ("kind", "kubeconfig")] == [
+        "KindProvider",
+        "KubeconfigProvider",
+    ]
+    assert planned_context("local") == "pyodo-local"
+    assert planned_context("kind") == "kind-pyodo"
+    assert planned_context("kubeconfig") is None
+    assert planned_context("minikube") is None
 
 
 def test_the_engine_and_the_provider_resolve_the_same_context(tmp_path, monkeypatch) -> None:

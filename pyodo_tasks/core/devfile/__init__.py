@@ -13,8 +13,9 @@ paths, URLs and devfile registries, with a cache).
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from pyodo_tasks._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from pyodo_tasks.core.devfile.loader import ImageOverrides, find_devfile, load_devfile
@@ -58,21 +59,28 @@ __all__ = [
     "registry_setting",
 ]
 
-_HOMES = {
-    "ImageOverrides": "loader",
-    "find_devfile": "loader",
-    "load_devfile": "loader",
-    "REGISTRY_ENV": "registry",
-    "registry_setting": "registry",
-}
-
-
-def __getattr__(name: str) -> Any:
-    """Import on first use (PEP 562): the plugin's option parsing needs only the registry
-    setting, and every xdist worker would otherwise load the parser at start-up."""
-    if name not in __all__:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    module = importlib.import_module(f".{_HOMES.get(name, 'model')}", __name__)
-    value = getattr(module, name)
-    globals()[name] = value
-    return value
+# Imported on first use (PEP 562): the plugin's option parsing needs only the registry setting,
+# and every xdist worker would otherwise load the parser at start-up.
+__getattr__ = lazy_exports(
+    globals(),
+    {
+        "loader": ("ImageOverrides", "find_devfile", "load_devfile"),
+        "model": (
+            "DEFAULT_SOURCE_DIR",
+            "S2I_SOURCE_DIR",
+            "ApplyCommand",
+            "Command",
+            "CompositeCommand",
+            "Container",
+            "Devfile",
+            "Endpoint",
+            "EnvVar",
+            "ExecCommand",
+            "KubernetesComponent",
+            "Volume",
+            "VolumeMount",
+            "image_override_env_name",
+        ),
+        "registry": ("REGISTRY_ENV", "registry_setting"),
+    },
+)

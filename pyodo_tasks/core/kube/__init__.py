@@ -11,8 +11,9 @@ client with REST calls.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from pyodo_tasks._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from pyodo_tasks.core.kube.client import Kube
@@ -32,23 +33,15 @@ __all__ = [
     "translated",
 ]
 
-_HOMES = {
-    "ExecResult": "execs",
-    "Kube": "client",
-    "PortForwarder": "portforward",
-    "ResolvedTarget": "target",
-    "Target": "target",
-    "kubeconfig_paths": "target",
-    "translate": "errors",
-    "translated": "errors",
-}
-
-
-def __getattr__(name: str) -> Any:
-    """Import on first use (PEP 562): the target and kubeconfig helpers do not need the
-    Kubernetes client, which costs every importer (each pytest xdist worker) half a second."""
-    if name not in _HOMES:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{_HOMES[name]}", __name__), name)
-    globals()[name] = value
-    return value
+# Imported on first use (PEP 562): the target and kubeconfig helpers do not need the Kubernetes
+# client, which costs every importer (each pytest xdist worker) half a second.
+__getattr__ = lazy_exports(
+    globals(),
+    {
+        "client": ("Kube",),
+        "errors": ("translate", "translated"),
+        "execs": ("ExecResult",),
+        "portforward": ("PortForwarder",),
+        "target": ("ResolvedTarget", "Target", "kubeconfig_paths"),
+    },
+)

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from pyodo_tasks import host
-from pyodo_tasks.errors import ClusterSetupError
+from pyodo_tasks.core.wait import wait_for
+from pyodo_tasks.errors import ClusterSetupError, WaitTimeout
 from pyodo_tasks.testbed import procs
 
 __all__ = ["import_into_root"]
@@ -44,20 +44,29 @@ def _config(root: Path, state: Path, socket: Path) -> str:
 
 
 def _wait_ready(daemon: procs.Daemon, socket: Path) -> None:
-    deadline = time.monotonic() + _READY_TIMEOUT
-    while time.monotonic() < deadline:
-        procs.ensure_alive(daemon)
-        if socket.is_socket():
-            probe = host.run(
-                ["ctr", "--address", str(socket), "version"],
-                timeout=10,
-                what="probing the pre-load containerd",
-                check=False,
-            )
-            if probe.returncode == 0:
-                return
-        time.sleep(0.2)
-    raise ClusterSetupError(f"containerd for the image pre-load did not answer on {socket}")
+    def probe() -> tuple[bool | None, str]:
+        if not socket.is_socket():
+            return None, "no socket yet"
+        answer = host.run(
+            ["ctr", "--address", str(socket), "version"],
+            timeout=10,
+            what="probing the pre-load containerd",
+            check=False,
+        )
+        if answer.returncode == 0:
+            return True, "answering"
+        return None, f"`ctr version` exited {answer.returncode}: {answer.stderr.strip()[-200:]}"
+
+    try:
+        wait_for(
+            probe,
+            f"containerd for the image pre-load to answer on {socket}",
+            _READY_TIMEOUT,
+            interval=0.2,
+            check=lambda: procs.ensure_alive(daemon),
+        )
+    except WaitTimeout as exc:  # a setup error, as every failure of the node image's build
+        raise ClusterSetupError(str(exc)) from exc
 
 
 def import_into_root(root: Path, archives: Sequence[Path], work: Path) -> list[str]:

@@ -1,13 +1,17 @@
-"""The ``doit dev`` task dict, kept here so ``tasks.py`` only needs one entry.
+"""The ``doit dev`` task dict: the doit layer's door to the inner loop (:mod:`pyodo_tasks.dev`).
 
-The session is imported when the task runs, not when tasks are listed: ``doit list`` stays fast
-and needs no cluster. Failures are reported by the guard every pyodo task goes through
+The session (watchfiles, rich) is imported when the task runs, not when tasks are listed
+(``pyodo_tasks.dev`` exports ``run_dev`` lazily): ``doit list`` stays fast and needs no cluster.
+Failures are reported by the guard every pyodo task goes through
 (:mod:`pyodo_tasks.tasks.guard`).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
+
+from pyodo_tasks import dev
+from pyodo_tasks.tasks.params import TASK_PARAMS
 
 if TYPE_CHECKING:
     from pyodo_tasks.tasks import ComponentTasks
@@ -17,12 +21,9 @@ __all__ = ["dev_task"]
 
 def dev_task(tasks: ComponentTasks) -> dict[str, Any]:
     """``doit dev [--seconds S] [--cleanup]`` for the component ``tasks`` is bound to."""
-    from pyodo_tasks.tasks.params import TASK_PARAMS  # at call time: tasks imports this module
 
-    def dev(seconds: float, cleanup: bool) -> None:
-        from pyodo_tasks.dev.session import run_dev
-
-        run_dev(
+    def run(seconds: float, cleanup: bool) -> None:
+        dev.run_dev(
             tasks.path,
             seconds=seconds,
             cleanup=cleanup,
@@ -34,7 +35,7 @@ def dev_task(tasks: ComponentTasks) -> dict[str, Any]:
     return {
         "basename": "dev",
         "doc": "Inner loop: sync, build and forward on every save until Ctrl-C",
-        "actions": [(dev, [], {})],
+        "actions": [(run, [], {})],
         "params": TASK_PARAMS["dev"],
         "uptodate": [False],
         "verbosity": 2,
