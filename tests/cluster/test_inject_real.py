@@ -87,7 +87,7 @@ def test_injected_supervisor_restarts_a_killed_app_and_reaps_it(injected: Pushed
     with component(injected) as comp:
         before = running_status(comp)
         pid = before.split("pid=")[1].split()[0]
-        comp.exec(["kill", "-9", pid], check=True)
+        comp.exec(["sh", "-c", 'kill -9 "$1"', "sh", pid], check=True)
         deadline = time.monotonic() + 30
         status = before
         while time.monotonic() < deadline:
