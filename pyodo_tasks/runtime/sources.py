@@ -29,14 +29,16 @@ SUPERVISOR_SOURCE_DIR = RUNTIME_DIR / "supervisor"
 
 
 def source_files() -> list[Path]:
-    """Every file the runtime is made from, sorted (Go sources, scripts, configuration)."""
-    found = [
-        p
-        for root in (INIT_SOURCE_DIR, SUPERVISOR_SOURCE_DIR)
-        for p in root.rglob("*")
-        if p.is_file() and "__pycache__" not in p.parts
+    """Every file the runtime is made from, sorted: the scripts and configuration under
+    ``init/``, the Go module's top-level files. Exactly what a wheel ships (pyproject's
+    package-data), so a wheel's binary stamp and an installed pyodo agree even when a checkout
+    holds strays (a build directory, an editor's backup) beside them."""
+    scripts = [p for p in INIT_SOURCE_DIR.rglob("*") if p.is_file()]
+    module = [p for p in SUPERVISOR_SOURCE_DIR.iterdir() if p.is_file()]
+    keep = [
+        p for p in scripts + module if not any(part.startswith((".", "__")) for part in p.parts)
     ]
-    return sorted(found)
+    return sorted(keep)
 
 
 @functools.lru_cache(maxsize=1)
