@@ -24,7 +24,7 @@ def task_cluster_down():
 
 def task_gc():
     """Delete namespaces and objects that killed test runs left, once their expiry passed."""
-    from pyodo_tasks.core.gc import gc_task
+    from pyodo_tasks.tasks.gc import gc_task
     from pyodo_tasks.tasks.guard import guarded
 
     return guarded(gc_task())  # a failure is one line, not a traceback

@@ -33,10 +33,10 @@ from typing import Any
 
 from doit import get_var
 
-from pyodo_tasks.core.gc import gc_task
 from pyodo_tasks.core.kube import Target
 from pyodo_tasks.errors import ConfigError
 from pyodo_tasks.tasks import TASK_PARAMS, ComponentTasks, target_options
+from pyodo_tasks.tasks.gc import gc_task
 from pyodo_tasks.tasks.guard import Reporter, failing_tasks, guarded
 from pyodo_tasks.tasks.init_image import init_image_task
 

@@ -2,7 +2,8 @@
 
 Every object a test run creates carries ``pyodo.dev/run-id`` and ``pyodo.dev/expires`` (Unix
 seconds) labels. A CI job killed before its teardown leaves them behind; the next session (and
-``doit gc``) deletes whatever has expired. Labels, not annotations, so one selector finds them.
+``doit gc``, whose task is :mod:`pyodo_tasks.tasks.gc`) deletes whatever has expired. Labels,
+not annotations, so one selector finds them.
 """
 
 from __future__ import annotations
@@ -12,14 +13,13 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from pyodo_tasks.core.kube.target import Target
 from pyodo_tasks.core.render import MANAGED_BY
 from pyodo_tasks.errors import ClusterError
 
 if TYPE_CHECKING:
     from pyodo_tasks.core.kube import Kube
 
-__all__ = ["EXPIRES_LABEL", "RUN_ID_LABEL", "collect_expired", "gc_task", "run_labels"]
+__all__ = ["EXPIRES_LABEL", "RUN_ID_LABEL", "collect_expired", "run_labels"]
 
 log = logging.getLogger(__name__)
 
@@ -76,21 +76,3 @@ def collect_expired(kube: Kube, now: float | None = None, namespaces: bool = Tru
         if _expired(meta.get("labels"), now) and kube.delete(obj["kind"], meta["name"]):
             gone.append(f"{obj['kind']}/{meta['name']}")
     return gone
-
-
-def _gc_action(target: Target) -> None:
-    from pyodo_tasks.core.kube.client import Kube  # the client's import only when gc runs
-
-    with Kube(target) as kube:
-        gone = collect_expired(kube)
-    print(f"gc: deleted {', '.join(gone)}" if gone else "gc: nothing expired")
-
-
-def gc_task(target: Target | None = None) -> dict[str, object]:
-    """The ``doit gc`` task dict, for the repo's and every component's dodo file."""
-    return {
-        "doc": "Delete what killed test runs left behind once its expiry label has passed",
-        "actions": [(_gc_action, [target or Target.from_env()])],
-        "uptodate": [False],
-        "verbosity": 2,
-    }

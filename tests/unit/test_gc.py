@@ -13,3 +13,15 @@ def test_only_past_expiry_is_collected() -> None:
     assert not _expired({EXPIRES_LABEL: "1001"}, now=1000)
     assert not _expired({}, now=1000)
     assert not _expired({EXPIRES_LABEL: "soon"}, now=1000)
+
+
+def test_the_doit_gc_task_always_runs_against_its_target(monkeypatch) -> None:
+    from pyodo_tasks.core.kube import Target
+    from pyodo_tasks.tasks.gc import gc_task
+
+    target = Target(context="c", namespace="ns")
+    task = gc_task(target)
+    assert (task["uptodate"], task["verbosity"]) == ([False], 2)
+    assert task["actions"][0][1] == [target]
+    monkeypatch.setenv("PYODO_CONTEXT", "from-env")
+    assert gc_task()["actions"][0][1] == [Target(context="from-env")]
