@@ -77,6 +77,7 @@ __getattr__ = lazy_exports(
             "ConfigError",
             "DevfileError",
             "PyodoError",
+            "RuntimeDeliveryError",
             "SyncError",
             "WaitTimeout",
         ),
