@@ -141,12 +141,17 @@ def plain_kind(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 def user(wheel: Path, plain_kind: Path, tmp_path_factory: pytest.TempPathFactory) -> User:
     home = tmp_path_factory.mktemp("user-home")
     venv = home / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
-    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q"]
-    subprocess.run([*pip, str(wheel), "pytest", "pytest-xdist"], check=True, timeout=900)
     app = home / "work" / "nodejs"
     shutil.copytree(ROOT / "examples" / "nodejs", app, ignore=shutil.ignore_patterns(".pyodo"))
-    return User(venv, plain_kind, app, home)
+    user = User(venv, plain_kind, app, home)
+    # The user's environment, not this run's: with ./run's PYTHONPATH (the checkout and its
+    # generated metadata) pip would take pyodo as installed already and skip the wheel.
+    env = {**user.env(), "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin"}
+    env.update({k: v for k, v in os.environ.items() if k.startswith("PIP_")})
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300, env=env)
+    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q"]
+    subprocess.run([*pip, str(wheel), "pytest", "pytest-xdist"], check=True, timeout=900, env=env)
+    return user
 
 
 def test_the_wheel_runs_from_its_virtualenv_with_its_agent_inside(user: User) -> None:
