@@ -276,7 +276,7 @@ def _pause_source(log: Log) -> tuple[Path, str]:
         log(f"{source} missing; using pyodo's pause.c")
     except (ClusterSetupError, ValueError, KeyError) as exc:
         log(f"cannot get Kubernetes' pause.c ({str(exc).splitlines()[0]}); using pyodo's pause.c")
-    return PACKAGE_DIR / "pause" / "pause.c", "pyodo_tasks/images/pause/pause.c"
+    return PACKAGE_DIR / "pause" / "pause.c", "pyodo_tasks/testbed/images/pause/pause.c"
 
 
 def _build_pause(recipe: Recipe, work: Path, log: Log) -> list[Path]:
