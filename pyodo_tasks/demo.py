@@ -1,19 +1,20 @@
 """``python -m pyodo_tasks.demo [COMPONENT_DIR]``: the README's first command.
 
 Uses the configured cluster (kubectl's rules), or boots the local one when none is configured;
-pushes the component with ``doit push`` exactly as a user would; then forwards its endpoint and
-prints what it answers.
+pushes the component with ``doit push`` exactly as a user would (a separate process, through the
+one host runner :func:`pyodo_tasks.host.run`, its output shown line by line); then forwards its
+endpoint and prints what it answers.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import urllib.request
 from pathlib import Path
 
+from pyodo_tasks import host
 from pyodo_tasks.core.component import Component
 from pyodo_tasks.core.kube import Kube, Target
 from pyodo_tasks.failures import cli_main
@@ -38,33 +39,35 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     component_dir = Path(args.component).resolve()
-    try:
-        if not _configured():
-            print("pyodo: no usable cluster configured; booting the local one", flush=True)
-            from pyodo_tasks.cluster import get_provider
+    if not _configured():
+        print("pyodo: no usable cluster configured; booting the local one", flush=True)
+        from pyodo_tasks.cluster import get_provider
 
-            info = get_provider("local").up()
-            os.environ["KUBECONFIG"] = str(info.kubeconfig)
-            if info.kubectl is not None:
-                os.environ["PATH"] = f"{info.kubectl.parent}{os.pathsep}{os.environ['PATH']}"
-        print(f"pyodo: doit push in {component_dir}", flush=True)
-        subprocess.run(
-            [sys.executable, "-m", "doit", "-d", str(component_dir), "push"],
-            check=True,
-            timeout=1800,
-        )
-        component = Component(component_dir)
-        try:
-            url = component.endpoint()
-            with urllib.request.urlopen(url, timeout=10) as response:
-                answer = response.read().decode("utf-8", "replace").strip()
-            print(f"pyodo: {component.name} answers at {url} (forwarded): {answer}")
-            print(f"pyodo: in-cluster address: {component.service_url()}")
-        finally:
-            component.close()
-    except subprocess.CalledProcessError as exc:
-        print(f"pyodo: doit push failed (exit {exc.returncode})", file=sys.stderr)
+        info = get_provider("local").up()
+        os.environ["KUBECONFIG"] = str(info.kubeconfig)
+        if info.kubectl is not None:
+            os.environ["PATH"] = f"{info.kubectl.parent}{os.pathsep}{os.environ['PATH']}"
+    print(f"pyodo: doit push in {component_dir}", flush=True)
+    pushed = host.run(
+        [sys.executable, "-m", "doit", "-d", str(component_dir), "push"],
+        timeout=1800,
+        what="doit push",
+        env={"PYTHONUNBUFFERED": "1"},  # its lines as they come, not when the pipe fills
+        check=False,
+        on_line=lambda line: print(line, flush=True),
+    )
+    if pushed.returncode != 0:
+        print(f"pyodo: doit push failed (exit {pushed.returncode})", file=sys.stderr)
         return 1
+    component = Component(component_dir)
+    try:
+        url = component.endpoint()
+        with urllib.request.urlopen(url, timeout=10) as response:
+            answer = response.read().decode("utf-8", "replace").strip()
+        print(f"pyodo: {component.name} answers at {url} (forwarded): {answer}")
+        print(f"pyodo: in-cluster address: {component.service_url()}")
+    finally:
+        component.close()
     return 0
 
 

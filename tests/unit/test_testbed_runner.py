@@ -1,4 +1,6 @@
-"""The test bed's one process runner, and the rule that every host command has a timeout."""
+"""The one host runner (``pyodo_tasks/host.py``), and the rules that every host command has a
+timeout and goes through it: no other module of ``pyodo_tasks`` or ``pytest_pyodo`` imports
+``subprocess``."""
 
 from __future__ import annotations
 
@@ -14,7 +16,8 @@ from pyodo_tasks.core.wait import wait_for
 from pyodo_tasks.errors import ClusterSetupError
 from pyodo_tasks.testbed import procs
 
-TESTBED = Path(__file__).resolve().parents[2] / "pyodo_tasks" / "testbed"
+ROOT = Path(__file__).resolve().parents[2]
+RUNNER = ROOT / "pyodo_tasks" / "host.py"
 PY = sys.executable
 
 
@@ -109,16 +112,19 @@ def _name(call: ast.Call) -> str:
     return ""
 
 
-def test_every_subprocess_in_the_test_bed_has_a_timeout() -> None:
+def test_every_subprocess_has_a_timeout() -> None:
     # host.run takes a mandatory timeout; direct subprocess calls must pass one; only the
     # runner itself may use Popen (it enforces its timeout with a watchdog).
     offenders = []
-    for path in sorted(TESTBED.rglob("*.py")):
+    paths = [
+        p for package in ("pyodo_tasks", "pytest_pyodo") for p in (ROOT / package).rglob("*.py")
+    ]
+    for path in sorted(paths):
         tree = ast.parse(path.read_text())
         for call in _calls(tree):
             name = _name(call)
-            rel = f"{path.relative_to(TESTBED)}:{call.lineno}"
-            if name == "subprocess.Popen" and path.name != "host.py":
+            rel = f"{path.relative_to(ROOT)}:{call.lineno}"
+            if name == "subprocess.Popen" and path != RUNNER:
                 offenders.append(f"{rel} Popen outside host.py")
             elif name in _BLOCKING and not any(k.arg == "timeout" for k in call.keywords):
                 offenders.append(f"{rel} {name} without timeout")
@@ -134,11 +140,13 @@ def _imports_subprocess(path: Path) -> bool:
     return False
 
 
-def test_the_test_bed_runs_host_commands_only_through_the_runner() -> None:
+def test_host_commands_run_only_through_the_runner() -> None:
+    # The test bed, the demo's `doit push`, the init image's docker/podman: all host.run.
     users = sorted(
-        str(p.relative_to(TESTBED))
-        for p in TESTBED.rglob("*.py")
-        if p.name != "host.py" and _imports_subprocess(p)
+        str(p.relative_to(ROOT))
+        for package in ("pyodo_tasks", "pytest_pyodo")
+        for p in (ROOT / package).rglob("*.py")
+        if p != RUNNER and _imports_subprocess(p)
     )
     assert users == []
 

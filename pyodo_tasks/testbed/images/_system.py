@@ -1,15 +1,15 @@
 """Host helpers for image builds: the apt mirror, .deb extraction, Go, mounts.
 
-Commands go through the test bed's one runner (:func:`pyodo_tasks.host.run`: list
-arguments, a timeout, the output tail in the error) and packages through its one installer
-(:mod:`pyodo_tasks.testbed.debs`); ``run`` here only returns the runner's output.
+Commands go through the one host runner (:func:`pyodo_tasks.host.run`: list arguments, a
+timeout, the output tail in the error; its :class:`~pyodo_tasks.host.Result` has ``stdout`` and
+``output``) and packages through the test bed's one installer (:mod:`pyodo_tasks.testbed.debs`).
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from pyodo_tasks import host
@@ -26,24 +26,8 @@ __all__ = [
     "ensure_debian_packages",
     "find_go",
     "remove_tree",
-    "run",
     "unmount_under",
 ]
-
-
-def run(
-    args: Sequence[str | os.PathLike[str]],
-    *,
-    timeout: float,
-    what: str,
-    cwd: Path | None = None,
-    env: Mapping[str, str] | None = None,
-) -> str:
-    """:func:`pyodo_tasks.host.run`, returning stdout then stderr (as it always did).
-
-    Failures and timeouts raise with the output's tail. Parse JSON from ``host.run(...).stdout``.
-    """
-    return host.run(args, timeout=timeout, what=what, cwd=cwd, env=env).output
 
 
 def ensure_debian_packages(
@@ -127,7 +111,7 @@ def _mounts_under(root: Path) -> list[str]:
 def unmount_under(root: Path) -> None:
     """Unmount whatever a killed debootstrap left mounted below ``root`` (deepest first)."""
     for point in sorted(_mounts_under(root), key=len, reverse=True):
-        run(["umount", "-l", point], timeout=60, what=f"unmounting {point}")
+        host.run(["umount", "-l", point], timeout=60, what=f"unmounting {point}")
 
 
 def remove_tree(root: Path) -> None:

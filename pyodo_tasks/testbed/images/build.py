@@ -37,7 +37,6 @@ from pyodo_tasks.testbed.images._system import (
     ensure_debian_packages,
     find_go,
     remove_tree,
-    run,
     unmount_under,
 )
 from pyodo_tasks.testbed.images.archive import (
@@ -282,7 +281,7 @@ def _pause_source(log: Log) -> tuple[Path, str]:
 def _build_pause(recipe: Recipe, work: Path, log: Log) -> list[Path]:
     source, origin = _pause_source(log)
     binary = work / "pause"
-    run(["gcc", *PAUSE_CFLAGS, "-o", binary, source], timeout=300, what="compiling pause.c")
+    host.run(["gcc", *PAUSE_CFLAGS, "-o", binary, source], timeout=300, what="compiling pause.c")
     layer = work / "layer.tar"
     write_layer(layer, [FileEntry("pause", source=binary, mode=0o755)])
     log(f"pause built from {origin}")
