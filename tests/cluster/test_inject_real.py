@@ -125,3 +125,32 @@ def test_a_distroless_image_is_one_line_naming_the_fix(cluster_info, tmp_path: P
     finally:
         kube.delete_namespace(namespace)
         kube.close()
+
+
+def test_a_read_only_root_filesystem_still_takes_the_agent(cluster_info, tmp_path: Path) -> None:
+    """/opt/odo is an emptyDir and the sources go to /projects (another): a container whose
+    root filesystem is read-only still gets the agent, builds and serves."""
+    path = tmp_path / "ro"
+    shutil.copytree(ROOT / "examples" / "nodejs", path, ignore=shutil.ignore_patterns(".pyodo"))
+    devfile = path / "devfile.yaml"
+    devfile.write_text(
+        devfile.read_text().replace(
+            "  - name: runtime\n",
+            "  - name: runtime\n"
+            "    attributes:\n"
+            "      container-overrides: {securityContext: {readOnlyRootFilesystem: true}}\n",
+        )
+    )
+    namespace = f"pyodo-test-ro-{uuid.uuid4().hex[:6]}"
+    kube = Kube(Target(kubeconfig=str(cluster_info.kubeconfig), namespace=namespace))
+    kube.ensure_namespace(namespace, run_labels(f"ro-{namespace}", 3600))
+    pushed = Pushed(EXAMPLES["nodejs"], path, namespace, cluster_info.kubeconfig)
+    try:
+        pushed.doit("push", extra_env=INJECT)
+        with component(pushed) as comp:
+            assert comp.exec(["touch", "/rootfs-probe"]).returncode != 0, "root is read-only"
+            answer = pushed.example.answer
+            assert wait_for_answer(comp, pushed, answer) == answer
+    finally:
+        kube.delete_namespace(namespace)
+        kube.close()
