@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Literal
 
 import pytest
 
 from pyodo_tasks.errors import ConfigError
 
-from .settings import SETTINGS, Settings, Source, resolve_settings
+from .settings import SETTINGS, Settings, Source, env_source, resolve_settings
 
 __all__ = ["add_options", "read_settings"]
 
@@ -76,7 +75,7 @@ def sources(config: pytest.Config, environ: Mapping[str, str]) -> list[Source]:
             config.invocation_params.dir,
         ),
         Source("ini", {s.key: config.getini(s.ini) for s in SETTINGS}, ini_base),
-        Source("env", {s.key: environ.get(s.env) for s in SETTINGS}, Path.cwd()),
+        env_source(environ),
     ]
 
 

@@ -37,6 +37,7 @@ __all__ = [
     "SETTINGS",
     "Settings",
     "Source",
+    "env_source",
     "namespace_name",
     "parse_bool",
     "parse_duration",
@@ -187,6 +188,11 @@ class Source:
     def name_of(self, key: str) -> str:
         setting = _BY_KEY[key]
         return {"option": setting.option, "ini": setting.ini, "env": setting.env}[self.kind]
+
+
+def env_source(environ: Mapping[str, str]) -> Source:
+    """The ``PYODO_*`` variables of ``environ`` as a source: the plugin reads them only here."""
+    return Source("env", {s.key: environ.get(s.env) for s in SETTINGS}, Path.cwd())
 
 
 @dataclass(frozen=True)

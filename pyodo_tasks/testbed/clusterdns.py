@@ -19,6 +19,7 @@ import json
 import time
 from collections.abc import Callable
 
+from pyodo_tasks.testbed import settings
 from pyodo_tasks.testbed.images import build as images_build
 from pyodo_tasks.testbed.images.archive import write_docker_archive
 from pyodo_tasks.testbed.kindnode import gobins
@@ -35,7 +36,7 @@ __all__ = [
 ]
 
 #: Environment variable that gives the local cluster cluster DNS (``1``); off by default.
-DNS_ENV = "PYODO_CLUSTER_DNS"
+DNS_ENV = settings.CLUSTER_DNS
 #: The local cluster's DNS Service address (the tenth of its 10.96.0.0/24, as kubeadm picks).
 LOCAL_DNS_IP = "10.96.0.10"
 CLUSTER_DOMAIN = "cluster.local"

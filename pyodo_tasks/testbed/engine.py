@@ -31,7 +31,7 @@ from pathlib import Path
 from pyodo_tasks import host
 from pyodo_tasks.core.wait import wait_for
 from pyodo_tasks.errors import ClusterSetupError, WaitTimeout
-from pyodo_tasks.testbed import debs, procs
+from pyodo_tasks.testbed import debs, procs, settings
 from pyodo_tasks.testbed.paths import run_root
 
 __all__ = [
@@ -114,8 +114,7 @@ class Engine:
 
 def docker_data_root() -> Path:
     """dockerd's images and containers: kept across ``down`` so the node image stays loaded."""
-    env = os.environ.get("PYODO_DOCKER_DATA")
-    return Path(env) if env else Path("/var/lib/pyodo/docker")
+    return settings.docker_data() or Path("/var/lib/pyodo/docker")
 
 
 def _engine_run_dir() -> Path:

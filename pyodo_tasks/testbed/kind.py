@@ -30,12 +30,12 @@ from pyodo_tasks import host
 from pyodo_tasks.cluster.provider import ClusterInfo, ClusterStatus, ImageArchiveLike, Provider
 from pyodo_tasks.errors import ClusterError, ClusterSetupError
 from pyodo_tasks.testbed import engine as engines
-from pyodo_tasks.testbed import paths
+from pyodo_tasks.testbed import paths, settings
 from pyodo_tasks.testbed.versions import KIND_VERSION
 
 DEFAULT_NAME = "pyodo"
 #: Environment variable choosing the node image (``pyodo`` = built here; unset = kind's).
-IMAGE_ENV = "PYODO_KIND_IMAGE"
+IMAGE_ENV = settings.KIND_IMAGE
 #: The ``node_image`` value that selects the node image built on this machine.
 LOCAL_NODE_IMAGE = "pyodo"
 #: kind config for pyodo's node image: its network is a static bridge config in the image.
@@ -95,7 +95,7 @@ def _pulled_image(output: str) -> str:
 
 def node_image_choice(explicit: str | None = None) -> str | None:
     """``explicit``, else ``$PYODO_KIND_IMAGE``, else None (kind's default image)."""
-    return explicit or os.environ.get(IMAGE_ENV) or None
+    return explicit or settings.kind_image()
 
 
 def _context(cluster_name: str) -> str:

@@ -41,6 +41,7 @@ from pyodo_tasks.testbed import (
     hostclean,
     manifests,
     procs,
+    settings,
     waits,
 )
 from pyodo_tasks.testbed import pki as pki_mod
@@ -95,9 +96,7 @@ class LocalProvider(Provider):
         self.layout = layout or Layout(version=version, net=Network(node_ip=detect_node_ip()))
         self.images = images
         #: CoreDNS as the cluster's DNS (default: ``$PYODO_CLUSTER_DNS`` is ``1``).
-        self.cluster_dns = (
-            os.environ.get(clusterdns.DNS_ENV) == "1" if cluster_dns is None else cluster_dns
-        )
+        self.cluster_dns = settings.cluster_dns() if cluster_dns is None else cluster_dns
         self.boot_timeout = boot_timeout
         #: Lines and live phases on stderr by default: a first ``up`` builds for many minutes.
         self._progress = as_progress(progress)

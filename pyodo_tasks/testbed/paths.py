@@ -7,10 +7,10 @@ containerd or kubelet the machine already runs at the default paths.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from pyodo_tasks.paths import cache_root
+from pyodo_tasks.testbed import settings
 
 __all__ = ["cache_root", "kube_bin_dir", "run_root", "state_root", "tool_bin_dir"]
 
@@ -27,11 +27,9 @@ def tool_bin_dir() -> Path:
 
 def state_root() -> Path:
     """Cluster state: certs, etcd data, kubelet root, logs, pid files (``PYODO_CLUSTER_STATE``)."""
-    env = os.environ.get("PYODO_CLUSTER_STATE")
-    return Path(env) if env else Path("/var/lib/pyodo/cluster")
+    return settings.cluster_state() or Path("/var/lib/pyodo/cluster")
 
 
 def run_root() -> Path:
     """Sockets (containerd) live here, away from ``/run/containerd`` (``PYODO_CLUSTER_RUN``)."""
-    env = os.environ.get("PYODO_CLUSTER_RUN")
-    return Path(env) if env else Path("/run/pyodo")
+    return settings.cluster_run() or Path("/run/pyodo")

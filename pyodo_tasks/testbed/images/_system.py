@@ -16,7 +16,7 @@ from pyodo_tasks import host
 from pyodo_tasks.errors import ClusterSetupError
 from pyodo_tasks.paths import cache_root
 from pyodo_tasks.runtime.image import apt_download_extract
-from pyodo_tasks.testbed import debs
+from pyodo_tasks.testbed import debs, settings
 from pyodo_tasks.testbed.progress import Progress
 
 __all__ = [
@@ -73,7 +73,7 @@ def debian_mirror(suite: str) -> str:
 
     ``$PYODO_DEBIAN_MIRROR`` overrides. The repo never names a mirror host.
     """
-    override = os.environ.get("PYODO_DEBIAN_MIRROR")
+    override = settings.debian_mirror()
     if override:
         return override
     for fields in _sources_paragraphs():
