@@ -32,6 +32,7 @@ __all__ = [
     "AgentSession",
     "AgentUnavailable",
     "Pipe",
+    "PipeOpener",
     "prefetch",
 ]
 
@@ -64,6 +65,15 @@ class Pipe(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+class PipeOpener(Protocol):
+    """What starts the agent: :meth:`Kube.open_pipe <pyodo_tasks.core.kube.Kube.open_pipe>`, or
+    a component's connection that opens it without the client when it can."""
+
+    def open_pipe(
+        self, pod: str, argv: list[str], *, container: str, namespace: str | None = None
+    ) -> Pipe: ...
 
 
 @dataclass
@@ -109,7 +119,7 @@ class AgentSession:
     @classmethod
     def open(
         cls,
-        kube: Any,
+        kube: PipeOpener,
         pod: str,
         container: str,
         *,

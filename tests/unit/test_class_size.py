@@ -21,7 +21,6 @@ MAX_LINES = 250
 ALLOWED: dict[str, int] = {
     "pyodo_tasks/testbed/local.py::LocalProvider": 558,
     "pyodo_tasks/core/devfile/parser.py::Parser": 518,
-    "pyodo_tasks/core/component.py::Component": 480,
     "pytest_pyodo/session.py::PyodoRun": 427,
     "pyodo_tasks/dev/controller.py::Controller": 363,
     "pyodo_tasks/core/kube/client.py::Kube": 353,
