@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pyodo_tasks.core.devfile import Container, Devfile
+from pyodo_tasks.core.devfile.model import NO_RUN_COMMAND
 from pyodo_tasks.runtime import contract
 
 __all__ = [
@@ -213,17 +214,21 @@ def _pvc(name: str, size: str, ctx: RenderContext, labels: Mapping[str, str]) ->
 
 
 def _service(devfile: Devfile, ctx: RenderContext, labels: Mapping[str, str]) -> dict | None:
-    ports = [
-        {
-            "name": e.name,
-            "port": e.target_port,
-            "targetPort": e.target_port,
-            "protocol": "UDP" if e.protocol == "udp" else "SCTP" if e.protocol == "sctp" else "TCP",
-        }
-        for c in devfile.containers
-        for e in c.endpoints
-        if e.exposure != "none"
-    ]
+    """The container ports (named as :func:`_ports` names them) that some endpoint on them
+    exposes (not ``exposure: none``), each once."""
+    ports: list[dict[str, Any]] = []
+    for c in devfile.containers:
+        exposed = {e.target_port for e in c.endpoints if e.exposure != "none"}
+        ports.extend(
+            {
+                "name": port["name"],
+                "port": port["containerPort"],
+                "targetPort": port["containerPort"],
+                "protocol": port["protocol"],
+            }
+            for port in _ports(c)
+            if port["containerPort"] in exposed
+        )
     if not ports:
         return None
     return {
@@ -261,14 +266,28 @@ def _resources(container: Container) -> dict[str, Any]:
 
 
 def _ports(container: Container) -> list[dict[str, Any]]:
-    return [
-        {
-            "name": e.name,
-            "containerPort": e.target_port,
-            "protocol": "UDP" if e.protocol == "udp" else "SCTP" if e.protocol == "sctp" else "TCP",
-        }
-        for e in container.endpoints
-    ]
+    """One container port per port number (endpoints of one container may share a port: an app
+    page and a dev UI on different paths). Its name is the first endpoint's, unless that is no
+    valid port name (at most 15 characters, a letter, no ``--``: IANA_SVC_NAME; devfile schemas
+    before 2.2.0 allow 63), then ``port-<targetPort>`` as the devfile library names it."""
+    ports: dict[int, dict[str, Any]] = {}
+    for e in container.endpoints:
+        name = e.name
+        if len(name) > 15 or "--" in name or not any(ch.isalpha() for ch in name):
+            name = f"port-{e.target_port}"
+        ports.setdefault(
+            e.target_port,
+            {
+                "name": name,
+                "containerPort": e.target_port,
+                "protocol": "UDP"
+                if e.protocol == "udp"
+                else "SCTP"
+                if e.protocol == "sctp"
+                else "TCP",
+            },
+        )
+    return list(ports.values())
 
 
 def _app_env(devfile: Devfile, container: Container, ctx: RenderContext) -> list[dict[str, Any]]:
@@ -277,6 +296,15 @@ def _app_env(devfile: Devfile, container: Container, ctx: RenderContext) -> list
     run, run_dir = devfile.shell_script("run")
     debug, debug_dir = devfile.shell_script("debug")
     source = devfile.source_dir
+    if devfile.starts_nothing:
+        # Exec commands but no run command (Che devfiles): the devfile's build, not the
+        # image's S2I assemble, and no app: the supervisor keeps an idle program that says
+        # why in the container's log, instead of an S2I run script the image may not have.
+        build = build or ":"
+        run = (
+            f"echo '[pyodo] {NO_RUN_COMMAND}' >&2; trap 'exit 0' TERM; "
+            f"while :; do {ODO_DIR}/bin/busybox sleep 3600 & wait $!; done"
+        )
     contract_env = {
         contract.ENV_COMMAND_BUILD: build,
         contract.ENV_COMMAND_BUILD_WORKING_DIR: build_dir or source,

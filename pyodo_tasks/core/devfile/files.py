@@ -54,11 +54,16 @@ def read_text(path: Path, limit: int = MAX_FILE_BYTES) -> str:
         fd = os.open(path, flags)
     except OSError as exc:
         raise UnreadableFile(f"cannot read: {exc.strerror}", "fix the path") from exc
+    except ValueError as exc:  # a NUL in the path: no file can have that name
+        raise UnreadableFile(f"cannot read: {exc}", "fix the path") from exc
     if not stat.S_ISREG(os.fstat(fd).st_mode):  # before fdopen, which refuses directories
         os.close(fd)
         raise UnreadableFile(f"is {what_it_is(path)}", "make it a regular file")
-    with os.fdopen(fd, "rb") as f:
-        data = f.read(limit + 1)
+    try:
+        with os.fdopen(fd, "rb") as f:
+            data = f.read(limit + 1)
+    except OSError as exc:  # e.g. EIO from /proc/self/mem, a regular file in name only
+        raise UnreadableFile(f"cannot read: {exc.strerror}", "fix the path") from exc
     if len(data) > limit:
         raise UnreadableFile(f"is larger than {limit >> 20} MiB", "is it the right file?")
     try:

@@ -19,6 +19,7 @@ from pyodo_tasks.errors import DevfileError
 
 __all__ = [
     "DEFAULT_SOURCE_DIR",
+    "NO_RUN_COMMAND",
     "S2I_SOURCE_DIR",
     "ApplyCommand",
     "Command",
@@ -38,6 +39,11 @@ __all__ = [
 DEFAULT_SOURCE_DIR = "/projects"
 #: Where sources land for an S2I builder image run without devfile commands (seed 000).
 S2I_SOURCE_DIR = "/tmp/src"
+#: What a push of a devfile with exec commands but none of the run group does (Che devfiles,
+#: whose commands are the IDE's tasks): said once when the devfile loads.
+NO_RUN_COMMAND = (
+    "no run command (commands[].exec.group.kind: run): synced and built, nothing started"
+)
 
 
 @dataclass(frozen=True)
@@ -55,8 +61,14 @@ class Endpoint:
     target_port: int
     exposure: str = "public"
     protocol: str = "http"
+    #: Always starts with ``/`` (``path: hello`` is ``/hello``, as the devfile library joins
+    #: it), so ``f"{scheme}://{host}:{port}{path}"`` is a URL wherever it is built.
     path: str = "/"
     secure: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.path.startswith("/"):
+            object.__setattr__(self, "path", "/" + self.path)
 
 
 @dataclass(frozen=True)
@@ -218,6 +230,12 @@ class Devfile:
             if container.mount_sources:
                 return container
         return self.containers[0]
+
+    @property
+    def starts_nothing(self) -> bool:
+        """Exec commands but no run command: a push syncs and builds, starts no app
+        (:data:`NO_RUN_COMMAND`)."""
+        return not self.s2i and self.default_command("run") is None
 
     @property
     def s2i(self) -> bool:

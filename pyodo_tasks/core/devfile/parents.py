@@ -61,12 +61,13 @@ def _resolve(
         raise DevfileError(file, "parent", f"parent chain loops or is too deep at {label}", "")
     if fetched.note:
         notes.append(f"{file.name}: parent: {fetched.note}")
+    field = "parent.uri" if parent.get("uri") else "parent.id"
     try:
         content = yaml.safe_load(fetched.text)
     except (yaml.YAMLError, ValueError, RecursionError) as exc:  # ValueError: e.g. 2020-13-45
-        raise DevfileError(file, "parent", f"{label} is not valid YAML", "fix the parent") from exc
+        raise DevfileError(file, field, f"{label} is not valid YAML", "fix the parent") from exc
     if not isinstance(content, dict):
-        raise DevfileError(file, "parent", f"{label} is not a devfile", "check the reference")
+        raise DevfileError(file, field, f"{label} is not a devfile", "check the reference")
     content = _resolve(content, file, fetched.origin, registries, notes, (*chain, label))
     content = _absolute_uris(content, fetched.origin)
     overrides = {k: v for k, v in parent.items() if k in OVERRIDABLE}
@@ -80,6 +81,14 @@ def _fetch(
     parent: Mapping[str, Any], file: Path, origin: str, registries: Sequence[str]
 ) -> tuple[Fetched, str]:
     """The parent's text and a label naming it for messages."""
+    for key in ("uri", "id", "version", "registryUrl"):
+        value = parent.get(key)
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, str | int | float)
+        ):
+            raise DevfileError(
+                file, f"parent.{key}", f"expected a string, got {type(value).__name__}"
+            )
     try:
         if parent.get("uri"):
             uri = str(parent["uri"])

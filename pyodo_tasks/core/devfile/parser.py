@@ -13,6 +13,7 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -29,6 +30,7 @@ from pyodo_tasks.core.devfile.fields import (
 )
 from pyodo_tasks.core.devfile.model import (
     DEFAULT_SOURCE_DIR,
+    NO_RUN_COMMAND,
     ApplyCommand,
     Command,
     CompositeCommand,
@@ -59,6 +61,8 @@ TOP_LEVEL = (
     "events",
 )
 COMPONENT_KINDS = ("container", "volume", "kubernetes", "openshift", "image", "custom")
+#: What an ``apply`` command is for (the devfile spec), offered when it names no component.
+APPLICABLE_KINDS = ("kubernetes", "openshift", "image")
 CONTAINER_FIELDS = (
     "image",
     "env",
@@ -105,6 +109,13 @@ FORBIDDEN_OVERRIDES = {
 class Parser(FieldReader):
     """Walks one devfile document; ``parse`` is the entry point."""
 
+    def __init__(self, file: Path) -> None:
+        super().__init__(file)
+        #: The schema version's limit (see :func:`endpoint_name_limit`); set by ``parse``.
+        self.endpoint_name_limit = 15
+        #: Every component's name and kind, for ``apply`` commands (set by ``components``).
+        self.component_kinds: dict[str, str] = {}
+
     # -- the document ----------------------------------------------------------------------
     def parse(self, raw: Any, default_name: str = "") -> Devfile:
         """The devfile of ``raw`` (parents already merged in by the loader).
@@ -115,14 +126,21 @@ class Parser(FieldReader):
         if not top:
             raise self.fail("", "empty devfile", "add schemaVersion, metadata.name, components")
         version = self.schema_version(top)
+        self.endpoint_name_limit = endpoint_name_limit(version)
         self.read_variables(top.get("variables"))
         self.seq(top.get("projects"), "projects")
         self.seq(top.get("starterProjects"), "starterProjects")
         name = self.metadata_name(top.get("metadata"), default_name)
         containers, volumes, manifests = self.components(top.get("components"))
+        self.check_endpoints(containers)
         commands = self.commands(top.get("commands"), containers)
         post_start, pre_stop = self.events(top.get("events"), commands)
         self.check_mounts(containers, volumes)
+        if any(isinstance(c, ExecCommand) for c in commands) and not any(
+            c.group == "run" for c in commands
+        ):
+            # Che devfiles: the commands are the IDE's tasks. A push syncs and builds only.
+            self.note("commands", NO_RUN_COMMAND)
         return Devfile(
             path=self.file,
             schema_version=version,
@@ -224,6 +242,7 @@ class Parser(FieldReader):
                     "keep one",
                 )
             kind = kinds[0]
+            self.component_kinds[cname] = kind
             if kind == "container":
                 containers.append(self.container(cname, item, f"{at}.container"))
             elif kind == "volume":
@@ -370,7 +389,12 @@ class Parser(FieldReader):
         try:
             docs = [d for d in yaml.safe_load_all(text) if d is not None]
         except yaml.YAMLError as exc:
-            raise self.fail(at, f"manifest is not valid YAML: {exc}", "fix the manifest") from exc
+            problem = getattr(exc, "problem", None) or "invalid YAML"
+            raise self.fail(
+                at, f"manifest is not valid YAML: {problem}", "fix the manifest"
+            ) from exc
+        except (ValueError, RecursionError) as exc:  # e.g. a date 2020-13-45; nesting too deep
+            raise self.fail(at, "manifest is not valid YAML", "fix the manifest") from exc
         for i, doc in enumerate(docs):
             ok = isinstance(doc, dict) and doc.get("apiVersion") and doc.get("kind")
             if (
@@ -403,24 +427,38 @@ class Parser(FieldReader):
         return env
 
     def endpoints(self, raw: Any, at: str) -> tuple[Endpoint, ...]:
-        endpoints = []
-        ports: set[int] = set()
-        for i, item in enumerate(self.seq(raw, at)):
-            endpoint = self.endpoint(item, f"{at}[{i}]")
-            if endpoint.target_port in ports:
-                raise self.fail(
-                    f"{at}[{i}].targetPort",
-                    f"port {endpoint.target_port} is used twice",
-                    "use one endpoint",
-                )
-            ports.add(endpoint.target_port)
-            endpoints.append(endpoint)
-        return tuple(endpoints)
+        """A component's endpoints. Several may share a ``targetPort`` (an app page and a dev
+        UI on one port, different paths): the devfile API allows it within one container, and
+        render gives the port one entry (see :meth:`check_endpoints` for across containers)."""
+        return tuple(self.endpoint(item, f"{at}[{i}]") for i, item in enumerate(self.seq(raw, at)))
+
+    def check_endpoints(self, containers: Sequence[Container]) -> None:
+        """Endpoint names are unique in the devfile; a port belongs to one container (the
+        devfile API's rules: the pod's containers share one network namespace)."""
+        names: dict[str, str] = {}
+        ports: dict[int, str] = {}
+        for ci, container in enumerate(containers):
+            for ei, endpoint in enumerate(container.endpoints):
+                at = f"components[{ci}].container.endpoints[{ei}]"
+                if endpoint.name in names:
+                    raise self.fail(
+                        f"{at}.name",
+                        f"endpoint {endpoint.name!r} is also defined in {names[endpoint.name]}",
+                        "give each endpoint its own name",
+                    )
+                names[endpoint.name] = container.name
+                owner = ports.setdefault(endpoint.target_port, container.name)
+                if owner != container.name:
+                    raise self.fail(
+                        f"{at}.targetPort",
+                        f"port {endpoint.target_port} is also an endpoint of container {owner!r}",
+                        "two containers of a pod cannot listen on one port: use another port",
+                    )
 
     def endpoint(self, raw: Any, at: str) -> Endpoint:
         item = self.mapping(raw, at, ENDPOINT_FIELDS)
         name = self.required(item.get("name"), f"{at}.name")
-        self.check_name(name, f"{at}.name", DNS1123_LABEL, 15)
+        self.check_name(name, f"{at}.name", DNS1123_LABEL, self.endpoint_name_limit)
         port = item.get("targetPort")
         if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
             raise self.fail(
@@ -543,12 +581,19 @@ class Parser(FieldReader):
     def apply_command(self, cid: str, raw: Any, at: str) -> ApplyCommand:
         raw = self.mapping(raw, at, ("component", "group", "label"))
         kind, default = self.group(raw.get("group"), f"{at}.group")
-        return ApplyCommand(
-            id=cid,
-            component=self.required(raw.get("component"), f"{at}.component"),
-            group=kind,
-            is_default=default,
-        )
+        component = self.required(raw.get("component"), f"{at}.component")
+        if component not in self.component_kinds:
+            # odo (the devfile API's validation) refuses it: the command could never run.
+            applicable = sorted(
+                name for name, k in self.component_kinds.items() if k in APPLICABLE_KINDS
+            )
+            fix = (
+                f"use one of: {', '.join(applicable)}"
+                if applicable
+                else ("add a kubernetes, openshift or image component of that name")
+            )
+            raise self.fail(f"{at}.component", f"no component {component!r}", fix)
+        return ApplyCommand(id=cid, component=component, group=kind, is_default=default)
 
     def group(self, raw: Any, at: str) -> tuple[str | None, bool]:
         if raw is None:
@@ -620,6 +665,14 @@ class Parser(FieldReader):
             return values.get(name, match.group(0))
 
         return _SHELL_VAR.sub(repl, text)
+
+
+def endpoint_name_limit(version: str) -> int:
+    """The longest endpoint name the schema allows: 63 up to 2.1.x, 15 from 2.2.0 on (when the
+    devfile API took Kubernetes' container port name limit; render names a longer one's port
+    ``port-<targetPort>``, as the devfile library does)."""
+    minor = int(version.split(".")[1])
+    return 63 if minor < 2 else 15
 
 
 def valid_name(raw: str) -> str:

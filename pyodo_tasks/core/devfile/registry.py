@@ -19,7 +19,10 @@ one :class:`~pyodo_tasks.errors.DevfileError` naming it and how to point at a lo
 from __future__ import annotations
 
 import hashlib
+import http.client
 import re
+import ssl
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -29,7 +32,7 @@ from pathlib import Path
 
 import yaml
 
-from pyodo_tasks.core.devfile.files import UnreadableFile, read_text
+from pyodo_tasks.core.devfile.files import MAX_FILE_BYTES, UnreadableFile, read_text
 from pyodo_tasks.paths import cache_root
 
 __all__ = [
@@ -49,6 +52,11 @@ LOCAL_COPY_HINT = (
 )
 URI_HINT = "download it once and point the uri at the local file"
 _VERSION_PART = re.compile(r"\d+|[^\d.]+")
+#: Characters no URL holds unencoded (RFC 3986): whitespace, controls, ``{}`` of an unexpanded
+#: template (``https://{{ host }}/x``), ``<>"\^`|``; and anything beyond ASCII.
+_NOT_IN_URL = re.compile(r"[\x00-\x20\x7f-\uffff{}<>\"\\^`|]|[\U00010000-\U0010ffff]")
+#: Redirects followed before a fetch gives up (urllib's default is 10).
+MAX_REDIRECTS = 5
 
 
 class FetchError(Exception):
@@ -83,31 +91,111 @@ def _cache_file(url: str) -> Path:
     return cache_root() / "devfile-parents" / f"{digest}.yaml"
 
 
+class _BadAnswer(Exception):
+    """The server answered, but not with a devfile pyodo can take (too big, not UTF-8, a
+    redirect off http(s))."""
+
+
+class _Redirects(urllib.request.HTTPRedirectHandler):
+    """urllib's redirects, but only to http(s) and never from https down to http."""
+
+    max_redirections = MAX_REDIRECTS
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        old = urllib.parse.urlsplit(req.full_url).scheme
+        new = urllib.parse.urlsplit(newurl).scheme.lower()
+        if new not in ("http", "https") or (old == "https" and new == "http"):
+            fp.close()
+            raise _BadAnswer(f"redirects to {_shown(newurl)}, which pyodo does not follow")
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+def _shown(text: str, limit: int = 200) -> str:
+    """``text`` on one line, at most ``limit`` characters: for messages quoting a server."""
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
 def _http_get(url: str, timeout: float) -> str:
+    """The body of ``url``: at most MAX_FILE_BYTES of UTF-8, all of it within ``timeout``."""
+    deadline = time.monotonic() + timeout
+    opener = urllib.request.build_opener(_Redirects())
     request = urllib.request.Request(url, headers={"Accept": "application/yaml, */*"})
-    with urllib.request.urlopen(request, timeout=timeout) as response:
-        return response.read().decode("utf-8")
+    body = bytearray()
+    with opener.open(request, timeout=timeout) as response:
+        while chunk := response.read1(1 << 16):
+            body += chunk
+            if len(body) > MAX_FILE_BYTES:
+                raise _BadAnswer(f"answered more than {MAX_FILE_BYTES >> 20} MiB")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the answer took longer than {timeout:g} s")
+        if response.length:  # read1 stops at the end of the stream without saying
+            raise http.client.IncompleteRead(bytes(body), response.length)
+    try:
+        return body.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise _BadAnswer(f"answered what is not UTF-8 text (byte 0x{body[exc.start]:02x})") from exc
+
+
+def _reason(exc: BaseException) -> str:
+    """Why a fetch failed, in a few words."""
+    if isinstance(exc, http.client.RemoteDisconnected):
+        return "the server closed the connection without answering"
+    if isinstance(exc, http.client.IncompleteRead):
+        return f"the answer ended early ({len(exc.partial)} bytes read)"
+    if isinstance(exc, http.client.InvalidURL):
+        return f"not a valid URL: {exc}"
+    if isinstance(exc, http.client.HTTPException):
+        return f"the answer is not HTTP ({type(exc).__name__}: {exc})"
+    if isinstance(exc, urllib.error.URLError) and not isinstance(exc.reason, str):
+        return _reason(exc.reason) if isinstance(exc.reason, BaseException) else str(exc.reason)
+    if isinstance(exc, ssl.SSLError | ssl.CertificateError):
+        return f"TLS failed: {exc}"
+    if isinstance(exc, urllib.error.URLError):
+        return str(exc.reason)
+    return str(exc) or type(exc).__name__
 
 
 def fetch_url(url: str, timeout: float = TIMEOUT, hint: str = LOCAL_COPY_HINT) -> Fetched:
-    """GET ``url``, caching the answer; the cache answers (and says so) when the network fails.
+    """GET ``url``, caching the answer; the cache answers (and says so) when the fetch fails.
 
-    ``hint`` is the fix offered when neither the network nor the cache has it.
+    ``hint`` is the fix offered when neither the network nor the cache has it. Whatever goes
+    wrong (no network, a server that closes early, answers garbage, too much or not UTF-8,
+    redirects in a loop or off http(s), TLS) is a :class:`FetchError` in one line.
     """
+    bad = _NOT_IN_URL.search(url)
+    if bad:
+        raise FetchError(
+            f"{_shown(url)} is not a valid URL (it contains {bad.group(0)!r})",
+            "write the URL out in full (an unexpanded {{template}}?) or percent-encode it",
+        )
     cache = _cache_file(url)
     try:
         text = _http_get(url, timeout)
     except urllib.error.HTTPError as exc:
-        raise FetchError(
-            f"{url} answered {exc.code} {exc.reason}", "check the id and version"
-        ) from exc
-    except (urllib.error.URLError, OSError, ValueError) as exc:
+        exc.close()  # it holds the response, and with it the connection
+        fix = (
+            "point the uri at where it leads, or at a local copy"
+            if 300 <= exc.code < 400
+            else "check the id and version"
+        )
+        raise FetchError(f"{_shown(url)} answered {exc.code} {_shown(exc.reason)}", fix) from exc
+    except (
+        urllib.error.URLError,
+        OSError,
+        ValueError,
+        http.client.HTTPException,
+        _BadAnswer,
+    ) as exc:
         if cache.is_file():
             return Fetched(
                 cache.read_text(encoding="utf-8"), url, f"{url} unreachable; cached copy"
             )
-        reason = getattr(exc, "reason", exc)
-        raise FetchError(f"cannot reach {url} ({reason}) and nothing is cached", hint) from exc
+        unreachable = isinstance(exc, urllib.error.URLError | ConnectionRefusedError | TimeoutError)
+        verb = "cannot reach" if unreachable else "cannot fetch"
+        raise FetchError(
+            f"{verb} {_shown(url)} ({_shown(_reason(exc))}) and nothing is cached", hint
+        ) from exc
     cache.parent.mkdir(parents=True, exist_ok=True)
     tmp = cache.with_suffix(".tmp")
     tmp.write_text(text, encoding="utf-8")
@@ -117,7 +205,10 @@ def fetch_url(url: str, timeout: float = TIMEOUT, hint: str = LOCAL_COPY_HINT) -
 
 def fetch_uri(uri: str, base: str, timeout: float = TIMEOUT) -> Fetched:
     """A parent named by ``uri``: relative to ``base`` (the child's directory or URL)."""
-    parsed = urllib.parse.urlparse(uri)
+    try:
+        parsed = urllib.parse.urlparse(uri)
+    except ValueError as exc:  # e.g. "http://[::1": an unclosed IPv6 address
+        raise FetchError(f"{_shown(uri)} is not a valid URL ({exc})", "fix the uri") from exc
     if parsed.scheme in ("http", "https"):
         return fetch_url(uri, timeout, URI_HINT)
     if parsed.scheme not in ("", "file") and len(parsed.scheme) > 1:  # "C:" is no scheme
