@@ -2,12 +2,14 @@
 
 Property-based (hypothesis): thousands of devfiles mutated from the repo's examples and
 fixtures — byte flips, truncation, inserted and deleted bytes, other encodings, keys deleted,
-values swapped for other types, huge values, a mutated child on a mutated ``parent:`` — go
-through ``load_devfile`` and ``render``. Any
+values swapped for other types, huge values, a mutated child on a mutated ``parent:``, a parent
+``uri`` that is any string or bytes or names a loopback server that misbehaves (closes early,
+sends garbage, redirects in a loop or off http(s), answers too much) — go through
+``load_devfile`` and ``render``. Any
 exception that is not a :class:`~pyodo_tasks.errors.PyodoError` would reach a user as a
 traceback (or a "pyodo bug" line), so it fails the test.
 
-Sizes are in units of the hypothesis profile (tests/conftest.py): 2,700 examples in all in
+Sizes are in units of the hypothesis profile (tests/conftest.py): 2,900 examples in all in
 ``./run test`` (``PYODO_FUZZ=full``, about 30 s here), a fifth of them in the fast tier;
 ``PYODO_FUZZ=full PYODO_FUZZ_SCALE=20 pytest -k fuzz`` searches twenty times as long.
 """
@@ -15,6 +17,7 @@ Sizes are in units of the hypothesis profile (tests/conftest.py): 2,700 examples
 from __future__ import annotations
 
 import copy
+import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +31,7 @@ from hypothesis import strategies as st
 from pyodo_tasks.core.devfile import load_devfile
 from pyodo_tasks.core.render import RenderContext, render, spec_hash
 from pyodo_tasks.errors import PyodoError
+from tests.fakes.http_servers import HOW, MisbehavingServer, misbehaving_server
 
 ROOT = Path(__file__).parents[2]
 SEEDS = sorted(
@@ -209,6 +213,73 @@ def test_mutated_parent_chains_fail_only_with_pyodo_errors(
     child, parent = files
     (devfile_path.parent / "parent.yaml").write_bytes(parent)
     check(devfile_path, child)
+
+
+# -- parent uri resolution: any string, any bytes, servers that misbehave ---------------------
+
+#: Beginnings that steer a drawn string into each branch of uri resolution.
+URI_PREFIXES = (
+    "",
+    "/",
+    "./",
+    "../",
+    "//",
+    "file://",
+    "file:///",
+    "http://",
+    "https://",
+    "http://[",
+    "http://127.0.0.1:",
+    "https://{{ host }}/",
+    "ftp://",
+    "C:\\",
+    "https://example.invalid/",
+)
+
+
+@pytest.fixture(scope="module")
+def fetch_sandbox() -> Iterator[MisbehavingServer]:
+    """A misbehaving loopback server; a throw-away parent cache; and no name resolution but
+    loopback's (an offline machine: no drawn host name is ever looked up on the network)."""
+    resolve = socket.getaddrinfo
+
+    def loopback_only(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            raise socket.gaierror(socket.EAI_NONAME, "name resolution is off in this test")
+        return resolve(host, *args, **kwargs)
+
+    with (
+        tempfile.TemporaryDirectory(prefix="pyodo-fuzz-cache-") as cache,
+        pytest.MonkeyPatch.context() as patch,
+        misbehaving_server() as server,
+    ):
+        patch.setenv("PYODO_CACHE_DIR", cache)
+        patch.setattr(socket, "getaddrinfo", loopback_only)
+        yield server
+
+
+@st.composite
+def parent_uris(draw: st.DrawFn, server: MisbehavingServer) -> Any:
+    """A ``parent.uri``: any string (steered by a prefix), any bytes, or a server's URL."""
+    kind = draw(st.sampled_from(["text", "text", "bytes", "server", "server"]))
+    if kind == "bytes":
+        return draw(st.binary(max_size=40))
+    if kind == "text":
+        return draw(st.sampled_from(URI_PREFIXES)) + draw(st.text(max_size=40))
+    how = draw(st.sampled_from([h for h in HOW if h != "trickle"]))  # trickle: its own test
+    body = draw(st.one_of(st.binary(max_size=200), st.sampled_from(SEED_BYTES)))
+    scheme = draw(st.sampled_from(["http", "https"]))
+    return server.url(how, body, scheme) + draw(st.sampled_from(["", "?q=1", "#x", "/../y"]))
+
+
+@settings(max_examples=2 * UNIT)
+@given(data=st.data())
+def test_any_parent_uri_fails_only_with_pyodo_errors(
+    devfile_path: Path, fetch_sandbox: MisbehavingServer, data: st.DataObject
+) -> None:
+    child = copy.deepcopy(data.draw(st.sampled_from(SEED_TREES)))
+    child["parent"] = {"uri": data.draw(parent_uris(fetch_sandbox))}
+    check(devfile_path, yaml.dump(child, Dumper=DUMPER).encode("utf-8"))
 
 
 # -- YAML that is valid but hostile ---------------------------------------------------------
