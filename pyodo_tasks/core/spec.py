@@ -69,10 +69,12 @@ class Spec:
         return self._context
 
     def layout(self) -> str:
-        """How the runtime reaches the pod: the setting, or for ``auto`` the init containers
-        where every schedulable node has the init image (pyodo's own clusters) and an explicit
-        init image, else ``inject``. ``auto``'s answer is kept in the state file, so a push
-        with nothing to do asks no node; a new target decides again."""
+        """How the runtime reaches the pod: the setting; for ``auto`` the init containers when
+        an init image is given, else the live Deployment's layout (pushed by another tool or
+        checkout: reused, not rolled), else the init containers where every schedulable node
+        has the init image (pyodo's own clusters), else ``inject``. ``auto``'s answer is kept
+        in the state file, so a push with nothing to do asks nothing; a new target decides
+        again."""
         if self.layout_setting != LAYOUT_AUTO:
             return self.layout_setting
         if self._init_image_given:
@@ -80,12 +82,23 @@ class Spec:
         remembered = self.state.get("layout")
         if remembered in contract.LAYOUTS:
             return str(remembered)
+        chosen = self._live_layout() or self._nodes_layout()
+        self.state.update(layout=chosen)
+        return chosen
+
+    def _live_layout(self) -> str | None:
+        deployment = self.connection.kube.get("Deployment", self.name)
+        if deployment is None:
+            return None
+        pod = deployment.get("spec", {}).get("template", {}).get("spec", {})
+        names = {c.get("name") for c in pod.get("initContainers") or []}
+        return contract.LAYOUT_INIT if "copy-supervisord" in names else contract.LAYOUT_INJECT
+
+    def _nodes_layout(self) -> str:
         nodes = self.connection.kube.node_images()
         image = self._base_context.init_image
         has_it = bool(nodes) and all(image in names for names in nodes or [])
-        chosen = contract.LAYOUT_INIT if has_it else contract.LAYOUT_INJECT
-        self.state.update(layout=chosen)
-        return chosen
+        return contract.LAYOUT_INIT if has_it else contract.LAYOUT_INJECT
 
     def render(self) -> list[dict[str, Any]]:
         return render(self.devfile, self.context)

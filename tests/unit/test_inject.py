@@ -317,6 +317,19 @@ def test_auto_picks_init_where_every_node_has_the_init_image_and_remembers(
     assert second.layout() == contract.LAYOUT_INIT, "from the state file, no node asked"
 
 
+@pytest.mark.parametrize("live", [contract.LAYOUT_INIT, contract.LAYOUT_INJECT])
+def test_auto_keeps_the_layout_of_the_live_deployment_another_checkout_pushed(
+    source: Path, tmp_path: Path, live: str
+) -> None:
+    kube = FakeKube()
+    kube.node_image_list = None if live == contract.LAYOUT_INIT else [{contract.INIT_REF}]
+    pusher = _component(source, tmp_path / "theirs", kube, PYODO_LAYOUT=live)
+    pusher.apply()
+    ours = _component(source, tmp_path / "ours", kube)
+    assert ours.layout() == live, "the live Deployment's layout, whatever the nodes say"
+    assert ours.spec_hash() == pusher.spec_hash(), "so nothing is re-applied or rolled"
+
+
 @pytest.mark.parametrize(
     "nodes",
     [None, [], [{contract.INIT_REF}, {"docker.io/library/node:20"}]],
