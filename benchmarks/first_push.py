@@ -41,31 +41,29 @@ def push(path: Path, ns: str, layout: str) -> float:
 
 def run(bench: Bench, quick: bool = False) -> None:
     rounds = 2 if quick else 5
-    first: dict[str, list[float]] = {contract.LAYOUT_INIT: [], contract.LAYOUT_INJECT: []}
-    edits: list[float] = []
-    noops: list[float] = []
+    layouts = (contract.LAYOUT_INIT, contract.LAYOUT_INJECT)
+    first: dict[str, list[float]] = {layout: [] for layout in layouts}
+    edits: dict[str, list[float]] = {layout: [] for layout in layouts}
+    noops: dict[str, list[float]] = {layout: [] for layout in layouts}
     with scratch("first-push") as work:
         for i in range(rounds):
-            for layout in first:
+            for layout in layouts:
                 with namespace(f"pyodo-bench-{layout}") as (ns, _):
                     path = copy_example("nodejs", work / f"{layout}-{i}")
                     first[layout].append(push(path, ns, layout))
-                    if layout == contract.LAYOUT_INJECT:
-                        source = path / "greeting.js"
-                        source.write_text(source.read_text().replace("pyodo", f"pyodo {i}"))
-                        edits.append(push(path, ns, layout))
-                        noops.append(push(path, ns, layout))
-    init, inject = (
-        statistics.median(first[k]) for k in (contract.LAYOUT_INIT, contract.LAYOUT_INJECT)
-    )
+                    source = path / "greeting.js"
+                    source.write_text(source.read_text().replace("pyodo", f"pyodo {i}"))
+                    edits[layout].append(push(path, ns, layout))
+                    noops[layout].append(push(path, ns, layout))
     bench.raw.update(first=first, edits=edits, noops=noops)
-    bench.figure(
-        "first push, agent injected (median)", inject, peer=init, peer_name="init container"
-    )
-    bench.latency("first push, init container", first[contract.LAYOUT_INIT])
-    bench.latency("first push, agent injected", first[contract.LAYOUT_INJECT])
-    bench.latency("injected pod: one edit's push", edits)
-    bench.latency("injected pod: no-op push", noops, "<= 0.5 s")
+    for what, samples in (("first push", first), ("one edit's push", edits), ("no-op push", noops)):
+        init = statistics.median(samples[contract.LAYOUT_INIT])
+        inject = statistics.median(samples[contract.LAYOUT_INJECT])
+        bench.figure(f"{what}, agent injected (median)", inject, peer=init, peer_name="init")
+    for layout in layouts:
+        bench.latency(f"first push, {layout}", first[layout])
+        bench.latency(f"one edit's push, {layout}", edits[layout])
+        bench.latency(f"no-op push, {layout}", noops[layout], "<= 0.5 s")
     arch = go_arch(os.uname().machine) or "amd64"
     sent = len(bundle.upload(arch))
     bench.figure("bytes sent per new pod, inject", sent / 1024, "KiB")
