@@ -24,6 +24,7 @@ _METAVARS = {
     "namespace": "NAME",
     "ttl": "DURATION",
     "timeout": "DURATION",
+    "teardown": "background|wait",
     "devfile_registry": "URL|DIR[,...]",
     "layout": "auto|inject|init",
     "init_image": "IMAGE",

@@ -228,6 +228,7 @@ def _sweep(state: PluginState) -> None:
                 state.run_id,
                 shared,
                 engine=state.engine,
+                wait=state.settings.teardown == "wait",
             )
         )
     except Exception as exc:  # a sweep must not turn the run's summary into an INTERNALERROR

@@ -49,6 +49,13 @@ from pyodo_tasks.paths import cache_root
 from .deployed import DeployedComponent
 from .liveness import Heartbeat, process_identity, reap_dead_runs
 from .settings import Settings, namespace_name
+from .teardown import (
+    DELETE_TIMEOUT,
+    delete_namespace,
+    delete_run_objects,
+    end_of_run,
+    run_namespaces,
+)
 
 __all__ = [
     "CLUSTER_LOCK",
@@ -67,8 +74,6 @@ log = logging.getLogger("pytest_pyodo")
 CLUSTER_LOCK = "cluster-up.lock"
 #: Bound on waiting for another process to finish booting the cluster.
 BOOT_LOCK_TIMEOUT = 1800.0
-#: Bound on waiting for a namespace or the run's objects to be gone after deleting them.
-DELETE_TIMEOUT = 180.0
 #: Bound on the first request that checks the cluster answers.
 PROBE_TIMEOUT = 15.0
 #: Components deployed at once when a session needs several (threads: the work is waiting).
@@ -139,36 +144,6 @@ def _probe(kube: Kube, where: str) -> None:
         ) from exc
 
 
-def delete_namespace(kube: Kube, name: str, timeout: float = DELETE_TIMEOUT) -> bool:
-    """Delete a namespace and wait until it is gone; False when it was already gone."""
-    if not kube.delete_namespace(name):
-        return False
-    kube.wait_namespace_gone(name, timeout)
-    return True
-
-
-def delete_run_objects(
-    kube: Kube, namespace: str, run_id: str, timeout: float = DELETE_TIMEOUT
-) -> list[str]:
-    """Delete the run's labelled objects in a shared namespace and wait until they are gone."""
-    selector = f"{RUN_ID_LABEL}={run_id}"
-    gone = kube.delete_labelled(selector, namespace)
-    what = f"the run's objects in {namespace} to be deleted"
-    kube.wait_labelled_gone(selector, what, timeout, namespace=namespace)
-    return gone
-
-
-def run_namespaces(kube: Kube, run_id: str) -> list[str]:
-    """Namespaces labelled with ``run_id`` (empty when the user may not list namespaces)."""
-    try:
-        items = kube.namespaces(f"{RUN_ID_LABEL}={run_id}")
-    except ClusterError as exc:
-        if exc.status == 403:
-            return []
-        raise
-    return [ns.metadata.name for ns in items]
-
-
 def sweep(
     kubeconfig: str,
     context: str,
@@ -176,19 +151,27 @@ def sweep(
     shared_namespaces: Sequence[str] = (),
     timeout: float = DELETE_TIMEOUT,
     engine: Engine | None = None,
+    *,
+    wait: bool = True,
 ) -> list[str]:
     """Delete whatever is still labelled with ``run_id``: run by the xdist controller at the end.
 
     Workers delete their own namespaces; this catches a worker that crashed first, and the
-    objects workers shared in one namespace (which no single worker may delete).
+    objects workers shared in one namespace (which no single worker may delete). ``wait=False``
+    (``--pyodo-teardown=background``) does not wait for the run's own namespaces to be gone.
     """
     done: list[str] = []
     base = shared_namespaces[0] if shared_namespaces else "default"
+    own = f"pyodo-{run_id}-"  # namespace_name(run_id, worker) of every worker
     with (engine or Engine()).kube(ResolvedTarget(kubeconfig, context, base)) as kube:
-        for namespace in run_namespaces(kube, run_id):
-            if delete_namespace(kube, namespace, timeout):
-                done.append(f"deleted namespace/{namespace}")
-        for namespace in dict.fromkeys(shared_namespaces):
+        deleted = run_namespaces(kube, run_id)
+        for namespace in deleted:
+            ephemeral = namespace.startswith(own)
+            if delete_namespace(kube, namespace, timeout, wait=wait or not ephemeral):
+                later = "" if wait or not ephemeral else " (terminating in the background)"
+                done.append(f"deleted namespace/{namespace}{later}")
+        # A namespace deleted above takes the run's objects with it: no wait on them there.
+        for namespace in dict.fromkeys(n for n in shared_namespaces if n not in deleted):
             gone = delete_run_objects(kube, namespace, run_id, timeout)
             if gone:
                 done.append(f"deleted {', '.join(gone)} in {namespace}")
@@ -612,18 +595,18 @@ class PyodoRun:
                 f"`kubectl --context {cluster.context} delete namespace {ns}` or let "
                 "`doit gc` collect it after its expiry"
             ]
-        start = time.monotonic()
-        lines = []
-        if self._own_namespace is not None:
-            delete_namespace(kube, self._own_namespace, timeout)
-            lines.append(f"deleted namespace/{self._own_namespace} in {_since(start)}")
+        # Ephemeral (the run's own name) unless --pyodo-namespace named it.
+        doomed = [(name, True) for name in (self._own_namespace,) if name is not None]
         if cluster.owns_namespace:
-            delete_namespace(kube, ns, timeout)
-            return [*lines, f"deleted namespace/{ns} in {_since(start)}"]
+            doomed.append((ns, s.namespace is None))
+        lines = end_of_run(kube, s, doomed, timeout=timeout)
+        if cluster.owns_namespace:
+            return lines
         if self._run_namespace:
             return [*lines, f"namespace/{ns} is shared by the workers: the controller deletes it"]
         if self.distributed:
             return [*lines, f"objects in shared namespace/{ns} are deleted by the xdist controller"]
+        start = time.monotonic()
         gone = delete_run_objects(kube, ns, self.run_id, timeout)
         what = ", ".join(gone) or "nothing"
         return [*lines, f"deleted {what} in namespace/{ns} in {_since(start)}"]

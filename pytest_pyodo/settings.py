@@ -35,6 +35,7 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "DEFAULT_TTL",
     "SETTINGS",
+    "TEARDOWN_MODES",
     "Settings",
     "Source",
     "env_source",
@@ -144,6 +145,14 @@ SETTINGS: tuple[Setting, ...] = (
         "bound on waiting for a deployed component to become ready (seconds or 5m; default 5m)",
     ),
     Setting(
+        "teardown",
+        "--pyodo-teardown",
+        "pyodo_teardown",
+        "PYODO_TEARDOWN",
+        "at the end, background (default): delete the run's namespace and its pods and return, "
+        "the namespace terminates on its own; wait: also wait until it is gone",
+    ),
+    Setting(
         "devfile_registry",
         "--pyodo-devfile-registry",
         "pyodo_devfile_registry",
@@ -214,6 +223,8 @@ class Settings:
     reuse: bool = False
     ttl: float = DEFAULT_TTL
     timeout: float = DEFAULT_TIMEOUT
+    #: ``background`` or ``wait``: whether the session waits for its namespace to be gone.
+    teardown: str = "background"
     #: Devfile registries for parents by id (``PYODO_DEVFILE_REGISTRY``'s value), or None.
     devfile_registry: str | None = None
     #: ``PYODO_LAYOUT`` and ``PYODO_INIT_IMAGE`` as decided (None: the component's default).
@@ -380,6 +391,7 @@ def resolve_settings(
         reuse=picker.flag("reuse"),
         ttl=picker.duration("ttl", DEFAULT_TTL),
         timeout=picker.duration("timeout", DEFAULT_TIMEOUT),
+        teardown=_choice(picker, "teardown", TEARDOWN_MODES),
         devfile_registry=devfile_registry,
         layout=_layout(picker),
         init_image=_text(picker, "init_image"),
@@ -388,6 +400,20 @@ def resolve_settings(
 
 
 _LAYOUTS = ("auto", "inject", "init")
+#: ``--pyodo-teardown`` values, the default first (``pytest_pyodo.teardown`` acts on them).
+TEARDOWN_MODES = ("background", "wait")
+
+
+def _choice(picker: _Picker, key: str, choices: Sequence[str]) -> str:
+    """One of ``choices`` (case-insensitive); the first when no source sets it."""
+    value, source = picker.pick(key)
+    if source is None:
+        picker.origin[key] = "default"
+        return choices[0]
+    text = str(value).strip().lower()
+    if text not in choices:
+        raise ConfigError(f"{source.name_of(key)}={value!r}: write one of {', '.join(choices)}")
+    return text
 
 
 def _text(picker: _Picker, key: str) -> str | None:

@@ -98,6 +98,19 @@ class RecordingKube(FakeKube):
     def namespace_phase(self, name: str) -> str | None:
         return None  # deleted namespaces are gone at once
 
+    def wait_namespace_gone(self, name: str, timeout: float, interval: float = 1.0) -> None:
+        record("wait_namespace_gone", name=name)
+        super().wait_namespace_gone(name, timeout, interval)
+
+    def pods(self, selector: str, namespace: str | None = None) -> list[k8s.V1Pod]:
+        """The component's one pod, in every namespace (only teardown lists pods here)."""
+        record("pods", selector=selector, namespace=namespace)
+        return [k8s.V1Pod(metadata=k8s.V1ObjectMeta(name="fake-pod", namespace=namespace))]
+
+    def delete_pod(self, name: str, namespace: str | None = None) -> bool:
+        record("delete_pod", name=name, namespace=namespace)
+        return True
+
     def delete_labelled(self, selector: str, namespace: str | None = None) -> list[str]:
         record("delete_labelled", selector=selector, namespace=namespace)
         return ["Deployment/fake"]

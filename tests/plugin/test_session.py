@@ -75,12 +75,22 @@ def _run_with(
 
 def test_cleanup_reports_a_stuck_namespace_instead_of_raising(tmp_path: Path) -> None:
     kube = StuckKube()
-    run = _run_with({"owns_namespace": True, "shared_namespace": False}, kube, tmp_path)
+    cluster = {"owns_namespace": True, "shared_namespace": False}
+    run = _run_with(cluster, kube, tmp_path, teardown="wait")
     lines = run.cleanup(timeout=0.01)
     assert lines and lines[0].startswith("cleanup failed: timed out")
     assert "doit gc" in lines[0]
     assert kube.closed
     assert run.cleanup() == []  # idempotent
+
+
+def test_cleanup_in_the_background_does_not_wait_for_a_stuck_namespace(tmp_path: Path) -> None:
+    kube = StuckKube()
+    run = _run_with({"owns_namespace": True, "shared_namespace": False}, kube, tmp_path)
+    (line,) = run.cleanup(timeout=30.0)
+    assert line.startswith("deleted namespace/pyodo-run1-main in 0.")
+    assert line.endswith("(terminating in the background)")
+    assert kube.namespace_phase("pyodo-run1-main") == "Terminating"
 
 
 def test_cleanup_in_a_shared_namespace_deletes_by_run_label(tmp_path: Path) -> None:
