@@ -29,7 +29,7 @@ Rules, and why:
 
 Index file format (``<state_dir>/index.json``, or ``index-<key>.json`` per target)::
 
-    {"version": 2, "scanned_at_ns": 1700000000000000000,
+    {"version": 2, "scanned_at_ns": 1700000000000000000, "committed_at_ns": 1700000001000000000,
      "rules": "<digest of the index's ignore settings>", "ignores": {"": "<root .gitignore>"},
      "paths":       ["bin/run",          "src/app.py", "static"],
      "kind":        ["link",             "file",       "dir"],
@@ -39,8 +39,10 @@ Index file format (``<state_dir>/index.json``, or ``index-<key>.json`` per targe
      "digest":      [null,               digest|null,  null],
      "link_target": ["../scripts/run",   null,         null]}
 
-Columns rather than a row per path: a 100k-path index parses four times faster (few
-containers), is checked with one C loop per column, and its rows are made by ``zip``.
+``committed_at_ns`` is when :meth:`FileIndex.commit` wrote it (the last sync; absent from
+indexes older pyodos wrote). Columns rather than a row per path: a 100k-path index parses four
+times faster (few containers), is checked with one C loop per column, and its rows are made by
+``zip``.
 """
 
 from __future__ import annotations
@@ -68,7 +70,9 @@ __all__ = [
     "FORMAT_VERSION",
     "Changes",
     "Entry",
+    "Explanation",
     "FileIndex",
+    "IgnoreRule",
     "Snapshot",
     "hash_file",
 ]
@@ -165,6 +169,9 @@ class Snapshot(Mapping[str, Entry]):
         self._base: Snapshot | None = None
         self._suspects: list[str] = []
         self._digest: str | None = None
+        #: When :meth:`FileIndex.commit` wrote this snapshot (``time.time_ns()``); None when
+        #: it was never committed, or by a pyodo that did not record it.
+        self.committed_at_ns: int | None = None
 
     def __getitem__(self, path: str) -> Entry:
         entry = self._entries[path]
@@ -215,6 +222,7 @@ class Snapshot(Mapping[str, Entry]):
         doc: dict[str, object] = {
             "version": FORMAT_VERSION,
             "scanned_at_ns": self.scanned_at_ns,
+            "committed_at_ns": self.committed_at_ns,
             "rules": self.rules_key,
             "ignores": self.ignores,
             "paths": paths,
@@ -244,6 +252,8 @@ class Snapshot(Mapping[str, Entry]):
             rules, ignores = None, None
         snapshot = cls(scanned_at_ns=scanned_at, rules_key=rules, ignores=ignores)
         snapshot._entries = dict(zip(paths, zip(*columns, strict=True), strict=True))
+        committed = doc.get("committed_at_ns")
+        snapshot.committed_at_ns = committed if type(committed) is int else None
         return snapshot
 
 
@@ -341,6 +351,41 @@ class Changes:
         return text + (" (full index)" if self.full else "")
 
 
+@dataclass(frozen=True)
+class IgnoreRule:
+    """What decided whether a path is indexed: a line of an ignore file, or a fixed rule.
+
+    ``source`` is the ignore file relative to the root (``.gitignore``, ``web/.pyodoignore``),
+    ``extra patterns`` for the index's own (devfile, options), or ``fixed rule``; ``line`` is
+    1-based in ``source`` (None for a fixed rule); ``pattern`` is the line as written, or what
+    the fixed rule says.
+    """
+
+    source: str
+    line: int | None
+    pattern: str
+
+    def __str__(self) -> str:
+        where = self.source if self.line is None else f"{self.source}:{self.line}"
+        return f"{where}: {self.pattern}"
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Whether a scan indexes ``path``, and why (:meth:`FileIndex.explain`).
+
+    ``rule`` decided: a pattern that ignores it, a negation that re-includes it, a fixed rule;
+    None when no rule matches (indexed, the default). ``under`` names the ignored directory the
+    path lies in (``rule`` is that directory's): git's rule, a file in an ignored directory
+    cannot be re-included.
+    """
+
+    path: str
+    ignored: bool
+    rule: IgnoreRule | None = None
+    under: str | None = None
+
+
 def hash_file(path: str | os.PathLike[str], expect: Entry | None = None) -> str | None:
     """Streamed blake2b-128 of a regular file, or ``None`` when it cannot be trusted.
 
@@ -390,9 +435,17 @@ class _Rules:
 
     def decide(self, path: str) -> bool | None:
         """True: ignored; False: re-included by a negation; None: no pattern matches."""
+        found = self.check(path)
+        return None if found is None else found[0]
+
+    def check(self, path: str) -> tuple[bool, int] | None:
+        """:meth:`decide`, with the deciding pattern's position in ``spec.patterns``."""
         if self.any is not None and self.any.search(path) is None:
             return None
-        return self.spec.check_file(path).include
+        result = self.spec.check_file(path)
+        if result.include is None or result.index is None:
+            return None
+        return result.include, result.index
 
 
 def _union(spec: GitIgnoreSpec) -> re.Pattern[str] | None:
@@ -439,6 +492,7 @@ class FileIndex:
         name = "index.json" if key is None else f"index-{_safe_key(key)}.json"
         self.index_path = self.state_dir / name
         self._extra = _Rules(list(extra_ignores)) if extra_ignores else None
+        self._extra_lines = tuple(extra_ignores)
         self._skip_rel = _relative_inside(self.state_dir, self.root)
         inside = (_relative_inside(Path(p), self.root) for p in exclude)
         self._exclude: set[str] = {rel for rel in inside if rel is not None}
@@ -468,6 +522,17 @@ class FileIndex:
         """
         return _Walk(self, previous).run()
 
+    def explain(self, path: str, is_dir: bool | None = None) -> Explanation:
+        """Whether a scan indexes ``path`` (relative, POSIX) and which rule decides: the scan's
+        fixed rules, ignore files and matchers, read now. ``is_dir``: what is on disk by
+        default (a missing path counts as a file)."""
+        if is_dir is None:
+            try:
+                is_dir = stat.S_ISDIR(os.lstat(self.root / path).st_mode)
+            except OSError:
+                is_dir = False
+        return _explain(self, path, is_dir)
+
     # -- persistence ------------------------------------------------------------------------
 
     def load(self) -> Snapshot | None:
@@ -493,6 +558,7 @@ class FileIndex:
         if created:  # keep pyodo's state out of the user's commits
             (self.state_dir / ".gitignore").write_text("*\n", encoding="utf-8")
         fd, tmp = tempfile.mkstemp(prefix=".index-", suffix=".tmp", dir=self.state_dir)
+        snapshot.committed_at_ns = time.time_ns()  # when it was last synced: `doit why`
         try:
             with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape") as f:
                 f.write(snapshot.to_json())
@@ -810,29 +876,99 @@ def _entry_for(item: os.DirEntry[str]) -> Entry | None:
 
 
 def _ignored(rel: str, is_dir: bool, matchers: _Matchers) -> bool:
-    """Git's precedence: the deepest ignore file with a matching pattern decides; within one
+    found = _deciding(rel, is_dir, matchers)
+    return found is not None and found[1]
+
+
+def _deciding(rel: str, is_dir: bool, matchers: _Matchers) -> tuple[int, bool, int] | None:
+    """``(level in matchers, ignored?, pattern index)`` of the pattern that decides, or None.
+
+    Git's precedence: the deepest ignore file with a matching pattern decides; within one
     file the last match wins (``GitIgnoreSpec`` also handles git's file-over-dir priority)."""
     suffix = "/" if is_dir else ""
-    for prefix, rules in reversed(matchers):
-        result = rules.decide(rel[len(prefix) :] + suffix)
-        if result is not None:
-            return result
-    return False
+    for level in range(len(matchers) - 1, -1, -1):
+        prefix, rules = matchers[level]
+        found = rules.check(rel[len(prefix) :] + suffix)
+        if found is not None:
+            return level, found[0], found[1]
+    return None
 
 
-def _read_ignores(directory: str, names: set[str]) -> str | None:
-    """The text of ``directory``'s ignore files, in :data:`IGNORE_FILES` order, or None."""
-    texts: list[str] = []
+def _explain(index: FileIndex, rel: str, is_dir: bool) -> Explanation:
+    """:meth:`FileIndex.explain`: the scan's walk down to ``rel``, one directory at a time,
+    with the same fixed rules, ignore files and matchers, keeping where each pattern came from."""
+    root = os.fspath(index.root)
+    parts = rel.split("/")
+    matchers: list[tuple[str, _Rules]] = []
+    origins: list[list[tuple[str, int]]] = []  # per matcher, (file, line) of each pattern
+    if index._extra is not None:
+        matchers.append(("", index._extra))
+        origins.append(_origins([("extra patterns", list(index._extra_lines))]))
+    for depth, name in enumerate(parts):
+        prefix = "/".join(parts[:depth]) + "/" if depth else ""
+        abs_dir = os.path.join(root, prefix) if prefix else root
+        present = {n for n in IGNORE_FILES if os.path.lexists(os.path.join(abs_dir, n))}
+        files = _ignore_files(abs_dir, present)
+        text = "\n".join(line for _, lines in files for line in lines)
+        if text:
+            matchers.append((prefix, index._rules_for(text)))
+            origins.append(_origins([(prefix + n, lines) for n, lines in files]))
+        sub, last = prefix + name, depth == len(parts) - 1
+        under = None if last else sub
+        fixed = _fixed_rule(index, name, sub, last)
+        if fixed is not None:
+            return Explanation(rel, True, fixed, under)
+        found = _deciding(sub, is_dir or not last, tuple(matchers))
+        if found is not None and (found[1] or last):
+            level, ignored, pattern = found
+            source, line = origins[level][pattern]
+            text_of = matchers[level][1].spec.patterns[pattern].pattern
+            rule = IgnoreRule(source, line, str(text_of))
+            return Explanation(rel, ignored, rule, under)
+    return Explanation(rel, False)
+
+
+def _origins(files: Sequence[tuple[str, list[str]]]) -> list[tuple[str, int]]:
+    """``(file, line number)`` of each pattern ``GitIgnoreSpec.from_lines`` makes of the files'
+    lines joined: one per non-empty line (comments and blanks of spaces included)."""
+    return [(name, n) for name, lines in files for n, line in enumerate(lines, 1) if line]
+
+
+def _fixed_rule(index: FileIndex, name: str, rel: str, last: bool) -> IgnoreRule | None:
+    """The scan's rules that no ignore file can change, for ``rel`` (named ``name``)."""
+    why = None
+    if name in ALWAYS_SKIP:
+        why = f"{name} is never sent (git's data, pyodo's state)"
+    elif DOIT_DB.match(name):
+        why = f"{name} is doit's database, never sent"
+    elif rel == index._skip_rel:
+        why = f"{rel} is pyodo's state directory"
+    elif rel in index._exclude:
+        why = f"{rel} is excluded by the caller (e.g. doit dev's own output)"
+    elif not last and os.path.islink(os.path.join(index.root, rel)):
+        why = f"{rel} is a symlink: sent as a link, never followed"
+    return None if why is None else IgnoreRule("fixed rule", None, why)
+
+
+def _ignore_files(directory: str, names: set[str]) -> list[tuple[str, list[str]]]:
+    """``directory``'s ignore files among ``names`` with their lines, in :data:`IGNORE_FILES`
+    order (an unreadable one is left out, with a warning)."""
+    found: list[tuple[str, list[str]]] = []
     for name in IGNORE_FILES:
         if name not in names:
             continue
         path = os.path.join(directory, name)
         try:
             with open(path, encoding="utf-8", errors="surrogateescape") as f:
-                texts.append(f.read())
+                found.append((name, f.read().splitlines()))
         except OSError as exc:  # e.g. a dangling .gitignore symlink
             log.warning("cannot read %s: %s", path, exc)
-    lines = [line for text in texts for line in text.splitlines()]
+    return found
+
+
+def _read_ignores(directory: str, names: set[str]) -> str | None:
+    """The text of ``directory``'s ignore files, in :data:`IGNORE_FILES` order, or None."""
+    lines = [line for _, file_lines in _ignore_files(directory, names) for line in file_lines]
     return "\n".join(lines) if lines else None
 
 
