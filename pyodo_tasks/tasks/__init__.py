@@ -8,7 +8,7 @@ Each stage re-runs only when its input changed: ``create_resources`` when the re
 differs from the live one (one read), ``copy`` when the index digest (tree + pod) differs from
 the one it last copied (``result_dep``), ``assemble_and_restart`` when the copy's result changed
 or the last build failed. So ``doit push`` with nothing changed makes no cluster write and runs
-no build. ``forward``, ``delete`` and ``logs`` act on the running component.
+no build. ``forward``, ``delete``, ``logs``, ``verify`` and ``why`` act on the running component.
 
 Every action and ``uptodate`` check goes through :func:`~pyodo_tasks.tasks.guard.guarded`: a
 failure is one line and exit status 1, never a traceback (see :mod:`pyodo_tasks.failures`).
@@ -36,6 +36,7 @@ from pyodo_tasks.errors import DevfileError, PyodoError
 from pyodo_tasks.tasks.dev import dev_task
 from pyodo_tasks.tasks.guard import guarded
 from pyodo_tasks.tasks.params import TARGET_OPTIONS, TARGET_PARAMS, TASK_PARAMS, target_options
+from pyodo_tasks.tasks.why import why_task
 
 __all__ = ["TARGET_OPTIONS", "TARGET_PARAMS", "TASK_PARAMS", "ComponentTasks", "target_options"]
 
@@ -240,6 +241,7 @@ class ComponentTasks:
             "delete": self._delete_task,
             "logs": self._logs_task,
             "verify": self._verify_task,
+            "why": lambda: why_task(self),  # doit why PATH…: tasks/why.py
             "dev": lambda: dev_task(self),  # doit dev: the inner loop (pyodo_tasks/dev)
         }
         for name, build in builders.items():

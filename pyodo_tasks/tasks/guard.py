@@ -22,6 +22,7 @@ from doit.reporter import ConsoleReporter
 
 from pyodo_tasks.errors import PyodoError
 from pyodo_tasks.failures import debug_requested, summary
+from pyodo_tasks.tasks.params import TASK_POS_ARGS
 
 __all__ = ["Reporter", "failing_tasks", "guard_action", "guard_uptodate", "guarded"]
 
@@ -90,9 +91,10 @@ def failing_tasks(
 ) -> Iterator[Task]:
     """Stand-ins for tasks whose definitions could not be made (the task loader failed).
 
-    Each keeps its name and options, so the command line still parses, and fails with the
-    error's one line when run: ``doit list`` keeps working and ``doit push`` exits 1, where an
-    exception escaping the loader would be a doit traceback with exit status 3.
+    Each keeps its name, options and positional arguments (``doit why PATH``), so the command
+    line still parses, and fails with the error's one line when run: ``doit list`` keeps
+    working and ``doit push`` exits 1, where an exception escaping the loader would be a doit
+    traceback with exit status 3.
     """
     failure = _failure(exc)
     for name, params in specs:
@@ -103,6 +105,7 @@ def failing_tasks(
             "params": params,
             "uptodate": [False],
             "verbosity": 2,
+            **({"pos_arg": TASK_POS_ARGS[name]} if name in TASK_POS_ARGS else {}),
         }
 
 

@@ -11,11 +11,13 @@ from typing import Any
 
 __all__ = [
     "CLEANUP_PARAM",
+    "JSON_PARAM",
     "LINES_PARAM",
     "SECONDS_PARAM",
     "TARGET_OPTIONS",
     "TARGET_PARAMS",
     "TASK_PARAMS",
+    "TASK_POS_ARGS",
     "target_options",
 ]
 
@@ -57,6 +59,13 @@ CLEANUP_PARAM: Param = {
     "default": False,
     "help": "delete the component on exit (default: keep it running)",
 }
+JSON_PARAM: Param = {
+    "name": "as_json",
+    "long": "json",
+    "type": bool,
+    "default": False,
+    "help": "print one JSON document instead of text",
+}
 
 #: Every task of a component, in graph order, with its options.
 TASK_PARAMS: dict[str, list[Param]] = {
@@ -70,8 +79,12 @@ TASK_PARAMS: dict[str, list[Param]] = {
     "delete": TARGET_PARAMS,
     "logs": [*TARGET_PARAMS, LINES_PARAM],
     "verify": TARGET_PARAMS,
+    "why": [*TARGET_PARAMS, JSON_PARAM],
     "dev": [*TARGET_PARAMS, SECONDS_PARAM, CLEANUP_PARAM],
 }
+#: Tasks taking positional arguments, and the action parameter receiving them (doit's
+#: ``pos_arg``): ``doit why server.js src/``.
+TASK_POS_ARGS: dict[str, str] = {"why": "paths"}
 
 
 def target_options(argv: list[str]) -> dict[str, str]:
