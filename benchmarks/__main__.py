@@ -24,6 +24,7 @@ BENCHMARKS: dict[str, tuple[str, bool]] = {
     "fixture": ("pytest fixture first deploy and --pyodo-reuse", True),
     "first_test": ("pytest time to first test: serial, -n 4 shared/per worker, reuse", True),
     "first_test_timeline": ("where the time to first test goes, per process, -n 4", True),
+    "pytest_wall": ("pytest wall time and first test: serial/-n 2/-n 4, fresh/reuse, floor", True),
     "deploy_all": ("several components deployed one after the other vs at once", True),
     "rss": ("peak RSS of doit dev watching 100k files", True),
 }

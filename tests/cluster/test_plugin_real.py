@@ -69,12 +69,17 @@ def admin(cluster_info: ClusterInfo) -> Iterator[Kube]:
 
 
 def leftovers(kube: Kube, run_id: str, namespaces: tuple[str, ...] = ()) -> list[str]:
-    """Namespaces and objects still labelled with ``run_id`` (pods included)."""
+    """Namespaces and objects still labelled with ``run_id`` (pods included).
+
+    A ``Terminating`` namespace is not left over: its deletion was asked for and the namespace
+    controller finishes it (a session does not wait for that: ``--pyodo-teardown``).
+    """
     selector = f"{RUN_ID_LABEL}={run_id}"
     left = [
         f"Namespace/{ns.metadata.name}"
         for ns in kube.namespaces(MANAGED)
         if (ns.metadata.labels or {}).get(RUN_ID_LABEL) == run_id
+        and (ns.status is None or ns.status.phase != "Terminating")
     ]
     for namespace in namespaces:
         left += [
