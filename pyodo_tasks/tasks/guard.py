@@ -119,6 +119,13 @@ class Reporter(ConsoleReporter):
 
     desc = "console output; pyodo failures as one line on stderr"
 
+    def execute_task(self, task: Any) -> None:
+        """doit's title line, except before a document for a program to read (``--json``):
+        ``doit why --json server.js | jq`` reads all of stdout."""
+        if (getattr(task, "options", None) or {}).get("as_json"):
+            return
+        super().execute_task(task)
+
     def add_failure(self, task: Any, fail: BaseFail) -> None:
         message = str(getattr(fail, "message", ""))
         if fail.report and message.startswith("pyodo") and not fail.traceback:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import sys
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -51,7 +53,10 @@ def why_task(tasks: ComponentTasks) -> dict[str, Any]:
         for raw in paths:  # bad input first: before the devfile and the cluster are read
             relative_path(directory, raw)
         report = why(tasks.component, paths)
-        print(format_json(report) if as_json else format_text(report), flush=True)
+        try:
+            print(format_json(report) if as_json else format_text(report), flush=True)
+        except BrokenPipeError:  # `doit why … | head`: the reader had enough
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
     return {
         "basename": "why",

@@ -5,6 +5,7 @@ verifier's ``b2sum`` script for real, on a local directory standing in for the c
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -20,7 +21,7 @@ from pyodo_tasks.core.kube import ExecResult
 from pyodo_tasks.core.why import relative_path, why
 from pyodo_tasks.errors import ConfigError
 from pyodo_tasks.tasks import ComponentTasks
-from pyodo_tasks.tasks.guard import failing_tasks
+from pyodo_tasks.tasks.guard import Reporter, failing_tasks
 from pyodo_tasks.tasks.params import TASK_PARAMS
 from pyodo_tasks.tasks.why import format_json, format_text
 from tests.fakes.kube import FakeKube
@@ -237,6 +238,23 @@ def test_the_task_takes_paths_and_a_json_switch() -> None:
     assert {"namespace", "context", "kubeconfig", "as_json"} <= options
     stand_in = next(failing_tasks([("why", TASK_PARAMS["why"])], RuntimeError("boom")))
     assert stand_in["pos_arg"] == "paths"
+
+
+def test_the_json_document_is_all_of_stdout() -> None:
+    class Task:
+        name = "why"
+        actions = ("an action",)
+
+        def __init__(self, as_json: bool) -> None:
+            self.options = {"as_json": as_json}
+
+        def title(self) -> str:
+            return self.name
+
+    out = io.StringIO()
+    Reporter(out, {}).execute_task(Task(as_json=True))
+    Reporter(out, {}).execute_task(Task(as_json=False))
+    assert out.getvalue() == ".  why\n"
 
 
 def test_doit_why_outside_the_component_is_one_line(tmp_path: Path) -> None:
