@@ -119,6 +119,8 @@ def _block(report: WhyReport, item: PathReport) -> list[str]:
         pod = "unknown (see the note above)"
     else:
         pod = _POD[item.pod_state]
+        if item.pod_state == "synced" and item.local is None:
+            pod = "the synced version"
         if item.pod_digest and item.pod_state != "same":
             pod += f", b2sum {item.pod_digest}"
     synced = _when(report.synced_at_ns) if item.entry is not None else "never (not in the index)"
