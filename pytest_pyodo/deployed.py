@@ -26,7 +26,7 @@ from typing import Any
 from filelock import FileLock
 
 from pyodo_tasks import Component, PushResult
-from pyodo_tasks.core.kube import ExecResult
+from pyodo_tasks.core.kube import AppExec, ExecResult
 from pyodo_tasks.errors import ClusterError, PyodoError
 
 __all__ = ["DeployedComponent"]
@@ -39,7 +39,7 @@ Output = Callable[[str], None]
 BUILD_BOUND = 900.0
 
 
-class DeployedComponent:
+class DeployedComponent(AppExec):
     """A component deployed for tests: the engine's :class:`Component` plus what tests call.
 
     It is deployed (pushed) once per session — or once per run when xdist workers share it
@@ -200,19 +200,8 @@ class DeployedComponent:
         """The in-cluster address (``http://<svc>.<ns>.svc:<port>``) for other pods."""
         return str(self.component.service_url(name))
 
-    def exec(
-        self,
-        args: Sequence[str],
-        *,
-        container: str | None = None,
-        check: bool = False,
-        timeout: float = 60.0,
-        input: bytes | None = None,
-    ) -> ExecResult:
-        """Run a command in the app container, shaped like ``subprocess.run``."""
-        return self.component.exec(
-            args, container=container, check=check, timeout=timeout, input=input
-        )
+    def _exec(self, args: Sequence[str], **options: Any) -> ExecResult:
+        return self.component.exec(args, **options)
 
     def logs(self, tail_lines: int | None = 200, container: str | None = None) -> str:
         """The container's log (the app's output, through the supervisor)."""

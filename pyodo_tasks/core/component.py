@@ -32,6 +32,7 @@ from pyodo_tasks.core.connection import Connection
 from pyodo_tasks.core.delivery import AgentPool, Delivery, deliver
 from pyodo_tasks.core.devfile import Endpoint, ImageOverrides, load_devfile
 from pyodo_tasks.core.index import Changes, FileIndex, Snapshot
+from pyodo_tasks.core.kube.app_exec import AppExec
 from pyodo_tasks.core.kube.target import ResolvedTarget, Target
 from pyodo_tasks.core.pods import Pods
 from pyodo_tasks.core.render import RenderContext
@@ -65,7 +66,7 @@ def _resolved(
     return (target or Target.from_env(environ)).resolve()
 
 
-class Component:
+class Component(AppExec):
     """A component directory bound to a cluster target.
 
     ``labels`` are added to every object (run id, expiry); ``state_dir`` holds the file index
@@ -246,19 +247,8 @@ class Component:
         delivery = self.deliver(say, pod=pod)
         return PushResult(applied, delivery.sync, delivery.built, pod.metadata.name)
 
-    def exec(
-        self,
-        args: Sequence[str],
-        *,
-        container: str | None = None,
-        check: bool = False,
-        timeout: float = 60.0,
-        input: bytes | None = None,
-    ) -> ExecResult:
-        """Run a command in the component's container, shaped like ``subprocess.run``."""
-        return self.running.exec(
-            args, container=container, check=check, timeout=timeout, input=input
-        )
+    def _exec(self, args: Sequence[str], **options: Any) -> ExecResult:
+        return self.running.exec(args, **options)
 
     def logs(self, tail_lines: int | None = 200, container: str | None = None) -> str:
         return self.running.logs(tail_lines, container)

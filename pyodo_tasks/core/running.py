@@ -8,12 +8,13 @@ Port-forwards live as long as this object (so a test's repeated ``endpoint()`` r
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pyodo_tasks.core.connection import Connection
 from pyodo_tasks.core.devfile import Devfile, Endpoint
 from pyodo_tasks.core.endpoints import pick_endpoint, scheme, wait_answering
 from pyodo_tasks.core.endpoints import service_url as _service_url
+from pyodo_tasks.core.kube.app_exec import AppExec
 from pyodo_tasks.core.pods import Pods
 from pyodo_tasks.core.report import debug_report
 from pyodo_tasks.core.steps import Steps
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
 __all__ = ["Running"]
 
 
-class Running:
+class Running(AppExec):
     """The running app of the component whose pods ``pods`` finds."""
 
     def __init__(self, devfile: Devfile, pods: Pods, steps: Steps, connection: Connection) -> None:
@@ -36,24 +37,10 @@ class Running:
         self.connection = connection
         self._forwards: dict[str, PortForwarder] = {}
 
-    def exec(
-        self,
-        args: Sequence[str],
-        *,
-        container: str | None = None,
-        check: bool = False,
-        timeout: float = 60.0,
-        input: bytes | None = None,
-    ) -> ExecResult:
-        """Run a command in the component's container, shaped like ``subprocess.run``."""
-        return self.connection.kube.exec(
-            self.pods.pod_name(),
-            args,
-            container=container or self.devfile.app_container.name,
-            check=check,
-            timeout=timeout,
-            input=input,
-        )
+    def _exec(self, args: Sequence[str], **options: Any) -> ExecResult:
+        pod = self.pods.pod_name()
+        container = options.pop("container") or self.devfile.app_container.name
+        return self.connection.kube.exec(pod, args, container=container, **options)
 
     def logs(self, tail_lines: int | None = 200, container: str | None = None) -> str:
         return self.connection.kube.logs(

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from pyodo_tasks._lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from pyodo_tasks.core.kube.app_exec import AppExec
     from pyodo_tasks.core.kube.client import Kube
     from pyodo_tasks.core.kube.errors import translate, translated
     from pyodo_tasks.core.kube.execs import ExecResult
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from pyodo_tasks.core.kube.target import ResolvedTarget, Target, kubeconfig_paths
 
 __all__ = [
+    "AppExec",
     "ExecResult",
     "Kube",
     "PortForwarder",
@@ -38,6 +40,7 @@ __all__ = [
 __getattr__ = lazy_exports(
     globals(),
     {
+        "app_exec": ("AppExec",),
         "client": ("Kube",),
         "errors": ("translate", "translated"),
         "execs": ("ExecResult",),
