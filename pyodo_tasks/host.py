@@ -82,57 +82,62 @@ def run(
     :class:`HostCommandError` when the program is missing, the timeout passes (the process
     group is killed) or, with ``check``, the exit status is not 0.
     """
-    argv = _argv(args)
     full_env = None if env is None else {**os.environ, **env}
+    call = _Call(_argv(args), timeout, what, cwd, full_env)
     if log is None and on_line is None:
-        return _captured(argv, timeout, what, cwd, full_env, input, check)
-    return _streamed(argv, timeout, what, cwd, full_env, check, log, on_line)
+        return _captured(call, input, check)
+    return _streamed(call, check, log, on_line)
 
 
-def _captured(
-    argv: list[str],
-    timeout: float,
-    what: str,
-    cwd: Path | None,
-    env: dict[str, str] | None,
-    input: str | None,
-    check: bool,
-) -> Result:
-    proc = _popen(
-        argv,
-        what,
-        cwd=cwd,
-        env=env,
-        stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+@dataclass(frozen=True)
+class _Call:
+    """One command as :func:`run` was given it: what both ways of running it start from."""
+
+    argv: list[str]
+    timeout: float
+    what: str
+    cwd: Path | None
+    env: dict[str, str] | None
+
+    def popen(self, stdin: Any, stderr: int) -> subprocess.Popen[str]:
+        """Start it with stdout piped, in a session of its own, so a timeout can end it with
+        its children (apt-get's dpkg, go's compilers) by killing the process group."""
+        try:
+            return subprocess.Popen(
+                self.argv,
+                text=True,
+                errors="replace",
+                start_new_session=True,
+                cwd=self.cwd,
+                env=self.env,
+                stdin=stdin,
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+            )
+        except FileNotFoundError as exc:
+            raise self.error(f"cannot run: {self.argv[0]} is not installed") from exc
+
+    def error(self, problem: str, output: str = "", returncode: int = -1) -> HostCommandError:
+        return HostCommandError(self.what, self.argv, problem, output, returncode)
+
+
+def _captured(call: _Call, input: str | None, check: bool) -> Result:
+    stdin = subprocess.PIPE if input is not None else subprocess.DEVNULL
+    proc = call.popen(stdin, subprocess.PIPE)
     try:
-        stdout, stderr = proc.communicate(input, timeout=timeout)
+        stdout, stderr = proc.communicate(input, timeout=call.timeout)
     except subprocess.TimeoutExpired as exc:
         _kill_group(proc)
         stdout, stderr = _leftover_output(proc)
-        problem = f"did not finish within {timeout:g}s"
-        raise HostCommandError(what, argv, problem, stdout + stderr) from exc
+        raise call.error(f"did not finish within {call.timeout:g}s", stdout + stderr) from exc
     except BaseException:  # Ctrl-C: its own session did not get the SIGINT; end it too
         _kill_group(proc)
         proc.wait()
         raise
-    result = Result(argv, proc.returncode, stdout, stderr)
+    result = Result(call.argv, proc.returncode, stdout, stderr)
     if check and proc.returncode != 0:
-        raise HostCommandError(
-            what, argv, f"exited {proc.returncode}", result.output, proc.returncode
-        )
+        raise call.error(f"exited {proc.returncode}", result.output, proc.returncode)
     return result
-
-
-def _popen(argv: list[str], what: str, **kwargs: Any) -> subprocess.Popen[str]:
-    """Start ``argv`` in a session of its own, so a timeout can end it with its children
-    (apt-get's dpkg, go's compilers) by killing the process group."""
-    try:
-        return subprocess.Popen(argv, text=True, errors="replace", start_new_session=True, **kwargs)
-    except FileNotFoundError as exc:
-        raise HostCommandError(what, argv, f"cannot run: {argv[0]} is not installed") from exc
 
 
 def _kill_group(proc: subprocess.Popen[str]) -> None:
@@ -152,38 +157,23 @@ def _leftover_output(proc: subprocess.Popen[str]) -> tuple[str, str]:
 
 
 def _streamed(
-    argv: list[str],
-    timeout: float,
-    what: str,
-    cwd: Path | None,
-    env: dict[str, str] | None,
-    check: bool,
-    log: Path | None,
-    on_line: Callable[[str], None] | None,
+    call: _Call, check: bool, log: Path | None, on_line: Callable[[str], None] | None
 ) -> Result:
-    proc = _popen(
-        argv,
-        what,
-        cwd=cwd,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
+    proc = call.popen(subprocess.DEVNULL, subprocess.STDOUT)
     timed_out = threading.Event()
 
     def kill() -> None:
         timed_out.set()
         _kill_group(proc)
 
-    watchdog = threading.Timer(timeout, kill)
+    watchdog = threading.Timer(call.timeout, kill)
     watchdog.daemon = True
     watchdog.start()
     lines: list[str] = []
     log_file = log.open("a", encoding="utf-8") if log is not None else None
     try:
         if log_file is not None:
-            log_file.write(f"\n$ {shlex.join(argv)}\n")
+            log_file.write(f"\n$ {shlex.join(call.argv)}\n")
             log_file.flush()
         for line in proc.stdout or ():
             lines.append(line)
@@ -206,7 +196,7 @@ def _streamed(
             log_file.close()
     output = "".join(lines)
     if timed_out.is_set():
-        raise HostCommandError(what, argv, f"did not finish within {timeout:g}s", output)
+        raise call.error(f"did not finish within {call.timeout:g}s", output)
     if check and returncode != 0:
-        raise HostCommandError(what, argv, f"exited {returncode}", output, returncode)
-    return Result(argv, returncode, output, "")
+        raise call.error(f"exited {returncode}", output, returncode)
+    return Result(call.argv, returncode, output, "")
