@@ -116,6 +116,26 @@ def copy_example(name: str, dest: Path) -> Path:
     return path
 
 
+def doit_push(path: Path, ns: str, layout: str | None = None) -> float:
+    """Seconds one ``doit push --namespace ns`` in ``path`` took (``layout``: as
+    ``PYODO_LAYOUT``); a failing push raises with the tail of its output."""
+    proc_env = None if layout is None else {**os.environ, "PYODO_LAYOUT": layout}
+    started = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, "-m", "doit", "push", "--namespace", ns],
+        cwd=path,
+        env=proc_env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    if proc.returncode != 0:
+        named = "doit push" if layout is None else f"doit push ({layout})"
+        raise RuntimeError(f"{named} failed: {proc.stdout[-800:]}{proc.stderr[-800:]}")
+    return time.monotonic() - started
+
+
 def run_pytest(target: Path, *args: str, env: Mapping[str, str], cwd: Path | None = None) -> None:
     """``python -m pytest -q`` on ``target`` (the benchmarks' own test files) with ``args``;
     a failing run raises with the tail of its output, since its timing would mean nothing."""

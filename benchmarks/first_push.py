@@ -12,31 +12,11 @@ from __future__ import annotations
 
 import os
 import statistics
-import subprocess
-import sys
-import time
-from pathlib import Path
 
-from benchmarks.cluster import copy_example, namespace, scratch
+from benchmarks.cluster import copy_example, doit_push, namespace, scratch
 from benchmarks.runner import Bench
 from pyodo_tasks.runtime import bundle, contract
 from pyodo_tasks.runtime.binaries import go_arch
-
-
-def push(path: Path, ns: str, layout: str) -> float:
-    started = time.monotonic()
-    proc = subprocess.run(
-        [sys.executable, "-m", "doit", "push", "--namespace", ns],
-        cwd=path,
-        env={**os.environ, "PYODO_LAYOUT": layout},
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(f"doit push ({layout}) failed: {proc.stdout[-800:]}{proc.stderr[-800:]}")
-    return time.monotonic() - started
 
 
 def run(bench: Bench, quick: bool = False) -> None:
@@ -50,11 +30,11 @@ def run(bench: Bench, quick: bool = False) -> None:
             for layout in layouts:
                 with namespace(f"pyodo-bench-{layout}") as (ns, _):
                     path = copy_example("nodejs", work / f"{layout}-{i}")
-                    first[layout].append(push(path, ns, layout))
+                    first[layout].append(doit_push(path, ns, layout))
                     source = path / "greeting.js"
                     source.write_text(source.read_text().replace("pyodo", f"pyodo {i}"))
-                    edits[layout].append(push(path, ns, layout))
-                    noops[layout].append(push(path, ns, layout))
+                    edits[layout].append(doit_push(path, ns, layout))
+                    noops[layout].append(doit_push(path, ns, layout))
     bench.raw.update(first=first, edits=edits, noops=noops)
     for what, samples in (("first push", first), ("one edit's push", edits), ("no-op push", noops)):
         init = statistics.median(samples[contract.LAYOUT_INIT])

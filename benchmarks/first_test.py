@@ -15,8 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.cluster import copy_example, namespace, run_pytest, scratch
-from benchmarks.push import doit_push
+from benchmarks.cluster import copy_example, doit_push, namespace, run_pytest, scratch
 from benchmarks.runner import Bench
 
 TEST = """\

@@ -2,30 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
-from pathlib import Path
 
-from benchmarks.cluster import copy_example, namespace, scratch
+from benchmarks.cluster import copy_example, doit_push, namespace, scratch
 from benchmarks.devloop import wait_answer
 from benchmarks.runner import Bench
 from pyodo_tasks.core.component import Component
-
-
-def doit_push(path: Path, ns: str) -> float:
-    started = time.monotonic()
-    proc = subprocess.run(
-        [sys.executable, "-m", "doit", "push", "--namespace", ns],
-        cwd=path,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(f"doit push failed: {proc.stdout[-800:]}{proc.stderr[-800:]}")
-    return time.monotonic() - started
 
 
 def run(bench: Bench, quick: bool = False) -> None:

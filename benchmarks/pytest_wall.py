@@ -20,8 +20,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks.cluster import copy_example, namespace, scratch
-from benchmarks.push import doit_push
+from benchmarks.cluster import copy_example, doit_push, namespace, scratch
 from benchmarks.runner import Bench
 
 TWO_TESTS = """\
