@@ -23,7 +23,6 @@ ALLOWED: dict[str, int] = {
     "pytest_pyodo/session.py::PyodoRun": 427,
     "pyodo_tasks/dev/controller.py::Controller": 363,
     "pyodo_tasks/core/kube/client.py::Kube": 353,
-    "pyodo_tasks/tasks/__init__.py::ComponentTasks": 273,
     "pyodo_tasks/testbed/kind.py::KindProvider": 256,
 }
 

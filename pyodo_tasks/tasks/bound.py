@@ -1,0 +1,72 @@
+"""One component directory bound to a target: what every doit task of it acts on.
+
+Why apart from the tasks: the push graph (:mod:`.push`) and the tasks on the running component
+(:mod:`.running`) share the directory, the target, the settings from doit's variables and the
+:class:`~pyodo_tasks.core.component.Component` made from them on first use, and nothing else.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from pyodo_tasks.core.component import Component
+from pyodo_tasks.core.devfile import REGISTRY_ENV, ImageOverrides
+from pyodo_tasks.core.kube.target import Target
+
+__all__ = ["BoundComponent", "Task", "say"]
+
+Task = dict[str, Any]
+
+
+def say(line: str) -> None:
+    print(line, flush=True)
+
+
+class BoundComponent:
+    """A component directory, its target and settings; the :class:`Component` made on first
+    use, so listing the tasks contacts no cluster."""
+
+    def __init__(
+        self,
+        path: Path | str = ".",
+        *,
+        target: Target | None = None,
+        image_overrides: ImageOverrides | None = None,
+        labels: Mapping[str, str] | None = None,
+        devfile_registry: str | None = None,
+        settings: Mapping[str, str | None] | None = None,
+    ) -> None:
+        self.path = Path(path)
+        #: ``PYODO_*`` values from doit's variables (``layout=``, ``init_image=``), over the env's.
+        self.settings = {k: v for k, v in (settings or {}).items() if v}
+        self.target = target
+        #: Container name -> image, or a lookup by name (doit's ``image.<container>=``).
+        self.image_overrides: ImageOverrides = image_overrides or {}
+        self.labels = dict(labels or {})
+        #: Registries for ``parent: {id: …}`` (doit ``devfile_registry=``), over the env's.
+        self.devfile_registry = devfile_registry
+
+    @cached_property
+    def component(self) -> Component:
+        environ: Mapping[str, str] = os.environ
+        chosen = dict(self.settings)
+        if self.devfile_registry:
+            chosen[REGISTRY_ENV] = self.devfile_registry
+        if chosen:
+            environ = {**os.environ, **chosen}
+        return Component(
+            self.path,
+            self.target,
+            image_overrides=self.image_overrides,
+            labels=self.labels,
+            environ=environ,
+        )
+
+    def devfile_path(self) -> str:
+        from pyodo_tasks.core.devfile import find_devfile
+
+        return str(find_devfile(self.path))
