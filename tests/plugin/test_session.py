@@ -9,7 +9,7 @@ from kubernetes.client.exceptions import ApiException
 
 from pyodo_tasks.core.kube import translate, translated
 from pyodo_tasks.errors import ClusterError, WaitTimeout
-from pytest_pyodo import session
+from pytest_pyodo import connection, session
 from pytest_pyodo.settings import Settings
 from tests.fakes.kube import FakeKube
 
@@ -69,7 +69,7 @@ def _run_with(
         info=None,  # type: ignore[arg-type]
         **cluster_kw,
     )
-    run._connection = (cluster, kube)  # type: ignore[assignment]
+    run._connection.established = (cluster, kube)  # type: ignore[assignment]
     return run
 
 
@@ -128,8 +128,8 @@ def test_connection_failures_become_one_line_cluster_errors() -> None:
 @pytest.mark.parametrize(
     "info",
     [
-        session.ClusterInfo("kubeconfig", "c", Path("/k"), "ctx"),
-        session.ClusterInfo(
+        connection.ClusterInfo("kubeconfig", "c", Path("/k"), "ctx"),
+        connection.ClusterInfo(
             "local",
             "pyodo",
             Path("/k"),
@@ -143,4 +143,4 @@ def test_connection_failures_become_one_line_cluster_errors() -> None:
     ids=["minimal", "every-field"],
 )
 def test_the_cluster_info_one_worker_keeps_for_the_run_reads_back_equal(info) -> None:
-    assert session._info_from_json(session._info_to_json(info)) == info
+    assert connection._info_from_json(connection._info_to_json(info)) == info
