@@ -16,34 +16,21 @@ from pyodo_tasks.core import podstate
 from pyodo_tasks.core.component import Component
 from pyodo_tasks.core.kube import ExecResult
 from pyodo_tasks.errors import ClusterError, CommandError, ConfigError, SyncError, WaitTimeout
+from tests.fakes.apps import app_devfile, offline_component, write_app
 from tests.fakes.kube import FakeKube, container_status, make_pod
 
-DEVFILE = """\
-schemaVersion: 2.2.0
-metadata: {name: app}
-components:
-  - name: runtime
-    container:
-      image: localhost/app:1
-      endpoints:
-        - {name: http, targetPort: 3000}
-        - {name: admin, targetPort: 9000, exposure: none}
-        - {name: grpc, targetPort: 5000, protocol: tcp}
-commands:
-  - id: run
-    exec: {component: runtime, commandLine: node server.js, group: {kind: run}}
-"""
+DEVFILE = app_devfile(
+    "{name: http, targetPort: 3000}",
+    "{name: admin, targetPort: 9000, exposure: none}",
+    "{name: grpc, targetPort: 5000, protocol: tcp}",
+)
 SELECTOR = "app.kubernetes.io/instance=app"
 LABELS = {"app.kubernetes.io/instance": "app", "app.kubernetes.io/managed-by": "pyodo"}
 
 
 @pytest.fixture
 def source(tmp_path: Path) -> Path:
-    root = tmp_path / "app"
-    root.mkdir()
-    (root / "devfile.yaml").write_text(DEVFILE)
-    (root / "server.js").write_text("console.log('hi')\n")
-    return root
+    return write_app(tmp_path, DEVFILE, {"server.js": "console.log('hi')\n"})
 
 
 @pytest.fixture
@@ -53,9 +40,7 @@ def kube() -> FakeKube:
 
 @pytest.fixture
 def component(source: Path, kube: FakeKube, tmp_path: Path) -> Component:
-    return Component(
-        source, kube=kube, state_dir=tmp_path / "state", environ={"PYODO_AGENT": "off"}
-    )
+    return offline_component(source, tmp_path / "state", kube)
 
 
 def commands(kube: FakeKube) -> list[str]:
@@ -292,9 +277,7 @@ def test_state_survives_a_new_component_object(
     component: Component, kube: FakeKube, source: Path, tmp_path: Path
 ) -> None:
     component.push(timeout=1)
-    again = Component(
-        source, kube=kube, state_dir=tmp_path / "state", environ={"PYODO_AGENT": "off"}
-    )
+    again = offline_component(source, tmp_path / "state", kube)
     kube.execs.clear()
     assert not again.push(timeout=1).built
     assert kube.execs == []

@@ -18,6 +18,7 @@ from pyodo_tasks.core.kube import ExecResult
 from pyodo_tasks.core.render import SPEC_HASH_ANNOTATION, RenderContext, render
 from pyodo_tasks.errors import ClusterError, ConfigError, RuntimeDeliveryError
 from pyodo_tasks.runtime import bundle, contract
+from tests.fakes.apps import offline_component, write_app
 from tests.fakes.kube import FakeKube, container_status, make_pod
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "devfiles"
@@ -271,26 +272,9 @@ def test_a_bad_layout_names_the_setting_and_the_choices(bad: str) -> None:
 
 
 # -- Component.layout: auto decides once -------------------------------------------------------
-DEVFILE = """\
-schemaVersion: 2.2.0
-metadata: {name: app}
-components:
-  - name: runtime
-    container:
-      image: localhost/app:1
-      endpoints: [{name: http, targetPort: 3000}]
-commands:
-  - id: run
-    exec: {component: runtime, commandLine: node server.js, group: {kind: run}}
-"""
-
-
 @pytest.fixture
 def source(tmp_path: Path) -> Path:
-    root = tmp_path / "app"
-    root.mkdir()
-    (root / "devfile.yaml").write_text(DEVFILE)
-    return root
+    return write_app(tmp_path)
 
 
 class NoNodesKube(FakeKube):
@@ -300,20 +284,16 @@ class NoNodesKube(FakeKube):
         raise AssertionError("the nodes were asked")
 
 
-def _component(source: Path, state: Path, kube: FakeKube, **environ: str) -> Component:
-    return Component(source, kube=kube, state_dir=state, environ={"PYODO_AGENT": "off", **environ})
-
-
 def test_auto_picks_init_where_every_node_has_the_init_image_and_remembers(
     source: Path, tmp_path: Path
 ) -> None:
     kube = FakeKube()
     kube.node_image_list = [{contract.INIT_REF, "other"}, {contract.INIT_REF}]
-    first = _component(source, tmp_path / "state", kube)
+    first = offline_component(source, tmp_path / "state", kube)
     assert first.layout() == contract.LAYOUT_INIT
     assert first.state.get("layout") == contract.LAYOUT_INIT
     assert first.context.layout == contract.LAYOUT_INIT
-    second = _component(source, tmp_path / "state", NoNodesKube())
+    second = offline_component(source, tmp_path / "state", NoNodesKube())
     assert second.layout() == contract.LAYOUT_INIT, "from the state file, no node asked"
 
 
@@ -323,9 +303,9 @@ def test_auto_keeps_the_layout_of_the_live_deployment_another_checkout_pushed(
 ) -> None:
     kube = FakeKube()
     kube.node_image_list = None if live == contract.LAYOUT_INIT else [{contract.INIT_REF}]
-    pusher = _component(source, tmp_path / "theirs", kube, PYODO_LAYOUT=live)
+    pusher = offline_component(source, tmp_path / "theirs", kube, PYODO_LAYOUT=live)
     pusher.apply()
-    ours = _component(source, tmp_path / "ours", kube)
+    ours = offline_component(source, tmp_path / "ours", kube)
     assert ours.layout() == live, "the live Deployment's layout, whatever the nodes say"
     assert ours.spec_hash() == pusher.spec_hash(), "so nothing is re-applied or rolled"
 
@@ -340,7 +320,7 @@ def test_auto_picks_inject_where_the_init_image_may_be_missing(
 ) -> None:
     kube = FakeKube()
     kube.node_image_list = nodes
-    component = _component(source, tmp_path / "state", kube)
+    component = offline_component(source, tmp_path / "state", kube)
     assert component.layout() == contract.LAYOUT_INJECT
     assert component.state.get("layout") == contract.LAYOUT_INJECT
     template = _template(component.render())
@@ -352,7 +332,7 @@ def test_auto_picks_inject_where_the_init_image_may_be_missing(
 
 
 def test_an_init_image_picks_init_without_asking_the_nodes(source: Path, tmp_path: Path) -> None:
-    component = _component(
+    component = offline_component(
         source, tmp_path / "state", NoNodesKube(), PYODO_INIT_IMAGE="reg.example/init:1"
     )
     assert component.layout() == contract.LAYOUT_INIT
@@ -362,10 +342,10 @@ def test_an_init_image_picks_init_without_asking_the_nodes(source: Path, tmp_pat
 
 
 def test_an_explicit_layout_is_used_as_given(source: Path, tmp_path: Path) -> None:
-    inject_one = _component(source, tmp_path / "s1", NoNodesKube(), PYODO_LAYOUT="inject")
+    inject_one = offline_component(source, tmp_path / "s1", NoNodesKube(), PYODO_LAYOUT="inject")
     assert inject_one.layout() == contract.LAYOUT_INJECT
     assert inject_one.state.get("layout") is None, "nothing to remember"
-    init_one = _component(source, tmp_path / "s2", NoNodesKube(), PYODO_LAYOUT="init")
+    init_one = offline_component(source, tmp_path / "s2", NoNodesKube(), PYODO_LAYOUT="init")
     assert init_one.layout() == contract.LAYOUT_INIT
     assert init_one.context.init_image == contract.INIT_REF
 
@@ -392,7 +372,7 @@ def test_ensure_runtime_runs_once_per_container_instance(
     kube.exec_handler = lambda pod, args, container, data: ExecResult(
         args, 0, next(replies).encode(), b""
     )
-    component = _component(source, tmp_path / "state", kube, PYODO_LAYOUT="inject")
+    component = offline_component(source, tmp_path / "state", kube, PYODO_LAYOUT="inject")
     component.apply()
     pod = component.wait_ready(timeout=1)
     component.ensure_runtime(pod)
@@ -405,7 +385,7 @@ def test_ensure_runtime_runs_once_per_container_instance(
 
 def test_ensure_runtime_does_nothing_in_the_init_layout(source: Path, tmp_path: Path) -> None:
     kube = FakeKube(auto_rollout=True)
-    component = _component(source, tmp_path / "state", kube, PYODO_LAYOUT="init")
+    component = offline_component(source, tmp_path / "state", kube, PYODO_LAYOUT="init")
     component.apply()
     component.ensure_runtime(component.wait_ready(timeout=1))
     assert kube.execs == []

@@ -24,34 +24,18 @@ from pyodo_tasks.tasks import ComponentTasks
 from pyodo_tasks.tasks.guard import Reporter, failing_tasks
 from pyodo_tasks.tasks.params import TASK_PARAMS
 from pyodo_tasks.tasks.why import format_json, format_text
+from tests.fakes.apps import offline_component, write_app
 from tests.fakes.kube import FakeKube
 
 ROOT = Path(__file__).parents[2]
 DEST = "/projects"
-DEVFILE = """\
-schemaVersion: 2.2.0
-metadata: {name: app}
-components:
-  - name: runtime
-    container:
-      image: localhost/app:1
-      endpoints: [{name: http, targetPort: 3000}]
-commands:
-  - id: run
-    exec: {component: runtime, commandLine: node server.js, group: {kind: run}}
-"""
 GITIGNORE = "# build output\n*.log\n\nnode_modules/\n"
 
 
 @pytest.fixture
 def source(tmp_path: Path) -> Path:
-    root = tmp_path / "app"
-    root.mkdir()
-    (root / "devfile.yaml").write_text(DEVFILE)
-    (root / "server.js").write_text("console.log('hi')\n")
-    (root / ".gitignore").write_text(GITIGNORE)
-    (root / "debug.log").write_text("noise\n")
-    return root
+    files = {"server.js": "console.log('hi')\n", ".gitignore": GITIGNORE, "debug.log": "noise\n"}
+    return write_app(tmp_path, files=files)
 
 
 @pytest.fixture
@@ -82,9 +66,7 @@ def kube(pod_dir: Path) -> FakeKube:
 
 @pytest.fixture
 def component(source: Path, kube: FakeKube, tmp_path: Path) -> Component:
-    return Component(
-        source, kube=kube, state_dir=tmp_path / "state", environ={"PYODO_AGENT": "off"}
-    )
+    return offline_component(source, tmp_path / "state", kube)
 
 
 def b2sum_execs(kube: FakeKube) -> int:
