@@ -53,6 +53,16 @@ def pytester(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pyte
     return pytester
 
 
+#: Two tests that each deploy the component (through ``pyodo_endpoint``).
+TWO_TESTS = """
+def test_one(pyodo_endpoint):
+    pass
+
+def test_two(pyodo_endpoint):
+    pass
+"""
+
+
 @dataclass
 class Fake:
     """The fake engine installed in a pytester directory, and what it recorded."""
@@ -68,6 +78,12 @@ class Fake:
         if broken:
             (path / "BROKEN").write_text("")
         return path
+
+    def endpoint_tests(self, pairs: int = 1) -> None:
+        """The test file: ``test_one`` and ``test_two``, each asking for ``pyodo_endpoint``
+        (``pairs=2``: ``test_more_one`` and ``test_more_two`` too)."""
+        prefixes = ("test_", "test_more_")[:pairs]
+        self.pytester.makepyfile("".join(TWO_TESTS.replace("test_", p) for p in prefixes))
 
     def events(self, kind: str | None = None) -> list[dict]:
         if not self.log.exists():

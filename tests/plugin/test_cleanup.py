@@ -11,18 +11,10 @@ import pytest
 if TYPE_CHECKING:
     from conftest import Fake
 
-TWO_TESTS = """
-def test_one(pyodo_endpoint):
-    pass
-
-def test_two(pyodo_endpoint):
-    pass
-"""
-
 
 def test_session_namespace_is_labelled_and_deleted_at_the_end(fake: Fake) -> None:
     fake.component("app")
-    fake.pytester.makepyfile(TWO_TESTS)
+    fake.endpoint_tests()
     result = fake.pytester.runpytest("--pyodo-component=app", "--pyodo-ttl=30m")
     result.assert_outcomes(passed=2)
     (created,) = fake.events("ensure_namespace")
@@ -75,7 +67,7 @@ def test_namespace_is_deleted_on_ctrl_c(fake: Fake) -> None:
 
 def test_keep_leaves_the_namespace_and_says_how_to_delete_it(fake: Fake) -> None:
     fake.component("app")
-    fake.pytester.makepyfile(TWO_TESTS)
+    fake.endpoint_tests()
     result = fake.pytester.runpytest("--pyodo-component=app", "--pyodo-keep")
     result.assert_outcomes(passed=2)
     assert fake.events("delete_namespace") == []
@@ -88,7 +80,7 @@ def test_reuse_deploys_unlabelled_into_the_configured_namespace_and_deletes_noth
     fake: Fake,
 ) -> None:
     fake.component("app")
-    fake.pytester.makepyfile(TWO_TESTS)
+    fake.endpoint_tests()
     fake.pytester.runpytest("--pyodo-component=app", "--pyodo-reuse").assert_outcomes(passed=2)
     (component,) = fake.events("component")
     assert component["namespace"] == "fallback-ns"  # the kubeconfig context's namespace
@@ -104,7 +96,7 @@ def test_forbidden_namespace_creation_falls_back_and_cleans_up_by_label(
 ) -> None:
     monkeypatch.setenv("PYODO_FAKE_FORBID", "1")
     fake.component("app")
-    fake.pytester.makepyfile(TWO_TESTS)
+    fake.endpoint_tests()
     fake.pytester.runpytest("--pyodo-component=app").assert_outcomes(passed=2)
     (component,) = fake.events("component")
     assert component["namespace"] == "fallback-ns"
@@ -121,7 +113,7 @@ def test_forbidden_namespace_creation_falls_back_and_cleans_up_by_label(
 
 def test_named_namespace_created_by_the_session_is_deleted(fake: Fake) -> None:
     fake.component("app")
-    fake.pytester.makepyfile(TWO_TESTS)
+    fake.endpoint_tests()
     fake.pytester.runpytest("--pyodo-component=app", "--pyodo-namespace=team-ci").assert_outcomes(
         passed=2
     )
@@ -131,7 +123,7 @@ def test_named_namespace_created_by_the_session_is_deleted(fake: Fake) -> None:
 
 def test_xdist_workers_share_one_deployment_that_the_controller_deletes(fake: Fake) -> None:
     fake.component("app")
-    fake.pytester.makepyfile(TWO_TESTS + TWO_TESTS.replace("test_", "test_more_"))
+    fake.endpoint_tests(pairs=2)
     result = fake.pytester.runpytest_subprocess("--pyodo-component=app", "-n", "2")
     result.assert_outcomes(passed=4)
     created = {e["name"] for e in fake.events("ensure_namespace")}
@@ -178,7 +170,7 @@ def test_xdist_controller_deletes_objects_workers_shared(
 ) -> None:
     monkeypatch.setenv("PYODO_FAKE_FORBID", "1")
     fake.component("app")
-    fake.pytester.makepyfile(TWO_TESTS + TWO_TESTS.replace("test_", "test_more_"))
+    fake.endpoint_tests(pairs=2)
     result = fake.pytester.runpytest_subprocess("--pyodo-component=app", "-n", "2")
     result.assert_outcomes(passed=4)
     deletions = fake.events("delete_labelled")

@@ -14,14 +14,6 @@ from pytest_pyodo.settings import Source, resolve_settings
 if TYPE_CHECKING:
     from conftest import Fake
 
-TWO_TESTS = """
-def test_one(pyodo_endpoint):
-    pass
-
-def test_two(pyodo_endpoint):
-    pass
-"""
-
 
 def _names(fake: Fake, event: str) -> list[str]:
     return [e["name"] for e in fake.events(event)]
@@ -31,7 +23,7 @@ def test_by_default_the_session_requests_the_deletion_stops_the_pods_and_does_no
     fake: Fake,
 ) -> None:
     fake.component("app")
-    fake.pytester.makepyfile(TWO_TESTS)
+    fake.endpoint_tests()
     result = fake.pytester.runpytest("--pyodo-component=app")
     result.assert_outcomes(passed=2)
     (namespace,) = _names(fake, "ensure_namespace")
@@ -55,7 +47,7 @@ def test_wait_waits_until_the_namespace_is_gone(
     fake: Fake, monkeypatch: pytest.MonkeyPatch, how: str, value: str
 ) -> None:
     fake.component("app")
-    fake.pytester.makepyfile(TWO_TESTS)
+    fake.endpoint_tests()
     args = ["--pyodo-component=app"]
     if how == "option":
         args.append(value)
@@ -76,7 +68,7 @@ def test_wait_waits_until_the_namespace_is_gone(
 def test_a_named_namespace_is_waited_for_even_in_the_background(fake: Fake) -> None:
     """The next session uses the same name: it must not find it terminating."""
     fake.component("app")
-    fake.pytester.makepyfile(TWO_TESTS)
+    fake.endpoint_tests()
     result = fake.pytester.runpytest("--pyodo-component=app", "--pyodo-namespace=team-ci")
     result.assert_outcomes(passed=2)
     assert _names(fake, "delete_namespace") == ["team-ci"]
@@ -86,7 +78,7 @@ def test_a_named_namespace_is_waited_for_even_in_the_background(fake: Fake) -> N
 @pytest.mark.parametrize("mode", ["background", "wait"])
 def test_the_xdist_controller_follows_the_mode(fake: Fake, mode: str) -> None:
     fake.component("app")
-    fake.pytester.makepyfile(TWO_TESTS)
+    fake.endpoint_tests()
     result = fake.pytester.runpytest_subprocess(
         "--pyodo-component=app", "-n", "2", f"--pyodo-teardown={mode}"
     )
@@ -102,7 +94,7 @@ def test_the_xdist_controller_follows_the_mode(fake: Fake, mode: str) -> None:
 
 def test_a_bad_value_is_a_usage_error_naming_the_option(fake: Fake) -> None:
     fake.component("app")
-    fake.pytester.makepyfile(TWO_TESTS)
+    fake.endpoint_tests()
     result = fake.pytester.runpytest("--pyodo-component=app", "--pyodo-teardown=later")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(
