@@ -8,7 +8,7 @@ import json
 import pytest
 import yaml
 
-from pyodo_tasks.testbed import clusterdns, configs
+from pyodo_tasks.testbed import clusterdns, configs, localapi
 from pyodo_tasks.testbed.layout import Network
 from pyodo_tasks.testbed.local import LocalProvider
 
@@ -107,6 +107,6 @@ def test_a_running_cluster_is_reused_only_with_the_same_dns_choice(
     for path in (provider.layout.admin_kubeconfig, provider.layout.restricted_kubeconfig):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("")
-    monkeypatch.setattr(provider, "_api_get", lambda _p: (200, "ok"))
-    monkeypatch.setattr(provider, "_node_state", lambda: "Ready")
+    monkeypatch.setattr(localapi, "api_get", lambda _lay, _p: (200, "ok"))
+    monkeypatch.setattr(localapi, "node_state", lambda _lay: "Ready")
     assert provider._healthy() is reusable

@@ -141,7 +141,7 @@ class _FailingBoot(LocalProvider):
 def test_a_failed_up_stops_every_daemon_it_started_and_keeps_their_logs(
     tmp_path, monkeypatch
 ) -> None:
-    from pyodo_tasks.testbed import debs, gobuild
+    from pyodo_tasks.testbed import debs, gobuild, localimages
 
     monkeypatch.setattr(debs, "ensure_packages", lambda: [])
     monkeypatch.setattr(gobuild, "ensure_kube_binaries", lambda *_args: tmp_path)
@@ -154,7 +154,7 @@ def test_a_failed_up_stops_every_daemon_it_started_and_keeps_their_logs(
     messages: list[str] = []
     provider = _FailingBoot(layout=lay, progress=messages.append)
     provider.argv = [*SLEEP, str(tmp_path)]  # unique: find leftovers by it
-    monkeypatch.setattr(provider, "_image_archives", lambda: [])
+    monkeypatch.setattr(localimages, "image_archives", lambda *_args: [])
     with pytest.raises(ClusterSetupError, match="never appeared"):
         provider.up()
     left = [p.name for p in Path("/proc").iterdir() if str(tmp_path) in _cmdline(p)]
@@ -173,9 +173,9 @@ def _cmdline(proc_dir: Path) -> str:
 
 def test_a_waiting_up_says_which_process_holds_the_lock(tmp_path, monkeypatch) -> None:
     from pyodo_tasks.errors import WaitTimeout
-    from pyodo_tasks.testbed import local
+    from pyodo_tasks.testbed import uplock
 
-    monkeypatch.setattr(local, "LOCK_TIMEOUT", 0.3)
+    monkeypatch.setattr(uplock, "LOCK_TIMEOUT", 0.3)
     lay = Layout(state=tmp_path / "state", run=tmp_path / "run", cache=tmp_path / "cache")
     seen: list[str] = []
     holder = LocalProvider(layout=lay, progress=lambda _m: None)

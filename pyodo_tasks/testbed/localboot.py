@@ -1,0 +1,230 @@
+"""Starting the local cluster's daemons in order, and proving the booted cluster works.
+
+Each daemon is started and waited for until it serves (etcd's /health, containerd's socket, the
+apiserver's /readyz); then the node must be Ready, a smoke-test pod must run (sandbox, CNI and
+runtime work) and, when asked for, CoreDNS must be available. Every wait is bounded by the one
+deadline of the ``up`` and fails at once, with the log tail, when a daemon it needs has died.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from pyodo_tasks import host
+from pyodo_tasks.errors import ClusterSetupError
+from pyodo_tasks.testbed import clusterdns, components, hostclean, localapi, manifests, procs, waits
+from pyodo_tasks.testbed.layout import Layout
+from pyodo_tasks.testbed.progress import Phase, Progress
+
+T = TypeVar("T")
+
+
+def prepare_host(lay: Layout) -> None:
+    """Sysctls pods need (restored by ``down``) and a FORWARD accept for our bridge."""
+    hostclean.write_sysctl("net.ipv4.ip_forward", "1")
+    hostclean.write_sysctl("net.bridge.bridge-nf-call-iptables", "1")
+    hostclean.ensure_forward_accept(lay.net.bridge)
+
+
+class Boot:
+    """The steps of one boot that start or wait, all against ``deadline`` (``time.monotonic``)."""
+
+    def __init__(self, layout: Layout, progress: Progress, deadline: float) -> None:
+        self.layout = layout
+        self._progress = progress
+        self.deadline = deadline
+
+    def start_etcd(self) -> None:
+        daemon = components.etcd(self.layout)
+        url = f"http://127.0.0.1:{self.layout.net.etcd_client_port}/health"
+
+        def probe() -> tuple[bool | None, str]:
+            code, body = waits.http_get(url, timeout=2)
+            return (True if code == 200 and '"true"' in body else None), f"{code} {body[:80]}"
+
+        self._start_and_wait(daemon, probe, "etcd /health")
+
+    def start_containerd(self) -> None:
+        daemon = components.containerd(self.layout)
+        sock = self.layout.containerd_socket
+
+        def probe() -> tuple[bool | None, str]:
+            if not sock.exists():
+                return None, "socket not there yet"
+            proc = host.run(
+                ["ctr", "--address", str(sock), "version"],
+                timeout=10,
+                what="asking containerd its version",
+                check=False,
+            )
+            return (True if proc.returncode == 0 else None), proc.stderr.strip()[-120:]
+
+        self._start_and_wait(daemon, probe, "containerd socket")
+
+    def start_apiserver(self) -> None:
+        daemon = components.kube_apiserver(self.layout)
+
+        def probe() -> tuple[bool | None, str]:
+            code, body = localapi.api_get(self.layout, "/readyz")
+            return (True if code == 200 else None), f"{code} {body.strip()[-200:]}"
+
+        self._start_and_wait(daemon, probe, "kube-apiserver /readyz", interval=0.5)
+
+    def start_the_rest(self) -> None:
+        """The controllers and node agents: they need only the apiserver to be serving."""
+        lay = self.layout
+        for daemon in (
+            components.kube_controller_manager(lay),
+            components.kube_scheduler(lay),
+            components.kubelet(lay),
+            components.kube_proxy(lay),
+        ):
+            self._progress(f"starting {daemon.name}")
+            procs.start(daemon)
+            procs.ensure_alive(daemon)
+
+    def _start_and_wait(
+        self,
+        daemon: procs.Daemon,
+        probe: Callable[[], tuple[bool | None, str]],
+        what: str,
+        interval: float = 0.25,
+    ) -> None:
+        """Start ``daemon`` and wait until ``probe`` says it serves; its state is the detail."""
+        everyone = components.daemons(self.layout)
+        started = everyone[: [d.name for d in everyone].index(daemon.name) + 1]
+
+        def alive() -> None:  # this one, and those it needs (the apiserver dies with etcd)
+            for each in started:
+                procs.ensure_alive(each)
+
+        with self._progress.phase(f"starting {daemon.name}") as phase:
+            procs.start(daemon)
+            waits.wait_for(
+                _reporting(probe, phase), what, self._left(), interval=interval, check=alive
+            )
+
+    def _all_alive(self) -> None:
+        """Raise with its log tail as soon as any daemon has died (not at the wait's timeout)."""
+        for daemon in components.daemons(self.layout):
+            procs.ensure_alive(daemon)
+
+    def wait_node_ready(self) -> None:
+        lay = self.layout
+
+        def probe() -> tuple[bool | None, str]:
+            state = localapi.node_state(lay)
+            return (True if state == "Ready" else None), state
+
+        with self._progress.phase(f"waiting for node {lay.node_name} Ready") as phase:
+            waits.wait_for(
+                _reporting(probe, phase),
+                f"node {lay.node_name} Ready",
+                self._left(),
+                interval=1.0,
+                check=self._all_alive,
+            )
+
+    def start_cluster_dns(self) -> None:
+        """Apply kubeadm's CoreDNS objects and wait (bounded) until the Deployment is available."""
+        with self._progress.phase(f"starting cluster DNS (CoreDNS at {clusterdns.LOCAL_DNS_IP})"):
+            self._kubectl(["apply", "-f", "-"], stdin=manifests.dump_all(clusterdns.objects()))
+            wait = max(1, min(int(self._left()), 100))
+            proc = self._kubectl(
+                [
+                    "-n",
+                    "kube-system",
+                    "rollout",
+                    "status",
+                    "deployment/coredns",
+                    f"--timeout={wait}s",
+                ],
+                check=False,
+            )
+            if proc.returncode != 0:
+                pods = self._kubectl(
+                    ["-n", "kube-system", "get", "pods", "-l", "k8s-app=kube-dns", "-o", "wide"],
+                    check=False,
+                )
+                raise ClusterSetupError(
+                    f"CoreDNS was not available {wait}s after it was applied "
+                    f"({(proc.stdout + proc.stderr).strip()[-300:]}); pods: "
+                    f"{pods.stdout.strip()[-500:]}; turn cluster DNS off with "
+                    f"{clusterdns.DNS_ENV}=0"
+                )
+
+    def smoke_pod(self) -> None:
+        """Run a pod with the sandbox image: proves sandbox, CNI and runtime work."""
+        with self._progress.phase("running a smoke-test pod") as phase:
+            self._run_smoke_pod(phase)
+
+    def _run_smoke_pod(self, shown: Phase) -> None:
+        pod = manifests.smoke_pod(self.layout.sandbox_image)
+        name = pod["metadata"]["name"]
+        sa_path = "/api/v1/namespaces/default/serviceaccounts/default"
+
+        def sa_probe() -> tuple[bool | None, str]:
+            code, body = localapi.api_get(self.layout, sa_path)
+            return (True if code == 200 else None), f"{code} {body.strip()[-120:]}"
+
+        # Pod admission needs the namespace's default ServiceAccount, which the
+        # controller-manager creates a moment after it starts.
+        waits.wait_for(
+            sa_probe,
+            "ServiceAccount default/default",
+            self._left(),
+            interval=0.5,
+            check=self._all_alive,
+        )
+        self._kubectl(["delete", "pod", name, "--ignore-not-found", "--wait=false"])
+        self._kubectl(["apply", "-f", "-"], stdin=json.dumps(pod))
+
+        def probe() -> tuple[bool | None, str]:
+            proc = self._kubectl(["get", "pod", name, "-o", "json"], check=False)
+            if proc.returncode != 0:
+                return None, proc.stderr.strip()[-200:]
+            status = json.loads(proc.stdout).get("status", {})
+            phase = status.get("phase", "")
+            if phase == "Running":
+                return True, phase
+            if phase == "Failed":
+                raise ClusterSetupError(f"smoke-test pod failed: {json.dumps(status)[:400]}")
+            waiting = [
+                (c.get("state", {}).get("waiting") or {}).get("reason", "")
+                for c in status.get("containerStatuses", [])
+            ]
+            return None, f"{phase} {' '.join(w for w in waiting if w)}"
+
+        waits.wait_for(
+            _reporting(probe, shown),
+            f"pod {name} Running",
+            self._left(),
+            interval=0.5,
+            check=self._all_alive,
+        )
+        self._kubectl(["delete", "pod", name, "--wait=false"])
+
+    def _kubectl(
+        self, args: list[str], stdin: str | None = None, check: bool = True
+    ) -> host.Result:
+        return localapi.kubectl(self.layout, args, stdin=stdin, check=check)
+
+    def _left(self) -> float:
+        return max(1.0, self.deadline - time.monotonic())
+
+
+def _reporting(
+    probe: Callable[[], tuple[T | None, str]], phase: Phase
+) -> Callable[[], tuple[T | None, str]]:
+    """``probe``, also showing the state it saw as ``phase``'s detail."""
+
+    def wrapped() -> tuple[T | None, str]:
+        value, state = probe()
+        if value is None:
+            phase.update(state)
+        return value, state
+
+    return wrapped
