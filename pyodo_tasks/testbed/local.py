@@ -51,6 +51,7 @@ from pyodo_tasks.testbed.localfiles import CONTEXT
 from pyodo_tasks.testbed.progress import Progress, as_progress
 from pyodo_tasks.testbed.versions import KUBERNETES_VERSION
 
+
 def detect_node_ip() -> str:
     """IPv4 address of the default-route interface (pods reach the apiserver through it)."""
     what = "finding the node IP"
