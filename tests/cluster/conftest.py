@@ -21,6 +21,7 @@ from collections.abc import Iterator
 import pytest
 
 from pyodo_tasks.cluster import ClusterInfo, get_provider
+from pyodo_tasks.core.kube import Kube, ResolvedTarget
 from pyodo_tasks.testbed.kind import IMAGE_ENV
 
 KIND = "kind"
@@ -72,3 +73,11 @@ def cluster_info(request: pytest.FixtureRequest) -> Iterator[ClusterInfo]:
     finally:
         if os.environ.get("PYODO_CLUSTER_TEARDOWN") == "1":
             provider.down()
+
+
+@pytest.fixture(scope="module")
+def admin(cluster_info: ClusterInfo) -> Iterator[Kube]:
+    """An admin connection for checking what a session left behind."""
+    kube = Kube(ResolvedTarget(str(cluster_info.kubeconfig), cluster_info.context, "default"))
+    yield kube
+    kube.close()

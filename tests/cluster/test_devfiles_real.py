@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from sessions import kubeconfig_args, run_pytest
 from test_dev_real import stop_dev  # tests/cluster is on sys.path
-from test_plugin_real import kubeconfig_args, run_pytest
 
 from pyodo_tasks.cluster import ClusterInfo
 from pyodo_tasks.core.component import Component

@@ -14,82 +14,27 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sessions import (  # tests/cluster is on sys.path
+    DEMO,
+    NODEJS,
+    ROOT,
+    SESSION_TIMEOUT,
+    clean_env,
+    kill_group,
+    kubeconfig_args,
+    leftovers,
+    run_id_of,
+    run_pytest,
+    stopped_session,
+)
 
 from pyodo_tasks.cluster import ClusterInfo
-from pyodo_tasks.core.gc import RUN_ID_LABEL
 from pyodo_tasks.core.kube import Kube, ResolvedTarget
-from pytest_pyodo.settings import SETTINGS
 
 pytestmark = pytest.mark.cluster
-
-ROOT = Path(__file__).parents[2]
-NODEJS = ROOT / "examples" / "nodejs"
-DEMO = ROOT / "examples" / "pytest_demo"
-#: Bound on one whole pytest session (boot check, deploy, tests, namespace deletion).
-SESSION_TIMEOUT = 600
-MANAGED = "app.kubernetes.io/managed-by=pyodo"
-
-
-def run_pytest(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    """One pytest session in a subprocess, with none of the developer's pyodo settings."""
-    env = {k: v for k, v in os.environ.items() if k not in {s.env for s in SETTINGS}}
-    env.pop("PYTEST_ADDOPTS", None)
-    env.pop("PYTEST_XDIST_WORKER", None)
-    started = time.monotonic()
-    proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=SESSION_TIMEOUT,
-        check=False,
-    )
-    print(f"pytest {' '.join(args)}: exit {proc.returncode} in {time.monotonic() - started:.1f}s")
-    print(proc.stdout[-6000:], proc.stderr[-3000:], sep="\n")
-    return proc
-
-
-def run_id_of(output: str) -> str:
-    match = re.search(r"^pyodo: run (\w+), namespace", output, re.MULTILINE)
-    assert match is not None, "the report header names the run"
-    return match.group(1)
-
-
-@pytest.fixture(scope="module")
-def admin(cluster_info: ClusterInfo) -> Iterator[Kube]:
-    """An admin connection for checking what a session left behind."""
-    kube = Kube(ResolvedTarget(str(cluster_info.kubeconfig), cluster_info.context, "default"))
-    yield kube
-    kube.close()
-
-
-def leftovers(kube: Kube, run_id: str, namespaces: tuple[str, ...] = ()) -> list[str]:
-    """Namespaces and objects still labelled with ``run_id`` (pods included).
-
-    A ``Terminating`` namespace is not left over: its deletion was asked for and the namespace
-    controller finishes it (a session does not wait for that: ``--pyodo-teardown``).
-    """
-    selector = f"{RUN_ID_LABEL}={run_id}"
-    left = [
-        f"Namespace/{ns.metadata.name}"
-        for ns in kube.namespaces(MANAGED)
-        if (ns.metadata.labels or {}).get(RUN_ID_LABEL) == run_id
-        and (ns.status is None or ns.status.phase != "Terminating")
-    ]
-    for namespace in namespaces:
-        left += [
-            f"{o['kind']}/{o['metadata']['name']}" for o in kube.list_labelled(selector, namespace)
-        ]
-    return left
-
-
-def kubeconfig_args(cluster_info: ClusterInfo) -> list[str]:
-    return ["--pyodo-cluster=kubeconfig", f"--pyodo-kubeconfig={cluster_info.kubeconfig}"]
 
 
 @pytest.mark.kind
@@ -356,31 +301,21 @@ def test_ctrl_c_during_a_test_still_deletes_the_namespace(
         f"    Path({str(started)!r}).write_text('x')\n"
         "    time.sleep(120)\n"
     )
-    env = {k: v for k, v in os.environ.items() if k not in {s.env for s in SETTINGS}}
     args = [str(tmp_path), f"--pyodo-component={NODEJS}", *kubeconfig_args(cluster_info)]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
+    proc, output = stopped_session(
+        args,
         cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+        env=clean_env(),
+        stamp=started,
+        never="the test never started",
+        stop=lambda proc: proc.send_signal(signal.SIGINT),
+        poll=0.5,
+        timeout=SESSION_TIMEOUT,
         # A terminal's Ctrl-C: SIGINT at its default in the session, also when this suite itself
         # runs as a script's background job, where SIGINT starts ignored and the child would
         # inherit that (FINDINGS) and sleep through the signal.
         preexec_fn=_sigint_default,
     )
-    try:
-        deadline = time.monotonic() + 300
-        while not started.exists():
-            assert proc.poll() is None, proc.communicate()[0]
-            assert time.monotonic() < deadline, "the test never started"
-            time.sleep(0.5)
-        proc.send_signal(signal.SIGINT)
-        output, _ = proc.communicate(timeout=SESSION_TIMEOUT)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
     print(output[-4000:])
     assert proc.returncode == pytest.ExitCode.INTERRUPTED
     assert "deleted namespace/pyodo-" in output
@@ -498,28 +433,18 @@ def test_a_killed_runs_objects_are_reaped_by_the_next_session(
         f"    Path({str(started)!r}).write_text('x')\n"
         "    time.sleep(300)\n"
     )
-    env = {k: v for k, v in os.environ.items() if k not in {s.env for s in SETTINGS}}
     args = [str(tmp_path), f"--pyodo-component={NODEJS}", *kubeconfig_args(cluster_info)]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
+    _, output = stopped_session(
+        args,
         cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+        env=clean_env(),
+        stamp=started,
+        never="the test never started",
+        stop=kill_group,  # no teardown, no atexit: a cancelled CI job
+        poll=0.5,
+        timeout=60,
         start_new_session=True,
     )
-    try:
-        deadline = time.monotonic() + 300
-        while not started.exists():
-            assert proc.poll() is None, proc.communicate()[0]
-            assert time.monotonic() < deadline, "the test never started"
-            time.sleep(0.5)
-        os.killpg(proc.pid, signal.SIGKILL)  # no teardown, no atexit: a cancelled CI job
-        output, _ = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
     dead_run = run_id_of(output)
     assert leftovers(admin, dead_run) == [f"Namespace/pyodo-{dead_run}-main"]
     proc2 = run_pytest(str(DEMO), f"--pyodo-component={NODEJS}", *kubeconfig_args(cluster_info))
@@ -536,8 +461,7 @@ def test_the_example_ci_workflow_runs_as_written(cluster_info: ClusterInfo, admi
         pytest.skip("the workflow is run here against the local cluster")
     from pyodo_tasks.paths import cache_root
 
-    env = {k: v for k, v in os.environ.items() if k not in {s.env for s in SETTINGS}}
-    env.pop("PYTEST_XDIST_WORKER", None)
+    env = clean_env("PYTEST_XDIST_WORKER")
     reports = ROOT / "reports"
     shutil.rmtree(reports, ignore_errors=True)
     proc = subprocess.run(

@@ -3,28 +3,25 @@ to be gone still leaves nothing, even when it is killed in the middle of its tea
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_plugin_real import (
+from sessions import (  # tests/cluster is on sys.path
     DEMO,
     NODEJS,
+    clean_env,
+    kill_group,
     kubeconfig_args,
     leftovers,
     run_id_of,
     run_pytest,
+    stopped_session,
 )
 
 from pyodo_tasks.cluster import ClusterInfo
 from pyodo_tasks.core.gc import RUN_ID_LABEL
-from pyodo_tasks.core.kube import Kube, ResolvedTarget
-from pytest_pyodo.settings import SETTINGS
+from pyodo_tasks.core.kube import Kube
 
 pytestmark = pytest.mark.cluster
 
@@ -50,13 +47,6 @@ session.end_of_run = _stalled
 """
 
 
-@pytest.fixture(scope="module")
-def admin(cluster_info: ClusterInfo) -> Iterator[Kube]:
-    kube = Kube(ResolvedTarget(str(cluster_info.kubeconfig), cluster_info.context, "default"))
-    yield kube
-    kube.close()
-
-
 def wait_gone(kube: Kube, run_id: str, timeout: float = 180.0) -> list[str]:
     """Namespaces of ``run_id`` that still exist, terminating or not, after waiting."""
     deadline = time.monotonic() + timeout
@@ -75,29 +65,18 @@ def test_a_run_killed_once_its_teardown_began_is_reaped_by_the_next_session(
     (tmp_path / "test_quick.py").write_text(
         "def test_quick(pyodo_endpoint):\n    assert pyodo_endpoint.startswith('http')\n"
     )
-    env = {k: v for k, v in os.environ.items() if k not in {s.env for s in SETTINGS}}
-    env.pop("PYTEST_ADDOPTS", None)
     args = [str(tmp_path), f"--pyodo-component={NODEJS}", *kubeconfig_args(cluster_info)]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
+    _, output = stopped_session(
+        args,
         cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+        env=clean_env("PYTEST_ADDOPTS"),
+        stamp=stamp,
+        never="the teardown never began",
+        stop=kill_group,  # mid-teardown: no deletion asked for, no atexit
+        poll=0.2,
+        timeout=60,
         start_new_session=True,
     )
-    try:
-        deadline = time.monotonic() + 300
-        while not stamp.exists():
-            assert proc.poll() is None, proc.communicate()[0]
-            assert time.monotonic() < deadline, "the teardown never began"
-            time.sleep(0.2)
-        os.killpg(proc.pid, signal.SIGKILL)  # mid-teardown: no deletion asked for, no atexit
-        output, _ = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
     print(output[-4000:])
     dead_run = run_id_of(output)
     assert leftovers(admin, dead_run) == [f"Namespace/pyodo-{dead_run}-main"]  # still Active
