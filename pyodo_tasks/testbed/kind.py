@@ -2,7 +2,8 @@
 
 The kind CLI is installed from the Go module proxy (``go install sigs.k8s.io/kind@<pinned>``)
 into ``~/.cache/pyodo/bin`` and runs against a Docker daemon (:mod:`pyodo_tasks.testbed.engine`:
-the one that answers, else pyodo's own from Debian's docker.io).
+the one that answers, else pyodo's own from Debian's docker.io); both command lines are
+:class:`~pyodo_tasks.testbed.kindcli.KindCli`'s.
 
 The node image: ``node_image=`` or ``$PYODO_KIND_IMAGE``; unset means kind's own default
 (``kindest/node``, pulled from a registry, which users with one get). The value ``pyodo`` means
@@ -22,7 +23,6 @@ cluster is left.
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
@@ -31,7 +31,20 @@ from pyodo_tasks.cluster.provider import ClusterInfo, ClusterStatus, ImageArchiv
 from pyodo_tasks.errors import ClusterError, ClusterSetupError
 from pyodo_tasks.testbed import engine as engines
 from pyodo_tasks.testbed import paths, settings
-from pyodo_tasks.testbed.versions import KIND_VERSION
+from pyodo_tasks.testbed.kindcli import KindCli, ensure_kind
+
+__all__ = [
+    "DEFAULT_NAME",
+    "DNS_TIMEOUT",
+    "IMAGE_ENV",
+    "LOCAL_NODE_IMAGE",
+    "NODE_ADMIN_CONF",
+    "POD_NETWORK_CONFIG",
+    "KindProvider",
+    "ensure_kind",
+    "is_image_pull_failure",
+    "node_image_choice",
+]
 
 DEFAULT_NAME = "pyodo"
 #: Environment variable choosing the node image (``pyodo`` = built here; unset = kind's).
@@ -57,28 +70,6 @@ _PULL_FAILURES = (
     "pull access denied",
     "manifest unknown",
 )
-
-
-def ensure_kind(version: str = KIND_VERSION) -> Path:
-    """Install the kind CLI at ``version`` (cached; a version stamp avoids reinstalling)."""
-    bin_dir = paths.tool_bin_dir()
-    binary, stamp = bin_dir / "kind", bin_dir / ".kind-version"
-    if binary.is_file() and stamp.is_file() and stamp.read_text().strip() == version:
-        return binary
-    bin_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        host.run(
-            ["go", "install", f"sigs.k8s.io/kind@{version}"],
-            timeout=1200,
-            what=f"installing the kind CLI {version} (go install)",
-            env={"GOBIN": str(bin_dir), "CGO_ENABLED": "0"},
-        )
-    except host.HostCommandError as exc:
-        raise ClusterSetupError(f"go install sigs.k8s.io/kind@{version} failed: {exc}") from exc
-    if not binary.is_file():
-        raise ClusterSetupError(f"go install sigs.k8s.io/kind@{version} did not write {binary}")
-    stamp.write_text(version)
-    return binary
 
 
 def is_image_pull_failure(output: str) -> bool:
@@ -119,7 +110,8 @@ class KindProvider(Provider):
         self.node_image = node_image_choice(node_image)
         self.wait = wait
         self.load_pyodo_images = load_pyodo_images
-        self._engine: engines.Engine | None = None
+        #: The kind and docker command lines, against the engine this provider started or found.
+        self.cli = KindCli()
 
     @property
     def kubeconfig(self) -> Path:
@@ -142,40 +134,11 @@ class KindProvider(Provider):
 
     def engine(self) -> engines.Engine:
         """The Docker daemon kind talks to, started if none answers."""
-        if self._engine is None:
-            self._engine = engines.ensure_engine()
-        return self._engine
-
-    def _run(
-        self, argv: list[str], timeout: float, env: dict[str, str] | None = None
-    ) -> host.Result:
-        """Run ``argv`` against the engine; the caller reads the exit status."""
-        return host.run(
-            argv,
-            timeout=timeout,
-            what=f"running {' '.join(argv[:3])}",
-            env=env if env is not None else self.engine().env,
-            check=False,
-        )
-
-    def _kind(
-        self, args: list[str], timeout: float = 900, env: dict[str, str] | None = None
-    ) -> host.Result:
-        return self._run([str(ensure_kind()), *args], timeout, env)
-
-    def _docker(self, args: list[str], timeout: float = 300) -> host.Result:
-        return self._run(["docker", *args], timeout)
+        return self.cli.engine()
 
     def clusters(self, env: dict[str, str] | None = None) -> list[str]:
         """The kind clusters of the running engine; none when no engine runs (never starts one)."""
-        if env is None:
-            env = self._query_env()
-            if env is None:
-                return []
-        proc = self._kind(["get", "clusters"], timeout=60, env=env)
-        if proc.returncode != 0:
-            raise ClusterError(f"kind get clusters failed: {proc.stderr.strip()[-300:]}")
-        return [line.strip() for line in proc.stdout.splitlines() if line.strip()]
+        return self.cli.clusters(env)
 
     # -- node image ---------------------------------------------------------------------------
 
@@ -186,8 +149,8 @@ class KindProvider(Provider):
         from pyodo_tasks.testbed.kindnode import ensure_node_image
 
         image = ensure_node_image()
-        if self._docker(["image", "inspect", image.ref], timeout=60).returncode != 0:
-            proc = self._docker(["load", "-i", str(image.path)], timeout=900)
+        if self.cli.docker(["image", "inspect", image.ref], timeout=60).returncode != 0:
+            proc = self.cli.docker(["load", "-i", str(image.path)], timeout=900)
             if proc.returncode != 0:
                 raise ClusterSetupError(
                     f"docker load -i {image.path} failed: {proc.stderr.strip()[-400:]}"
@@ -201,14 +164,14 @@ class KindProvider(Provider):
         self.kubeconfig.parent.mkdir(parents=True, exist_ok=True)
         present = self.cluster_name in self.clusters()
         if present and self._runs_an_older_node_image():
-            proc = self._kind(["delete", "cluster", "--name", self.cluster_name], 300)
+            proc = self.cli.kind(["delete", "cluster", "--name", self.cluster_name], 300)
             if proc.returncode != 0:
                 raise ClusterError(f"kind delete cluster failed: {proc.stderr.strip()[-300:]}")
             present = False
         if not present:
             self._create()
         else:
-            proc = self._kind(
+            proc = self.cli.kind(
                 [
                     "export",
                     "kubeconfig",
@@ -241,7 +204,7 @@ class KindProvider(Provider):
             return False
         from pyodo_tasks.testbed.kindnode import ensure_node_image
 
-        proc = self._docker(["inspect", "-f", "{{.Config.Image}}", self.node_container], 60)
+        proc = self.cli.docker(["inspect", "-f", "{{.Config.Image}}", self.node_container], 60)
         running = proc.stdout.strip()
         return proc.returncode == 0 and running != ensure_node_image().ref
 
@@ -255,7 +218,7 @@ class KindProvider(Provider):
             config = self.kubeconfig.with_name(f"{self.cluster_name}-config.yaml")
             config.write_text(POD_NETWORK_CONFIG)
             args += ["--config", str(config)]
-        proc = self._kind(args)
+        proc = self.cli.kind(args)
         if proc.returncode == 0:
             self._wait_cluster_dns()
             return
@@ -272,7 +235,7 @@ class KindProvider(Provider):
     def _node_kubectl(self, args: list[str], timeout: float) -> host.Result:
         """kubectl inside the node container, as kubeadm's admin (every kind node has both)."""
         argv = ["exec", self.node_container, "kubectl", f"--kubeconfig={NODE_ADMIN_CONF}"]
-        return self._docker([*argv, *args], timeout=timeout)
+        return self.cli.docker([*argv, *args], timeout=timeout)
 
     def _wait_cluster_dns(self, timeout: float = DNS_TIMEOUT) -> None:
         """Return once kubeadm's CoreDNS Deployment is available; else delete and raise."""
@@ -292,7 +255,7 @@ class KindProvider(Provider):
         pods = self._node_kubectl(
             ["-n", "kube-system", "get", "pods", "-l", "k8s-app=kube-dns", "-o", "wide"], 60
         )
-        self._kind(["delete", "cluster", "--name", self.cluster_name], 300)
+        self.cli.kind(["delete", "cluster", "--name", self.cluster_name], 300)
         raise ClusterSetupError(
             f"kind cluster {self.cluster_name}: CoreDNS was not available {timeout:g}s after the "
             f"node was Ready, so the cluster was deleted. rollout status: "
@@ -300,7 +263,7 @@ class KindProvider(Provider):
         )
 
     def _node_images(self) -> set[str]:
-        proc = self._docker(
+        proc = self.cli.docker(
             ["exec", self.node_container, "ctr", "-n", "k8s.io", "images", "list", "-q"],
             timeout=60,
         )
@@ -316,37 +279,28 @@ class KindProvider(Provider):
                 self.load_image(archive)
 
     def load_image(self, archive: ImageArchiveLike) -> None:
-        proc = self._kind(["load", "image-archive", str(archive.path), "--name", self.cluster_name])
+        proc = self.cli.kind(
+            ["load", "image-archive", str(archive.path), "--name", self.cluster_name]
+        )
         if proc.returncode != 0:
             raise ClusterError(
                 f"kind load image-archive {archive.path} failed: {proc.stderr.strip()[-300:]}"
             )
 
-    def _query_env(self) -> dict[str, str] | None:
-        """DOCKER_HOST env of a daemon that runs now, or None (never starts one)."""
-        if engines.engine_running():
-            return engines.Engine(engines.own_host(), owned=True).env
-        if os.environ.get("DOCKER_HOST") or Path("/var/run/docker.sock").exists():
-            return dict(os.environ)
-        return None
-
     def down(self) -> None:
-        env = self._query_env()
+        env = self.cli.query_env()
         if env is None:
             return
         if self.cluster_name in self.clusters(env=env):
-            proc = self._kind(["delete", "cluster", "--name", self.cluster_name], 300, env)
+            proc = self.cli.kind(["delete", "cluster", "--name", self.cluster_name], 300, env)
             if proc.returncode != 0:
                 raise ClusterError(f"kind delete cluster failed: {proc.stderr.strip()[-300:]}")
         self.kubeconfig.unlink(missing_ok=True)
         if engines.engine_running() and not self.clusters(env=env):
-            # kind leaves its "kind" network (a host bridge) behind; our daemon goes with it.
-            self._run(["docker", "network", "rm", "kind"], timeout=60, env=env)
-            engines.stop_engine()
-            self._engine = None  # the next command starts a new one
+            self.cli.stop_engine(env)
 
     def status(self) -> ClusterStatus:
-        env = self._query_env()
+        env = self.cli.query_env()
         if env is None:
             return ClusterStatus(self.name, False, {"docker": "not running"}, "no Docker daemon")
         try:

@@ -147,7 +147,9 @@ def pod_traffic_stays_in_its_cluster(provider: KindProvider) -> None:
     they followed the default route to the host, where the local cluster's kube-proxy sent them
     to the local apiserver: "x509: certificate signed by unknown authority" in CoreDNS's log.
     """
-    rules = provider._docker(["exec", provider.node_container, "iptables-save", "-t", "filter"], 60)
+    rules = provider.cli.docker(
+        ["exec", provider.node_container, "iptables-save", "-t", "filter"], 60
+    )
     assert "pyodo-service-guard" in rules.stdout and "-d 10.96.0.0/16" in rules.stdout
     logs = provider._node_kubectl(
         ["-n", "kube-system", "logs", "-l", "k8s-app=kube-dns", "--tail=-1"], 60
@@ -158,7 +160,7 @@ def pod_traffic_stays_in_its_cluster(provider: KindProvider) -> None:
 
 
 def container_id(provider: KindProvider) -> str:
-    proc = provider._docker(["inspect", "-f", "{{.Id}}", provider.node_container], timeout=60)
+    proc = provider.cli.docker(["inspect", "-f", "{{.Id}}", provider.node_container], timeout=60)
     return proc.stdout.strip() if proc.returncode == 0 else ""
 
 

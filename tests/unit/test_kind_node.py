@@ -246,8 +246,8 @@ def test_a_new_kind_cluster_whose_coredns_never_comes_up_is_deleted_and_named(
         failed = "rollout" in args
         return host.Result(args, 1 if failed else 0, "", "timed out waiting" if failed else "")
 
-    monkeypatch.setattr(provider, "_docker", fake_docker)
-    monkeypatch.setattr(provider, "_kind", lambda args, *a, **k: calls.append(args))
+    monkeypatch.setattr(provider.cli, "docker", fake_docker)
+    monkeypatch.setattr(provider.cli, "kind", lambda args, *a, **k: calls.append(args))
     with pytest.raises(ClusterSetupError, match=r"CoreDNS was not available .*timed out waiting"):
         provider._wait_cluster_dns(timeout=5)
     assert calls[0][:2] == ["exec", "t-control-plane"]
@@ -332,8 +332,8 @@ def test_up_recreates_a_cluster_that_runs_an_older_node_image(
         calls.append(" ".join(args[:2]))
         return host.Result(args, 0, "", "")
 
-    monkeypatch.setattr(provider, "_docker", fake_docker)
-    monkeypatch.setattr(provider, "_kind", fake_kind)
+    monkeypatch.setattr(provider.cli, "docker", fake_docker)
+    monkeypatch.setattr(provider.cli, "kind", fake_kind)
     monkeypatch.setattr(provider, "_create", lambda: calls.append("create"))
     provider.up()
     if recreated:
