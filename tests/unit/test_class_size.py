@@ -8,12 +8,11 @@ is gone) fails the test too, so the list only ever gets shorter.
 from __future__ import annotations
 
 import ast
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("pyodo_tasks", "pytest_pyodo")
+from tests.unit.sizes import lengths, walk
+
 MAX_LINES = 250
 
 #: ``path::Qualified.Name`` -> its length in lines when it was listed (for the follow-up that
@@ -24,31 +23,9 @@ ALLOWED: dict[str, int] = {
 }
 
 
-def _classes() -> dict[str, int]:
-    """``path::qualname`` -> length in lines (class line to last line, decorators excluded)."""
-    found: dict[str, int] = {}
-    for package in PACKAGES:
-        for path in sorted((ROOT / package).rglob("*.py")):
-            rel = path.relative_to(ROOT).as_posix()
-            _walk(ast.parse(path.read_text(), filename=rel), rel, "", found)
-    return found
-
-
-def _walk(node: ast.AST, rel: str, prefix: str, found: dict[str, int]) -> None:
-    for child in ast.iter_child_nodes(node):
-        if isinstance(child, ast.ClassDef):
-            name = f"{prefix}{child.name}"
-            found[f"{rel}::{name}"] = (child.end_lineno or child.lineno) - child.lineno + 1
-            _walk(child, rel, f"{name}.", found)
-        elif isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            _walk(child, rel, f"{prefix}{child.name}.", found)
-        else:
-            _walk(child, rel, prefix, found)
-
-
 @pytest.fixture(scope="module")
 def classes() -> dict[str, int]:
-    return _classes()
+    return lengths((ast.ClassDef,))
 
 
 def test_no_class_is_over_the_limit(classes: dict[str, int]) -> None:
@@ -65,5 +42,5 @@ def test_the_walk_measures_nested_classes_by_their_qualified_name() -> None:
     source = "class A:\n    class B:\n        x = 1\n\n        y = 2\n\n"
     source += "def f():\n    class C: ...\n"
     found: dict[str, int] = {}
-    _walk(ast.parse(source), "m.py", "", found)
+    walk(ast.parse(source), "m.py", (ast.ClassDef,), found)
     assert found == {"m.py::A": 5, "m.py::A.B": 4, "m.py::f.C": 1}

@@ -1,0 +1,36 @@
+"""Lengths of the packages' classes and functions: what tests/unit/test_class_size.py and
+tests/unit/test_function_size.py hold against their limits."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGES = ("pyodo_tasks", "pytest_pyodo")
+FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
+Kinds = tuple[type[ast.AST], ...]
+
+
+def lengths(measured: Kinds) -> dict[str, int]:
+    """``path::qualname`` -> length in lines (``class``/``def`` line to last line, decorators
+    excluded) of every definition of the ``measured`` kinds in the packages."""
+    found: dict[str, int] = {}
+    for package in PACKAGES:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            rel = path.relative_to(ROOT).as_posix()
+            walk(ast.parse(path.read_text(), filename=rel), rel, measured, found)
+    return found
+
+
+def walk(node: ast.AST, rel: str, measured: Kinds, found: dict[str, int], prefix: str = "") -> None:
+    """Add the ``measured`` definitions below ``node`` to ``found``, named by qualified name
+    (a class inside a function: ``f.C``)."""
+    for child in ast.iter_child_nodes(node):
+        if isinstance(child, (ast.ClassDef, *FUNCTIONS)):
+            name = f"{prefix}{child.name}"
+            if isinstance(child, measured):
+                found[f"{rel}::{name}"] = (child.end_lineno or child.lineno) - child.lineno + 1
+            walk(child, rel, measured, found, f"{name}.")
+        else:
+            walk(child, rel, measured, found, prefix)
