@@ -17,6 +17,9 @@ Failure rules:
 * failed build — status ``Error`` with the build's log tail; the supervisor keeps the previous
   app running, and the same tree is not rebuilt until something changes;
 * cluster, wait or sync failure — status ``Error`` and a retry after a bounded backoff.
+
+The loop is here; its helpers have a module each: the port-forwards (:mod:`.forwards`), the
+status ConfigMap (:mod:`.status`) and the push step (:mod:`.push`).
 """
 
 from __future__ import annotations
@@ -24,49 +27,23 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from typing import Any
 
-from pyodo_tasks.core.component import Component, SyncResult
-from pyodo_tasks.core.kube import PortForwarder
+from pyodo_tasks.core.component import Component
 from pyodo_tasks.dev.display import Display
 from pyodo_tasks.dev.events import Event, EventQueue
-from pyodo_tasks.dev.schemes import SchemeProber
-from pyodo_tasks.dev.state import (
-    ForwardedPort,
-    Spec,
-    State,
-    Status,
-    configmap,
-    spec_name,
-    status_name,
-)
-from pyodo_tasks.errors import ClusterError, CommandError, ConfigError, PyodoError
+from pyodo_tasks.dev.forwards import Forwards, forwardable_endpoints
+from pyodo_tasks.dev.push import PushStep
+from pyodo_tasks.dev.state import ForwardedPort, Spec, State, spec_name
+from pyodo_tasks.dev.status import StatusReport, StepTimes
+from pyodo_tasks.errors import ClusterError, ConfigError, PyodoError
 from pyodo_tasks.failures import log_bug
 
 __all__ = ["Controller", "forwardable_endpoints"]
 
 log = logging.getLogger(__name__)
 
-#: Port-forwarding carries TCP only.
-_TCP_PROTOCOLS = frozenset({"http", "https", "ws", "wss", "tcp"})
 RETRY_DELAYS = (2.0, 4.0, 8.0, 15.0, 30.0)
-#: Lines of a failed build's output kept in the status message.
-BUILD_TAIL_LINES = 15
-
-
-def _scheme_key(endpoint: Any) -> tuple[str, int, str]:
-    return (endpoint.name, endpoint.target_port, endpoint.protocol)
-
-
-def forwardable_endpoints(component: Component) -> list[tuple[str, Any]]:
-    """``(container name, endpoint)`` for every endpoint a port-forward can carry, in order."""
-    return [
-        (container.name, endpoint)
-        for container in component.devfile.containers
-        for endpoint in container.endpoints
-        if endpoint.protocol in _TCP_PROTOCOLS
-    ]
 
 
 class Controller:
@@ -96,26 +73,25 @@ class Controller:
         #: Digest of the devfile text the current component was loaded from.
         self._devfile_digest = devfile_digest
         self.observed_generation = 0
-        self._forwards: dict[str, PortForwarder] = {}
-        self._local_ports: dict[str, int] = {}
-        self._ports: tuple[ForwardedPort, ...] = ()
-        #: The endpoint behind each forwarded port, by name (what the scheme probe needs).
-        self._endpoints: dict[str, Any] = {}
-        self._schemes = SchemeProber(lambda: self.queue.put(Event("probed")))
+        self._forwards = Forwards(
+            self.kube, self._current_pod, lambda: self.queue.put(Event("probed"))
+        )
+        self._report = StatusReport(
+            self.kube,
+            self.name,
+            ports=lambda: self._forwards.ports,
+            generation=lambda: self.observed_generation,
+            labels=lambda: self.component.context.labels,
+            say=lambda line: self.display.line(line),
+        )
+        self._push = PushStep(self._report, write=self._status)
         self._pod_uid: str | None = None
-        self._pod_name = ""
-        self._last_sync = ""
-        self._failed_build: str | None = None
         self._retries = 0
-        self._written: Status | None = None
         self.reconciles = 0
         self._spec: Spec | None = None
         #: The pod and devfile digest the last successful reconcile checked (see _reconcile).
         self._known_pod: Any = None
         self._verified_devfile = ""
-        self._trigger = 0.0
-        self._serving_ms = 0
-        self._steps = ""
 
     # -- the loop body -----------------------------------------------------------------------
     def reconcile(self, batch: Sequence[Event]) -> None:
@@ -149,9 +125,9 @@ class Controller:
             self.queue.cancel_delayed("retry")
 
     def _reconcile(self, started: float, batch: Sequence[Event]) -> None:
-        steps = _Steps(started)
+        steps = StepTimes(started)
         saved = [e.saved_at for e in batch if e.saved_at]
-        self._trigger = min(saved) if saved else started
+        self._report.trigger = min(saved) if saved else started
         spec = self._spec_for(batch)
         if spec is None:
             if self.republish is not None:
@@ -163,11 +139,11 @@ class Controller:
         steps.mark("spec")
         pod = self._ready_pod(batch, spec, steps)
         if pod.metadata.uid != self._pod_uid:
-            self._pod_uid, self._pod_name = pod.metadata.uid, pod.metadata.name
+            self._pod_uid, self._report.pod_name = pod.metadata.uid, pod.metadata.name
             self._status(State.POD_RUNNING)
         self._deliver(pod, spec, steps, started)
 
-    def _ready_pod(self, batch: Sequence[Event], spec: Spec, steps: _Steps) -> Any:
+    def _ready_pod(self, batch: Sequence[Event], spec: Spec, steps: StepTimes) -> Any:
         """The pod to deliver to: applied, forwarded and waited for unless nothing but an edit
         happened since the last reconcile."""
         component = self.component
@@ -183,7 +159,7 @@ class Controller:
         if pod is None:
             applied = component.apply()
             steps.mark("apply")
-            self._ensure_forwards()
+            self._forwards.ensure(self.component)
             pod = self._current_pod_object(component)
             if applied or pod is None or any(e.kind != "spec" for e in batch):
                 if applied or pod is None:
@@ -193,63 +169,22 @@ class Controller:
             steps.mark("wait")
         return pod
 
-    def _deliver(self, pod: Any, spec: Spec, steps: _Steps, started: float) -> None:
-        """Sync, build if anything moved (or an earlier build is owed), record the outcome."""
-        component = self.component
-        failed = self._failed_build
-        seen: list[str] = []
-
-        def want_build(result: SyncResult) -> bool:
-            seen.append(result.digest)
-            # only an edit retries a failed build
-            retry_failed = failed == result.digest
-            return bool(result.changes) or (
-                not retry_failed and not component.build_uptodate(result.digest)
-            )
-
-        def synced(result: SyncResult) -> None:
-            steps.mark("sync")
-            if result.changes:
-                self._last_sync = f"{result.changes.summary()}, {result.bytes_sent} bytes"
-            self._status(State.FILES_SYNCED, "building")  # one write: synced, build under way
-
-        def serving(at: float) -> None:
-            self._serving_ms = int((at - self._trigger) * 1000)
-            steps.mark("serving")
-            self._status(State.RUN_COMMAND_RUNNING)
-
-        try:
-            delivery = component.deliver(
-                self.display.line,
-                pod=pod,
-                build=want_build,
-                on_synced=synced,
-                on_serving=serving,
-                timeout=self.build_timeout,
-            )
-        except CommandError as exc:
-            self._failed_build = seen[-1] if seen else None
-            self._known_pod, self._verified_devfile = pod, spec.devfile_digest
-            self._error(_build_failure(exc))
-            return
-        result = delivery.sync
-        digest = result.digest
-        if result.changes:
-            self._last_sync = f"{result.changes.summary()}, {result.bytes_sent} bytes"
+    def _deliver(self, pod: Any, spec: Spec, steps: StepTimes, started: float) -> None:
+        """Sync, build if anything moved (or an earlier build is owed), record the outcome
+        (:mod:`.push`); once the app serves, probe what its TLS endpoints speak."""
+        via = self._push.run(
+            self.component,
+            pod,
+            steps,
+            started,
+            say=self.display.line,
+            timeout=self.build_timeout,
+        )
         self._known_pod, self._verified_devfile = pod, spec.devfile_digest
-        if not delivery.built and failed == digest:
-            return  # status stays Error until the tree changes
-        if delivery.built:
-            self._failed_build = None
-            if delivery.serving_at is None:  # per-step exec: the build's end is the best we know
-                self._serving_ms = int((time.monotonic() - self._trigger) * 1000)
-            steps.mark("build")
-        duration = int((time.monotonic() - started) * 1000)
-        self._steps = str(steps)
-        self._status(State.RUN_COMMAND_RUNNING, duration_ms=duration)
-        steps.mark("status")
-        self._probe_schemes()
-        log.debug("reconcile #%d: %s (via %s)", self.reconciles, steps, delivery.via)
+        if via is None:
+            return
+        self._forwards.probe_schemes()
+        log.debug("reconcile #%d: %s (via %s)", self.reconciles, steps, via)
 
     # -- steps ---------------------------------------------------------------------------------
     def _spec_for(self, batch: Sequence[Event]) -> Spec | None:
@@ -306,70 +241,11 @@ class Controller:
             return None
         return pod if pod.metadata.uid == self._pod_uid else None
 
-    def _ensure_forwards(self) -> None:
-        """One forward per endpoint, on a local port that stays the same for the session: the
-        forwarder looks the pod up per connection, so pod restarts need nothing here."""
-        wanted = {
-            endpoint.name: (c, endpoint) for c, endpoint in forwardable_endpoints(self.component)
-        }
-        for name, running in list(self._forwards.items()):
-            want = wanted.get(name)
-            if want is None or want[1].target_port != running.remote_port:
-                running.stop()
-                del self._forwards[name]
-        ports = []
-        self._endpoints = {name: endpoint for name, (_, endpoint) in wanted.items()}
-        for name, (container, endpoint) in wanted.items():
-            forwarder = self._forwards.get(name)
-            if forwarder is None:
-                forwarder = self._start_forward(
-                    endpoint.target_port, self._local_ports.get(name, 0)
-                )
-                self._forwards[name] = forwarder
-                self._local_ports[name] = forwarder.local_port
-            ports.append(
-                ForwardedPort(
-                    name=name,
-                    container=container,
-                    local_address=forwarder.host,
-                    local_port=forwarder.local_port,
-                    container_port=endpoint.target_port,
-                    protocol=endpoint.protocol,
-                    path=endpoint.path,
-                    scheme=self._schemes.scheme(_scheme_key(endpoint)),
-                )
-            )
-        self._ports = tuple(ports)
-
-    def _probe_schemes(self) -> None:
-        """The app serves now: find out (off the loop) what each declared-TLS endpoint speaks,
-        the decision ``Component.endpoint`` makes, so the URLs shown answer."""
-        for port in self._ports:
-            endpoint = self._endpoints.get(port.name)
-            if endpoint is not None and not port.scheme:
-                self._schemes.ensure(_scheme_key(endpoint), port.url, endpoint)
-
     def _show_probed_schemes(self) -> None:
         """A probe decided: the same ports with the schemes found, in the status."""
-        self._ports = tuple(
-            replace(port, scheme=self._schemes.scheme(_scheme_key(endpoint)))
-            if (endpoint := self._endpoints.get(port.name)) is not None
-            else port
-            for port in self._ports
-        )
-        if self._written is not None:
-            self._status(self._written.state, self._written.message)
-
-    def _start_forward(self, remote_port: int, local_port: int) -> PortForwarder:
-        try:
-            return PortForwarder(
-                self.kube, self._current_pod, remote_port, local_port=local_port
-            ).start()
-        except OSError as exc:  # the old local port was taken meanwhile: take a new one
-            if not local_port:
-                raise ClusterError(f"cannot listen for a port-forward: {exc}") from exc
-            log.warning("local port %s is taken (%s); forwarding from a new port", local_port, exc)
-            return PortForwarder(self.kube, self._current_pod, remote_port).start()
+        self._forwards.show_probed_schemes()
+        if self._report.written is not None:
+            self._status(self._report.written.state, self._report.written.message)
 
     def _current_pod(self) -> str:
         """Called by the forwarders for each connection, from their own threads."""
@@ -377,35 +253,7 @@ class Controller:
 
     # -- status --------------------------------------------------------------------------------
     def _status(self, state: State, message: str = "", duration_ms: int = 0) -> None:
-        elapsed = int((time.monotonic() - self._trigger) * 1000) if self._trigger else 0
-        status = Status(
-            state=state,
-            message=message,
-            ports=self._ports,
-            last_sync=self._last_sync,
-            pod=self._pod_name,
-            observed_generation=self.observed_generation,
-            duration_ms=duration_ms,
-            elapsed_ms=elapsed,
-            serving_ms=self._serving_ms,
-            steps=self._steps,
-        )
-        if status.same_as(self._written):
-            return
-        obj = configmap(
-            status_name(self.name),
-            self.name,
-            self.kube.namespace,
-            "status",
-            status.to_data(),
-            self.component.context.labels,
-        )
-        try:
-            self.kube.apply(obj)
-        except ClusterError as exc:
-            self.display.line(f"[dev] could not write the status: {exc}")
-            return
-        self._written = status
+        self._report.write(state, message, duration_ms)
 
     def _error(self, message: str) -> None:
         self._status(State.ERROR, message)
@@ -418,42 +266,15 @@ class Controller:
 
     @property
     def ports(self) -> tuple[ForwardedPort, ...]:
-        return self._ports
+        return self._forwards.ports
 
     def stopped(self) -> None:
         """Record that nobody forwards or reconciles any more (the component itself stays)."""
         self.close()
-        self._ports = ()
-        last = self._written.state if self._written is not None else State.WAIT_DEPLOYMENT
+        self._forwards.ports = ()
+        written = self._report.written
+        last = written.state if written is not None else State.WAIT_DEPLOYMENT
         self._status(last, "doit dev is not running: no port-forwards, no sync")
 
     def close(self) -> None:
-        self._schemes.close()
-        for forwarder in self._forwards.values():
-            forwarder.stop()
-        self._forwards.clear()
-
-
-class _Steps:
-    """Milliseconds per reconcile step, for ``-v`` logs: where an edit's latency goes."""
-
-    def __init__(self, started: float) -> None:
-        self._last = started
-        self._started = started
-        self._marks: list[tuple[str, float]] = []
-
-    def mark(self, step: str) -> None:
-        now = time.monotonic()
-        self._marks.append((step, now - self._last))
-        self._last = now
-
-    def __str__(self) -> str:
-        parts = [f"{step} {seconds * 1000:.0f}ms" for step, seconds in self._marks]
-        return ", ".join(parts) + f" (total {(self._last - self._started) * 1000:.0f}ms)"
-
-
-def _build_failure(exc: CommandError) -> str:
-    tail = exc.output.strip().splitlines()[-BUILD_TAIL_LINES:]
-    command = " ".join(exc.args_)
-    head = f"build failed: {command} exited {exc.returncode}; the previous app keeps running"
-    return "\n".join([head, *tail])
+        self._forwards.close()

@@ -148,7 +148,7 @@ class FakeForwarder:
 
 @pytest.fixture(autouse=True)
 def fake_forwarder(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("pyodo_tasks.dev.controller.PortForwarder", FakeForwarder)
+    monkeypatch.setattr("pyodo_tasks.dev.forwards.PortForwarder", FakeForwarder)
 
 
 @pytest.fixture
@@ -184,7 +184,7 @@ def test_first_reconcile_walks_the_seed_steps_and_forwards_every_endpoint(kube) 
     assert final.last_sync.startswith("1 created")
     assert [(p.name, p.container_port) for p in final.ports] == [("http", 3000)]
     assert final.ports[0].local_port > 0
-    forwarder = controller._forwards["http"]
+    forwarder = controller._forwards.running["http"]
     assert forwarder.pod() == "app-uid-1", "the pod is looked up per connection"
     assert component.calls == ["apply", "wait", "sync", "build"]
     labels = kube.objects[("ns", "ConfigMap", status_name("app"))]["metadata"]["labels"]
