@@ -5,7 +5,9 @@ frozen dataclasses, checking every field on the way with its dotted path, so a m
 reported as one line naming the file, the field and the fix.
 
 The package, one job per module: :mod:`.model` (the dataclasses everyone reads),
-:mod:`.fields` (typed readers keeping field paths), :mod:`.parser` (the schema, part by part),
+:mod:`.fields` (typed readers keeping field paths), :mod:`.parser` (the document: schema
+version, metadata, variables, events) with its readers :mod:`.components`, :mod:`.commands` and
+:mod:`.manifests`,
 :mod:`.loader` (file, YAML, image overrides), :mod:`.parents` (resolving ``parent:``),
 :mod:`.merge` (the spec's override and merge rules), :mod:`.registry` (fetching parents from
 paths, URLs and devfile registries, with a cache).
