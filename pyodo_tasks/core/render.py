@@ -300,10 +300,12 @@ def _app_env(devfile: Devfile, container: Container, ctx: RenderContext) -> list
         # Exec commands but no run command (Che devfiles): the devfile's build, not the
         # image's S2I assemble, and no app: the supervisor keeps an idle program that says
         # why in the container's log, instead of an S2I run script the image may not have.
+        # The image's own sleep: the inject layout has no busybox, and a loop whose sleep is
+        # missing would spin.
         build = build or ":"
         run = (
             f"echo '[pyodo] {NO_RUN_COMMAND}' >&2; trap 'exit 0' TERM; "
-            f"while :; do {ODO_DIR}/bin/busybox sleep 3600 & wait $!; done"
+            "while :; do sleep 3600 & wait $!; done"
         )
     contract_env = {
         contract.ENV_COMMAND_BUILD: build,
