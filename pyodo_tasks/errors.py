@@ -26,6 +26,7 @@ __all__ = [
     "CommandError",
     "ConfigError",
     "DevfileError",
+    "InitImageUnavailable",
     "PyodoError",
     "RuntimeDeliveryError",
     "SyncError",
@@ -91,6 +92,12 @@ class ClusterError(PyodoError):
         self.status = status
         self.reason = reason
         self.retryable = retryable
+
+
+class InitImageUnavailable(ClusterError):
+    """The cluster cannot pull pyodo's init image (the init layout's ``copy-supervisord``).
+    Under the ``auto`` layout pyodo then switches to ``inject``; otherwise the message names the
+    setting to change."""
 
 
 class ClusterSetupError(ClusterError):

@@ -13,7 +13,7 @@ from pyodo_tasks.core.connection import Connection
 from pyodo_tasks.core.render import component_selector
 from pyodo_tasks.core.spec import Spec
 from pyodo_tasks.core.wait import wait_for
-from pyodo_tasks.errors import ClusterError
+from pyodo_tasks.errors import ClusterError, InitImageUnavailable
 
 if TYPE_CHECKING:
     from kubernetes import client as k8s
@@ -61,7 +61,19 @@ class Pods:
         return str(self.pod().metadata.name)
 
     def wait_ready(self, timeout: float = 300.0, poll: float = 0.5) -> k8s.V1Pod:
-        """Wait until the rollout is complete and the app container runs; return the pod."""
+        """Wait until the rollout is complete and the app container runs; return the pod.
+
+        Under the ``auto`` layout a pod whose init image cannot be pulled after all (the nodes'
+        image lists lag behind a removal) is replaced by one of the inject layout
+        (:meth:`Spec.fall_back_to_inject`), and waited for in turn."""
+        try:
+            return self._wait_ready(timeout, poll)
+        except InitImageUnavailable:
+            if not self.spec.fall_back_to_inject():
+                raise
+        return self._wait_ready(timeout, poll)
+
+    def _wait_ready(self, timeout: float, poll: float) -> k8s.V1Pod:
         kube = self.connection.kube
 
         def probe() -> tuple[k8s.V1Pod | None, str]:

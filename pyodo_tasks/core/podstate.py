@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from pyodo_tasks.errors import ClusterError, RuntimeDeliveryError
+from pyodo_tasks.errors import ClusterError, InitImageUnavailable, RuntimeDeliveryError
 
 __all__ = [
     "FATAL_WAITING",
@@ -91,7 +91,7 @@ def check_pod(pod: Any) -> None:
         waiting = status.state.waiting if status.state else None
         reason = waiting.reason if waiting is not None else None
         if reason in _PULL_FAILURES and status.name == "copy-supervisord":
-            raise ClusterError(f"{where}: {reason}: {INIT_IMAGE_FIX}")
+            raise InitImageUnavailable(f"{where}: {reason}: {INIT_IMAGE_FIX}")
         if _no_shell(status) is not None:
             raise RuntimeDeliveryError(f"{where}: the image has no /bin/sh: {_NO_SHELL_FIX}")
         if waiting is not None and waiting.reason in FATAL_WAITING:

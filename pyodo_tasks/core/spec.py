@@ -8,6 +8,7 @@ apply": equal to the live Deployment's, nothing is written (one read).
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -25,6 +26,8 @@ from pyodo_tasks.runtime import contract
 from pyodo_tasks.runtime.sources import runtime_digest
 
 __all__ = ["Spec"]
+
+log = logging.getLogger(__name__)
 
 
 class Spec:
@@ -85,6 +88,21 @@ class Spec:
         chosen = self._live_layout() or self._nodes_layout()
         self.state.update(layout=chosen)
         return chosen
+
+    def fall_back_to_inject(self) -> bool:
+        """Under ``auto`` with no init image given: remember ``inject`` for this target and
+        apply its objects (the Deployment rolls); False, changing nothing, otherwise."""
+        if self.layout_setting != LAYOUT_AUTO or self._init_image_given:
+            return False
+        log.warning(
+            "pyodo's init image %s cannot be pulled here: switching %s to the inject layout",
+            self._base_context.init_image,
+            self.name,
+        )
+        self.state.update(layout=contract.LAYOUT_INJECT)
+        self._context = None
+        self.apply()
+        return True
 
     def _live_layout(self) -> str | None:
         deployment = self.connection.kube.get("Deployment", self.name)

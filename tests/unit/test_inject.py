@@ -16,7 +16,12 @@ from pyodo_tasks.core.devfile import load_devfile
 from pyodo_tasks.core.inject import Injected, ensure_runtime, layout_settings
 from pyodo_tasks.core.kube import ExecResult
 from pyodo_tasks.core.render import SPEC_HASH_ANNOTATION, RenderContext, render
-from pyodo_tasks.errors import ClusterError, ConfigError, RuntimeDeliveryError
+from pyodo_tasks.errors import (
+    ClusterError,
+    ConfigError,
+    InitImageUnavailable,
+    RuntimeDeliveryError,
+)
 from pyodo_tasks.runtime import bundle, contract
 from tests.fakes.apps import offline_component, write_app
 from tests.fakes.kube import FakeKube, container_status, make_pod
@@ -448,3 +453,46 @@ def test_a_crash_for_another_reason_is_not_blamed_on_sh() -> None:
     pod = make_pod("app-1", containers=[_crashed_without_sh("exit status 1")])
     with pytest.raises(ClusterError, match="CrashLoopBackOff"):
         podstate.check_pod(pod)
+
+
+def test_auto_switches_to_inject_when_the_init_image_cannot_be_pulled_after_all(
+    source: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nodes list images with a lag: auto may pick init for an image just removed. The pull
+    failure then switches the target to inject and re-applies, instead of failing the push."""
+    kube = FakeKube()
+    component = offline_component(source, tmp_path / "state", kube)
+    assert component.layout() == contract.LAYOUT_INIT
+    component.apply()
+    calls: list[str] = []
+
+    def wait(timeout: float, poll: float) -> str:
+        calls.append(component.spec.context.layout)
+        if len(calls) == 1:
+            raise InitImageUnavailable("pod/x container copy-supervisord: ErrImagePull")
+        return "pod"
+
+    monkeypatch.setattr(component.pods, "_wait_ready", wait)
+    assert component.wait_ready() == "pod"
+    assert calls == [contract.LAYOUT_INIT, contract.LAYOUT_INJECT]
+    assert component.state.get("layout") == contract.LAYOUT_INJECT
+    live = kube.get("Deployment", component.name)
+    assert live is not None
+    assert [c["name"] for c in live["spec"]["template"]["spec"]["initContainers"]] == [
+        "copy-files-to-volume"
+    ], "the inject layout's pod was applied"
+
+
+@pytest.mark.parametrize("environ", [{"PYODO_LAYOUT": "init"}, {"PYODO_INIT_IMAGE": "reg/i:1"}])
+def test_an_init_layout_asked_for_is_not_switched(
+    source: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, environ: dict[str, str]
+) -> None:
+    component = offline_component(source, tmp_path / "state", FakeKube(), **environ)
+
+    def wait(timeout: float, poll: float) -> str:
+        raise InitImageUnavailable("pod/x container copy-supervisord: ErrImagePull")
+
+    monkeypatch.setattr(component.pods, "_wait_ready", wait)
+    with pytest.raises(InitImageUnavailable):
+        component.wait_ready()
+    assert component.layout() == contract.LAYOUT_INIT
