@@ -318,6 +318,7 @@ def _app_env(devfile: Devfile, container: Container, ctx: RenderContext) -> list
         contract.ENV_S2I_SCRIPTS: ctx.s2i_scripts,
         contract.ENV_DEBUG: "true" if ctx.debug else "false",
         contract.ENV_HOT_RELOAD: "true" if _hot_reload(devfile) else "false",
+        contract.ENV_START: "false" if devfile.starts_nothing else "true",
         "PROJECTS_ROOT": source,
         "PROJECT_SOURCE": source,
     }

@@ -58,6 +58,7 @@ __all__ = [
     "ENV_LANGUAGE",
     "ENV_S2I_SCRIPTS",
     "ENV_SRC",
+    "ENV_START",
     "INIT_CONTENT_DIR",
     "INIT_REF",
     "INJECT_WAIT_COMMAND",
@@ -167,6 +168,9 @@ ENV_COMMAND_DEBUG_WORKING_DIR: Final = "PYODO_COMMAND_DEBUG_WORKING_DIR"
 ENV_DEBUG: Final = "PYODO_DEBUG"
 #: "true" when the devfile's run command is ``hotReloadCapable``: no restart after a sync.
 ENV_HOT_RELOAD: Final = "PYODO_HOT_RELOAD"
+#: "false" when the devfile has no run command: build, start nothing, say so (the devfile's
+#: ``NO_RUN_COMMAND`` line, which ``assemble-and-restart`` prints word for word).
+ENV_START: Final = "PYODO_START"
 ENV_DEBUG_PORT: Final = "DEBUG_PORT"
 ENV_LANGUAGE: Final = "PYODO_LANGUAGE"
 ENV_SRC: Final = "PYODO_SRC"
@@ -188,6 +192,7 @@ SCRIPT_ENV_VARS: Final = (
     ENV_DEBUG,
     ENV_DEBUG_PORT,
     ENV_HOT_RELOAD,
+    ENV_START,
     ENV_LANGUAGE,
     ENV_SRC,
     ENV_S2I_SCRIPTS,

@@ -154,3 +154,27 @@ def test_a_read_only_root_filesystem_still_takes_the_agent(cluster_info, tmp_pat
     finally:
         kube.delete_namespace(namespace)
         kube.close()
+
+
+def test_a_devfile_without_a_run_command_builds_says_so_and_starts_nothing(
+    cluster_info, tmp_path: Path
+) -> None:
+    """Che-style devfiles list tasks, not a run command: the push builds and says that nothing
+    was started, instead of failing on an S2I run script the image does not have."""
+    path = tmp_path / "tasks"
+    shutil.copytree(ROOT / "examples" / "nodejs", path, ignore=shutil.ignore_patterns(".pyodo"))
+    devfile = path / "devfile.yaml"
+    text = devfile.read_text()
+    devfile.write_text(text[: text.index("  - id: run\n")])
+    namespace = f"pyodo-test-norun-{uuid.uuid4().hex[:6]}"
+    kube = Kube(Target(kubeconfig=str(cluster_info.kubeconfig), namespace=namespace))
+    kube.ensure_namespace(namespace, run_labels(f"norun-{namespace}", 3600))
+    pushed = Pushed(EXAMPLES["nodejs"], path, namespace, cluster_info.kubeconfig)
+    try:
+        out = pushed.doit("push", extra_env=INJECT).stdout
+        assert "synced and built, nothing started" in out, out
+        with component(pushed) as comp:
+            assert comp.exec(["/opt/odo/bin/ctl", "status"]).text.strip() == "STOPPED"
+    finally:
+        kube.delete_namespace(namespace)
+        kube.close()

@@ -15,15 +15,14 @@ from typing import Any, ClassVar
 
 import pytest
 
-from pyodo_tasks.core.component import Component
 from pyodo_tasks.core.devfile import Devfile, load_devfile
 from pyodo_tasks.core.devfile.model import NO_RUN_COMMAND
 from pyodo_tasks.core.devfile.registry import FetchError, fetch_url
 from pyodo_tasks.core.endpoints import wait_answering
 from pyodo_tasks.core.render import RenderContext, render
 from pyodo_tasks.errors import DevfileError
+from pyodo_tasks.runtime.sources import RUNTIME_DIR
 from tests.fakes.http_servers import MisbehavingServer, misbehaving_server
-from tests.fakes.kube import FakeKube
 
 LONG_NAME = "application-dev-ui-endpoint"  # 27 characters: valid before schema 2.2.0
 
@@ -306,24 +305,14 @@ def test_a_devfile_with_a_run_command_is_not_affected(tmp_path: Path) -> None:
     assert app_env(devfile)["PYODO_COMMAND_RUN"] == "npm start"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="not built yet: a build step that does not restart the app (core/delivery.py and the "
-    "runtime's assemble-and-restart), and the push saying NO_RUN_COMMAND in its own output",
-)
-def test_a_push_without_a_run_command_builds_restarts_nothing_and_says_so(
-    tmp_path: Path,
-) -> None:
-    root = tmp_path / "app"
-    root.mkdir()
-    (root / "devfile.yaml").write_text(devfile_text(commands=CHE_TASKS))
-    kube = FakeKube(auto_rollout=True)
-    component = Component(
-        root, kube=kube, state_dir=tmp_path / "state", environ={"PYODO_AGENT": "off"}
+def test_without_a_run_command_the_build_step_is_told_to_start_nothing(tmp_path: Path) -> None:
+    """assemble-and-restart (agent or exec path alike) builds, prints NO_RUN_COMMAND into the
+    push's own output and starts nothing when PYODO_START=false (test_images_scripts runs it)."""
+    assert app_env(load(tmp_path, devfile_text(commands=CHE_TASKS)))["PYODO_START"] == "false"
+    with_run = CHE_TASKS + (
+        "  - id: run\n"
+        "    exec: {component: runtime, commandLine: node server.js, group: {kind: run}}\n"
     )
-    said: list[str] = []
-    result = component.push(output=said.append, timeout=1)
-    assert result.built
-    assert any(NO_RUN_COMMAND in line for line in said), said
-    argvs = [" ".join(argv) for _, argv, _, _ in kube.execs]
-    assert not any("assemble-and-restart" in argv for argv in argvs), argvs
+    assert app_env(load(tmp_path, devfile_text(commands=with_run)))["PYODO_START"] == "true"
+    script = (RUNTIME_DIR / "init" / "bin" / "assemble-and-restart").read_text()
+    assert f"[pyodo] {NO_RUN_COMMAND}" in script, "the script says the devfile's words"

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from pyodo_tasks.core.devfile.model import NO_RUN_COMMAND
 from pyodo_tasks.errors import ClusterSetupError
 from pyodo_tasks.runtime import contract
 from pyodo_tasks.runtime.image import stage_init_context
@@ -223,3 +224,13 @@ def test_ctl_usage_and_missing_run_command(pod: Pod) -> None:
     assert result.returncode == 1
     assert result.stdout.strip().splitlines()[-1].startswith("BACKOFF exit=127")
     assert "nothing to run" in pod.log.read_text()
+
+
+def test_without_a_run_command_the_build_runs_and_nothing_starts(pod: Pod) -> None:
+    """PYODO_START=false (a devfile with no run command): built, said, nothing started."""
+    pod.src.joinpath("version.txt").write_text("3")
+    result = pod.exec(contract.ASSEMBLE_AND_RESTART_COMMAND, **{contract.ENV_START: "false"})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"[pyodo] {NO_RUN_COMMAND}" in result.stdout
+    assert pod.src.joinpath("out.txt").read_text().strip() == "build 3"
+    assert pod.status() == "STOPPED"
