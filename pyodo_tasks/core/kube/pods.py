@@ -31,7 +31,7 @@ class PodsApi(KubeBase):
         for node in nodes.items:
             if node.spec is not None and node.spec.unschedulable:
                 continue
-            images = node.status.images or [] if node.status is not None else []
+            images = (node.status.images or []) if node.status is not None else []
             found.append({name for image in images for name in image.names or []})
         return found
 

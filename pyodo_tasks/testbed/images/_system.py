@@ -15,6 +15,7 @@ from pathlib import Path
 from pyodo_tasks import host
 from pyodo_tasks.errors import ClusterSetupError
 from pyodo_tasks.paths import cache_root
+from pyodo_tasks.runtime.binaries import find_go as runtime_find_go
 from pyodo_tasks.runtime.image import apt_download_extract
 from pyodo_tasks.testbed import debs, settings
 from pyodo_tasks.testbed.progress import Progress
@@ -88,10 +89,9 @@ def debian_mirror(suite: str) -> str:
 
 
 def find_go() -> str:
-    """The go binary: PATH, then the usual /usr/local/go install."""
-    found = shutil.which("go") or (
-        "/usr/local/go/bin/go" if os.access("/usr/local/go/bin/go", os.X_OK) else None
-    )
+    """The go binary (:func:`pyodo_tasks.runtime.binaries.find_go`'s lookup), or
+    ClusterSetupError: the test bed cannot build without it."""
+    found = runtime_find_go()
     if not found:
         raise ClusterSetupError("go not found: the init image's supervisor is built with Go")
     return found
