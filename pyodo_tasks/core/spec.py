@@ -58,7 +58,6 @@ class Spec:
             namespace=connection.namespace,
             labels=dict(labels or {}),
             init_image=init_image or contract.INIT_REF,
-            runtime=runtime_digest(),
             **options,
         )
         self._init_image_given = init_image is not None
@@ -66,9 +65,13 @@ class Spec:
 
     @property
     def context(self) -> RenderContext:
-        """What shapes the objects besides the devfile, the layout decided (:meth:`layout`)."""
+        """What shapes the objects besides the devfile, the layout decided (:meth:`layout`);
+        the runtime's digest only where the inject layout puts it on the pod (hashing its
+        sources is not the init layout's no-op push's to pay)."""
         if self._context is None:
-            self._context = dataclasses.replace(self._base_context, layout=self.layout())
+            layout = self.layout()
+            runtime = runtime_digest() if layout == contract.LAYOUT_INJECT else ""
+            self._context = dataclasses.replace(self._base_context, layout=layout, runtime=runtime)
         return self._context
 
     def layout(self) -> str:
