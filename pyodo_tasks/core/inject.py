@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 from pyodo_tasks.core.kube import ExecResult
@@ -59,12 +58,11 @@ class Exec(Protocol):
     ) -> ExecResult: ...
 
 
-@dataclass(frozen=True)
 class Injected:
     """What :func:`ensure_runtime` did: ``sent`` bytes (0 when it was there) and seconds."""
 
-    sent: int
-    seconds: float
+    def __init__(self, sent: int, seconds: float, arch: str = "") -> None:
+        self.sent, self.seconds, self.arch = sent, seconds, arch
 
 
 def _probe(run: Exec, where: str, image: str) -> list[str]:
@@ -130,4 +128,4 @@ def ensure_runtime(
             f"{where}: installing pyodo's agent failed (exit {result.returncode}"
             f"{', ' + reason if reason else ''}): {output[-300:] or 'no output'}"
         )
-    return Injected(len(payload), time.monotonic() - started)
+    return Injected(len(payload), time.monotonic() - started, arch)
