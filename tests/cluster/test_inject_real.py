@@ -156,25 +156,58 @@ def test_a_read_only_root_filesystem_still_takes_the_agent(cluster_info, tmp_pat
         kube.close()
 
 
-def test_a_devfile_without_a_run_command_builds_says_so_and_starts_nothing(
-    cluster_info, tmp_path: Path
-) -> None:
-    """Che-style devfiles list tasks, not a run command: the push builds and says that nothing
-    was started, instead of failing on an S2I run script the image does not have."""
-    path = tmp_path / "tasks"
-    shutil.copytree(ROOT / "examples" / "nodejs", path, ignore=shutil.ignore_patterns(".pyodo"))
-    devfile = path / "devfile.yaml"
-    text = devfile.read_text()
-    devfile.write_text(text[: text.index("  - id: run\n")])
+def _pushed_says_and_starts_nothing(cluster_info, path: Path, said: str) -> None:
+    """Push ``path`` (the nodejs example's sources, its devfile rewritten) in a namespace of its
+    own: the push succeeds, its output says ``said``, and the app program stays STOPPED."""
     namespace = f"pyodo-test-norun-{uuid.uuid4().hex[:6]}"
     kube = Kube(Target(kubeconfig=str(cluster_info.kubeconfig), namespace=namespace))
     kube.ensure_namespace(namespace, run_labels(f"norun-{namespace}", 3600))
     pushed = Pushed(EXAMPLES["nodejs"], path, namespace, cluster_info.kubeconfig)
     try:
         out = pushed.doit("push", extra_env=INJECT).stdout
-        assert "synced and built, nothing started" in out, out
+        assert said in out, out
         with component(pushed) as comp:
             assert comp.exec(["/opt/odo/bin/ctl", "status"]).text.strip() == "STOPPED"
     finally:
         kube.delete_namespace(namespace)
         kube.close()
+
+
+def _nodejs_sources(tmp_path: Path) -> Path:
+    path = tmp_path / "app"
+    shutil.copytree(ROOT / "examples" / "nodejs", path, ignore=shutil.ignore_patterns(".pyodo"))
+    return path
+
+
+def test_a_devfile_without_a_run_command_builds_says_so_and_starts_nothing(
+    cluster_info, tmp_path: Path
+) -> None:
+    """Che-style devfiles list tasks, not a run command: the push builds and says that nothing
+    was started, instead of failing on an S2I run script the image does not have."""
+    path = _nodejs_sources(tmp_path)
+    devfile = path / "devfile.yaml"
+    text = devfile.read_text()
+    devfile.write_text(text[: text.index("  - id: run\n")])
+    _pushed_says_and_starts_nothing(cluster_info, path, "synced and built, nothing started")
+
+
+def test_a_devfile_without_commands_on_an_image_without_s2i_scripts_starts_nothing(
+    cluster_info, tmp_path: Path
+) -> None:
+    """GitLab workspace devfiles have no command at all, and their images no S2I scripts
+    (simulated here by pointing PYODO_S2I_SCRIPTS at nothing): the push syncs, says that
+    nothing was started and succeeds, instead of failing on "nothing to run"."""
+    path = _nodejs_sources(tmp_path)
+    (path / "devfile.yaml").write_text(
+        "schemaVersion: 2.2.0\n"
+        "metadata: {name: gitlab-shaped}\n"
+        "components:\n"
+        "  - name: tooling-container\n"
+        "    attributes: {gl/inject-editor: true}\n"
+        "    container:\n"
+        "      image: localhost/pyodo/builder-nodejs:bookworm\n"
+        "      env: [{name: PYODO_S2I_SCRIPTS, value: /nonexistent}]\n"
+        "      endpoints: [{name: http-3000, targetPort: 3000}]\n"
+    )
+    said = "no run command in the devfile and no /nonexistent/run in the image: synced and built"
+    _pushed_says_and_starts_nothing(cluster_info, path, said)

@@ -316,3 +316,28 @@ def test_without_a_run_command_the_build_step_is_told_to_start_nothing(tmp_path:
     assert app_env(load(tmp_path, devfile_text(commands=with_run)))["PYODO_START"] == "true"
     script = (RUNTIME_DIR / "init" / "bin" / "assemble-and-restart").read_text()
     assert f"[pyodo] {NO_RUN_COMMAND}" in script, "the script says the devfile's words"
+
+
+# -- a devfile with no command at all (GitLab workspace devfiles, Che's editor-only ones) -------
+GITLAB_WORKSPACE = """\
+schemaVersion: 2.2.0
+components:
+  - name: tooling-container
+    attributes: {gl/inject-editor: true}
+    container:
+      image: localhost/pyodo/builder-nodejs:bookworm
+      endpoints: [{name: http-3000, targetPort: 3000}]
+"""
+
+
+def test_a_devfile_without_commands_leaves_the_choice_to_the_image(tmp_path: Path) -> None:
+    """No command at all: an S2I builder image's scripts build and run the app (seed 000), and
+    an image without them (an IDE's) is synced and starts nothing: assemble-and-restart decides
+    in the container, where the image is known (test_images_scripts runs both)."""
+    devfile = load(tmp_path, GITLAB_WORKSPACE)
+    assert devfile.s2i and not devfile.starts_nothing
+    env = app_env(devfile)
+    assert env["PYODO_COMMAND_RUN"] == "" and env["PYODO_START"] == "true"
+    assert env["PYODO_S2I_SCRIPTS"] == "/usr/libexec/s2i"
+    script = (RUNTIME_DIR / "init" / "bin" / "assemble-and-restart").read_text()
+    assert "no run command in the devfile and no $PYODO_S2I_SCRIPTS/run in the image" in script
