@@ -15,9 +15,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from pyodo_tasks.core.devfile.model import Devfile, Endpoint
 from pyodo_tasks.runtime import contract
+
+if TYPE_CHECKING:  # the component renders through this module: no import at run time
+    from pyodo_tasks.core.component import Component
 
 __all__ = [
     "DEBUGPY",
@@ -27,6 +31,7 @@ __all__ = [
     "attach_lines",
     "debug_port",
     "debugger",
+    "forward_debugger",
     "is_debug_endpoint",
 ]
 
@@ -108,3 +113,24 @@ def attach_lines(kind: str, host: str, port: int, remote_root: str) -> tuple[str
             f"(host {host}, port {port})",
         )
     return (f"debug port on {where} (attach your debugger there)",)
+
+
+def forward_debugger(component: Component) -> tuple[str, ...]:
+    """Forward ``component``'s debug endpoint to a local port (kept while the component object
+    lives, like :meth:`Component.forward`) and say how to attach; for a component pushed in
+    debug mode (the plugin's ``--pyodo-debug``). A devfile without a debug endpoint gets the
+    line that says what to add."""
+    devfile = component.devfile
+    port = debug_port(devfile)
+    if port is None or all(
+        e.name != port.endpoint.name for c in devfile.containers for e in c.endpoints
+    ):
+        return (
+            f"{devfile.name}: no endpoint named debug in {devfile.path.name}: nothing forwarded "
+            "for a debugger (add one with the debug command's port)",
+        )
+    forwarder = component.forward(port.endpoint.name)
+    lines = attach_lines(
+        debugger(devfile), forwarder.host, forwarder.local_port, devfile.source_dir
+    )
+    return tuple(f"{devfile.name}: {line}" for line in lines)
