@@ -156,7 +156,8 @@ def debug_run(request, cluster_info, tmp_path: Path) -> Iterator[DebugRun]:
         yield run
     finally:
         stop_dev(proc)
-        print(f"\n--- doit dev --debug ({example}) ---\n{run.log_text()[-4000:]}")
+        quiet = [line for line in run.log_text().splitlines() if "WARNING Retrying" not in line]
+        print(f"\n--- doit dev --debug ({example}) ---\n" + "\n".join(quiet[-60:]))
         kube.delete_namespace(namespace)
         kube.close()
 
