@@ -27,16 +27,18 @@ class RunningTasks(BoundComponent):
 
     def _forward(self, seconds: float = 0) -> None:
         component = self.component
-        urls = []
+        urls, attach = [], []
         for container in component.devfile.containers:
             for endpoint in container.endpoints:
                 forwarder = component.forward(endpoint.name)
                 url = f"{shown_scheme(endpoint)}://{forwarder.address}{endpoint.path}"
                 urls.append(f"{endpoint.name}: {matching_url(url, endpoint)}")
                 if self.debug and is_debug_endpoint(endpoint):
-                    urls.extend(self._attach_lines(forwarder.host, forwarder.local_port))
+                    attach += self._attach_lines(forwarder.host, forwarder.local_port)
         for url in urls:
             say(f"Forwarding {url}")
+        for line in attach:
+            say(line)
         say("Press Ctrl-C to stop" if not seconds else f"Forwarding for {seconds:g}s")
         stop = threading.Event()
         previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -56,7 +58,7 @@ class RunningTasks(BoundComponent):
         """``doit forward debug=true``: how to attach to the forwarded debug endpoint."""
         devfile = self.component.devfile
         kind = debugger(devfile)
-        return [f"  {line}" for line in attach_lines(kind, host, port, devfile.source_dir)]
+        return list(attach_lines(kind, host, port, devfile.source_dir))
 
     def _delete(self) -> None:
         try:
