@@ -68,6 +68,19 @@ class _Stream:
         self.sock.close()
 
 
+def _take(
+    events: list[dict[str, Any]], key: str, name: str, read: Any, timeout: float
+) -> dict[str, Any]:
+    """The first queued event whose ``key`` is ``name``, reading messages (``read(deadline,
+    what)`` queues them) until one comes or ``timeout`` passes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        for i, message in enumerate(events):
+            if message.get(key) == name:
+                return events.pop(i)
+        read(deadline, f"the {name} event")
+
+
 # -- DAP (debugpy) -------------------------------------------------------------------------------
 
 
@@ -115,12 +128,7 @@ class DapClient:
         return self.response(self.send(command, **arguments))
 
     def event(self, name: str, timeout: float | None = None) -> dict[str, Any]:
-        deadline = time.monotonic() + (timeout or self.timeout)
-        while True:
-            for i, message in enumerate(self.events):
-                if message.get("event") == name:
-                    return self.events.pop(i)
-            self._read(deadline, f"the {name!r} event")
+        return _take(self.events, "event", name, self._read, timeout or self.timeout)
 
     def attach(self, breakpoints: dict[str, list[int]]) -> None:
         """initialize, attach, the breakpoints (remote path -> lines), configurationDone: the
@@ -237,12 +245,7 @@ class InspectorClient:
         return result
 
     def event(self, method: str, timeout: float | None = None) -> dict[str, Any]:
-        deadline = time.monotonic() + (timeout or self.timeout)
-        while True:
-            for i, message in enumerate(self.events):
-                if message.get("method") == method:
-                    return self.events.pop(i)
-            self._read_message(deadline, f"the {method} event")
+        return _take(self.events, "method", method, self._read_message, timeout or self.timeout)
 
     def close(self) -> None:
         with contextlib.suppress(OSError):

@@ -9,14 +9,12 @@ websocket protocol, JDWP).
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
 import threading
 import time
 import urllib.request
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,8 +23,7 @@ from typing import TypeVar
 import pytest
 
 from pyodo_tasks.core.devfile import load_devfile
-from pyodo_tasks.core.gc import run_labels
-from pyodo_tasks.core.kube import Kube, Target
+from pyodo_tasks.core.kube import Kube
 from pyodo_tasks.dev.state import ForwardedPort, State, Status, status_name
 from tests.cluster.debugclients import (
     BREAKPOINT,
@@ -36,6 +33,7 @@ from tests.cluster.debugclients import (
     JdwpClient,
     inspector_targets,
 )
+from tests.cluster.sessions import dev_namespace
 from tests.cluster.test_dev_real import stop_dev
 
 pytestmark = pytest.mark.cluster
@@ -139,12 +137,7 @@ def debug_run(request, cluster_info, tmp_path: Path) -> Iterator[DebugRun]:
     path = tmp_path / example
     shutil.copytree(ROOT / "examples" / example, path, ignore=shutil.ignore_patterns(".pyodo"))
     name = load_devfile(path, environ={}).name
-    namespace = f"pyodo-test-debug-{uuid.uuid4().hex[:6]}"
-    kube = Kube(Target(kubeconfig=str(cluster_info.kubeconfig), namespace=namespace))
-    kube.ensure_namespace(namespace, run_labels(f"debug-{namespace}", 3600))
-    env = dict(os.environ, KUBECONFIG=str(cluster_info.kubeconfig))
-    for var in ("PYODO_NAMESPACE", "PYODO_CONTEXT", "PYODO_KUBECONFIG"):
-        env.pop(var, None)
+    namespace, kube, env = dev_namespace(cluster_info, "pyodo-test-debug")
     log = tmp_path / "dev.log"
     argv = [sys.executable, "-m", "pyodo_tasks.dev", str(path), "--namespace", namespace]
     with log.open("wb") as out:
@@ -192,6 +185,17 @@ def connected(what: str, connect: Callable[[], T], timeout: float = 30.0) -> T:
             time.sleep(0.5)
 
 
+def while_requested(url: str, wait: Callable[[], T]) -> tuple[Request, T]:
+    """An HTTP request sent, and ``wait()`` for the debugger's stop it causes; a wait that
+    times out says what the request got."""
+    request = Request(url)
+    request.start()
+    try:
+        return request, wait()
+    except DebugClientError as exc:
+        raise DebugClientError(f"{exc}; the request: {request.answered()!r}") from exc
+
+
 def hit_python(run: DebugRun, debug: ForwardedPort, url: str) -> str:
     line = line_of(run.path / "app.py", "body = ")
 
@@ -206,12 +210,7 @@ def hit_python(run: DebugRun, debug: ForwardedPort, url: str) -> str:
 
     client = connected("a DAP client", attach)
     try:
-        request = Request(url)
-        request.start()
-        try:
-            stopped = client.event("stopped", timeout=30)
-        except DebugClientError as exc:
-            raise DebugClientError(f"{exc}; the request: {request.answered()!r}") from exc
+        request, stopped = while_requested(url, lambda: client.event("stopped", timeout=30))
         assert stopped["body"]["reason"] == "breakpoint", stopped
         frames = client.request("stackTrace", threadId=stopped["body"]["threadId"], levels=1)
         top = frames["body"]["stackFrames"][0]
@@ -238,12 +237,7 @@ def hit_nodejs(run: DebugRun, debug: ForwardedPort, url: str) -> str:
         line = line_of(run.path / "server.js", "res.writeHead") - 1  # CDP lines are 0-based
         bp = client.call("Debugger.setBreakpointByUrl", lineNumber=line, urlRegex=r"server\.js$")
         assert bp["locations"], f"breakpoint not resolved: {bp}"
-        request = Request(url)
-        request.start()
-        try:
-            paused = client.event("Debugger.paused", timeout=30)
-        except DebugClientError as exc:
-            raise DebugClientError(f"{exc}; the request: {request.answered()!r}") from exc
+        request, paused = while_requested(url, lambda: client.event("Debugger.paused", timeout=30))
         assert paused["params"]["hitBreakpoints"] == [bp["breakpointId"]], paused["params"]
         assert paused["params"]["callFrames"][0]["location"]["lineNumber"] == line
         client.call("Debugger.removeBreakpoint", breakpointId=bp["breakpointId"])
@@ -262,9 +256,9 @@ def hit_java(run: DebugRun, debug: ForwardedPort, url: str) -> str:
         client.id_sizes()
         greeting = client.class_id("Ldemo/Greeting;")
         request_id = client.set_breakpoint(greeting, client.method_id(greeting, "text"))
-        request = Request(url)
-        request.start()
-        client.wait_event(BREAKPOINT, request_id, timeout=30)
+        request, _ = while_requested(
+            url, lambda: client.wait_event(BREAKPOINT, request_id, timeout=30)
+        )
         assert request.is_alive(), "the request must wait at the breakpoint"
         client.clear_and_resume(request_id)
         return request.answered()
