@@ -8,6 +8,7 @@ were. The engine does the work (``pyodo_tasks.forward_debugger``).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -55,7 +56,12 @@ def announce_debugger(config: pytest.Config, deployed: DeployedComponent) -> Non
     if not _debugging(config) or deployed.name in shown:
         return
     shown.add(deployed.name)
+    lines = forward_debugger(deployed.component)
     reporter = config.pluginmanager.get_plugin("terminalreporter")
-    for line in forward_debugger(deployed.component):
-        if reporter is not None:
+    capture = config.pluginmanager.get_plugin("capturemanager")
+    if reporter is None:
+        return
+    # A fixture's setup runs under output capture: the line must reach the terminal now.
+    with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
+        for line in lines:
             reporter.write_line(f"[pyodo] {line}")

@@ -33,7 +33,14 @@ from tests.cluster.debugclients import (
     JdwpClient,
     inspector_targets,
 )
-from tests.cluster.sessions import dev_namespace
+from tests.cluster.sessions import (
+    NODEJS,
+    dev_namespace,
+    kubeconfig_args,
+    leftovers,
+    run_id_of,
+    run_pytest,
+)
 from tests.cluster.test_dev_real import stop_dev
 
 pytestmark = pytest.mark.cluster
@@ -291,3 +298,31 @@ def test_a_debugger_stops_at_a_breakpoint_through_the_forward_across_a_restart(
     after = debug_run.wait_running("the edit reconciled", lambda s: s.observed_generation > seen)
     assert debug_run.port(after, "debug").local_port == debug.local_port, "the forward is kept"
     assert hit(debug_run, debug, http.url) == expected
+
+
+def test_pyodo_debug_deploys_the_component_under_test_for_a_debugger(
+    cluster_info, admin: Kube, tmp_path: Path
+) -> None:
+    """``pytest --pyodo-debug``: the Node.js example runs under its inspector, the terminal
+    names the forwarded port, and a test reaches the inspector through it."""
+    seen = tmp_path / "seen"
+    (tmp_path / "test_debuggable.py").write_text(
+        "import json, pathlib, urllib.request\n\n"
+        "def test_the_inspector_answers_through_the_forward(pyodo_component):\n"
+        "    forward = pyodo_component.component.forward('debug')  # the plugin's, reused\n"
+        "    url = f'http://{forward.address}/json/list'\n"
+        "    (target,) = json.load(urllib.request.urlopen(url, timeout=10))\n"
+        "    assert target['url'] == 'file:///projects/server.js', target\n"
+        f"    pathlib.Path({str(seen)!r}).write_text(forward.address)\n"
+    )
+    proc = run_pytest(
+        str(tmp_path),
+        f"--pyodo-component={NODEJS}",
+        "--pyodo-debug",
+        *kubeconfig_args(cluster_info),
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    address = seen.read_text()
+    assert f"[pyodo] nodejs-example: Node inspector on {address}:" in proc.stdout, proc.stdout
+    assert leftovers(admin, run_id_of(proc.stdout)) == []
