@@ -24,7 +24,7 @@ metadata: {name: %(name)s}
 components:
   - name: py
     container:
-      image: localhost/pyodo/builder-python:bookworm
+      image: localhost/pyodo/builder-python:bookworm-debugpy
       endpoints: [{name: http, targetPort: 8080}]
 commands:
   - id: run

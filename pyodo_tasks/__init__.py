@@ -35,6 +35,7 @@ __all__ = [  # noqa: RUF022 (plain sorted(), which tests/unit/test_public_api.py
     "VerifyResult",
     "WaitTimeout",
     "collect_expired",
+    "forward_debugger",
     "load_devfile",
     "run_labels",
     "verify_sync",
@@ -42,6 +43,7 @@ __all__ = [  # noqa: RUF022 (plain sorted(), which tests/unit/test_public_api.py
 
 if TYPE_CHECKING:
     from pyodo_tasks.core.component import Component, PushResult, SyncResult
+    from pyodo_tasks.core.debugging import forward_debugger
     from pyodo_tasks.core.devfile import Devfile, load_devfile
     from pyodo_tasks.core.gc import RUN_ID_LABEL, collect_expired, run_labels
     from pyodo_tasks.core.index import Changes, FileIndex
@@ -65,6 +67,7 @@ __getattr__ = lazy_exports(
     globals(),
     {
         "core.component": ("Component", "PushResult", "SyncResult"),
+        "core.debugging": ("forward_debugger",),
         "core.devfile": ("Devfile", "load_devfile"),
         "core.gc": ("RUN_ID_LABEL", "collect_expired", "run_labels"),
         "core.index": ("Changes", "FileIndex"),

@@ -11,7 +11,8 @@ namespace=dev``, work too). Image overrides:
 the devfile has: a variable naming no container is ignored). Registries for
 ``parent: {id: …}``: ``PYODO_DEVFILE_REGISTRY`` or ``doit push devfile_registry=URL|DIR``. How
 pyodo's agent reaches the pod: ``PYODO_LAYOUT`` or ``doit push layout=auto|inject|init``, the init
-layout's image ``PYODO_INIT_IMAGE`` or ``doit push init_image=REF``.
+layout's image ``PYODO_INIT_IMAGE`` or ``doit push init_image=REF``. Debug mode (the devfile's
+debug command, its debug endpoint forwarded): ``doit push debug=true``, ``doit dev --debug``.
 
 doit's state goes to ``.pyodo/doit.sqlite`` with the sqlite3 backend: the default dbm falls back
 to ``dbm.dumb`` here, which can corrupt under concurrent access.
@@ -92,6 +93,11 @@ def _target() -> Target:
     )
 
 
+def _flag(name: str) -> bool:
+    """A doit variable meant as a switch: ``debug=true`` (also 1, yes, on)."""
+    return (_variable(name) or "").strip().lower() in ("1", "true", "yes", "on")
+
+
 def _component_tasks() -> ComponentTasks:
     return ComponentTasks(
         ".",
@@ -102,6 +108,7 @@ def _component_tasks() -> ComponentTasks:
             "PYODO_LAYOUT": _variable("layout"),
             "PYODO_INIT_IMAGE": _variable("init_image"),
         },
+        debug=_flag("debug"),
     )
 
 
@@ -130,8 +137,7 @@ def task_init_image() -> dict[str, Any]:
     """Build pyodo's init image with docker/podman (``tag=REF``), ``push=true`` pushes it; then
     ``PYODO_INIT_IMAGE=REF`` (or ``doit push init_image=REF``) runs seed 000's init containers."""
     try:
-        push = (_variable("push") or "").strip().lower() in ("1", "true", "yes", "on")
-        return guarded(init_image_task(_variable("tag"), push))
+        return guarded(init_image_task(_variable("tag"), _flag("push")))
     except Exception as exc:
         fallback = next(failing_tasks([("init_image", [])], exc))
         del fallback["basename"]

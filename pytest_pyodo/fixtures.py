@@ -31,6 +31,7 @@ import pytest
 from pyodo_tasks.errors import ConfigError, PyodoError
 from pyodo_tasks.failures import debug_requested, summary
 
+from .debugging import announce_debugger, debug_render_options
 from .settings import Settings, check_component
 from .state import STATE_KEY, USED_KEY
 
@@ -191,7 +192,9 @@ def _record_properties(item: pytest.Item, handle: DeployedComponent) -> None:
     item.user_properties.extend(kv for kv in found.items() if kv not in have)
 
 
-def _deploy_planned(state: Any, session: PyodoRun) -> None:
+def _deploy_planned(
+    state: Any, session: PyodoRun, render_options: Mapping[str, Any] | None = None
+) -> None:
     """On the first deploy of a session: deploy every component the collected tests need at
     once (threads), so a session needing several waits for the slowest, not for the sum."""
     if state.planned:
@@ -202,7 +205,8 @@ def _deploy_planned(state: Any, session: PyodoRun) -> None:
     from .session import DeployRequest
 
     requests = [
-        DeployRequest(path, overrides, None, shared) for path, overrides, shared in state.plan
+        DeployRequest(path, overrides, render_options, shared)
+        for path, overrides, shared in state.plan
     ]
     session.deploy_all(requests)
 
@@ -224,11 +228,11 @@ def pyodo_deploy(request: pytest.FixtureRequest, pyodo_session: PyodoRun) -> Dep
         resolved = _resolve(request.config, path)
         options: dict[str, Any] = {
             "image_overrides": image_overrides,
-            "render_options": render_options,
+            "render_options": debug_render_options(request.config, render_options),
             "shared": shared,
         }
         try:
-            _deploy_planned(state, pyodo_session)
+            _deploy_planned(state, pyodo_session, debug_render_options(request.config, None))
             handle = pyodo_session.component(resolved, **options)
         except PyodoError as exc:
             error = str(exc)
@@ -241,6 +245,7 @@ def pyodo_deploy(request: pytest.FixtureRequest, pyodo_session: PyodoRun) -> Dep
             try:
                 deployed = pyodo_session.deploy(resolved, **options)
                 _record_properties(request.node, deployed)
+                announce_debugger(request.config, deployed)
                 return deployed
             except PyodoError as exc:
                 error = f"deploying {resolved}: {exc}"

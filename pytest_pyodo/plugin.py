@@ -23,6 +23,7 @@ from pyodo_tasks.errors import PyodoError
 from pyodo_tasks.failures import summary
 
 from . import newhooks
+from .debugging import add_debug_option
 from .fixtures import (
     MARKER,
     marker_overrides,
@@ -55,6 +56,7 @@ __all__ = [
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     add_options(parser)
+    add_debug_option(parser)
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:

@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from pyodo_tasks.core.debugging import debug_port
 from pyodo_tasks.core.devfile import Container, Devfile
 from pyodo_tasks.core.devfile.model import NO_RUN_COMMAND
 from pyodo_tasks.runtime import contract
@@ -322,6 +323,10 @@ def _app_env(devfile: Devfile, container: Container, ctx: RenderContext) -> list
         "PROJECTS_ROOT": source,
         "PROJECT_SOURCE": source,
     }
+    port = debug_port(devfile) if ctx.debug else None
+    if port is not None and port.container == container.name:
+        # Debug mode: the debug command and the language scripts listen on $DEBUG_PORT.
+        contract_env[contract.ENV_DEBUG_PORT] = str(port.port)
     own = {e.name for e in container.env}
     env = [{"name": k, "value": v} for k, v in contract_env.items() if k not in own]
     return env + _env(devfile, container)

@@ -32,6 +32,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("path", nargs="?", default=".", help="component directory (default: .)")
     p.add_argument("--seconds", type=float, default=0, help="stop after this many seconds")
     p.add_argument("--cleanup", action="store_true", help="delete the component on exit")
+    p.add_argument(
+        "--debug",
+        action="store_true",
+        help="run the devfile's debug command and forward its debug endpoint",
+    )
     p.add_argument("--kubeconfig", help="kubeconfig file (default: PYODO_KUBECONFIG, KUBECONFIG)")
     p.add_argument("--context", help="kubeconfig context (default: PYODO_CONTEXT, current)")
     p.add_argument("--namespace", "-n", help="namespace (default: PYODO_NAMESPACE, context's)")
@@ -65,6 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.path,
         seconds=args.seconds,
         cleanup=args.cleanup,
+        debug=args.debug,
         target=target,
         image_overrides=dict(args.image),
     )

@@ -30,6 +30,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from pyodo_tasks.core.component import Component
+from pyodo_tasks.dev.debugging import AttachNotice
 from pyodo_tasks.dev.display import Display
 from pyodo_tasks.dev.events import Event, EventQueue
 from pyodo_tasks.dev.forwards import Forwards, forwardable_endpoints
@@ -85,6 +86,7 @@ class Controller:
             say=lambda line: self.display.line(line),
         )
         self._push = PushStep(self._report, write=self._status)
+        self._attach = AttachNotice(lambda line: self.display.line(line))
         self._pod_uid: str | None = None
         self._retries = 0
         self.reconciles = 0
@@ -184,6 +186,7 @@ class Controller:
         if via is None:
             return
         self._forwards.probe_schemes()
+        self._attach.show(self.component, self._forwards.ports)
         log.debug("reconcile #%d: %s (via %s)", self.reconciles, steps, via)
 
     # -- steps ---------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from dataclasses import replace
 from typing import Any
 
 from pyodo_tasks.core.component import Component
+from pyodo_tasks.core.debugging import debug_port, is_debug_endpoint
 from pyodo_tasks.core.kube import Kube, PortForwarder
 from pyodo_tasks.dev.schemes import SchemeProber
 from pyodo_tasks.dev.state import ForwardedPort
@@ -33,13 +34,22 @@ def _scheme_key(endpoint: Any) -> tuple[str, int, str]:
 
 
 def forwardable_endpoints(component: Component) -> list[tuple[str, Any]]:
-    """``(container name, endpoint)`` for every endpoint a port-forward can carry, in order."""
-    return [
+    """``(container name, endpoint)`` for every endpoint a port-forward can carry, in order.
+
+    Debug endpoints (``debug``, ``debug-…``) only in debug mode, as odo does; there, a
+    ``DEBUG_PORT`` with no such endpoint is forwarded too (:mod:`pyodo_tasks.core.debugging`).
+    """
+    debug = component.context.debug
+    found = [
         (container.name, endpoint)
         for container in component.devfile.containers
         for endpoint in container.endpoints
-        if endpoint.protocol in _TCP_PROTOCOLS
+        if endpoint.protocol in _TCP_PROTOCOLS and (debug or not is_debug_endpoint(endpoint))
     ]
+    port = debug_port(component.devfile) if debug else None
+    if port is not None and all(endpoint.name != port.endpoint.name for _, endpoint in found):
+        found.append((port.container, port.endpoint))
+    return found
 
 
 class Forwards:

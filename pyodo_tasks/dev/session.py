@@ -58,6 +58,7 @@ class DevSession:
         environ: Mapping[str, str] | None = None,
         display: Display | None = None,
         cleanup: bool = False,
+        debug: bool = False,
         wait_timeout: float = 300.0,
         watch_timeout: int = 30,
     ) -> None:
@@ -66,6 +67,9 @@ class DevSession:
         self.labels = dict(labels or {})
         self.environ = environ
         self.cleanup = cleanup
+        #: ``--debug``: the pod runs the devfile's debug command (``PYODO_DEBUG=true``) and the
+        #: debug endpoint is forwarded (:mod:`pyodo_tasks.core.debugging`).
+        self.render_options = {"debug": True} if debug else None
         self.wait_timeout = wait_timeout
         self.watch_timeout = watch_timeout
         #: Where our own stdout/stderr go when they are files: never synced (``> dev.log``).
@@ -77,6 +81,7 @@ class DevSession:
             target or Target.from_env(environ),
             image_overrides=self.image_overrides,
             labels=self.labels,
+            render_options=self.render_options,
             environ=environ,
             exclude=self.own_output,
         )
@@ -103,6 +108,7 @@ class DevSession:
             kube=self.kube,
             image_overrides=self.image_overrides,
             labels=self.labels,
+            render_options=self.render_options,
             environ=self.environ,
             exclude=self.own_output,
         )

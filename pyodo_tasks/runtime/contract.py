@@ -89,7 +89,9 @@ PAUSE_REF: Final = "localhost/pyodo/pause:3.10"
 INIT_REF: Final = "localhost/pyodo/init:0.2.0"
 BUILDER_REFS: Final = {
     "builder-nodejs": "localhost/pyodo/builder-nodejs:bookworm",
-    "builder-python": "localhost/pyodo/builder-python:bookworm",
+    # A new tag when an image's packages change (debugpy here): two recipes under one tag would
+    # replace each other's import on a cluster shared by checkouts of different versions.
+    "builder-python": "localhost/pyodo/builder-python:bookworm-debugpy",
     "builder-java": "localhost/pyodo/builder-java:bookworm",
 }
 

@@ -39,6 +39,7 @@ class BoundComponent:
         labels: Mapping[str, str] | None = None,
         devfile_registry: str | None = None,
         settings: Mapping[str, str | None] | None = None,
+        debug: bool = False,
     ) -> None:
         self.path = Path(path)
         #: ``PYODO_*`` values from doit's variables (``layout=``, ``init_image=``), over the env's.
@@ -49,6 +50,9 @@ class BoundComponent:
         self.labels = dict(labels or {})
         #: Registries for ``parent: {id: …}`` (doit ``devfile_registry=``), over the env's.
         self.devfile_registry = devfile_registry
+        #: ``doit push debug=true``: the pod runs the devfile's debug command
+        #: (:mod:`pyodo_tasks.core.debugging`); switching it rolls the pod.
+        self.debug = debug
 
     @cached_property
     def component(self) -> Component:
@@ -63,6 +67,7 @@ class BoundComponent:
             self.target,
             image_overrides=self.image_overrides,
             labels=self.labels,
+            render_options={"debug": True} if self.debug else None,
             environ=environ,
         )
 

@@ -20,13 +20,15 @@ __all__ = ["dev_task"]
 
 
 def dev_task(tasks: ComponentTasks) -> dict[str, Any]:
-    """``doit dev [--seconds S] [--cleanup]`` for the component ``tasks`` is bound to."""
+    """``doit dev [--seconds S] [--cleanup] [--debug]`` for the component ``tasks`` is bound to
+    (``--debug``, or ``doit dev debug=true`` like ``doit push``'s)."""
 
-    def run(seconds: float, cleanup: bool) -> None:
+    def run(seconds: float, cleanup: bool, debug: bool) -> None:
         dev.run_dev(
             tasks.path,
             seconds=seconds,
             cleanup=cleanup,
+            debug=debug or tasks.debug,
             target=tasks.target,
             image_overrides=tasks.image_overrides,
             labels=tasks.labels,

@@ -11,6 +11,7 @@ from typing import Any
 
 __all__ = [
     "CLEANUP_PARAM",
+    "DEBUG_PARAM",
     "JSON_PARAM",
     "LINES_PARAM",
     "SECONDS_PARAM",
@@ -59,6 +60,13 @@ CLEANUP_PARAM: Param = {
     "default": False,
     "help": "delete the component on exit (default: keep it running)",
 }
+DEBUG_PARAM: Param = {
+    "name": "debug",
+    "long": "debug",
+    "type": bool,
+    "default": False,
+    "help": "run the devfile's debug command and forward its debug endpoint",
+}
 JSON_PARAM: Param = {
     "name": "as_json",
     "long": "json",
@@ -80,7 +88,7 @@ TASK_PARAMS: dict[str, list[Param]] = {
     "logs": [*TARGET_PARAMS, LINES_PARAM],
     "verify": TARGET_PARAMS,
     "why": [*TARGET_PARAMS, JSON_PARAM],
-    "dev": [*TARGET_PARAMS, SECONDS_PARAM, CLEANUP_PARAM],
+    "dev": [*TARGET_PARAMS, SECONDS_PARAM, CLEANUP_PARAM, DEBUG_PARAM],
 }
 #: Tasks taking positional arguments, and the action parameter receiving them (doit's
 #: ``pos_arg``): ``doit why server.js src/``.

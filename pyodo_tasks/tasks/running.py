@@ -11,6 +11,7 @@ import signal
 import threading
 import time
 
+from pyodo_tasks.core.debugging import attach_lines, debugger, is_debug_endpoint
 from pyodo_tasks.core.endpoints import matching_url, shown_scheme
 from pyodo_tasks.core.kube.target import Target
 from pyodo_tasks.core.teardown import delete_labelled_component, orphan_of
@@ -26,14 +27,18 @@ class RunningTasks(BoundComponent):
 
     def _forward(self, seconds: float = 0) -> None:
         component = self.component
-        urls = []
+        urls, attach = [], []
         for container in component.devfile.containers:
             for endpoint in container.endpoints:
                 forwarder = component.forward(endpoint.name)
                 url = f"{shown_scheme(endpoint)}://{forwarder.address}{endpoint.path}"
                 urls.append(f"{endpoint.name}: {matching_url(url, endpoint)}")
+                if self.debug and is_debug_endpoint(endpoint):
+                    attach += self._attach_lines(forwarder.host, forwarder.local_port)
         for url in urls:
             say(f"Forwarding {url}")
+        for line in attach:
+            say(line)
         say("Press Ctrl-C to stop" if not seconds else f"Forwarding for {seconds:g}s")
         stop = threading.Event()
         previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -48,6 +53,12 @@ class RunningTasks(BoundComponent):
         finally:
             signal.signal(signal.SIGTERM, previous)
             component.stop_forwards()
+
+    def _attach_lines(self, host: str, port: int) -> list[str]:
+        """``doit forward debug=true``: how to attach to the forwarded debug endpoint."""
+        devfile = self.component.devfile
+        kind = debugger(devfile)
+        return list(attach_lines(kind, host, port, devfile.source_dir))
 
     def _delete(self) -> None:
         try:

@@ -13,13 +13,14 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from pyodo_tasks.cluster import ClusterInfo
-from pyodo_tasks.core.gc import RUN_ID_LABEL
-from pyodo_tasks.core.kube import Kube
+from pyodo_tasks.core.gc import RUN_ID_LABEL, run_labels
+from pyodo_tasks.core.kube import Kube, Target
 from pytest_pyodo.settings import SETTINGS
 
 ROOT = Path(__file__).parents[2]
@@ -34,6 +35,19 @@ def clean_env(*also: str) -> dict[str, str]:
     """This process's environment without the developer's pyodo settings, nor ``also``."""
     dropped = {s.env for s in SETTINGS} | set(also)
     return {k: v for k, v in os.environ.items() if k not in dropped}
+
+
+def dev_namespace(cluster_info: ClusterInfo, prefix: str) -> tuple[str, Kube, dict[str, str]]:
+    """A new labelled namespace for a ``doit dev`` subprocess (collected by ``doit gc`` if the
+    test dies), a connection to it, and the subprocess's environment: the cluster's kubeconfig,
+    none of the developer's target settings."""
+    namespace = f"{prefix}-{uuid.uuid4().hex[:6]}"
+    kube = Kube(Target(kubeconfig=str(cluster_info.kubeconfig), namespace=namespace))
+    kube.ensure_namespace(namespace, run_labels(f"{prefix}-{namespace}", 3600))
+    env = dict(os.environ, KUBECONFIG=str(cluster_info.kubeconfig))
+    for var in ("PYODO_NAMESPACE", "PYODO_CONTEXT", "PYODO_KUBECONFIG"):
+        env.pop(var, None)
+    return namespace, kube, env
 
 
 def run_pytest(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:

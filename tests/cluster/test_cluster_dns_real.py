@@ -25,7 +25,7 @@ from pyodo_tasks.testbed import clusterdns
 
 pytestmark = pytest.mark.cluster
 
-IMAGE = "localhost/pyodo/builder-python:bookworm"
+IMAGE = "localhost/pyodo/builder-python:bookworm-debugpy"
 
 
 def kubectl(info: ClusterInfo, *args: str, stdin: str | None = None) -> str:

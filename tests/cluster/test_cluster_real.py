@@ -27,7 +27,7 @@ from pyodo_tasks.testbed import components, procs
 
 pytestmark = pytest.mark.cluster
 
-IMAGE = "localhost/pyodo/builder-python:bookworm"
+IMAGE = "localhost/pyodo/builder-python:bookworm-debugpy"
 PORT = 8080
 T = TypeVar("T")
 

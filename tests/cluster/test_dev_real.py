@@ -7,7 +7,6 @@ user could read: the status ConfigMap and the forwarded port it names.
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import statistics
@@ -15,7 +14,6 @@ import subprocess
 import sys
 import time
 import urllib.request
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,9 +21,9 @@ from pathlib import Path
 import pytest
 
 from pyodo_tasks.core.component import Component
-from pyodo_tasks.core.gc import run_labels
-from pyodo_tasks.core.kube import Kube, Target
+from pyodo_tasks.core.kube import Kube
 from pyodo_tasks.dev.state import State, Status, status_name
+from tests.cluster.sessions import dev_namespace
 
 pytestmark = pytest.mark.cluster
 
@@ -116,12 +114,7 @@ def stop_dev(proc: subprocess.Popen[bytes]) -> None:
 def dev(cluster_info, tmp_path_factory) -> Iterator[DevRun]:
     path = tmp_path_factory.mktemp("dev") / "nodejs"
     shutil.copytree(ROOT / "examples" / "nodejs", path, ignore=shutil.ignore_patterns(".pyodo"))
-    namespace = f"pyodo-test-dev-{uuid.uuid4().hex[:6]}"
-    kube = Kube(Target(kubeconfig=str(cluster_info.kubeconfig), namespace=namespace))
-    kube.ensure_namespace(namespace, run_labels(f"dev-{namespace}", 3600))
-    env = dict(os.environ, KUBECONFIG=str(cluster_info.kubeconfig))
-    for var in ("PYODO_NAMESPACE", "PYODO_CONTEXT", "PYODO_KUBECONFIG"):
-        env.pop(var, None)
+    namespace, kube, env = dev_namespace(cluster_info, "pyodo-test-dev")
     log = path.parent / "dev.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(

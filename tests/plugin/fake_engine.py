@@ -126,8 +126,11 @@ class FakeComponent:
         self.options = options
         self.kube = kube
         self.devfile = SimpleNamespace(
-            app_container=SimpleNamespace(name="runtime", image=f"fake/{self.name}:1"),
+            app_container=SimpleNamespace(name="runtime", image=f"fake/{self.name}:1", env=()),
             source_dir="/projects",
+            name=self.name,
+            path=self.root / "devfile.yaml",
+            containers=(),  # no endpoints: --pyodo-debug says there is nothing to forward
         )
         record(
             "component",

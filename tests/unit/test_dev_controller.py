@@ -58,7 +58,7 @@ class FakeComponent:
     def __init__(self, kube: DevKube, port: int = 3000, protocol: str = "http") -> None:
         self.kube = kube
         self.name = "app"
-        self.context = SimpleNamespace(labels={"pyodo.dev/run-id": "r"})
+        self.context = SimpleNamespace(labels={"pyodo.dev/run-id": "r"}, debug=False)
         endpoint = Endpoint("http", port, protocol=protocol)
         self.devfile = SimpleNamespace(
             containers=[SimpleNamespace(name="runtime", endpoints=[endpoint])], path="devfile.yaml"

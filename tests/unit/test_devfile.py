@@ -352,7 +352,7 @@ components:
   - name: app
     container: {image: localhost/pyodo/builder-nodejs:bookworm}
   - name: tools
-    container: {image: localhost/pyodo/builder-python:bookworm, sourceMapping: /src}
+    container: {image: localhost/pyodo/builder-python:bookworm-debugpy, sourceMapping: /src}
 commands:
   - id: gen
     exec: {component: tools, commandLine: make gen}

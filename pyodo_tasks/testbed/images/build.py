@@ -207,7 +207,12 @@ RECIPES: dict[str, Recipe] = {
     "builder-nodejs": _builder_recipe(
         "nodejs", ("nodejs",), f"{contract.APP_ROOT}/src/node_modules/.bin:"
     ),
-    "builder-python": _builder_recipe("python", ("python3",), ""),
+    # debugpy for `doit dev --debug` (examples/python). Its python3-pydevd needs gdb, whose
+    # libsource-highlight4v5 depends on the virtual libboost-regex1.74.0-icu72: debootstrap
+    # resolves no virtual package, so the package providing it is named.
+    "builder-python": _builder_recipe(
+        "python", ("python3", "python3-debugpy", "libboost-regex1.74.0"), ""
+    ),
     "builder-java": _builder_recipe("java", ("openjdk-17-jdk-headless",), ""),
 }
 #: Every image ensure_images knows, in build order.
