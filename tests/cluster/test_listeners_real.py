@@ -22,9 +22,9 @@ from urllib.parse import urlsplit
 
 import pytest
 import yaml
+from podrun import kubectl, run_pod  # tests/cluster is on sys.path
 
 from pyodo_tasks.cluster import ClusterInfo, get_provider
-from pyodo_tasks.core.wait import wait_for
 from pyodo_tasks.testbed import components, procs
 from pyodo_tasks.testbed.layout import Layout
 
@@ -175,15 +175,6 @@ def test_the_hosts_own_addresses_refuse_the_api_and_kubelet_ports(layout: Layout
                 socket.create_connection((address, port), timeout=5).close()
 
 
-def kubectl(info: ClusterInfo, *args: str, stdin: str | None = None) -> str:
-    argv = [str(info.kubectl), f"--kubeconfig={info.kubeconfig}", f"--context={info.context}"]
-    proc = subprocess.run(
-        [*argv, *args], input=stdin, capture_output=True, text=True, timeout=180, check=False
-    )
-    assert proc.returncode == 0, f"kubectl {' '.join(args)}: {proc.stderr[-600:]}"
-    return proc.stdout
-
-
 @pytest.fixture(scope="module")
 def namespace(cluster_info: ClusterInfo, layout: Layout) -> Iterator[str]:
     from pyodo_tasks.testbed.images import ensure_images
@@ -240,23 +231,7 @@ def test_a_pod_reaches_the_api_through_the_kubernetes_service(
             ],
         },
     }
-    kubectl(cluster_info, "apply", "-f", "-", stdin=json.dumps(pod))
-
-    def finished() -> tuple[str | None, str]:
-        phase = kubectl(
-            cluster_info,
-            "-n",
-            namespace,
-            "get",
-            "pod",
-            "api-probe",
-            "-o",
-            "jsonpath={.status.phase}",
-        )
-        return (phase if phase in ("Succeeded", "Failed") else None), phase
-
-    phase = wait_for(finished, "pod api-probe to finish", 120, interval=1.0)
-    logs = kubectl(cluster_info, "-n", namespace, "logs", "api-probe")
+    phase, logs = run_pod(cluster_info, pod)
     assert phase == "Succeeded", logs[-1500:]
     svc = f"https://{layout.net.api_service_ip}:443/version 200"
     assert logs.splitlines() == [svc, f"{endpoint} 200"]
