@@ -6,7 +6,7 @@ then the node agents. ``down`` stops them in reverse.
 
 from __future__ import annotations
 
-from pyodo_tasks.testbed.layout import Layout
+from pyodo_tasks.testbed.layout import LOOPBACK, Layout
 from pyodo_tasks.testbed.procs import Daemon
 
 
@@ -54,6 +54,8 @@ def containerd(layout: Layout) -> Daemon:
 
 
 def kube_apiserver(layout: Layout) -> Daemon:
+    """Listens on loopback only; advertises the node address (the pod bridge's), which pods
+    reach through :mod:`.hostnet`'s NAT (Endpoints refuse a loopback address)."""
     pki, net = layout.pki, layout.net
     return _d(
         layout,
@@ -61,7 +63,7 @@ def kube_apiserver(layout: Layout) -> Daemon:
         [
             str(layout.bin_dir / "kube-apiserver"),
             f"--etcd-servers=http://127.0.0.1:{net.etcd_client_port}",
-            "--bind-address=0.0.0.0",
+            f"--bind-address={LOOPBACK}",
             f"--secure-port={net.api_port}",
             f"--advertise-address={net.node_ip}",
             f"--service-cluster-ip-range={net.service_cidr}",
@@ -91,7 +93,7 @@ def _control_kubeconfig_args(layout: Layout, component: str) -> list[str]:
         f"--kubeconfig={kc}",
         f"--authentication-kubeconfig={kc}",
         f"--authorization-kubeconfig={kc}",
-        "--bind-address=127.0.0.1",
+        f"--bind-address={LOOPBACK}",
         "--leader-elect=false",
         "--profiling=false",
         "--v=1",
@@ -133,6 +135,8 @@ def kube_scheduler(layout: Layout) -> Daemon:
 
 
 def kubelet(layout: Layout) -> Daemon:
+    """Its node IP is the pod bridge's address (a loopback one is refused); it listens on
+    loopback (``kubelet.yaml``), where :mod:`.hostnet` sends the apiserver's connections."""
     return _d(
         layout,
         "kubelet",

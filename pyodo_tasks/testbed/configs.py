@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from pyodo_tasks.testbed.layout import Layout
+from pyodo_tasks.testbed.layout import LOOPBACK, Layout
 
 
 def has_cap_sys_resource(status_text: str | None = None) -> bool:
@@ -123,6 +123,8 @@ def kubelet_config(layout: Layout, cluster_dns: str | None = None) -> str:
     ``failCgroupV1: false`` because kubelet >= 1.35 refuses cgroup v1 by default; cgroupfs
     because PID 1 is not systemd; eviction thresholds low so a nearly full dev disk does not
     evict the pods under test; webhook authn/authz so only the apiserver and admin can exec.
+    Every port on loopback: the apiserver reaches the kubelet at the node IP, which
+    :mod:`.hostnet` sends to 127.0.0.1.
     """
     pki = layout.pki
     net = layout.net
@@ -135,10 +137,10 @@ def kubelet_config(layout: Layout, cluster_dns: str | None = None) -> str:
             "x509": {"clientCAFile": str(pki / "ca.crt")},
         },
         "authorization": {"mode": "Webhook"},
-        "address": net.node_ip,
+        "address": LOOPBACK,
         "port": net.kubelet_port,
         "readOnlyPort": 0,
-        "healthzBindAddress": "127.0.0.1",
+        "healthzBindAddress": LOOPBACK,
         "healthzPort": net.kubelet_healthz_port,
         "tlsCertFile": str(pki / "kubelet.crt"),
         "tlsPrivateKeyFile": str(pki / "kubelet.key"),
@@ -177,7 +179,10 @@ def kubelet_config(layout: Layout, cluster_dns: str | None = None) -> str:
 
 
 def kube_proxy_config(layout: Layout) -> str:
-    """KubeProxyConfiguration in iptables mode that leaves conntrack sysctls alone."""
+    """KubeProxyConfiguration in iptables mode that leaves conntrack sysctls alone.
+
+    NodePorts open on loopback only (kube-proxy's default is every address of the host).
+    """
     net = layout.net
     conf = {
         "apiVersion": "kubeproxy.config.k8s.io/v1alpha1",
@@ -189,8 +194,9 @@ def kube_proxy_config(layout: Layout) -> str:
         "bindAddress": net.node_ip,
         # 0, not the default -999: lowering oom_score_adj needs CAP_SYS_RESOURCE.
         "oomScoreAdj": 0,
-        "healthzBindAddress": f"127.0.0.1:{net.proxy_healthz_port}",
-        "metricsBindAddress": f"127.0.0.1:{net.proxy_metrics_port}",
+        "healthzBindAddress": f"{LOOPBACK}:{net.proxy_healthz_port}",
+        "metricsBindAddress": f"{LOOPBACK}:{net.proxy_metrics_port}",
+        "nodePortAddresses": [f"{LOOPBACK}/32"],
         "conntrack": {
             "maxPerCore": 0,
             "min": 0,

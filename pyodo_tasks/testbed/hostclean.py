@@ -145,6 +145,11 @@ def delete_new_chains(snap_chains: dict[str, list[str]]) -> list[str]:
     return removed
 
 
+def target_of(rule: str) -> str | None:
+    """The chain or target an ``iptables -S`` rule line jumps to (None when it has none)."""
+    return _target(shlex.split(rule))
+
+
 def _target(words: list[str]) -> str | None:
     for flag in ("-j", "-g"):
         if flag in words:

@@ -6,18 +6,25 @@ configs into a temporary directory and ``down`` knows exactly which directories 
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pyodo_tasks.testbed import paths
 from pyodo_tasks.testbed.versions import KUBERNETES_VERSION, SANDBOX_IMAGE
 
+#: The only address the cluster's daemons listen on.
+LOOPBACK = "127.0.0.1"
+
 
 @dataclass(frozen=True)
 class Network:
-    """Address plan. Pod and service ranges avoid the host's 192.0.2.0/24."""
+    """Address plan. Pod and service ranges avoid the host's 192.0.2.0/24.
 
-    node_ip: str = "127.0.0.1"
+    Every daemon listens on :data:`LOOPBACK` only; the node's address (:attr:`node_ip`) is the
+    pod bridge's gateway, which only pods and this host reach (see :mod:`.hostnet`).
+    """
+
     pod_cidr: str = "10.244.0.0/24"
     service_cidr: str = "10.96.0.0/24"
     #: First address of the service range: the ``kubernetes`` Service ClusterIP.
@@ -31,6 +38,22 @@ class Network:
     proxy_metrics_port: int = 10249
     #: Linux bridge the CNI bridge plugin creates; not ``cni0`` so it never clashes.
     bridge: str = "pyodo0"
+
+    @property
+    def node_ip(self) -> str:
+        """The node's InternalIP and the apiserver's advertised address: the pod bridge's
+        gateway (first address of the pod range), not the host's LAN address.
+
+        Why not 127.0.0.1: the kubelet refuses a loopback node IP and the ``kubernetes``
+        Service's Endpoints refuse a loopback address; the bridge's is neither, and exists
+        without a network (no default route needed).
+        """
+        return str(next(ipaddress.ip_network(self.pod_cidr).hosts()))
+
+    @property
+    def bridge_address(self) -> str:
+        """The bridge's address with the pod range's prefix, as the CNI bridge plugin sets it."""
+        return f"{self.node_ip}/{ipaddress.ip_network(self.pod_cidr).prefixlen}"
 
 
 @dataclass(frozen=True)
@@ -127,7 +150,7 @@ class Layout:
 
     @property
     def server_url(self) -> str:
-        return f"https://127.0.0.1:{self.net.api_port}"
+        return f"https://{LOOPBACK}:{self.net.api_port}"
 
     @property
     def own_dirs(self) -> tuple[Path, ...]:

@@ -27,9 +27,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from pyodo_tasks import host
 from pyodo_tasks.cluster.provider import ClusterInfo, ClusterStatus, ImageArchiveLike, Provider
-from pyodo_tasks.errors import ClusterError, ClusterSetupError
+from pyodo_tasks.errors import ClusterError
 from pyodo_tasks.testbed import (
     components,
     ctrimages,
@@ -46,28 +45,10 @@ from pyodo_tasks.testbed import (
     settings,
     uplock,
 )
-from pyodo_tasks.testbed.layout import Layout, Network
+from pyodo_tasks.testbed.layout import Layout
 from pyodo_tasks.testbed.localfiles import CONTEXT
 from pyodo_tasks.testbed.progress import Progress, as_progress
 from pyodo_tasks.testbed.versions import KUBERNETES_VERSION
-
-
-def detect_node_ip() -> str:
-    """IPv4 address of the default-route interface (pods reach the apiserver through it)."""
-    what = "finding the node IP"
-    try:
-        route = ["ip", "-4", "-j", "route", "show", "default"]
-        routes = json.loads(host.run(route, timeout=30, what=what, check=False).stdout or "[]")
-        devs = [r["dev"] for r in routes if r.get("dev")]
-        addr = ["ip", "-4", "-j", "addr", "show", *(["dev", devs[0]] if devs else [])]
-        addrs = json.loads(host.run(addr, timeout=30, what=what, check=False).stdout or "[]")
-    except (ClusterSetupError, ValueError):
-        return "127.0.0.1"
-    for link in addrs:
-        for info in link.get("addr_info", []):
-            if info.get("scope") == "global" and info.get("local"):
-                return str(info["local"])
-    return "127.0.0.1"
 
 
 class LocalProvider(Provider):
@@ -88,7 +69,7 @@ class LocalProvider(Provider):
         version: str = KUBERNETES_VERSION,
         cluster_dns: bool | None = None,
     ) -> None:
-        self.layout = layout or Layout(version=version, net=Network(node_ip=detect_node_ip()))
+        self.layout = layout or Layout(version=version)
         self.images = images
         #: CoreDNS as the cluster's DNS (default: ``$PYODO_CLUSTER_DNS`` is ``1``).
         self.cluster_dns = settings.cluster_dns() if cluster_dns is None else cluster_dns
@@ -140,11 +121,6 @@ class LocalProvider(Provider):
         if self._healthy():
             localimages.import_images(lay, archives, self._progress)
             return self.info()
-        if lay.net.node_ip.startswith("127."):
-            raise ClusterSetupError(
-                "no non-loopback IPv4 address on the default-route interface; pods could not "
-                "reach the apiserver (configure a default route)"
-            )
         with self._progress.phase("clearing leftovers of an earlier run"):
             localdown.down(lay)
         try:
@@ -179,6 +155,7 @@ class LocalProvider(Provider):
         bootstrap = manifests.dump_all(manifests.bootstrap_objects())
         localapi.kubectl(lay, ["apply", "-f", "-"], stdin=bootstrap)
         boot.wait_node_ready()
+        boot.put_loopback_nat_first()
         boot.smoke_pod()
         if self.cluster_dns:
             boot.start_cluster_dns()

@@ -15,7 +15,16 @@ from typing import TypeVar
 
 from pyodo_tasks import host
 from pyodo_tasks.errors import ClusterSetupError
-from pyodo_tasks.testbed import clusterdns, components, hostclean, localapi, manifests, procs, waits
+from pyodo_tasks.testbed import (
+    clusterdns,
+    components,
+    hostclean,
+    hostnet,
+    localapi,
+    manifests,
+    procs,
+    waits,
+)
 from pyodo_tasks.testbed.layout import Layout
 from pyodo_tasks.testbed.progress import Phase, Progress
 
@@ -23,10 +32,13 @@ T = TypeVar("T")
 
 
 def prepare_host(lay: Layout) -> None:
-    """Sysctls pods need (restored by ``down``) and a FORWARD accept for our bridge."""
+    """Sysctls pods need (restored by ``down``), a FORWARD accept for our bridge, the bridge
+    with the node address and the NAT to the loopback-only listeners (:mod:`.hostnet`)."""
     hostclean.write_sysctl("net.ipv4.ip_forward", "1")
     hostclean.write_sysctl("net.bridge.bridge-nf-call-iptables", "1")
     hostclean.ensure_forward_accept(lay.net.bridge)
+    hostnet.ensure_bridge(lay.net)
+    hostnet.install(lay.net)
 
 
 class Boot:
@@ -127,6 +139,19 @@ class Boot:
                 interval=1.0,
                 check=self._all_alive,
             )
+
+    def put_loopback_nat_first(self) -> None:
+        """Once kube-proxy has written its Service rules, put :mod:`.hostnet`'s jumps above them
+        (else pods reaching the ``kubernetes`` Service meet kube-proxy's DNAT first)."""
+
+        def probe() -> tuple[bool | None, str]:
+            synced = hostnet.kube_proxy_synced()
+            return (True if synced else None), "no KUBE-SERVICES jump yet"
+
+        waits.wait_for(
+            probe, "kube-proxy's first sync", self._left(), interval=0.5, check=self._all_alive
+        )
+        hostnet.put_jumps_first(self.layout.net)
 
     def start_cluster_dns(self) -> None:
         """Apply kubeadm's CoreDNS objects and wait (bounded) until the Deployment is available."""

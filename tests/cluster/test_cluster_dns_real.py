@@ -10,31 +10,20 @@ resolver as well.
 
 from __future__ import annotations
 
-import json
-import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
+from podrun import kubectl, run_pod  # tests/cluster is on sys.path
 
 from pyodo_tasks.cluster import ClusterInfo, get_provider
-from pyodo_tasks.core.wait import wait_for
 from pyodo_tasks.testbed import clusterdns
 
 pytestmark = pytest.mark.cluster
 
 IMAGE = "localhost/pyodo/builder-python:bookworm-debugpy"
-
-
-def kubectl(info: ClusterInfo, *args: str, stdin: str | None = None) -> str:
-    argv = [str(info.kubectl), f"--kubeconfig={info.kubeconfig}", f"--context={info.context}"]
-    proc = subprocess.run(
-        [*argv, *args], input=stdin, capture_output=True, text=True, timeout=180, check=False
-    )
-    assert proc.returncode == 0, f"kubectl {' '.join(args)}: {proc.stderr[-600:]}"
-    return proc.stdout
 
 
 def web_objects(namespace: str) -> list[dict]:
@@ -165,24 +154,7 @@ def test_coredns_built_here_resolves_service_names_on_the_local_cluster(
             "jsonpath={.spec.clusterIP}",
         )
 
-    pod = client_pod(dns_namespace, ip_of("kube-dns"))
-    kubectl(cluster_info, "apply", "-f", "-", stdin=json.dumps(pod))
-
-    def finished() -> tuple[str | None, str]:
-        phase = kubectl(
-            cluster_info,
-            "-n",
-            dns_namespace,
-            "get",
-            "pod",
-            "resolver",
-            "-o",
-            "jsonpath={.status.phase}",
-        )
-        return (phase if phase in ("Succeeded", "Failed") else None), phase
-
-    phase = wait_for(finished, "pod resolver to finish", 120, interval=1.0)
-    logs = kubectl(cluster_info, "-n", dns_namespace, "logs", "resolver")
+    phase, logs = run_pod(cluster_info, client_pod(dns_namespace, ip_of("kube-dns")))
     assert phase == "Succeeded", logs[-1500:]
     names, status = logs.splitlines()[-2:]
     web_ip = ip_of("web")

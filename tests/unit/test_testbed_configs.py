@@ -77,7 +77,7 @@ def test_daemons_start_in_dependency_order_and_hostpath_provisioner_is_on(scratc
     assert "--enable-hostpath-provisioner=true" in kcm
     api = components.kube_apiserver(scratch_layout).argv
     assert "--service-cluster-ip-range=10.96.0.0/24" in api
-    assert "--advertise-address=192.0.2.2" in api
+    assert "--advertise-address=10.244.0.1" in api
     assert all(d.pid_file.parent == scratch_layout.pids for d in components.daemons(scratch_layout))
 
 

@@ -15,7 +15,7 @@ import pytest
 
 from pyodo_tasks.errors import ClusterSetupError
 from pyodo_tasks.testbed import procs
-from pyodo_tasks.testbed.layout import Layout, Network
+from pyodo_tasks.testbed.layout import Layout
 from pyodo_tasks.testbed.local import LocalProvider
 
 SLEEP = [sys.executable, "-c", "import time; time.sleep(60)"]
@@ -149,7 +149,6 @@ def test_a_failed_up_stops_every_daemon_it_started_and_keeps_their_logs(
         state=tmp_path / "state",
         run=tmp_path / "run",
         cache=tmp_path / "cache",
-        net=Network(node_ip="192.0.2.2"),
     )
     messages: list[str] = []
     provider = _FailingBoot(layout=lay, progress=messages.append)
