@@ -211,29 +211,40 @@ class Snapshot(Mapping[str, Entry]):
             entries = self._entries
             paths = sorted(entries)
             rows = zip(paths, map(_STAT_FIELDS, map(entries.__getitem__, paths)), strict=True)
-            text = json.dumps(list(rows), separators=(",", ":"), ensure_ascii=False)
-            h = hashlib.blake2b(text.encode("utf-8", "surrogateescape"), digest_size=16)
+            h = hashlib.blake2b(digest_size=16)
+            for text in _json_list_pieces(rows):  # a slice of rows at a time: bounded memory
+                h.update(text.encode("utf-8", "surrogateescape"))
             self._digest = h.hexdigest()
         return self._digest
 
     def to_json(self) -> str:
+        return "".join(self.json_pieces())
+
+    def json_pieces(self) -> Iterator[str]:
+        """:meth:`to_json`'s text in pieces (a header, then slices of each column), so that
+        :meth:`FileIndex.commit` writes a 1M-path index without holding it whole."""
         paths = sorted(self._entries)
-        flat = list(itertools.chain.from_iterable(map(self._entries.__getitem__, paths)))
-        doc: dict[str, object] = {
+        header = {
             "version": FORMAT_VERSION,
             "scanned_at_ns": self.scanned_at_ns,
             "committed_at_ns": self.committed_at_ns,
             "rules": self.rules_key,
             "ignores": self.ignores,
-            "paths": paths,
         }
-        doc.update((name, flat[i :: len(_COLUMNS)]) for i, name in enumerate(_COLUMNS))
-        return json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
+        yield _dumps(header)[:-1]
+        rows = list(map(self._entries.__getitem__, paths))
+        columns: list[tuple[str, Iterable[Any]]] = [("paths", paths)]
+        columns += [(name, map(operator.itemgetter(i), rows)) for i, name in enumerate(_COLUMNS)]
+        for name, values in columns:
+            yield f',"{name}":'
+            yield from _json_list_pieces(values)
+        yield "}"
 
     @classmethod
     def from_json(cls, text: str) -> Snapshot:
         """Parse :meth:`to_json` output; ``ValueError`` for corrupt or other-version data."""
         doc = json.loads(text)  # JSONDecodeError is a ValueError
+        del text  # a 1M-path index's text: no longer needed while the rows are made
         if not isinstance(doc, dict) or doc.get("version") != FORMAT_VERSION:
             version = doc.get("version") if isinstance(doc, dict) else None
             raise ValueError(f"unsupported index version {version!r} (want {FORMAT_VERSION})")
@@ -259,6 +270,25 @@ class Snapshot(Mapping[str, Entry]):
 
 #: An entry's stat fields (all but the content digest), for :meth:`Snapshot.digest`.
 _STAT_FIELDS = operator.itemgetter(0, 1, 2, 3, 5)
+#: Items per piece of :func:`_json_list_pieces`.
+_JSON_SLICE = 4096
+
+
+def _dumps(value: object) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _json_list_pieces(items: Iterable[Any]) -> Iterator[str]:
+    """``json.dumps(list(items))`` (compact) as pieces of :data:`_JSON_SLICE` items: the same
+    text, joined, without a list or a string of every item at once."""
+    it = iter(items)
+    yield "["
+    first = True
+    while piece := list(itertools.islice(it, _JSON_SLICE)):
+        text = _dumps(piece)[1:-1]
+        yield text if first else "," + text
+        first = False
+    yield "]"
 
 
 def _str_to_str(value: object) -> bool:
@@ -538,14 +568,15 @@ class FileIndex:
     def load(self) -> Snapshot | None:
         """The last committed snapshot; ``None`` when absent, corrupt or another version."""
         try:
-            text = self.index_path.read_text(encoding="utf-8", errors="surrogateescape")
+            # The text is passed on, not kept here: from_json drops it once parsed.
+            return Snapshot.from_json(
+                self.index_path.read_text(encoding="utf-8", errors="surrogateescape")
+            )
         except FileNotFoundError:
             return None
         except OSError as exc:
             log.warning("cannot read index %s (%s); doing a full index", self.index_path, exc)
             return None
-        try:
-            return Snapshot.from_json(text)
         except ValueError as exc:
             log.warning("ignoring unusable index %s (%s); doing a full index", self.index_path, exc)
             return None
@@ -561,7 +592,7 @@ class FileIndex:
         snapshot.committed_at_ns = time.time_ns()  # when it was last synced: `doit why`
         try:
             with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape") as f:
-                f.write(snapshot.to_json())
+                f.writelines(snapshot.json_pieces())
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, self.index_path)

@@ -534,6 +534,25 @@ def test_snapshot_json_round_trip(tree: Path) -> None:
     assert again.scanned_at_ns == snap.scanned_at_ns
 
 
+def test_index_text_and_digest_do_not_depend_on_the_piece_size(
+    tree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Written and hashed a slice of rows at a time (bounded memory on a 1M-path tree), the
+    text is still one JSON document, and both are what the whole would give."""
+    (tree / "ln").symlink_to("app.py")
+    snap = FileIndex(tree).scan()
+    whole_text, whole_digest = snap.to_json(), snap.digest()
+    doc = json.loads(whole_text)
+    assert doc["paths"] == sorted(snap)
+    assert doc["link_target"][doc["paths"].index("ln")] == "app.py"
+    monkeypatch.setattr(index_mod, "_JSON_SLICE", 2)
+    again = FileIndex(tree).scan(previous=snap)
+    assert len(list(again.json_pieces())) > 2 * len(snap) // 2
+    assert again.digest() == whole_digest
+    again.scanned_at_ns = snap.scanned_at_ns
+    assert again.to_json() == whole_text
+
+
 def test_snapshot_digest_is_stable_and_ignores_content_digests(tree: Path) -> None:
     idx = FileIndex(tree)
     one, two = idx.scan(), idx.scan()
