@@ -291,6 +291,11 @@ def _json_list_pieces(items: Iterable[Any]) -> Iterator[str]:
     yield "]"
 
 
+def _identity(st: os.stat_result) -> tuple[int, int, int]:
+    """Which index file this is: another commit (a new file renamed over) changes it."""
+    return st.st_ino, st.st_size, st.st_mtime_ns
+
+
 def _str_to_str(value: object) -> bool:
     return isinstance(value, dict) and all(
         type(k) is str and type(v) is str for k, v in value.items()
@@ -533,6 +538,10 @@ class FileIndex:
         ).hexdigest()
         #: Compiled ignore files by text: the dev loop scans again after every save.
         self._rules: dict[str, _Rules] = {}
+        #: The snapshot this index last loaded or committed, with the index file's identity
+        #: then (inode, size, mtime): :meth:`load` hands it back while the file is unchanged,
+        #: so a process that syncs again and again (doit dev) parses the file once.
+        self._last: tuple[tuple[int, int, int], Snapshot] | None = None
 
     def _rules_for(self, text: str) -> _Rules:
         rules = self._rules.get(text)
@@ -566,12 +575,19 @@ class FileIndex:
     # -- persistence ------------------------------------------------------------------------
 
     def load(self) -> Snapshot | None:
-        """The last committed snapshot; ``None`` when absent, corrupt or another version."""
+        """The last committed snapshot; ``None`` when absent, corrupt or another version.
+
+        The same object as last time while the file is the one this index last read or wrote
+        (a loaded snapshot is only read: scans and diffs record into the new one)."""
+        self._last, last = None, self._last
         try:
-            # The text is passed on, not kept here: from_json drops it once parsed.
-            return Snapshot.from_json(
-                self.index_path.read_text(encoding="utf-8", errors="surrogateescape")
-            )
+            with open(self.index_path, encoding="utf-8", errors="surrogateescape") as f:
+                seen = _identity(os.fstat(f.fileno()))
+                if last is not None and last[0] == seen:
+                    self._last = last
+                    return last[1]
+                # The text is passed on, not kept here: from_json drops it once parsed.
+                snapshot = Snapshot.from_json(f.read())
         except FileNotFoundError:
             return None
         except OSError as exc:
@@ -580,6 +596,8 @@ class FileIndex:
         except ValueError as exc:
             log.warning("ignoring unusable index %s (%s); doing a full index", self.index_path, exc)
             return None
+        self._last = (seen, snapshot)
+        return snapshot
 
     def commit(self, snapshot: Snapshot) -> None:
         """Persist ``snapshot`` atomically. Call only after the copy succeeded, so that a failed
@@ -590,15 +608,21 @@ class FileIndex:
             (self.state_dir / ".gitignore").write_text("*\n", encoding="utf-8")
         fd, tmp = tempfile.mkstemp(prefix=".index-", suffix=".tmp", dir=self.state_dir)
         snapshot.committed_at_ns = time.time_ns()  # when it was last synced: `doit why`
+        self._last = None
         try:
             with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape") as f:
                 f.writelines(snapshot.json_pieces())
                 f.flush()
                 os.fsync(f.fileno())
+                written = _identity(os.fstat(f.fileno()))  # a rename keeps all three
             os.replace(tmp, self.index_path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+        # Kept for the next load(); without the link to the scan it came from, which would
+        # otherwise keep every earlier snapshot alive.
+        snapshot._base, snapshot._suspects = None, []
+        self._last = (written, snapshot)
 
     # -- diffing ----------------------------------------------------------------------------
 

@@ -553,6 +553,27 @@ def test_index_text_and_digest_do_not_depend_on_the_piece_size(
     assert again.to_json() == whole_text
 
 
+def test_load_hands_back_the_committed_snapshot_until_another_commit(tree: Path) -> None:
+    """doit dev syncs again and again: the index file is parsed once, not at every sync, and
+    a commit by another process (another pyodo, a doit push) is read afresh."""
+    idx = FileIndex(tree)
+    push(idx)
+    snap = idx.load()
+    assert snap is not None
+    assert idx.load() is snap
+    assert snap._base is None  # the committed snapshot does not keep the scans before it alive
+    other = FileIndex(tree)
+    (tree / "new.txt").write_text("new")
+    push(other)
+    theirs, mine = other.load(), idx.load()
+    assert mine is not None and theirs is not None
+    assert mine is not snap and mine is not theirs
+    assert dict(mine) == dict(theirs)
+    assert idx.load() is mine
+    idx.index_path.unlink()
+    assert idx.load() is None
+
+
 def test_snapshot_digest_is_stable_and_ignores_content_digests(tree: Path) -> None:
     idx = FileIndex(tree)
     one, two = idx.scan(), idx.scan()
