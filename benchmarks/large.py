@@ -4,11 +4,12 @@
   (the git directory kept outside the tree, so neither tool walks the other's data), and on the
   100k tree the walk of the native walkers issue 22 named, when they are importable (``rignore``,
   ``scandir-rs``: measured, not used by pyodo; see docs/performance.md);
-* the first full sync of 10k, 100k and 1M small files, each in a process of its own so its
-  peak RSS is its own, against ``kubectl cp`` of the 100k tree (the 1M tree's first push is
-  also what ``doit dev`` then starts from);
-* ``doit dev`` watching the 100k and 1M trees and a ten-file one: first start, CPU while idle
-  (20 s), peak RSS, and an edit's save->serving in each.
+* the first full sync of 10k and 100k small files, each in a process of its own so its peak
+  RSS is its own, against ``kubectl cp`` of the 100k tree;
+* ``doit dev`` on the 100k tree and a ten-file one: first start, CPU while idle (20 s), peak
+  RSS, and an edit's save->serving through the forward;
+* ``doit dev``'s file side alone (the watcher and the rescan after each batch, no cluster) on
+  the ten-file, 100k and 1M trees: start, idle CPU, peak RSS, save->rescanned.
 
 Trees go under the system temporary directory and are deleted at the end. Creating the 1M tree
 takes minutes; ``--quick`` uses 2k/10k/20k files.
@@ -237,6 +238,78 @@ def dev_figures(bench: Bench, label: str, root: Path, ns: str, kube, log: Path) 
         bench.raw[f"dev_{label}_log_tail"] = dev.tail(15)
 
 
+def watch_figures(bench: Bench, label: str, root: Path) -> None:
+    """``doit dev``'s file side alone, no cluster, in a process of its own: the watcher and
+    the rescan after each batch (what the client does before any sync)."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.large", "watch", os.fspath(root)],
+        capture_output=True,
+        text=True,
+        timeout=3600,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"watching {label} failed: {proc.stderr[-1500:]}")
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    bench.figure(f"watch {label}: start (scan + watch installed)", result["start_s"])
+    bench.figure(f"watch {label}: idle CPU ({IDLE_SECONDS:g} s)", result["idle_cpu_pct"], "%")
+    bench.latency(f"watch {label}: save->rescanned", result["latency_s"])
+    bench.figure(f"watch {label}: peak RSS", result["peak_mib"], "MiB")
+    bench.raw[f"watch_{label}"] = result
+
+
+def _watch_main(root: Path) -> None:
+    """In the child: scan, watch, stay idle, then edit ``probe.txt`` and time each batch."""
+    import queue
+    import resource
+    import threading
+
+    from pyodo_tasks.dev.files import SourceWatcher, relevant_paths
+
+    started = time.perf_counter()
+    index = FileIndex(root, state_dir=root.parent / f"watch-state-{root.name}")
+    held = [index.scan()]
+    handled: queue.Queue[float] = queue.Queue()
+
+    def on_batch(changes: set[tuple[object, str]]) -> None:
+        after = index.scan(previous=held[0])
+        paths = relevant_paths([p for _, p in changes], watcher.root, held[0], after)
+        after.digest()
+        held[0] = after
+        if paths:
+            handled.put(time.monotonic())
+
+    stop = threading.Event()
+    watcher = SourceWatcher(root, on_batch, stop)
+    watcher.start()
+    watcher.ready.wait(600)
+    start_s = time.perf_counter() - started
+    time.sleep(3)
+    cpu, wall = _cpu_all(), time.monotonic()
+    time.sleep(IDLE_SECONDS)
+    idle = (_cpu_all() - cpu) / (time.monotonic() - wall)
+    latency = []
+    for i in range(1, EDITS + 1):
+        saved = time.monotonic()
+        (root / "probe.txt").write_text(f"probe {i}\n")
+        latency.append(handled.get(timeout=600) - saved)
+        time.sleep(0.6)
+    stop.set()
+    watcher.stop()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(
+        json.dumps(
+            {
+                "start_s": start_s,
+                "idle_cpu_pct": idle * 100,
+                "latency_s": latency,
+                "peak_mib": peak,
+                "paths": len(held[0]),
+            }
+        )
+    )
+
+
 def _name(root: Path) -> str:
     return f"large-{root.name.lower()}"
 
@@ -255,41 +328,48 @@ def _work() -> Iterator[Path]:
 
 
 def run(bench: Bench, quick: bool = False) -> None:
-    sizes = (
-        {"2k": 2_000, "10k": 10_000, "20k": 20_000}
-        if quick
-        else {"10k": 10_000, "100k": 100_000, "1M": 1_000_000}
-    )
-    labels = list(sizes)
+    small, mid, big = ("2k", "10k", "20k") if quick else ("10k", "100k", "1M")
+    counts = {"2k": 2_000, "10k": 10_000, "20k": 20_000, "100k": 100_000, "1M": 1_000_000}
     with _work() as work:
-        trees = {}
-        for label, count in sizes.items():
-            started = time.perf_counter()
-            trees[label] = work / f"t{label}"
-            small_tree(trees[label], count)
-            _component(trees[label])
-            bench.note(f"{label}: {count} files made in {time.perf_counter() - started:.1f}s")
-            index_figures(bench, label, trees[label], work / f"git-{label}", 3)
+        trees = {label: _tree(bench, work, label, counts[label]) for label in (small, mid)}
         tiny = work / "tiny"
         small_tree(tiny, 10)
         _component(tiny)
-        with namespace("pyodo-bench-large") as (ns, kube):
-            for label in labels:
-                first_push(bench, label, trees[label], ns)
-            pod = _pod_of(kube, _name(trees[labels[1]]))
-            peer = kubectl_cp(ns, trees[labels[1]], pod, "py", f"/tmp/kcp-{uuid.uuid4().hex[:6]}")
-            bench.figure(
-                f"first full sync {labels[1]} files vs kubectl cp",
-                bench.raw[f"push_{labels[1]}"]["sync_s"],
-                peer=peer,
-                peer_name="kubectl cp",
-            )
-            for label, root in (
-                ("10 files", tiny),
-                (labels[1], trees[labels[1]]),
-                (labels[2], trees[labels[2]]),
-            ):
-                dev_figures(bench, label, root, ns, kube, work / f"dev-{root.name}.log")
+        for label, root in (("10 files", tiny), (mid, trees[mid])):
+            watch_figures(bench, label, root)
+        _cluster_figures(bench, work, trees, tiny, small, mid)
+        # The 1M tree last: minutes to make, and no cluster part (a first sync of 1M files
+        # would take the run's whole budget on this machine).
+        root = _tree(bench, work, big, counts[big])
+        watch_figures(bench, big, root)
+
+
+def _tree(bench: Bench, work: Path, label: str, count: int) -> Path:
+    started = time.perf_counter()
+    root = work / f"t{label}"
+    small_tree(root, count)
+    _component(root)
+    bench.note(f"{label}: {count} files made in {time.perf_counter() - started:.1f}s")
+    index_figures(bench, label, root, work / f"git-{label}", 3)
+    return root
+
+
+def _cluster_figures(
+    bench: Bench, work: Path, trees: dict[str, Path], tiny: Path, small: str, mid: str
+) -> None:
+    with namespace("pyodo-bench-large") as (ns, kube):
+        for label in (small, mid):
+            first_push(bench, label, trees[label], ns)
+        pod = _pod_of(kube, _name(trees[mid]))
+        peer = kubectl_cp(ns, trees[mid], pod, "py", f"/tmp/kcp-{uuid.uuid4().hex[:6]}")
+        bench.figure(
+            f"first full sync {mid} files vs kubectl cp",
+            bench.raw[f"push_{mid}"]["sync_s"],
+            peer=peer,
+            peer_name="kubectl cp",
+        )
+        for label, root in (("10 files", tiny), (mid, trees[mid])):
+            dev_figures(bench, label, root, ns, kube, work / f"dev-{root.name}.log")
 
 
 def _pod_of(kube, component: str) -> str:
@@ -301,3 +381,5 @@ def _pod_of(kube, component: str) -> str:
 
 if __name__ == "__main__" and sys.argv[1:2] == ["push"]:
     _push_main(Path(sys.argv[2]), sys.argv[3])
+elif __name__ == "__main__" and sys.argv[1:2] == ["watch"]:
+    _watch_main(Path(sys.argv[2]))
