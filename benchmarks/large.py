@@ -177,9 +177,9 @@ def first_push(bench: Bench, label: str, root: Path, ns: str) -> dict[str, float
 
 
 def _push_main(root: Path, ns: str) -> None:
-    """In the child: apply, wait for the pod, then one timed sync (the whole tree)."""
-    import resource
+    """In the child: apply, wait for the pod, then one timed sync (the whole tree).
 
+    Peaks are VmHWM, reset by exec: ``ru_maxrss`` keeps the forking parent's."""
     from pyodo_tasks.core.component import Component
     from pyodo_tasks.core.kube import Target
 
@@ -187,11 +187,11 @@ def _push_main(root: Path, ns: str) -> None:
     try:
         component.apply()
         component.wait_ready(timeout=600)
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        before = _proc_mib(os.getpid(), "VmHWM")
         started = time.perf_counter()
         sent = component.sync()
         seconds = time.perf_counter() - started
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        peak = _proc_mib(os.getpid(), "VmHWM")
     finally:
         component.close()
     print(
@@ -271,7 +271,6 @@ def watch_figures(bench: Bench, label: str, root: Path) -> None:
 def _watch_main(root: Path) -> None:
     """In the child: scan, watch, stay idle, then edit ``probe.txt`` and time each batch."""
     import queue
-    import resource
     import threading
 
     from pyodo_tasks.dev.files import SourceWatcher, relevant_paths
@@ -306,7 +305,7 @@ def _watch_main(root: Path) -> None:
         time.sleep(0.6)
     stop.set()
     watcher.stop()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = _proc_mib(os.getpid(), "VmHWM")
     print(
         json.dumps(
             {
