@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import io
 import json
 import logging
@@ -9,6 +10,7 @@ import os
 import subprocess
 import tarfile
 import time
+import weakref
 from pathlib import Path
 
 import pytest
@@ -572,6 +574,22 @@ def test_load_hands_back_the_committed_snapshot_until_another_commit(tree: Path)
     assert idx.load() is mine
     idx.index_path.unlink()
     assert idx.load() is None
+
+
+def test_rescans_do_not_keep_the_snapshots_before_them_alive(tree: Path) -> None:
+    """doit dev rescans against its last scan after every save; each scan only needs its
+    direct predecessor while it is diffed, so a long session does not grow with its saves."""
+    idx = FileIndex(tree)
+    first = idx.scan()
+    gone = weakref.ref(first)
+    second = idx.scan(previous=first)
+    third = idx.scan(previous=second)
+    assert idx.diff(second, third) == Changes()
+    del first, second
+    gc.collect()
+    assert gone() is None
+    (tree / "app.py").write_text("changed")
+    assert idx.diff(third, idx.scan(previous=third)).modified == ("app.py",)
 
 
 def test_snapshot_digest_is_stable_and_ignores_content_digests(tree: Path) -> None:
