@@ -20,20 +20,19 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from benchmarks.bench_index import GIT_ENV, Timing, median_of, timed
-from benchmarks.cluster import kubectl_cp, namespace
+from benchmarks.bench_index import GIT_ENV, median_of, timed
+from benchmarks.cluster import PY_DEVFILE, kubectl_cp, namespace
 from benchmarks.devloop import DevProcess, wait_answer
-from benchmarks.index import python_stat_walk
+from benchmarks.index import nochange_figures, python_stat_walk
 from benchmarks.runner import Bench
 from pyodo_tasks.core.index import FileIndex
 
@@ -68,18 +67,6 @@ def _cpu_all() -> float:
     return t.user + t.system + t.children_user + t.children_system
 
 
-def _timed_all(fn: Callable[[], object]) -> Timing:
-    """Wall and CPU of ``fn`` (this process's threads and waited-for children)."""
-    wall, cpu = time.perf_counter(), _cpu_all()
-    fn()
-    return Timing(time.perf_counter() - wall, _cpu_all() - cpu)
-
-
-def _median(repeat: int, fn: Callable[[], object]) -> Timing:
-    runs = [_timed_all(fn) for _ in range(repeat)]
-    return Timing(statistics.median(r.wall for r in runs), statistics.median(r.cpu for r in runs))
-
-
 def index_figures(bench: Bench, label: str, root: Path, git_dir: Path, repeat: int) -> None:
     """The no-change index of ``root`` against ``git status`` of the same tree."""
     started = time.perf_counter()
@@ -92,20 +79,10 @@ def index_figures(bench: Bench, label: str, root: Path, git_dir: Path, repeat: i
     bench.figure(f"full index {label} (wall)", full.wall)
     # A new FileIndex each time, as each `doit push` process has (a kept one hands back the
     # snapshot it committed instead of reading the index file).
-    ours = _median(repeat, lambda: FileIndex(root, state_dir=idx.state_dir).changes())
-    theirs = _median(repeat, lambda: _git(git_dir, root, "status", "--porcelain"))
-    target = "<= 1.5x git status" if label == "100k" else ""
-    bench.figure(
-        f"no-change index {label} (wall)",
-        ours.wall,
-        peer=theirs.wall,
-        peer_name="git status",
-        target=target,
-    )
-    bench.figure(
-        f"no-change index {label} (cpu)", ours.cpu, peer=theirs.cpu, peer_name="git status"
-    )
-    kept = _median(repeat, idx.changes)  # doit dev's case: its FileIndex keeps the snapshot
+    ours = median_of(repeat, lambda: FileIndex(root, state_dir=idx.state_dir).changes())
+    theirs = median_of(repeat, lambda: _git(git_dir, root, "status", "--porcelain"))
+    nochange_figures(bench, label, ours, theirs, "<= 1.5x git status" if label == "100k" else "")
+    kept = median_of(repeat, idx.changes)  # doit dev's case: its FileIndex keeps the snapshot
     bench.figure(
         f"no-change index {label}, index kept loaded (cpu)",
         kept.cpu,
@@ -134,7 +111,7 @@ def native_walks(bench: Bench, root: Path, repeat: int) -> None:
         def rig() -> int:
             return sum(1 for _ in rignore.walk(top, ignore_hidden=False))
 
-        t = _median(repeat, rig)
+        t = median_of(repeat, rig)
         bench.figure("rignore walk 100k, its own gitignore, no stat (wall)", t.wall)
         bench.figure("rignore walk 100k, its own gitignore, no stat (cpu)", t.cpu)
     except ImportError:
@@ -146,12 +123,12 @@ def native_walks(bench: Bench, root: Path, repeat: int) -> None:
             entries, _ = scandir_rs.Scandir(top, return_type=scandir_rs.ReturnType.Ext).collect()
             return len([(e.path, e.st_mode, e.st_size, e.mtime) for e in entries])
 
-        t = _median(repeat, scan)
+        t = median_of(repeat, scan)
         bench.figure("scandir-rs walk+stat 100k (wall)", t.wall)
         bench.figure("scandir-rs walk+stat 100k (cpu)", t.cpu)
     except ImportError:
         bench.note("scandir-rs not installed: no figure")
-    t = _median(repeat, lambda: python_stat_walk(root))
+    t = median_of(repeat, lambda: python_stat_walk(root))
     bench.figure("bare Python lstat walk 100k (cpu)", t.cpu)
 
 
@@ -327,24 +304,13 @@ def _name(root: Path) -> str:
 #: builder's S2I assemble (what runs without a build command) copies the whole tree into
 #: /opt/app-root/src at every edit, which on 100k files takes longer than the sync and failed
 #: ("cp: cannot create regular file ...: File exists") from the second edit on.
-LARGE_DEVFILE = """\
-schemaVersion: 2.2.0
-metadata: {name: %(name)s}
-components:
-  - name: py
-    container:
-      image: localhost/pyodo/builder-python:bookworm
-      endpoints: [{name: http, targetPort: 8080}]
-commands:
-  - id: build
-    exec: {component: py, commandLine: "true", group: {kind: build}}
-  - id: run
-    exec:
-      component: py
-      commandLine: python3 -m http.server 8080
-      workingDir: ${PROJECT_SOURCE}
-      group: {kind: run}
-"""
+LARGE_DEVFILE = PY_DEVFILE.split("commands:")[0] + (
+    "commands:\n"
+    '  - {id: build, exec: {component: py, commandLine: "true", group: {kind: build}}}\n'
+    "  - id: run\n"
+    "    exec: {component: py, commandLine: python3 -m http.server 8080,\n"
+    "           workingDir: '${PROJECT_SOURCE}', group: {kind: run}}\n"
+)
 
 
 def _component(root: Path) -> None:
