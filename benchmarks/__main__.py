@@ -27,6 +27,7 @@ BENCHMARKS: dict[str, tuple[str, bool]] = {
     "pytest_wall": ("pytest wall time and first test: serial/-n 2/-n 4, fresh/reuse, floor", True),
     "deploy_all": ("several components deployed one after the other vs at once", True),
     "rss": ("peak RSS of doit dev watching 100k files", True),
+    "large": ("10k/100k/1M files: index vs git status, first sync vs kubectl cp, doit dev", True),
 }
 
 

@@ -57,6 +57,7 @@ import re
 import stat
 import tempfile
 import time
+import weakref
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -166,7 +167,9 @@ class Snapshot(Mapping[str, Entry]):
         self.ignores: dict[str, str] = dict(ignores or {})
         #: Set by a scan given ``previous``: that snapshot, and the paths whose entry is not
         #: the very object carried over from it (all others are unchanged and not racy).
-        self._base: Snapshot | None = None
+        #: A weak link: a strong one made every rescan of doit dev keep the one before it
+        #: alive, and that one its own (13 MiB more per save on a 100k-path tree).
+        self._base: weakref.ReferenceType[Snapshot] | None = None
         self._suspects: list[str] = []
         self._digest: str | None = None
         #: When :meth:`FileIndex.commit` wrote this snapshot (``time.time_ns()``); None when
@@ -211,29 +214,40 @@ class Snapshot(Mapping[str, Entry]):
             entries = self._entries
             paths = sorted(entries)
             rows = zip(paths, map(_STAT_FIELDS, map(entries.__getitem__, paths)), strict=True)
-            text = json.dumps(list(rows), separators=(",", ":"), ensure_ascii=False)
-            h = hashlib.blake2b(text.encode("utf-8", "surrogateescape"), digest_size=16)
+            h = hashlib.blake2b(digest_size=16)
+            for text in _json_list_pieces(rows):  # a slice of rows at a time: bounded memory
+                h.update(text.encode("utf-8", "surrogateescape"))
             self._digest = h.hexdigest()
         return self._digest
 
     def to_json(self) -> str:
+        return "".join(self.json_pieces())
+
+    def json_pieces(self) -> Iterator[str]:
+        """:meth:`to_json`'s text in pieces (a header, then slices of each column), so that
+        :meth:`FileIndex.commit` writes a 1M-path index without holding it whole."""
         paths = sorted(self._entries)
-        flat = list(itertools.chain.from_iterable(map(self._entries.__getitem__, paths)))
-        doc: dict[str, object] = {
+        header = {
             "version": FORMAT_VERSION,
             "scanned_at_ns": self.scanned_at_ns,
             "committed_at_ns": self.committed_at_ns,
             "rules": self.rules_key,
             "ignores": self.ignores,
-            "paths": paths,
         }
-        doc.update((name, flat[i :: len(_COLUMNS)]) for i, name in enumerate(_COLUMNS))
-        return json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
+        yield _dumps(header)[:-1]
+        rows = list(map(self._entries.__getitem__, paths))
+        columns: list[tuple[str, Iterable[Any]]] = [("paths", paths)]
+        columns += [(name, map(operator.itemgetter(i), rows)) for i, name in enumerate(_COLUMNS)]
+        for name, values in columns:
+            yield f',"{name}":'
+            yield from _json_list_pieces(values)
+        yield "}"
 
     @classmethod
     def from_json(cls, text: str) -> Snapshot:
         """Parse :meth:`to_json` output; ``ValueError`` for corrupt or other-version data."""
         doc = json.loads(text)  # JSONDecodeError is a ValueError
+        del text  # a 1M-path index's text: no longer needed while the rows are made
         if not isinstance(doc, dict) or doc.get("version") != FORMAT_VERSION:
             version = doc.get("version") if isinstance(doc, dict) else None
             raise ValueError(f"unsupported index version {version!r} (want {FORMAT_VERSION})")
@@ -259,6 +273,30 @@ class Snapshot(Mapping[str, Entry]):
 
 #: An entry's stat fields (all but the content digest), for :meth:`Snapshot.digest`.
 _STAT_FIELDS = operator.itemgetter(0, 1, 2, 3, 5)
+#: Items per piece of :func:`_json_list_pieces`.
+_JSON_SLICE = 4096
+
+
+def _dumps(value: object) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _json_list_pieces(items: Iterable[Any]) -> Iterator[str]:
+    """``json.dumps(list(items))`` (compact) as pieces of :data:`_JSON_SLICE` items: the same
+    text, joined, without a list or a string of every item at once."""
+    it = iter(items)
+    yield "["
+    first = True
+    while piece := list(itertools.islice(it, _JSON_SLICE)):
+        text = _dumps(piece)[1:-1]
+        yield text if first else "," + text
+        first = False
+    yield "]"
+
+
+def _identity(st: os.stat_result) -> tuple[int, int, int]:
+    """Which index file this is: another commit (a new file renamed over) changes it."""
+    return st.st_ino, st.st_size, st.st_mtime_ns
 
 
 def _str_to_str(value: object) -> bool:
@@ -503,6 +541,10 @@ class FileIndex:
         ).hexdigest()
         #: Compiled ignore files by text: the dev loop scans again after every save.
         self._rules: dict[str, _Rules] = {}
+        #: The snapshot this index last loaded or committed, with the index file's identity
+        #: then (inode, size, mtime): :meth:`load` hands it back while the file is unchanged,
+        #: so a process that syncs again and again (doit dev) parses the file once.
+        self._last: tuple[tuple[int, int, int], Snapshot] | None = None
 
     def _rules_for(self, text: str) -> _Rules:
         rules = self._rules.get(text)
@@ -536,19 +578,29 @@ class FileIndex:
     # -- persistence ------------------------------------------------------------------------
 
     def load(self) -> Snapshot | None:
-        """The last committed snapshot; ``None`` when absent, corrupt or another version."""
+        """The last committed snapshot; ``None`` when absent, corrupt or another version.
+
+        The same object as last time while the file is the one this index last read or wrote
+        (a loaded snapshot is only read: scans and diffs record into the new one)."""
+        self._last, last = None, self._last
         try:
-            text = self.index_path.read_text(encoding="utf-8", errors="surrogateescape")
+            with open(self.index_path, encoding="utf-8", errors="surrogateescape") as f:
+                seen = _identity(os.fstat(f.fileno()))
+                if last is not None and last[0] == seen:
+                    self._last = last
+                    return last[1]
+                # The text is passed on, not kept here: from_json drops it once parsed.
+                snapshot = Snapshot.from_json(f.read())
         except FileNotFoundError:
             return None
         except OSError as exc:
             log.warning("cannot read index %s (%s); doing a full index", self.index_path, exc)
             return None
-        try:
-            return Snapshot.from_json(text)
         except ValueError as exc:
             log.warning("ignoring unusable index %s (%s); doing a full index", self.index_path, exc)
             return None
+        self._last = (seen, snapshot)
+        return snapshot
 
     def commit(self, snapshot: Snapshot) -> None:
         """Persist ``snapshot`` atomically. Call only after the copy succeeded, so that a failed
@@ -559,15 +611,21 @@ class FileIndex:
             (self.state_dir / ".gitignore").write_text("*\n", encoding="utf-8")
         fd, tmp = tempfile.mkstemp(prefix=".index-", suffix=".tmp", dir=self.state_dir)
         snapshot.committed_at_ns = time.time_ns()  # when it was last synced: `doit why`
+        self._last = None
         try:
             with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape") as f:
-                f.write(snapshot.to_json())
+                f.writelines(snapshot.json_pieces())
                 f.flush()
                 os.fsync(f.fileno())
+                written = _identity(os.fstat(f.fileno()))  # a rename keeps all three
             os.replace(tmp, self.index_path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+        # Kept for the next load(); without the link to the scan it came from, which would
+        # otherwise keep every earlier snapshot alive.
+        snapshot._base, snapshot._suspects = None, []
+        self._last = (written, snapshot)
 
     # -- diffing ----------------------------------------------------------------------------
 
@@ -584,7 +642,7 @@ class FileIndex:
         touched: list[str] = []
         # The plain dicts, not the Mapping API: this loop runs once per file on every scan.
         old_entries, new_entries = old._entries, new._entries
-        if new._base is old:
+        if new._base is not None and new._base() is old:
             looked_at: Iterable[str] = new._suspects
             carried = len(new_entries) - len(new._suspects)
             if carried + sum(p in old_entries for p in new._suspects) == len(old_entries):
@@ -743,7 +801,8 @@ class _Walk:
             scanned_at_ns=self.started, rules_key=self.index.rules_key, ignores=self.ignores
         )
         snapshot._entries = self.entries
-        snapshot._base, snapshot._suspects = self.previous, self.suspects
+        snapshot._suspects = self.suspects
+        snapshot._base = weakref.ref(self.previous) if self.previous is not None else None
         return snapshot
 
     def _list(self, rel_dir: str) -> tuple[str, list[os.DirEntry[str]]] | None:

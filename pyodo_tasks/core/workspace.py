@@ -40,13 +40,20 @@ class Workspace:
         self.app_container = app_container
         self.exclude = tuple(exclude)
         self.state = StateFile(state_dir / f"state-{key}.json")
+        self._index: FileIndex | None = None
 
     def container_instance(self, pod: k8s.V1Pod) -> str:
         """The app container's current instance (see :func:`.podstate.container_instance`)."""
         return podstate.container_instance(pod, self.app_container)
 
     def index(self) -> FileIndex:
-        return FileIndex(self.root, state_dir=self.state_dir, key=self.key, exclude=self.exclude)
+        """One :class:`FileIndex` for the workspace's life: it keeps its compiled ignore files
+        and its last committed snapshot (each sync of doit dev would re-read both)."""
+        if self._index is None:
+            self._index = FileIndex(
+                self.root, state_dir=self.state_dir, key=self.key, exclude=self.exclude
+            )
+        return self._index
 
     def pending(self, pod: k8s.V1Pod) -> tuple[Changes, Snapshot, k8s.V1Pod]:
         """What a sync would send now, against the index kept for ``pod``'s container."""

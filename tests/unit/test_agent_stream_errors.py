@@ -16,7 +16,7 @@ from websocket import ABNF, WebSocketConnectionClosedException, WebSocketTimeout
 
 from pyodo_tasks.core.agent import AgentSession, AgentUnavailable
 from pyodo_tasks.core.kube.errors import translate
-from pyodo_tasks.core.kube.pipe import ExecPipe
+from pyodo_tasks.core.kube.pipe import SEND_TIMEOUT, ExecPipe
 from pyodo_tasks.errors import ClusterError, WaitTimeout
 
 HELLO = (1, json.dumps({"event": "hello", "version": 1}).encode() + b"\n")
@@ -140,15 +140,18 @@ class ScriptedSocket:
         self.frames = list(frames)
         self.send_error = send_error
         self.sent: list[bytes] = []
+        self.send_timeouts: list[float] = []
+        self.timeout = 0.0
         self.closed = False
 
     def settimeout(self, timeout: float) -> None:
-        pass
+        self.timeout = timeout
 
     def send(self, data: bytes, opcode: int) -> None:
         if self.send_error is not None:
             raise self.send_error
         self.sent.append(data)
+        self.send_timeouts.append(self.timeout)
 
     def recv_data_frame(self, control_frame: bool) -> tuple[int, Frame]:
         item = self.frames.pop(0)
@@ -191,6 +194,17 @@ def test_exec_pipe_frames_carry_channel_and_payload() -> None:
     assert pipe.recv(1.0) == (1, b"out")
     assert pipe.recv(1.0) is None
     assert pipe.recv(1.0) is None
+
+
+def test_exec_pipe_writes_wait_their_own_bound_not_the_last_reads_poll() -> None:
+    """One socket timeout serves reads and writes: a write after a 0.2 s poll must not give up
+    after 0.2 s while the other end (an agent extracting 100k files) is slow to drain."""
+    sock = ScriptedSocket([WebSocketTimeoutException("nothing yet")])
+    pipe = _pipe(sock)
+    assert pipe.recv(0.2) is None
+    assert sock.timeout == 0.2
+    pipe.send(b"tar")
+    assert sock.send_timeouts == [SEND_TIMEOUT]
 
 
 def test_exec_pipe_end_of_stream_is_eof() -> None:

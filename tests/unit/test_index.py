@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import io
 import json
 import logging
@@ -9,6 +10,7 @@ import os
 import subprocess
 import tarfile
 import time
+import weakref
 from pathlib import Path
 
 import pytest
@@ -532,6 +534,62 @@ def test_snapshot_json_round_trip(tree: Path) -> None:
     again = Snapshot.from_json(snap.to_json())
     assert dict(again) == dict(snap)
     assert again.scanned_at_ns == snap.scanned_at_ns
+
+
+def test_index_text_and_digest_do_not_depend_on_the_piece_size(
+    tree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Written and hashed a slice of rows at a time (bounded memory on a 1M-path tree), the
+    text is still one JSON document, and both are what the whole would give."""
+    (tree / "ln").symlink_to("app.py")
+    snap = FileIndex(tree).scan()
+    whole_text, whole_digest = snap.to_json(), snap.digest()
+    doc = json.loads(whole_text)
+    assert doc["paths"] == sorted(snap)
+    assert doc["link_target"][doc["paths"].index("ln")] == "app.py"
+    monkeypatch.setattr(index_mod, "_JSON_SLICE", 2)
+    again = FileIndex(tree).scan(previous=snap)
+    assert len(list(again.json_pieces())) > 2 * len(snap) // 2
+    assert again.digest() == whole_digest
+    again.scanned_at_ns = snap.scanned_at_ns
+    assert again.to_json() == whole_text
+
+
+def test_load_hands_back_the_committed_snapshot_until_another_commit(tree: Path) -> None:
+    """doit dev syncs again and again: the index file is parsed once, not at every sync, and
+    a commit by another process (another pyodo, a doit push) is read afresh."""
+    idx = FileIndex(tree)
+    push(idx)
+    snap = idx.load()
+    assert snap is not None
+    assert idx.load() is snap
+    assert snap._base is None  # the committed snapshot does not keep the scans before it alive
+    other = FileIndex(tree)
+    (tree / "new.txt").write_text("new")
+    push(other)
+    theirs, mine = other.load(), idx.load()
+    assert mine is not None and theirs is not None
+    assert mine is not snap and mine is not theirs
+    assert dict(mine) == dict(theirs)
+    assert idx.load() is mine
+    idx.index_path.unlink()
+    assert idx.load() is None
+
+
+def test_rescans_do_not_keep_the_snapshots_before_them_alive(tree: Path) -> None:
+    """doit dev rescans against its last scan after every save; each scan only needs its
+    direct predecessor while it is diffed, so a long session does not grow with its saves."""
+    idx = FileIndex(tree)
+    first = idx.scan()
+    gone = weakref.ref(first)
+    second = idx.scan(previous=first)
+    third = idx.scan(previous=second)
+    assert idx.diff(second, third) == Changes()
+    del first, second
+    gc.collect()
+    assert gone() is None
+    (tree / "app.py").write_text("changed")
+    assert idx.diff(third, idx.scan(previous=third)).modified == ("app.py",)
 
 
 def test_snapshot_digest_is_stable_and_ignores_content_digests(tree: Path) -> None:

@@ -111,6 +111,24 @@ def test_tar_streams_in_bounded_chunks(tmp_path: Path) -> None:
         assert member.read() == (tmp_path / "big").read_bytes()
 
 
+def test_tar_of_a_large_tree_is_built_while_it_is_read(tmp_path: Path) -> None:
+    """A first push of a large tree: the tar is produced lazily, file after file, so what is
+    held at once is a chunk, never the tree (the index's rows aside)."""
+    for d in range(40):
+        (tmp_path / f"d{d:02d}").mkdir()
+        for f in range(50):
+            (tmp_path / f"d{d:02d}" / f"f{f:02d}").write_bytes(os.urandom(700))
+    snap = FileIndex(tmp_path).scan()
+    chunks = build_tar(tmp_path, list(snap), snap, chunk_size=16 * 1024)
+    first = next(chunks)
+    read = sum(1 for path in snap if snap[path].digest is not None)
+    assert 0 < read <= 2 * len(first) // 1024  # only the files in that chunk: 1.5 KiB each
+    sizes = [len(first), *map(len, chunks)]
+    assert max(sizes) <= 2 * 16 * 1024
+    assert sum(sizes) > 2000 * 1024  # 2,000 files made it through in about 190 chunks
+    assert all(snap[path].digest is not None for path in snap if snap[path].kind == "file")
+
+
 @pytest.mark.parametrize(
     "bad", ["/etc/passwd", "../x", "a/../../x", "a//b", "./a", "", "a/", "a\0b"]
 )

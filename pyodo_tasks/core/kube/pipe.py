@@ -34,6 +34,11 @@ log = logging.getLogger(__name__)
 
 #: The v5 protocol's "channel closed" control channel.
 _CLOSE_CHANNEL = 255
+#: Longest one write of stdin may wait for the other end to take it. The socket's timeout is
+#: one setting for reads and writes: a write used to inherit the last read's poll (at most
+#: 1 s), so a first sync of 100k files broke ("The write operation timed out") whenever the
+#: agent, busy extracting on a loaded machine, did not drain the stream for a second.
+SEND_TIMEOUT = 120.0
 
 
 def describe(pod: str, argv: list[str]) -> str:
@@ -74,6 +79,7 @@ class ExecPipe:
     def send(self, data: bytes) -> None:
         """Write ``data`` to the process's stdin; ClusterError when the stream broke."""
         with self._lock, translated(f"writing to {self.doing}"):
+            self.ws.settimeout(SEND_TIMEOUT)
             self.ws.send(b"\x00" + data, opcode=ABNF.OPCODE_BINARY)
 
     def recv(self, timeout: float) -> tuple[int, bytes] | None:

@@ -1,0 +1,384 @@
+"""Large trees (issue 22), side by side with ``git status`` and ``kubectl cp`` in one run.
+
+* the no-change index of 10k, 100k and 1M small files against ``git status`` on the same tree
+  (the git directory kept outside the tree, so neither tool walks the other's data), and on the
+  100k tree the walk of the native walkers issue 22 named, when they are importable (``rignore``,
+  ``scandir-rs``: measured, not used by pyodo; see docs/performance.md);
+* the first full sync of 10k and 100k small files, each in a process of its own so its peak
+  RSS is its own, against ``kubectl cp`` of the 100k tree;
+* ``doit dev`` on the 100k tree and a ten-file one: first start, CPU while idle (20 s), peak
+  RSS, and an edit's save->serving through the forward;
+* ``doit dev``'s file side alone (the watcher and the rescan after each batch, no cluster) on
+  the ten-file, 100k and 1M trees: start, idle CPU, peak RSS, save->rescanned.
+
+Trees go under the system temporary directory and are deleted at the end. Creating the 1M tree
+takes minutes; ``--quick`` uses 2k/10k/20k files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from benchmarks.bench_index import GIT_ENV, median_of, timed
+from benchmarks.cluster import PY_DEVFILE, kubectl_cp, namespace
+from benchmarks.devloop import DevProcess, wait_answer
+from benchmarks.index import nochange_figures, python_stat_walk
+from benchmarks.runner import Bench
+from pyodo_tasks.core.index import FileIndex
+
+#: 64 small contents (8-120 bytes): many files, few distinct blobs for git to store.
+_CONTENTS = tuple(f"line {v} of a small source file\n".encode() * (1 + v % 4) for v in range(64))
+IDLE_SECONDS = 20.0
+EDITS = 8
+
+
+def small_tree(root: Path, count: int) -> None:
+    """``count`` small files, 50 per directory, three levels (1M files: 20k directories)."""
+    root.mkdir(parents=True, exist_ok=True)
+    for i in range(count):
+        if i % 50 == 0:
+            d = os.path.join(
+                root, f"a{i // 50_000:02d}", f"b{(i // 2500) % 20:02d}", f"c{i // 50:05d}"
+            )
+            os.makedirs(d, exist_ok=True)
+        fd = os.open(os.path.join(d, f"f{i:07d}.txt"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        os.write(fd, _CONTENTS[i % 64])
+        os.close(fd)
+    (root / "probe.txt").write_text("probe 0\n")
+
+
+def _git(git_dir: Path, root: Path, *args: str) -> None:
+    cmd = ["git", f"--git-dir={git_dir}", f"--work-tree={root}", "-c", "gc.auto=0", *args]
+    subprocess.run(cmd, check=True, env=GIT_ENV, capture_output=True, timeout=1800)
+
+
+def _cpu_all() -> float:
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+def index_figures(bench: Bench, label: str, root: Path, git_dir: Path, repeat: int) -> None:
+    """The no-change index of ``root`` against ``git status`` of the same tree."""
+    started = time.perf_counter()
+    _git(git_dir, root, "init", "-q")
+    _git(git_dir, root, "add", "-A")
+    _git(git_dir, root, "commit", "-q", "-m", "tree")
+    bench.note(f"{label}: git add+commit {time.perf_counter() - started:.1f}s")
+    idx = FileIndex(root, state_dir=git_dir.parent / f"state-{label}")
+    full = timed(lambda: idx.commit(idx.changes()[1]))
+    bench.figure(f"full index {label} (wall)", full.wall)
+    # A new FileIndex each time, as each `doit push` process has (a kept one hands back the
+    # snapshot it committed instead of reading the index file).
+    ours = median_of(repeat, lambda: FileIndex(root, state_dir=idx.state_dir).changes())
+    theirs = median_of(repeat, lambda: _git(git_dir, root, "status", "--porcelain"))
+    nochange_figures(bench, label, ours, theirs, "<= 1.5x git status" if label == "100k" else "")
+    kept = median_of(repeat, idx.changes)  # doit dev's case: its FileIndex keeps the snapshot
+    bench.figure(
+        f"no-change index {label}, index kept loaded (cpu)",
+        kept.cpu,
+        peer=theirs.cpu,
+        peer_name="git status",
+    )
+    floor = median_of(repeat, lambda: python_stat_walk(root))
+    bench.figure(f"bare Python lstat walk {label} (wall)", floor.wall)
+    bench.raw[f"index_{label}"] = {
+        "full_wall": full.wall,
+        "nochange": ours._asdict(),
+        "nochange_kept": kept._asdict(),
+        "git_status": theirs._asdict(),
+        "python_walk": floor._asdict(),
+    }
+    if label == "100k":
+        native_walks(bench, root, repeat)
+
+
+def native_walks(bench: Bench, root: Path, repeat: int) -> None:
+    """The native walkers issue 22 proposed, walking the same tree (only when installed)."""
+    top = os.fspath(root)
+    try:
+        import rignore
+
+        def rig() -> int:
+            return sum(1 for _ in rignore.walk(top, ignore_hidden=False))
+
+        t = median_of(repeat, rig)
+        bench.figure("rignore walk 100k, its own gitignore, no stat (wall)", t.wall)
+        bench.figure("rignore walk 100k, its own gitignore, no stat (cpu)", t.cpu)
+    except ImportError:
+        bench.note("rignore not installed: no figure")
+    try:
+        import scandir_rs
+
+        def scan() -> int:
+            entries, _ = scandir_rs.Scandir(top, return_type=scandir_rs.ReturnType.Ext).collect()
+            return len([(e.path, e.st_mode, e.st_size, e.mtime) for e in entries])
+
+        t = median_of(repeat, scan)
+        bench.figure("scandir-rs walk+stat 100k (wall)", t.wall)
+        bench.figure("scandir-rs walk+stat 100k (cpu)", t.cpu)
+    except ImportError:
+        bench.note("scandir-rs not installed: no figure")
+    t = median_of(repeat, lambda: python_stat_walk(root))
+    bench.figure("bare Python lstat walk 100k (cpu)", t.cpu)
+
+
+def first_push(bench: Bench, label: str, root: Path, ns: str) -> dict[str, float]:
+    """The first push of ``root`` in a process of its own: its sync time and peak RSS."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.large", "push", os.fspath(root), ns],
+        capture_output=True,
+        text=True,
+        timeout=3600,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(
+            f"first push of {label} failed: {proc.stdout[-800:]}{proc.stderr[-1500:]}"
+        )
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    bench.figure(f"first full sync {label} files", result["sync_s"])
+    bench.figure(f"first push {label}: peak RSS", result["peak_mib"], "MiB")
+    bench.figure(f"first push {label}: RSS growth during the sync", result["growth_mib"], "MiB")
+    bench.raw[f"push_{label}"] = result
+    return result
+
+
+def _push_main(root: Path, ns: str) -> None:
+    """In the child: apply, wait for the pod, then one timed sync (the whole tree).
+
+    Peaks are VmHWM, reset by exec: ``ru_maxrss`` keeps the forking parent's."""
+    from pyodo_tasks.core.component import Component
+    from pyodo_tasks.core.kube import Target
+
+    component = Component(root, Target(namespace=ns), environ={})
+    try:
+        component.apply()
+        component.wait_ready(timeout=600)
+        before = _proc_mib(os.getpid(), "VmHWM")
+        started = time.perf_counter()
+        sent = component.sync()
+        seconds = time.perf_counter() - started
+        peak = _proc_mib(os.getpid(), "VmHWM")
+    finally:
+        component.close()
+    print(
+        json.dumps(
+            {
+                "sync_s": seconds,
+                "peak_mib": peak,
+                "growth_mib": peak - before,
+                "summary": str(sent)[:200],
+            }
+        )
+    )
+
+
+def _proc_cpu(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _proc_mib(pid: int, key: str) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def dev_figures(bench: Bench, label: str, root: Path, ns: str, kube, log: Path) -> None:
+    """``doit dev`` on ``root``: start, idle CPU, peak RSS, save->serving of ``probe.txt``."""
+    name = _name(root)
+    dev = DevProcess(root, name, ns, kube, log)
+    try:
+        started = time.monotonic()
+        status = dev.wait_running(timeout=3600)
+        bench.figure(f"doit dev first start, {label}", time.monotonic() - started)
+        time.sleep(3)
+        cpu, wall = _proc_cpu(dev.proc.pid), time.monotonic()
+        time.sleep(IDLE_SECONDS)
+        idle = (_proc_cpu(dev.proc.pid) - cpu) / (time.monotonic() - wall)
+        bench.figure(f"doit dev idle CPU, {label} ({IDLE_SECONDS:g} s)", idle * 100, "%")
+        url = status.ports[0].url + "/probe.txt"
+        probe = root / "probe.txt"
+        got = []
+        for i in range(1, EDITS + 1):
+            text = f"probe {i} {uuid.uuid4().hex[:6]}"
+            saved = time.monotonic()
+            probe.write_text(text + "\n")
+            got.append(wait_answer(url, text, saved, timeout=120))
+            time.sleep(0.6)
+        bench.latency(f"doit dev save->serving, {label}", got)
+        bench.figure(f"doit dev peak RSS, {label}", _proc_mib(dev.proc.pid, "VmHWM"), "MiB")
+        bench.figure(f"doit dev RSS at the end, {label}", _proc_mib(dev.proc.pid, "VmRSS"), "MiB")
+    finally:
+        dev.stop()
+        bench.raw[f"dev_{label}_log_tail"] = dev.tail(15)
+
+
+def watch_figures(bench: Bench, label: str, root: Path) -> None:
+    """``doit dev``'s file side alone, no cluster, in a process of its own: the watcher and
+    the rescan after each batch (what the client does before any sync)."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.large", "watch", os.fspath(root)],
+        capture_output=True,
+        text=True,
+        timeout=3600,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"watching {label} failed: {proc.stderr[-1500:]}")
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    bench.figure(f"watch {label}: start (scan + watch installed)", result["start_s"])
+    bench.figure(f"watch {label}: idle CPU ({IDLE_SECONDS:g} s)", result["idle_cpu_pct"], "%")
+    bench.latency(f"watch {label}: save->rescanned", result["latency_s"])
+    bench.figure(f"watch {label}: peak RSS", result["peak_mib"], "MiB")
+    bench.raw[f"watch_{label}"] = result
+
+
+def _watch_main(root: Path) -> None:
+    """In the child: scan, watch, stay idle, then edit ``probe.txt`` and time each batch."""
+    import queue
+    import threading
+
+    from pyodo_tasks.dev.files import SourceWatcher, relevant_paths
+
+    started = time.perf_counter()
+    index = FileIndex(root, state_dir=root.parent / f"watch-state-{root.name}")
+    held = [index.scan()]
+    handled: queue.Queue[float] = queue.Queue()
+
+    def on_batch(changes: set[tuple[object, str]]) -> None:
+        after = index.scan(previous=held[0])
+        paths = relevant_paths([p for _, p in changes], watcher.root, held[0], after)
+        after.digest()
+        held[0] = after
+        if paths:
+            handled.put(time.monotonic())
+
+    stop = threading.Event()
+    watcher = SourceWatcher(root, on_batch, stop)
+    watcher.start()
+    watcher.ready.wait(600)
+    start_s = time.perf_counter() - started
+    time.sleep(3)
+    cpu, wall = _cpu_all(), time.monotonic()
+    time.sleep(IDLE_SECONDS)
+    idle = (_cpu_all() - cpu) / (time.monotonic() - wall)
+    latency = []
+    for i in range(1, EDITS + 1):
+        saved = time.monotonic()
+        (root / "probe.txt").write_text(f"probe {i}\n")
+        latency.append(handled.get(timeout=600) - saved)
+        time.sleep(0.6)
+    stop.set()
+    watcher.stop()
+    peak = _proc_mib(os.getpid(), "VmHWM")
+    print(
+        json.dumps(
+            {
+                "start_s": start_s,
+                "idle_cpu_pct": idle * 100,
+                "latency_s": latency,
+                "peak_mib": peak,
+                "paths": len(held[0]),
+            }
+        )
+    )
+
+
+def _name(root: Path) -> str:
+    return f"large-{root.name.lower()}"
+
+
+#: Served straight from the synced directory, with a build that does nothing: the python
+#: builder's S2I assemble (what runs without a build command) copies the whole tree into
+#: /opt/app-root/src at every edit, which on 100k files takes longer than the sync and failed
+#: ("cp: cannot create regular file ...: File exists") from the second edit on.
+LARGE_DEVFILE = PY_DEVFILE.split("commands:")[0] + (
+    "commands:\n"
+    '  - {id: build, exec: {component: py, commandLine: "true", group: {kind: build}}}\n'
+    "  - id: run\n"
+    "    exec: {component: py, commandLine: python3 -m http.server 8080,\n"
+    "           workingDir: '${PROJECT_SOURCE}', group: {kind: run}}\n"
+)
+
+
+def _component(root: Path) -> None:
+    (root / "devfile.yaml").write_text(LARGE_DEVFILE % {"name": _name(root)})
+
+
+@contextmanager
+def _work() -> Iterator[Path]:
+    work = Path(tempfile.mkdtemp(prefix="pyodo-bench-large-"))
+    try:
+        yield work
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def run(bench: Bench, quick: bool = False) -> None:
+    small, mid, big = ("2k", "10k", "20k") if quick else ("10k", "100k", "1M")
+    counts = {"2k": 2_000, "10k": 10_000, "20k": 20_000, "100k": 100_000, "1M": 1_000_000}
+    with _work() as work:
+        trees = {label: _tree(bench, work, label, counts[label]) for label in (small, mid)}
+        tiny = work / "tiny"
+        small_tree(tiny, 10)
+        _component(tiny)
+        for label, root in (("10 files", tiny), (mid, trees[mid])):
+            watch_figures(bench, label, root)
+        _cluster_figures(bench, work, trees, tiny, small, mid)
+        # The 1M tree last: minutes to make, and no cluster part (a first sync of 1M files
+        # would take the run's whole budget on this machine).
+        root = _tree(bench, work, big, counts[big])
+        watch_figures(bench, big, root)
+
+
+def _tree(bench: Bench, work: Path, label: str, count: int) -> Path:
+    started = time.perf_counter()
+    root = work / f"t{label}"
+    small_tree(root, count)
+    _component(root)
+    bench.note(f"{label}: {count} files made in {time.perf_counter() - started:.1f}s")
+    index_figures(bench, label, root, work / f"git-{label}", 3)
+    return root
+
+
+def _cluster_figures(
+    bench: Bench, work: Path, trees: dict[str, Path], tiny: Path, small: str, mid: str
+) -> None:
+    with namespace("pyodo-bench-large") as (ns, kube):
+        for label in (small, mid):
+            first_push(bench, label, trees[label], ns)
+        pod = _pod_of(kube, _name(trees[mid]))
+        peer = kubectl_cp(ns, trees[mid], pod, "py", f"/tmp/kcp-{uuid.uuid4().hex[:6]}")
+        bench.figure(
+            f"first full sync {mid} files vs kubectl cp",
+            bench.raw[f"push_{mid}"]["sync_s"],
+            peer=peer,
+            peer_name="kubectl cp",
+        )
+        for label, root in (("10 files", tiny), (mid, trees[mid])):
+            dev_figures(bench, label, root, ns, kube, work / f"dev-{root.name}.log")
+
+
+def _pod_of(kube, component: str) -> str:
+    pods = kube.pods(f"app.kubernetes.io/instance={component}")
+    if not pods:
+        raise RuntimeError(f"no pod of {component}")
+    return pods[0].metadata.name
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["push"]:
+    _push_main(Path(sys.argv[2]), sys.argv[3])
+elif __name__ == "__main__" and sys.argv[1:2] == ["watch"]:
+    _watch_main(Path(sys.argv[2]))
