@@ -14,6 +14,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
+from pyodo_tasks import host
 from pyodo_tasks.core.gc import run_labels
 from pyodo_tasks.core.kube import Kube, Target
 
@@ -118,21 +119,15 @@ def copy_example(name: str, dest: Path) -> Path:
 
 def doit_push(path: Path, ns: str, layout: str | None = None) -> float:
     """Seconds one ``doit push --namespace ns`` in ``path`` took (``layout``: as
-    ``PYODO_LAYOUT``); a failing push raises with the tail of its output."""
-    proc_env = None if layout is None else {**os.environ, "PYODO_LAYOUT": layout}
+    ``PYODO_LAYOUT``); a failing push raises (host.HostCommandError) with its output's tail."""
     started = time.monotonic()
-    proc = subprocess.run(
+    host.run(
         [sys.executable, "-m", "doit", "push", "--namespace", ns],
-        cwd=path,
-        env=proc_env,
-        capture_output=True,
-        text=True,
         timeout=600,
-        check=False,
+        what="doit push" if layout is None else f"doit push ({layout})",
+        cwd=path,
+        env=None if layout is None else {"PYODO_LAYOUT": layout},
     )
-    if proc.returncode != 0:
-        named = "doit push" if layout is None else f"doit push ({layout})"
-        raise RuntimeError(f"{named} failed: {proc.stdout[-800:]}{proc.stderr[-800:]}")
     return time.monotonic() - started
 
 

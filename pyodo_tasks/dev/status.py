@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import KW_ONLY, dataclass
 
 from pyodo_tasks.core.kube import Kube
 from pyodo_tasks.dev.state import ForwardedPort, State, Status, configmap, status_name
@@ -19,6 +20,7 @@ from pyodo_tasks.errors import ClusterError
 __all__ = ["StatusReport", "StepTimes"]
 
 
+@dataclass(eq=False)
 class StatusReport:
     """The facts the next status write reports, and the last status written.
 
@@ -28,38 +30,29 @@ class StatusReport:
     it). ``say`` shows a write that failed.
     """
 
-    def __init__(
-        self,
-        kube: Kube,
-        name: str,
-        *,
-        ports: Callable[[], tuple[ForwardedPort, ...]],
-        generation: Callable[[], int],
-        labels: Callable[[], Mapping[str, str]],
-        say: Callable[[str], None],
-    ) -> None:
-        self.kube = kube
-        self.name = name
-        self._ports = ports
-        self._generation = generation
-        self._labels = labels
-        self._say = say
-        self.pod_name = ""
-        self.last_sync = ""
-        self.trigger = 0.0
-        self.serving_ms = 0
-        self.steps = ""
-        self.written: Status | None = None
+    kube: Kube
+    name: str
+    _: KW_ONLY
+    ports: Callable[[], tuple[ForwardedPort, ...]]
+    generation: Callable[[], int]
+    labels: Callable[[], Mapping[str, str]]
+    say: Callable[[str], None]
+    pod_name: str = ""
+    last_sync: str = ""
+    trigger: float = 0.0
+    serving_ms: int = 0
+    steps: str = ""
+    written: Status | None = None
 
     def write(self, state: State, message: str = "", duration_ms: int = 0) -> None:
         elapsed = int((time.monotonic() - self.trigger) * 1000) if self.trigger else 0
         status = Status(
             state=state,
             message=message,
-            ports=self._ports(),
+            ports=self.ports(),
             last_sync=self.last_sync,
             pod=self.pod_name,
-            observed_generation=self._generation(),
+            observed_generation=self.generation(),
             duration_ms=duration_ms,
             elapsed_ms=elapsed,
             serving_ms=self.serving_ms,
@@ -73,12 +66,12 @@ class StatusReport:
             self.kube.namespace,
             "status",
             status.to_data(),
-            self._labels(),
+            self.labels(),
         )
         try:
             self.kube.apply(obj)
         except ClusterError as exc:
-            self._say(f"[dev] could not write the status: {exc}")
+            self.say(f"[dev] could not write the status: {exc}")
             return
         self.written = status
 

@@ -17,9 +17,18 @@ from pyodo_tasks.core.component import Component
 from pyodo_tasks.core.devfile import REGISTRY_ENV, ImageOverrides
 from pyodo_tasks.core.kube.target import Target
 
-__all__ = ["BoundComponent", "Task", "say"]
+__all__ = ["BoundComponent", "Task", "say", "task"]
 
 Task = dict[str, Any]
+
+
+def task(doc: str, action: Any, *, uptodate: Any = False, after: str | None = None) -> Task:
+    """A task dict of one ``action``: every task of a component has that shape. ``uptodate``
+    False (the default) runs it each time; ``after`` names the task it follows (``task_dep``)."""
+    made: Task = {"doc": doc, "actions": [action], "uptodate": [uptodate]}
+    if after is not None:
+        made["task_dep"] = [after]
+    return made
 
 
 def say(line: str) -> None:

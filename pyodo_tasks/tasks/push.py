@@ -14,7 +14,7 @@ from typing import Any
 from doit.task import result_dep
 
 from pyodo_tasks.errors import PyodoError
-from pyodo_tasks.tasks.bound import BoundComponent, Task, say
+from pyodo_tasks.tasks.bound import BoundComponent, Task, say, task
 
 __all__ = ["PushTasks"]
 
@@ -93,47 +93,25 @@ class PushTasks(BoundComponent):
             file_dep = [self.devfile_path()]
         except PyodoError:
             file_dep = []  # the action reports the missing devfile
-        return {
-            "doc": "Apply Deployment, Service, Secrets and PVCs (only when the spec changed)",
-            "actions": [self._apply],
-            "file_dep": file_dep,
-            "uptodate": [self._resources_uptodate],
-        }
+        doc = "Apply Deployment, Service, Secrets and PVCs (only when the spec changed)"
+        return {**task(doc, self._apply, uptodate=self._resources_uptodate), "file_dep": file_dep}
 
     def _wait_ready_task(self) -> Task:
-        return {
-            "doc": "Wait until the component's pod runs (bounded)",
-            "actions": [self._wait],
-            "task_dep": ["create_resources"],
-            "uptodate": [False],
-        }
+        doc = "Wait until the component's pod runs (bounded)"
+        return task(doc, self._wait, after="create_resources")
 
     def _index_task(self) -> Task:
-        return {
-            "doc": "Index the source tree; its result is the digest of tree and pod",
-            "actions": [self._index],
-            "task_dep": ["wait_ready"],
-            "uptodate": [False],
-        }
+        doc = "Index the source tree; its result is the digest of tree and pod"
+        return task(doc, self._index, after="wait_ready")
 
     def _copy_task(self) -> Task:
-        return {
-            "doc": "Copy created, modified and renamed files; delete removed ones",
-            "actions": [self._copy],
-            "uptodate": [result_dep("index")],
-        }
+        doc = "Copy created, modified and renamed files; delete removed ones"
+        return task(doc, self._copy, uptodate=result_dep("index"))
 
     def _build_task(self) -> Task:
-        return {
-            "doc": "Build in the container and restart the app through the supervisor",
-            "actions": [self._build],
-            "uptodate": [result_dep("copy")],
-        }
+        doc = "Build in the container and restart the app through the supervisor"
+        return task(doc, self._build, uptodate=result_dep("copy"))
 
     def _push_task(self) -> Task:
-        return {
-            "doc": "Deploy the component and sync it (runs the whole graph)",
-            "actions": [self._report],
-            "task_dep": ["assemble_and_restart"],
-            "uptodate": [False],
-        }
+        doc = "Deploy the component and sync it (runs the whole graph)"
+        return task(doc, self._report, after="assemble_and_restart")

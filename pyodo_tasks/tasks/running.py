@@ -16,7 +16,7 @@ from pyodo_tasks.core.endpoints import matching_url, shown_scheme
 from pyodo_tasks.core.kube.target import Target
 from pyodo_tasks.core.teardown import delete_labelled_component, orphan_of
 from pyodo_tasks.errors import DevfileError
-from pyodo_tasks.tasks.bound import BoundComponent, Task, say
+from pyodo_tasks.tasks.bound import BoundComponent, Task, say, task
 
 __all__ = ["RunningTasks"]
 
@@ -96,29 +96,16 @@ class RunningTasks(BoundComponent):
         say(self.component.logs(tail_lines=lines))
 
     def _forward_task(self) -> Task:
-        return {
-            "doc": "Forward each endpoint to a localhost port until Ctrl-C",
-            "actions": [(self._forward, [], {})],
-            "uptodate": [False],
-        }
+        return task(
+            "Forward each endpoint to a localhost port until Ctrl-C", (self._forward, [], {})
+        )
 
     def _delete_task(self) -> Task:
-        return {
-            "doc": "Delete every object the component owns",
-            "actions": [self._delete],
-            "uptodate": [False],
-        }
+        return task("Delete every object the component owns", self._delete)
 
     def _verify_task(self) -> Task:
-        return {
-            "doc": "Check the container holds exactly what was synced (one exec, vs the index)",
-            "actions": [self._verify],
-            "uptodate": [False],
-        }
+        doc = "Check the container holds exactly what was synced (one exec, vs the index)"
+        return task(doc, self._verify)
 
     def _logs_task(self) -> Task:
-        return {
-            "doc": "Show the app container's log tail",
-            "actions": [(self._logs, [], {})],
-            "uptodate": [False],
-        }
+        return task("Show the app container's log tail", (self._logs, [], {}))

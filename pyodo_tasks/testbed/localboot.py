@@ -62,19 +62,7 @@ class Boot:
     def start_containerd(self) -> None:
         daemon = components.containerd(self.layout)
         sock = self.layout.containerd_socket
-
-        def probe() -> tuple[bool | None, str]:
-            if not sock.exists():
-                return None, "socket not there yet"
-            proc = host.run(
-                ["ctr", "--address", str(sock), "version"],
-                timeout=10,
-                what="asking containerd its version",
-                check=False,
-            )
-            return (True if proc.returncode == 0 else None), proc.stderr.strip()[-120:]
-
-        self._start_and_wait(daemon, probe, "containerd socket")
+        self._start_and_wait(daemon, lambda: waits.containerd_answers(sock), "containerd socket")
 
     def start_apiserver(self) -> None:
         daemon = components.kube_apiserver(self.layout)
@@ -115,9 +103,25 @@ class Boot:
 
         with self._progress.phase(f"starting {daemon.name}") as phase:
             procs.start(daemon)
-            waits.wait_for(
-                _reporting(probe, phase), what, self._left(), interval=interval, check=alive
-            )
+            self._wait(probe, what, interval, phase, check=alive)
+
+    def _wait(
+        self,
+        probe: Callable[[], tuple[bool | None, str]],
+        what: str,
+        interval: float,
+        shown: Phase | None = None,
+        check: Callable[[], None] | None = None,
+    ) -> None:
+        """Wait, within the boot's deadline, until ``probe`` says yes, showing the state it
+        sees as ``shown``'s detail; fail early when ``check`` (every daemon alive) raises."""
+        waits.wait_for(
+            probe if shown is None else _reporting(probe, shown),
+            what,
+            self._left(),
+            interval=interval,
+            check=check or self._all_alive,
+        )
 
     def _all_alive(self) -> None:
         """Raise with its log tail as soon as any daemon has died (not at the wait's timeout)."""
@@ -132,13 +136,7 @@ class Boot:
             return (True if state == "Ready" else None), state
 
         with self._progress.phase(f"waiting for node {lay.node_name} Ready") as phase:
-            waits.wait_for(
-                _reporting(probe, phase),
-                f"node {lay.node_name} Ready",
-                self._left(),
-                interval=1.0,
-                check=self._all_alive,
-            )
+            self._wait(probe, f"node {lay.node_name} Ready", 1.0, phase)
 
     def put_loopback_nat_first(self) -> None:
         """Once kube-proxy has written its Service rules, put :mod:`.hostnet`'s jumps above them
@@ -197,13 +195,7 @@ class Boot:
 
         # Pod admission needs the namespace's default ServiceAccount, which the
         # controller-manager creates a moment after it starts.
-        waits.wait_for(
-            sa_probe,
-            "ServiceAccount default/default",
-            self._left(),
-            interval=0.5,
-            check=self._all_alive,
-        )
+        self._wait(sa_probe, "ServiceAccount default/default", 0.5)
         self._kubectl(["delete", "pod", name, "--ignore-not-found", "--wait=false"])
         self._kubectl(["apply", "-f", "-"], stdin=json.dumps(pod))
 
@@ -223,13 +215,7 @@ class Boot:
             ]
             return None, f"{phase} {' '.join(w for w in waiting if w)}"
 
-        waits.wait_for(
-            _reporting(probe, shown),
-            f"pod {name} Running",
-            self._left(),
-            interval=0.5,
-            check=self._all_alive,
-        )
+        self._wait(probe, f"pod {name} Running", 0.5, shown)
         self._kubectl(["delete", "pod", name, "--wait=false"])
 
     def _kubectl(

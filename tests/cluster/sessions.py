@@ -1,8 +1,9 @@
 """Whole pytest sessions run as subprocesses against the real cluster, and what they left.
 
 Shared by the cluster tests of the plugin (test_plugin_real.py, test_teardown_real.py,
-test_devfiles_real.py): a session run to its end (:func:`run_pytest`) or stopped once it wrote
-a stamp file (:func:`stopped_session`), its run id, and the objects still labelled with it.
+test_devfiles_real.py): a session's usual arguments (:func:`session_args`), the session run to
+its end (:func:`run_pytest`) or stopped once it wrote a stamp file (:func:`stopped_session`),
+its run id, and the objects still labelled with it.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pyodo_tasks.cluster import ClusterInfo
 from pyodo_tasks.core.gc import RUN_ID_LABEL, run_labels
 from pyodo_tasks.core.kube import Kube, Target
 from pytest_pyodo.settings import SETTINGS
+from tests import commands
 
 ROOT = Path(__file__).parents[2]
 NODEJS = ROOT / "examples" / "nodejs"
@@ -54,15 +56,8 @@ def run_pytest(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]
     """One pytest session in a subprocess, with none of the developer's pyodo settings."""
     env = clean_env("PYTEST_ADDOPTS", "PYTEST_XDIST_WORKER")
     started = time.monotonic()
-    proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=SESSION_TIMEOUT,
-        check=False,
-    )
+    argv = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args]
+    proc = commands.run(argv, cwd, env, timeout=SESSION_TIMEOUT)
     print(f"pytest {' '.join(args)}: exit {proc.returncode} in {time.monotonic() - started:.1f}s")
     print(proc.stdout[-6000:], proc.stderr[-3000:], sep="\n")
     return proc
@@ -138,3 +133,11 @@ def leftovers(kube: Kube, run_id: str, namespaces: tuple[str, ...] = ()) -> list
 
 def kubeconfig_args(cluster_info: ClusterInfo) -> list[str]:
     return ["--pyodo-cluster=kubeconfig", f"--pyodo-kubeconfig={cluster_info.kubeconfig}"]
+
+
+def session_args(
+    cluster_info: ClusterInfo, tests: Path = DEMO, component: Path | str = NODEJS
+) -> list[str]:
+    """What most sessions are given: ``tests`` (a directory or file), the ``component`` they
+    test and the cluster, through its admin kubeconfig."""
+    return [str(tests), f"--pyodo-component={component}", *kubeconfig_args(cluster_info)]

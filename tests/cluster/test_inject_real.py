@@ -7,43 +7,37 @@ never had it), in a namespace of its own, deleted at the end.
 
 from __future__ import annotations
 
-import shutil
 import time
-import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from pyodo_tasks.core.component import Component
-from pyodo_tasks.core.gc import run_labels
-from pyodo_tasks.core.kube import Kube, Target
+from pyodo_tasks.core.kube import Target
 from pyodo_tasks.runtime import contract
 from pyodo_tasks.runtime.sources import runtime_digest
-from tests.cluster.test_push_real import EXAMPLES, Pushed, running_status, wait_for_answer
+from tests.cluster.test_push_real import (
+    EXAMPLES,
+    Pushed,
+    running_status,
+    scratch_copy,
+    wait_for_answer,
+)
 
 pytestmark = pytest.mark.cluster
 
-ROOT = Path(__file__).parents[2]
 INJECT = {"PYODO_LAYOUT": "inject"}
+NODEJS = EXAMPLES["nodejs"]
 
 
 @pytest.fixture(scope="module")
 def injected(cluster_info, tmp_path_factory) -> Iterator[Pushed]:
-    example = EXAMPLES["nodejs"]
-    path = tmp_path_factory.mktemp("inject") / example.name
-    shutil.copytree(ROOT / "examples" / example.name, path, ignore=shutil.ignore_patterns(".pyodo"))
-    namespace = f"pyodo-test-inject-{uuid.uuid4().hex[:6]}"
-    kube = Kube(Target(kubeconfig=str(cluster_info.kubeconfig), namespace=namespace))
-    kube.ensure_namespace(namespace, run_labels(f"inject-{namespace}", 3600))
-    pushed = Pushed(example, path, namespace, cluster_info.kubeconfig)
-    try:
+    path = tmp_path_factory.mktemp("inject") / "nodejs"
+    with scratch_copy(cluster_info, path, NODEJS, "inject") as pushed:
         out = pushed.doit("push", extra_env=INJECT).stdout
         assert "Putting pyodo's agent into pod/" in out, out
         yield pushed
-    finally:
-        kube.delete_namespace(namespace)
-        kube.close()
 
 
 def component(pushed: Pushed) -> Component:
@@ -109,74 +103,47 @@ def test_doit_verify_passes_on_an_injected_pod(injected: Pushed) -> None:
 
 def test_a_distroless_image_is_one_line_naming_the_fix(cluster_info, tmp_path: Path) -> None:
     """An app image without /bin/sh (pyodo's pause image is one) cannot run the wait loop."""
-    path = tmp_path / "nosh"
-    shutil.copytree(ROOT / "examples" / "nodejs", path, ignore=shutil.ignore_patterns(".pyodo"))
-    namespace = f"pyodo-test-nosh-{uuid.uuid4().hex[:6]}"
-    kube = Kube(Target(kubeconfig=str(cluster_info.kubeconfig), namespace=namespace))
-    kube.ensure_namespace(namespace, run_labels(f"nosh-{namespace}", 3600))
-    pushed = Pushed(EXAMPLES["nodejs"], path, namespace, cluster_info.kubeconfig)
-    try:
+    with scratch_copy(cluster_info, tmp_path / "nosh", NODEJS, "nosh") as pushed:
         env = {**INJECT, "PYODO_IMAGE_RUNTIME": contract.PAUSE_REF}
         proc = pushed.doit("push", extra_env=env, check=False)
-        assert proc.returncode != 0
-        lines = [line for line in (proc.stdout + proc.stderr).splitlines() if "pyodo:" in line]
-        assert lines and "no /bin/sh" in lines[-1] and "PYODO_IMAGE_" in lines[-1], lines
-        assert "Traceback" not in proc.stdout + proc.stderr
-    finally:
-        kube.delete_namespace(namespace)
-        kube.close()
+    assert proc.returncode != 0
+    lines = [line for line in (proc.stdout + proc.stderr).splitlines() if "pyodo:" in line]
+    assert lines and "no /bin/sh" in lines[-1] and "PYODO_IMAGE_" in lines[-1], lines
+    assert "Traceback" not in proc.stdout + proc.stderr
 
 
 def test_a_read_only_root_filesystem_still_takes_the_agent(cluster_info, tmp_path: Path) -> None:
     """/opt/odo is an emptyDir and the sources go to /projects (another): a container whose
     root filesystem is read-only still gets the agent, builds and serves."""
-    path = tmp_path / "ro"
-    shutil.copytree(ROOT / "examples" / "nodejs", path, ignore=shutil.ignore_patterns(".pyodo"))
-    devfile = path / "devfile.yaml"
-    devfile.write_text(
-        devfile.read_text().replace(
-            "  - name: runtime\n",
-            "  - name: runtime\n"
-            "    attributes:\n"
-            "      container-overrides: {securityContext: {readOnlyRootFilesystem: true}}\n",
+    with scratch_copy(cluster_info, tmp_path / "ro", NODEJS, "ro") as pushed:
+        devfile = pushed.path / "devfile.yaml"
+        devfile.write_text(
+            devfile.read_text().replace(
+                "  - name: runtime\n",
+                "  - name: runtime\n"
+                "    attributes:\n"
+                "      container-overrides: {securityContext: {readOnlyRootFilesystem: true}}\n",
+            )
         )
-    )
-    namespace = f"pyodo-test-ro-{uuid.uuid4().hex[:6]}"
-    kube = Kube(Target(kubeconfig=str(cluster_info.kubeconfig), namespace=namespace))
-    kube.ensure_namespace(namespace, run_labels(f"ro-{namespace}", 3600))
-    pushed = Pushed(EXAMPLES["nodejs"], path, namespace, cluster_info.kubeconfig)
-    try:
         pushed.doit("push", extra_env=INJECT)
         with component(pushed) as comp:
             assert comp.exec(["touch", "/rootfs-probe"]).returncode != 0, "root is read-only"
             answer = pushed.example.answer
             assert wait_for_answer(comp, pushed, answer) == answer
-    finally:
-        kube.delete_namespace(namespace)
-        kube.close()
 
 
-def _pushed_says_and_starts_nothing(cluster_info, path: Path, said: str) -> None:
-    """Push ``path`` (the nodejs example's sources, its devfile rewritten) in a namespace of its
-    own: the push succeeds, its output says ``said``, and the app program stays STOPPED."""
-    namespace = f"pyodo-test-norun-{uuid.uuid4().hex[:6]}"
-    kube = Kube(Target(kubeconfig=str(cluster_info.kubeconfig), namespace=namespace))
-    kube.ensure_namespace(namespace, run_labels(f"norun-{namespace}", 3600))
-    pushed = Pushed(EXAMPLES["nodejs"], path, namespace, cluster_info.kubeconfig)
-    try:
+def _pushed_says_and_starts_nothing(
+    cluster_info, path: Path, name: str, devfile: Callable[[str], str]
+) -> None:
+    """Push a copy of the nodejs example with its devfile replaced by ``devfile(old_text)``:
+    the push succeeds, says that nothing was started, and the app program stays STOPPED."""
+    with scratch_copy(cluster_info, path, NODEJS, name) as pushed:
+        devfile_path = pushed.path / "devfile.yaml"
+        devfile_path.write_text(devfile(devfile_path.read_text()))
         out = pushed.doit("push", extra_env=INJECT).stdout
-        assert said in out, out
+        assert "synced and built, nothing started" in out, out
         with component(pushed) as comp:
             assert comp.exec(["/opt/odo/bin/ctl", "status"]).text.strip() == "STOPPED"
-    finally:
-        kube.delete_namespace(namespace)
-        kube.close()
-
-
-def _nodejs_sources(tmp_path: Path) -> Path:
-    path = tmp_path / "app"
-    shutil.copytree(ROOT / "examples" / "nodejs", path, ignore=shutil.ignore_patterns(".pyodo"))
-    return path
 
 
 def test_a_devfile_without_a_run_command_builds_says_so_and_starts_nothing(
@@ -184,11 +151,22 @@ def test_a_devfile_without_a_run_command_builds_says_so_and_starts_nothing(
 ) -> None:
     """Che-style devfiles list tasks, not a run command: the push builds and says that nothing
     was started, instead of failing on an S2I run script the image does not have."""
-    path = _nodejs_sources(tmp_path)
-    devfile = path / "devfile.yaml"
-    text = devfile.read_text()
-    devfile.write_text(text[: text.index("  - id: run\n")])
-    _pushed_says_and_starts_nothing(cluster_info, path, "synced and built, nothing started")
+    _pushed_says_and_starts_nothing(
+        cluster_info, tmp_path / "tasks", "norun", lambda text: text[: text.index("  - id: run\n")]
+    )
+
+
+GITLAB_SHAPED = (
+    "schemaVersion: 2.2.0\n"
+    "metadata: {name: gitlab-shaped}\n"
+    "components:\n"
+    "  - name: tooling-container\n"
+    "    attributes: {gl/inject-editor: true}\n"
+    "    container:\n"
+    "      image: localhost/pyodo/builder-nodejs:bookworm\n"
+    "      env: [{name: PYODO_S2I_SCRIPTS, value: /nonexistent}]\n"
+    "      endpoints: [{name: http-3000, targetPort: 3000}]\n"
+)
 
 
 def test_a_devfile_without_commands_on_an_image_without_s2i_scripts_starts_nothing(
@@ -197,17 +175,6 @@ def test_a_devfile_without_commands_on_an_image_without_s2i_scripts_starts_nothi
     """GitLab workspace devfiles have no command at all, and their images no S2I scripts
     (simulated here by pointing PYODO_S2I_SCRIPTS at nothing): the push syncs, says that
     nothing was started and succeeds, instead of failing on "nothing to run"."""
-    path = _nodejs_sources(tmp_path)
-    (path / "devfile.yaml").write_text(
-        "schemaVersion: 2.2.0\n"
-        "metadata: {name: gitlab-shaped}\n"
-        "components:\n"
-        "  - name: tooling-container\n"
-        "    attributes: {gl/inject-editor: true}\n"
-        "    container:\n"
-        "      image: localhost/pyodo/builder-nodejs:bookworm\n"
-        "      env: [{name: PYODO_S2I_SCRIPTS, value: /nonexistent}]\n"
-        "      endpoints: [{name: http-3000, targetPort: 3000}]\n"
+    _pushed_says_and_starts_nothing(
+        cluster_info, tmp_path / "gitlab", "nocmd", lambda _text: GITLAB_SHAPED
     )
-    said = "no run command in the devfile and no /nonexistent/run in the image: synced and built"
-    _pushed_says_and_starts_nothing(cluster_info, path, said)

@@ -10,10 +10,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -23,16 +20,16 @@ from sessions import (  # tests/cluster is on sys.path
     ROOT,
     SESSION_TIMEOUT,
     clean_env,
-    kill_group,
     kubeconfig_args,
     leftovers,
     run_id_of,
     run_pytest,
-    stopped_session,
+    session_args,
 )
 
 from pyodo_tasks.cluster import ClusterInfo
 from pyodo_tasks.core.kube import Kube, ResolvedTarget
+from tests import commands
 
 pytestmark = pytest.mark.cluster
 
@@ -41,7 +38,7 @@ pytestmark = pytest.mark.cluster
 def test_users_test_file_passes_serially_and_leaves_nothing(
     cluster_info: ClusterInfo, admin: Kube
 ) -> None:
-    proc = run_pytest(str(DEMO), f"--pyodo-component={NODEJS}", *kubeconfig_args(cluster_info))
+    proc = run_pytest(*session_args(cluster_info))
     assert proc.returncode == 0
     assert "2 passed" in proc.stdout
     run_id = run_id_of(proc.stdout)
@@ -66,9 +63,7 @@ def test_four_workers_share_one_deployment_that_is_gone_after_the_run(
         "    out.write_text(f'{pyodo_component.namespace} {pyodo_component.pod}')\n"
     )
     proc = run_pytest(
-        str(tmp_path),
-        f"--pyodo-component={NODEJS}",
-        *kubeconfig_args(cluster_info),
+        *session_args(cluster_info, tmp_path),
         "-n",
         "4",
         "--dist",
@@ -127,7 +122,7 @@ def test_loadfile_and_loadscope_workers_share_one_deployment(
             "    def test_two(self, pyodo_component):\n"
             f"        seen(pyodo_component, 'f{n}b')\n"
         )
-    args = [str(tmp_path), f"--pyodo-component={NODEJS}", *kubeconfig_args(cluster_info)]
+    args = session_args(cluster_info, tmp_path)
     proc = run_pytest(*args, "-n", "4", "--dist", dist, cwd=tmp_path)
     assert proc.returncode == 0
     assert "8 passed" in proc.stdout
@@ -161,7 +156,7 @@ def test_the_deploying_worker_crashing_leaves_the_shared_deployment_to_the_other
         "        os._exit(3)  # the worker that deployed it dies, with no teardown\n"
         "    seen(pyodo_component, n)\n"
     )
-    args = [str(tmp_path), f"--pyodo-component={NODEJS}", *kubeconfig_args(cluster_info)]
+    args = session_args(cluster_info, tmp_path)
     proc = run_pytest(*args, "-n", "2", "--dist", "load", cwd=tmp_path)
     assert proc.returncode == 1
     assert "1 failed, 5 passed" in proc.stdout
@@ -214,9 +209,7 @@ def test_failing_test_report_shows_the_pods_logs(
         "    body = urllib.request.urlopen(pyodo_endpoint, timeout=10).read().decode()\n"
         "    assert body.startswith('Goodbye')\n"
     )
-    proc = run_pytest(
-        str(tmp_path), f"--pyodo-component={NODEJS}", *kubeconfig_args(cluster_info), cwd=tmp_path
-    )
+    proc = run_pytest(*session_args(cluster_info, tmp_path), cwd=tmp_path)
     assert proc.returncode == 1
     assert "1 failed" in proc.stdout
     section = proc.stdout.split("pyodo: component nodejs-example in namespace pyodo-", 1)[1]
@@ -229,8 +222,7 @@ def test_failing_test_report_shows_the_pods_logs(
 def test_component_handle_syncs_edits_restarts_and_execs(
     cluster_info: ClusterInfo, admin: Kube, tmp_path: Path
 ) -> None:
-    app = tmp_path / "app"
-    shutil.copytree(NODEJS, app, ignore=shutil.ignore_patterns(".pyodo"))
+    app_copy(tmp_path)
     (tmp_path / "test_handle.py").write_text(
         """
 import urllib.request
@@ -261,9 +253,7 @@ def test_exec_logs_restart_and_service_url(pyodo_component, pyodo_cluster):
     assert "listening on 3000" in pyodo_component.logs()
 """
     )
-    proc = run_pytest(
-        str(tmp_path), "--pyodo-component=app", *kubeconfig_args(cluster_info), cwd=tmp_path
-    )
+    proc = run_pytest(*session_args(cluster_info, tmp_path, "app"), cwd=tmp_path)
     assert proc.returncode == 0
     assert "2 passed" in proc.stdout
     assert leftovers(admin, run_id_of(proc.stdout)) == []
@@ -285,41 +275,6 @@ def test_restricted_user_falls_back_to_its_namespace_and_cleans_up_by_label(
     namespace = cluster_info.restricted_namespace
     assert f"in namespace/{namespace}" in proc.stdout
     assert leftovers(admin, run_id_of(proc.stdout), (namespace,)) == []
-
-
-def _sigint_default() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
-def test_ctrl_c_during_a_test_still_deletes_the_namespace(
-    cluster_info: ClusterInfo, admin: Kube, tmp_path: Path
-) -> None:
-    started = tmp_path / "started"
-    (tmp_path / "test_slow.py").write_text(
-        "import time\nfrom pathlib import Path\n\n"
-        "def test_slow(pyodo_endpoint):\n"
-        f"    Path({str(started)!r}).write_text('x')\n"
-        "    time.sleep(120)\n"
-    )
-    args = [str(tmp_path), f"--pyodo-component={NODEJS}", *kubeconfig_args(cluster_info)]
-    proc, output = stopped_session(
-        args,
-        cwd=tmp_path,
-        env=clean_env(),
-        stamp=started,
-        never="the test never started",
-        stop=lambda proc: proc.send_signal(signal.SIGINT),
-        poll=0.5,
-        timeout=SESSION_TIMEOUT,
-        # A terminal's Ctrl-C: SIGINT at its default in the session, also when this suite itself
-        # runs as a script's background job, where SIGINT starts ignored and the child would
-        # inherit that (FINDINGS) and sleep through the signal.
-        preexec_fn=_sigint_default,
-    )
-    print(output[-4000:])
-    assert proc.returncode == pytest.ExitCode.INTERRUPTED
-    assert "deleted namespace/pyodo-" in output
-    assert leftovers(admin, run_id_of(output)) == []
 
 
 def app_copy(tmp_path: Path) -> Path:
@@ -351,9 +306,7 @@ def test_a_change_behind_pyodos_back_is_caught(pyodo_component):
     assert [m.path for m in caught.value.result.mismatches] == ["greeting.js", "server.js"]
 """
     )
-    proc = run_pytest(
-        str(tmp_path), f"--pyodo-component={NODEJS}", *kubeconfig_args(cluster_info), cwd=tmp_path
-    )
+    proc = run_pytest(*session_args(cluster_info, tmp_path), cwd=tmp_path)
     assert proc.returncode == 0
     assert "1 passed" in proc.stdout
     assert leftovers(admin, run_id_of(proc.stdout)) == []
@@ -363,7 +316,7 @@ def test_named_namespace_is_created_and_deleted_or_kept_and_cleaned_by_label(
     cluster_info: ClusterInfo, admin: Kube
 ) -> None:
     name = f"pyodo-test-ns-{os.getpid()}"
-    args = [str(DEMO), f"--pyodo-component={NODEJS}", *kubeconfig_args(cluster_info)]
+    args = session_args(cluster_info)
     proc = run_pytest(*args, f"--pyodo-namespace={name}")
     assert proc.returncode == 0 and "2 passed" in proc.stdout
     assert f"into namespace/{name}" not in proc.stdout
@@ -391,7 +344,7 @@ def test_reuse_attaches_to_a_pushed_component_and_its_verify_catches_tampering(
     try:
         with Component(app, target) as component:  # what `doit push` does
             pod = component.push().pod
-        args = [str(DEMO), f"--pyodo-component={app}", *kubeconfig_args(cluster_info)]
+        args = session_args(cluster_info, DEMO, app)
         proc = run_pytest(*args, "--pyodo-reuse", f"--pyodo-namespace={name}")
         assert proc.returncode == 0 and "2 passed" in proc.stdout
         assert f"pod/{pod}" in proc.stdout  # the pushed pod, nothing redeployed
@@ -423,39 +376,6 @@ def test_a_crashed_workers_own_namespace_is_deleted_by_the_controller(
     assert leftovers(admin, run_id) == []
 
 
-def test_a_killed_runs_objects_are_reaped_by_the_next_session(
-    cluster_info: ClusterInfo, admin: Kube, tmp_path: Path
-) -> None:
-    started = tmp_path / "started"
-    (tmp_path / "test_slow.py").write_text(
-        "import time\nfrom pathlib import Path\n\n"
-        "def test_slow(pyodo_endpoint):\n"
-        f"    Path({str(started)!r}).write_text('x')\n"
-        "    time.sleep(300)\n"
-    )
-    args = [str(tmp_path), f"--pyodo-component={NODEJS}", *kubeconfig_args(cluster_info)]
-    _, output = stopped_session(
-        args,
-        cwd=tmp_path,
-        env=clean_env(),
-        stamp=started,
-        never="the test never started",
-        stop=kill_group,  # no teardown, no atexit: a cancelled CI job
-        poll=0.5,
-        timeout=60,
-        start_new_session=True,
-    )
-    dead_run = run_id_of(output)
-    assert leftovers(admin, dead_run) == [f"Namespace/pyodo-{dead_run}-main"]
-    proc2 = run_pytest(str(DEMO), f"--pyodo-component={NODEJS}", *kubeconfig_args(cluster_info))
-    assert proc2.returncode == 0
-    assert f"gc deleted dead runs' Namespace/pyodo-{dead_run}-main" in proc2.stdout
-    deadline = time.monotonic() + 180
-    while leftovers(admin, dead_run) and time.monotonic() < deadline:
-        time.sleep(2)
-    assert leftovers(admin, dead_run) == []
-
-
 def test_the_example_ci_workflow_runs_as_written(cluster_info: ClusterInfo, admin: Kube) -> None:
     if cluster_info.provider != "local":
         pytest.skip("the workflow is run here against the local cluster")
@@ -464,7 +384,7 @@ def test_the_example_ci_workflow_runs_as_written(cluster_info: ClusterInfo, admi
     env = clean_env("PYTEST_XDIST_WORKER")
     reports = ROOT / "reports"
     shutil.rmtree(reports, ignore_errors=True)
-    proc = subprocess.run(
+    proc = commands.run(
         [
             sys.executable,
             str(ROOT / "examples" / "ci" / "run_workflow.py"),
@@ -474,12 +394,9 @@ def test_the_example_ci_workflow_runs_as_written(cluster_info: ClusterInfo, admi
             "--env",
             f"PYODO_CACHE_DIR={cache_root()}",
         ],
-        cwd=ROOT,
-        env={**env, "PATH": f"{Path(sys.executable).parent}:{env.get('PATH', '')}"},
-        capture_output=True,
-        text=True,
+        ROOT,
+        {**env, "PATH": f"{Path(sys.executable).parent}:{env.get('PATH', '')}"},
         timeout=SESSION_TIMEOUT,
-        check=False,
     )
     print(proc.stdout[-6000:], proc.stderr[-3000:], sep="\n")
     try:

@@ -10,11 +10,11 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ from pyodo_tasks.core.component import Component
 from pyodo_tasks.core.gc import run_labels
 from pyodo_tasks.core.kube import Kube, Target
 from pyodo_tasks.core.kube.quick import quick_pods
+from tests import commands
 
 pytestmark = pytest.mark.cluster
 
@@ -82,16 +83,11 @@ class Pushed:
     def doit(
         self, *args: str, check: bool = True, extra_env: dict[str, str] | None = None
     ) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run(
-            # The task option, as a user types it: doit hands it to the named task only, so
-            # this also proves the whole graph (create_resources ... copy) honours it.
-            [sys.executable, "-m", "doit", *args, "--namespace", self.namespace],
-            cwd=self.path,
-            env={**self.env(), **(extra_env or {})},
-            capture_output=True,
-            text=True,
-            timeout=900,
-        )
+        # The task option, as a user types it: doit hands it to the named task only, so this
+        # also proves the whole graph (create_resources ... copy) honours it.
+        argv = (*args, "--namespace", self.namespace)
+        env = {**self.env(), **(extra_env or {})}
+        proc = commands.doit(self.path, *argv, env=env, timeout=900)
         if check and proc.returncode != 0:
             pytest.fail(
                 f"doit {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}"
@@ -125,21 +121,28 @@ def wait_for_answer(
     return answer
 
 
+@contextmanager
+def scratch_copy(cluster_info: Any, path: Path, example: Example, purpose: str) -> Iterator[Pushed]:
+    """A copy of ``example`` at ``path`` (edits never touch the repo) and a namespace of its
+    own, ``pyodo-test-<purpose>-<random>``, labelled for gc and deleted at the end; not pushed."""
+    shutil.copytree(ROOT / "examples" / example.name, path, ignore=shutil.ignore_patterns(".pyodo"))
+    namespace = f"pyodo-test-{purpose}-{uuid.uuid4().hex[:6]}"
+    kube = Kube(Target(kubeconfig=str(cluster_info.kubeconfig), namespace=namespace))
+    kube.ensure_namespace(namespace, run_labels(f"{purpose}-{namespace}", 3600))
+    try:
+        yield Pushed(example, path, namespace, cluster_info.kubeconfig)
+    finally:
+        kube.delete_namespace(namespace)
+        kube.close()
+
+
 @pytest.fixture(scope="module", params=sorted(EXAMPLES))
 def pushed(request: pytest.FixtureRequest, cluster_info, tmp_path_factory) -> Iterator[Pushed]:
     example = EXAMPLES[request.param]
     path = tmp_path_factory.mktemp(example.name) / example.name
-    shutil.copytree(ROOT / "examples" / example.name, path, ignore=shutil.ignore_patterns(".pyodo"))
-    namespace = f"pyodo-test-{example.name}-{uuid.uuid4().hex[:6]}"
-    kube = Kube(Target(kubeconfig=str(cluster_info.kubeconfig), namespace=namespace))
-    kube.ensure_namespace(namespace, run_labels(f"push-{namespace}", 3600))
-    pushed = Pushed(example, path, namespace, cluster_info.kubeconfig)
-    try:
+    with scratch_copy(cluster_info, path, example, example.name) as pushed:
         pushed.doit("push")
         yield pushed
-    finally:
-        kube.delete_namespace(namespace)
-        kube.close()
 
 
 @pytest.mark.kind(only={"pushed": "nodejs"})
@@ -372,16 +375,8 @@ def test_delete_leaves_no_labelled_object(pushed: Pushed, request: pytest.Fixtur
 @pytest.fixture
 def scratch(cluster_info, tmp_path: Path) -> Iterator[Pushed]:
     """A scratch copy of examples/python in its own namespace, not pushed yet."""
-    path = tmp_path / "python"
-    shutil.copytree(ROOT / "examples" / "python", path, ignore=shutil.ignore_patterns(".pyodo"))
-    namespace = f"pyodo-test-scratch-{uuid.uuid4().hex[:6]}"
-    kube = Kube(Target(kubeconfig=str(cluster_info.kubeconfig), namespace=namespace))
-    kube.ensure_namespace(namespace, run_labels(f"push-{namespace}", 3600))
-    try:
-        yield Pushed(EXAMPLES["python"], path, namespace, cluster_info.kubeconfig)
-    finally:
-        kube.delete_namespace(namespace)
-        kube.close()
+    with scratch_copy(cluster_info, tmp_path / "python", EXAMPLES["python"], "scratch") as copy:
+        yield copy
 
 
 def test_delete_with_a_broken_devfile_deletes_the_component_by_its_labels(

@@ -11,7 +11,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +20,7 @@ import pytest
 
 from pyodo_tasks.core.gc import run_labels
 from pyodo_tasks.core.kube import Kube, Target
+from tests import commands
 
 pytestmark = pytest.mark.cluster
 
@@ -36,14 +36,8 @@ class Pushed:
     def doit(self, task: str, *args: str) -> subprocess.CompletedProcess[str]:
         env = dict(os.environ, KUBECONFIG=str(self.kubeconfig))
         env.pop("PYODO_NAMESPACE", None)
-        return subprocess.run(
-            [sys.executable, "-m", "doit", task, "--namespace", self.namespace, *args],
-            cwd=self.path,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=900,
-            check=False,
+        return commands.doit(
+            self.path, task, "--namespace", self.namespace, *args, env=env, timeout=900
         )
 
 

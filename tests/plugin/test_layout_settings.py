@@ -4,26 +4,10 @@ directly: precedence, validation, and what components are handed (no pytest run)
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
-
-import pytest
 
 from pyodo_tasks.core.inject import layout_settings
-from pyodo_tasks.errors import ConfigError
-from pytest_pyodo.settings import Source, resolve_settings
-
-
-def _sources(
-    tmp_path: Path,
-    option: dict[str, Any] | None = None,
-    ini: dict[str, Any] | None = None,
-    env: dict[str, Any] | None = None,
-) -> list[Source]:
-    return [
-        Source("option", option or {}, tmp_path),
-        Source("ini", ini or {}, tmp_path),
-        Source("env", env or {}, tmp_path),
-    ]
+from pytest_pyodo.settings import resolve_settings
+from tests.plugin.sources import setting_sources
 
 
 def _home(tmp_path: Path) -> dict[str, str]:
@@ -31,7 +15,7 @@ def _home(tmp_path: Path) -> dict[str, str]:
 
 
 def test_the_option_beats_ini_beats_env(tmp_path: Path) -> None:
-    sources = _sources(
+    sources = setting_sources(
         tmp_path,
         option={"layout": "inject"},
         ini={"layout": "init", "init_image": "ini.example/init:1"},
@@ -45,7 +29,7 @@ def test_the_option_beats_ini_beats_env(tmp_path: Path) -> None:
 
 
 def test_the_environment_alone_sets_them(tmp_path: Path) -> None:
-    sources = _sources(tmp_path, env={"layout": "init", "init_image": "env.example/init:1"})
+    sources = setting_sources(tmp_path, env={"layout": "init", "init_image": "env.example/init:1"})
     settings = resolve_settings(sources, _home(tmp_path))
     assert (settings.layout, settings.init_image) == ("init", "env.example/init:1")
     assert settings.origin["layout"] == "PYODO_LAYOUT"
@@ -53,7 +37,7 @@ def test_the_environment_alone_sets_them(tmp_path: Path) -> None:
 
 
 def test_unset_they_are_left_to_the_component(tmp_path: Path) -> None:
-    settings = resolve_settings(_sources(tmp_path), _home(tmp_path))
+    settings = resolve_settings(setting_sources(tmp_path), _home(tmp_path))
     assert (settings.layout, settings.init_image) == (None, None)
     assert "layout" not in settings.origin and "init_image" not in settings.origin
     environ = {"HOME": str(tmp_path)}
@@ -61,13 +45,15 @@ def test_unset_they_are_left_to_the_component(tmp_path: Path) -> None:
 
 
 def test_a_layout_is_normalised(tmp_path: Path) -> None:
-    sources = _sources(tmp_path, option={"layout": " Inject "}, ini={"init_image": "  img:1 "})
+    sources = setting_sources(
+        tmp_path, option={"layout": " Inject "}, ini={"init_image": "  img:1 "}
+    )
     settings = resolve_settings(sources, _home(tmp_path))
     assert (settings.layout, settings.init_image) == ("inject", "img:1")
 
 
 def test_components_are_handed_the_decided_values(tmp_path: Path) -> None:
-    sources = _sources(
+    sources = setting_sources(
         tmp_path,
         option={"layout": "init", "init_image": "opt.example/init:2"},
         env={"layout": "inject"},
@@ -83,16 +69,6 @@ def test_components_are_handed_the_decided_values(tmp_path: Path) -> None:
     assert layout_settings({}, environ) == ("init", "opt.example/init:2")
 
 
-@pytest.mark.parametrize(
-    ("kind", "name"),
-    [("option", "--pyodo-layout"), ("ini", "pyodo_layout"), ("env", "PYODO_LAYOUT")],
-)
-def test_a_bad_layout_names_where_it_was_set(tmp_path: Path, kind: str, name: str) -> None:
-    sources = _sources(tmp_path, **{kind: {"layout": "sideload"}})
-    with pytest.raises(ConfigError, match=rf"{name}='sideload': write one of auto, inject, init"):
-        resolve_settings(sources, _home(tmp_path))
-
-
 def test_a_bad_layout_below_a_good_one_is_not_read(tmp_path: Path) -> None:
-    sources = _sources(tmp_path, option={"layout": "auto"}, env={"layout": "sideload"})
+    sources = setting_sources(tmp_path, option={"layout": "auto"}, env={"layout": "sideload"})
     assert resolve_settings(sources, _home(tmp_path)).layout == "auto"

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from pyodo_tasks.errors import ConfigError
-from pytest_pyodo.settings import Source, resolve_settings
+from pytest_pyodo.settings import resolve_settings
+from tests.plugin.sources import setting_sources
 
 if TYPE_CHECKING:
     from conftest import Fake
@@ -104,16 +104,8 @@ def test_a_bad_value_is_a_usage_error_naming_the_option(fake: Fake) -> None:
 
 
 # -- the setting, on resolve_settings directly -------------------------------------------------
-def _sources(tmp_path: Path, option=None, ini=None, env=None) -> list[Source]:
-    return [
-        Source("option", option or {}, tmp_path),
-        Source("ini", ini or {}, tmp_path),
-        Source("env", env or {}, tmp_path),
-    ]
-
-
 def test_teardown_defaults_to_background(tmp_path: Path) -> None:
-    settings = resolve_settings(_sources(tmp_path), {"HOME": str(tmp_path)})
+    settings = resolve_settings(setting_sources(tmp_path), {"HOME": str(tmp_path)})
     assert settings.teardown == "background"
     assert settings.origin["teardown"] == "default"
     assert not settings.configured  # a default is not the user's choice
@@ -131,19 +123,9 @@ def test_teardown_defaults_to_background(tmp_path: Path) -> None:
 def test_teardown_precedence_option_ini_env(
     tmp_path: Path, option: str | None, ini: str | None, env: str | None, expected: str, origin: str
 ) -> None:
-    sources = _sources(
+    sources = setting_sources(
         tmp_path, option={"teardown": option}, ini={"teardown": ini}, env={"teardown": env}
     )
     settings = resolve_settings(sources, {"HOME": str(tmp_path)})
     assert (settings.teardown, settings.origin["teardown"]) == (expected, origin)
     assert settings.configured
-
-
-@pytest.mark.parametrize(
-    ("kind", "name"),
-    [("option", "--pyodo-teardown"), ("ini", "pyodo_teardown"), ("env", "PYODO_TEARDOWN")],
-)
-def test_a_bad_teardown_names_its_source(tmp_path: Path, kind: str, name: str) -> None:
-    sources = _sources(tmp_path, **{kind: {"teardown": "never"}})
-    with pytest.raises(ConfigError, match=rf"^{name}='never': write one of background, wait$"):
-        resolve_settings(sources, {"HOME": str(tmp_path)})

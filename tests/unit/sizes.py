@@ -4,10 +4,9 @@ tests/unit/test_function_size.py hold against their limits."""
 from __future__ import annotations
 
 import ast
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("pyodo_tasks", "pytest_pyodo")
+from tests.unit.sources import parsed
+
 FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
 Kinds = tuple[type[ast.AST], ...]
 
@@ -16,10 +15,8 @@ def lengths(measured: Kinds) -> dict[str, int]:
     """``path::qualname`` -> length in lines (``class``/``def`` line to last line, decorators
     excluded) of every definition of the ``measured`` kinds in the packages."""
     found: dict[str, int] = {}
-    for package in PACKAGES:
-        for path in sorted((ROOT / package).rglob("*.py")):
-            rel = path.relative_to(ROOT).as_posix()
-            walk(ast.parse(path.read_text(), filename=rel), rel, measured, found)
+    for rel, tree in parsed():
+        walk(tree, rel, measured, found)
     return found
 
 

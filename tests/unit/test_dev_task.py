@@ -9,6 +9,7 @@ from pathlib import Path
 
 from pyodo_tasks.dev.__main__ import parser
 from pyodo_tasks.tasks import ComponentTasks
+from tests.commands import doit
 
 ROOT = Path(__file__).parents[2]
 EXAMPLE = ROOT / "examples" / "nodejs"
@@ -40,14 +41,7 @@ def test_listing_the_dev_task_imports_no_session() -> None:
 
 
 def test_doit_help_shows_the_dev_options() -> None:
-    out = subprocess.run(
-        [sys.executable, "-m", "doit", "help", "dev"],
-        cwd=EXAMPLE,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    ).stdout
+    out = doit(EXAMPLE, "help", "dev", timeout=60, check=True).stdout
     assert "--seconds" in out and "--cleanup" in out
 
 

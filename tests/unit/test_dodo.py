@@ -9,9 +9,7 @@ the end-to-end cases fail on a broken kubeconfig before pyodo would contact one.
 from __future__ import annotations
 
 import importlib
-import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -19,6 +17,7 @@ from types import ModuleType
 import pytest
 
 from pyodo_tasks.core.devfile import load_devfile
+from tests.commands import doit, user_environ
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "nodejs"
 
@@ -101,17 +100,7 @@ def broken(tmp_path: Path) -> dict[str, Path]:
 
 
 def _push(component: Path, *args: str, **env: str) -> str:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("PYODO_")}
-    environ.update(env)
-    proc = subprocess.run(
-        [sys.executable, "-m", "doit", "push", *args],
-        cwd=component,
-        env=environ,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    proc = doit(component, "push", *args, env=user_environ(**env))
     assert proc.returncode == 1, (proc.stdout, proc.stderr)
     (line,) = proc.stderr.splitlines()
     return line

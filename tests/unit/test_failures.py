@@ -17,6 +17,7 @@ from doit.exceptions import TaskFailed
 from pyodo_tasks.errors import DevfileError
 from pyodo_tasks.failures import cli_main, report, summary
 from pyodo_tasks.tasks.guard import guard_action, guard_uptodate
+from tests.commands import doit, run, user_environ
 
 ROOT = Path(__file__).parents[2]
 EXAMPLE = ROOT / "examples" / "nodejs"
@@ -29,18 +30,6 @@ def component(tmp_path: Path) -> Path:
     path = tmp_path / "app"
     shutil.copytree(EXAMPLE, path, ignore=shutil.ignore_patterns(".pyodo", ".doit.db*"))
     return path
-
-
-def run(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("PYODO_")}
-    environ.update(env)
-    return subprocess.run(
-        args, cwd=cwd, env=environ, capture_output=True, text=True, timeout=120, check=False
-    )
-
-
-def doit(component: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return run([sys.executable, "-m", "doit", *args], component, **env)
 
 
 def assert_one_line_failure(proc: subprocess.CompletedProcess[str], *expected: str) -> str:
@@ -146,7 +135,7 @@ def test_doit_push_with_a_broken_kubeconfig_prints_one_line(
 ) -> None:
     kubeconfig = tmp_path / "kubeconfig"
     kubeconfig.write_bytes(b"apiVersion: v1\nclusters: [{name: caf\xe9}]\n")
-    proc = doit(component, "push", KUBECONFIG=str(kubeconfig))
+    proc = doit(component, "push", env=user_environ(KUBECONFIG=str(kubeconfig)))
     assert_one_line_failure(proc, "kubeconfig", "not UTF-8")
 
 

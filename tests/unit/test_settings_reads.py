@@ -11,11 +11,9 @@ layer and the dev loop hand ``os.environ`` to the engine core's readers).
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterator
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("pyodo_tasks", "pytest_pyodo")
+from tests.unit.sources import ROOT, last_name, parsed
+
 PREFIX = "PYODO_"
 
 #: The modules that may read ``PYODO_*`` variables, per layer (docs/architecture.md).
@@ -41,13 +39,6 @@ ALLOWED: dict[str, set[str]] = {
 }
 
 
-def _modules() -> Iterator[tuple[str, ast.Module]]:
-    for package in PACKAGES:
-        for path in sorted((ROOT / package).rglob("*.py")):
-            text = path.read_text(encoding="utf-8")
-            yield str(path.relative_to(ROOT)), ast.parse(text, filename=str(path))
-
-
 def _builds_name(node: ast.expr | None) -> bool:
     """``node`` is a ``PYODO_…`` string, literal, f-string or ``"PYODO_" + …``."""
     if isinstance(node, ast.Constant):
@@ -57,14 +48,6 @@ def _builds_name(node: ast.expr | None) -> bool:
     if isinstance(node, ast.BinOp):
         return _builds_name(node.left)
     return False
-
-
-def _last_name(node: ast.expr) -> str:
-    if isinstance(node, ast.Name):
-        return node.id
-    if isinstance(node, ast.Attribute):
-        return node.attr
-    return ""
 
 
 def _names_and_builders(modules: list[tuple[str, ast.Module]]) -> tuple[set[str], set[str]]:
@@ -77,8 +60,8 @@ def _names_and_builders(modules: list[tuple[str, ast.Module]]) -> tuple[set[str]
             for node in ast.walk(tree):
                 if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
                     targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-                    if _builds_name(node.value) or _last_name(node.value) in constants:
-                        constants |= {_last_name(t) for t in targets} - {""}
+                    if _builds_name(node.value) or last_name(node.value) in constants:
+                        constants |= {last_name(t) for t in targets} - {""}
                 elif isinstance(node, ast.FunctionDef):
                     returns = [n for n in ast.walk(node) if isinstance(n, ast.Return)]
                     if any(_builds_name(r.value) for r in returns):
@@ -91,9 +74,9 @@ def _key_names_a_variable(key: ast.expr, constants: set[str], builders: set[str]
     if _builds_name(key):
         return True
     if isinstance(key, (ast.Name, ast.Attribute)):
-        return _last_name(key) in constants or _last_name(key) == "env"
+        return last_name(key) in constants or last_name(key) == "env"
     if isinstance(key, ast.Call):
-        return _last_name(key.func) in builders
+        return last_name(key.func) in builders
     return False
 
 
@@ -108,7 +91,7 @@ def _reads(tree: ast.Module, constants: set[str], builders: set[str]) -> list[in
             mapping, key = node.value, node.slice
         if mapping is None or key is None:
             continue
-        getenv = isinstance(node, ast.Call) and _last_name(node.func) == "getenv"
+        getenv = isinstance(node, ast.Call) and last_name(node.func) == "getenv"
         if not getenv and "env" not in ast.unparse(mapping).lower():
             continue
         if _key_names_a_variable(key, constants, builders):
@@ -117,7 +100,7 @@ def _reads(tree: ast.Module, constants: set[str], builders: set[str]) -> list[in
 
 
 def _readers() -> dict[str, list[int]]:
-    modules = list(_modules())
+    modules = list(parsed())
     constants, builders = _names_and_builders(modules)
     found = {name: _reads(tree, constants, builders) for name, tree in modules}
     return {name: lines for name, lines in found.items() if lines}

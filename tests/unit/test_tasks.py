@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 from pyodo_tasks.tasks import ComponentTasks
+from tests.commands import doit
 
 ROOT = Path(__file__).parents[2]
 EXAMPLE = ROOT / "examples" / "nodejs"
@@ -44,14 +43,7 @@ def test_every_task_has_a_doc() -> None:
 
 
 def test_doit_list_in_an_example_shows_the_tasks(tmp_path: Path) -> None:
-    out = subprocess.run(
-        [sys.executable, "-m", "doit", "list"],
-        cwd=EXAMPLE,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    ).stdout
+    out = doit(EXAMPLE, "list", timeout=60, check=True).stdout
     for name in ("push", "forward", "delete", "create_resources", "copy"):
         assert name in out
 
@@ -72,12 +64,5 @@ def test_user_facing_tasks_accept_the_target_options() -> None:
 
 
 def test_doit_help_push_documents_the_namespace_option() -> None:
-    out = subprocess.run(
-        [sys.executable, "-m", "doit", "help", "push"],
-        cwd=EXAMPLE,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    ).stdout
+    out = doit(EXAMPLE, "help", "push", timeout=60, check=True).stdout
     assert "--namespace" in out

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import pytest
 
@@ -67,24 +67,31 @@ def test_start_and_stop_a_detached_daemon(tmp_path) -> None:
     assert not d.pid_file.exists()
 
 
-def test_a_pid_file_for_a_reused_pid_is_ignored_and_that_process_not_signalled(tmp_path) -> None:
-    d = _daemon(tmp_path)
-    d.pid_dir.mkdir(parents=True)
+def _this_process() -> procs.ProcessIdentity:
     me = procs.identify(os.getpid())
     assert me is not None
+    return me
+
+
+def _recorded(tmp_path: Path, record: dict[str, Any]) -> procs.Daemon:
+    """A daemon whose pid file holds ``record``."""
+    d = _daemon(tmp_path)
+    d.pid_dir.mkdir(parents=True)
+    d.pid_file.write_text(json.dumps(record))
+    return d
+
+
+def test_a_pid_file_for_a_reused_pid_is_ignored_and_that_process_not_signalled(tmp_path) -> None:
+    me = _this_process()
     # Same pid, different start time: what a recycled pid looks like.
-    d.pid_file.write_text(json.dumps({**me.to_json(), "start_time": me.start_time - 1}))
+    d = _recorded(tmp_path, {**me.to_json(), "start_time": me.start_time - 1})
     assert procs.running(d) is None
     assert procs.stop(d) is False  # and we are still here
     assert not d.pid_file.exists()
 
 
 def test_a_pid_file_from_another_boot_is_ignored(tmp_path) -> None:
-    d = _daemon(tmp_path)
-    d.pid_dir.mkdir(parents=True)
-    me = procs.identify(os.getpid())
-    assert me is not None
-    d.pid_file.write_text(json.dumps({**me.to_json(), "boot_id": "another-boot"}))
+    d = _recorded(tmp_path, {**_this_process().to_json(), "boot_id": "another-boot"})
     assert procs.running(d) is None
 
 

@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -24,6 +22,7 @@ from pyodo_tasks.tasks import ComponentTasks
 from pyodo_tasks.tasks.guard import Reporter, failing_tasks
 from pyodo_tasks.tasks.params import TASK_PARAMS
 from pyodo_tasks.tasks.why import format_json, format_text
+from tests.commands import doit, user_environ
 from tests.fakes.apps import offline_component, write_app
 from tests.fakes.kube import FakeKube
 
@@ -244,16 +243,8 @@ def test_doit_why_outside_the_component_is_one_line(tmp_path: Path) -> None:
     example.mkdir()
     for name in ("devfile.yaml", "dodo.py", "server.js"):
         (example / name).write_text((ROOT / "examples" / "nodejs" / name).read_text())
-    env = {**os.environ, "KUBECONFIG": str(tmp_path / "none")}
-    out = subprocess.run(
-        [sys.executable, "-m", "doit", "why", "../elsewhere.js"],
-        cwd=example,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    env = user_environ(KUBECONFIG=str(tmp_path / "none"))
+    out = doit(example, "why", "../elsewhere.js", env=env, timeout=60)
     assert out.returncode == 1
     assert out.stderr.strip().splitlines() == [
         f"pyodo: doit why: '../elsewhere.js' is not a path inside the component directory "

@@ -18,48 +18,18 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from pyodo_tasks._lazy import lazy_exports
+from pyodo_tasks.core.devfile import model
+
+# The model is a leaf (dataclasses and constants, nothing costly), so its names are bound here
+# and listed once, in its own ``__all__``; the parser and the registry stay lazy.
+from pyodo_tasks.core.devfile.model import *  # noqa: F403
 
 if TYPE_CHECKING:
     from pyodo_tasks.core.devfile.loader import ImageOverrides, find_devfile, load_devfile
-    from pyodo_tasks.core.devfile.model import (
-        DEFAULT_SOURCE_DIR,
-        S2I_SOURCE_DIR,
-        ApplyCommand,
-        Command,
-        CompositeCommand,
-        Container,
-        Devfile,
-        Endpoint,
-        EnvVar,
-        ExecCommand,
-        KubernetesComponent,
-        Volume,
-        VolumeMount,
-        image_override_env_name,
-    )
     from pyodo_tasks.core.devfile.registry import REGISTRY_ENV, registry_setting
 
-__all__ = [
-    "DEFAULT_SOURCE_DIR",
-    "REGISTRY_ENV",
-    "S2I_SOURCE_DIR",
-    "ApplyCommand",
-    "Command",
-    "CompositeCommand",
-    "Container",
-    "Devfile",
-    "Endpoint",
-    "EnvVar",
-    "ExecCommand",
-    "ImageOverrides",
-    "KubernetesComponent",
-    "Volume",
-    "VolumeMount",
-    "find_devfile",
-    "image_override_env_name",
-    "load_devfile",
-    "registry_setting",
-]
+__all__ = ["REGISTRY_ENV", "ImageOverrides", "find_devfile", "load_devfile", "registry_setting"]
+__all__ += model.__all__
 
 # Imported on first use (PEP 562): the plugin's option parsing needs only the registry setting,
 # and every xdist worker would otherwise load the parser at start-up.
@@ -67,22 +37,6 @@ __getattr__ = lazy_exports(
     globals(),
     {
         "loader": ("ImageOverrides", "find_devfile", "load_devfile"),
-        "model": (
-            "DEFAULT_SOURCE_DIR",
-            "S2I_SOURCE_DIR",
-            "ApplyCommand",
-            "Command",
-            "CompositeCommand",
-            "Container",
-            "Devfile",
-            "Endpoint",
-            "EnvVar",
-            "ExecCommand",
-            "KubernetesComponent",
-            "Volume",
-            "VolumeMount",
-            "image_override_env_name",
-        ),
         "registry": ("REGISTRY_ENV", "registry_setting"),
     },
 )

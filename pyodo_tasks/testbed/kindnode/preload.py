@@ -16,9 +16,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pyodo_tasks import host
-from pyodo_tasks.core.wait import wait_for
 from pyodo_tasks.errors import ClusterSetupError, WaitTimeout
-from pyodo_tasks.testbed import procs
+from pyodo_tasks.testbed import procs, waits
 
 __all__ = ["import_into_root"]
 
@@ -44,22 +43,9 @@ def _config(root: Path, state: Path, socket: Path) -> str:
 
 
 def _wait_ready(daemon: procs.Daemon, socket: Path) -> None:
-    def probe() -> tuple[bool | None, str]:
-        if not socket.is_socket():
-            return None, "no socket yet"
-        answer = host.run(
-            ["ctr", "--address", str(socket), "version"],
-            timeout=10,
-            what="probing the pre-load containerd",
-            check=False,
-        )
-        if answer.returncode == 0:
-            return True, "answering"
-        return None, f"`ctr version` exited {answer.returncode}: {answer.stderr.strip()[-200:]}"
-
     try:
-        wait_for(
-            probe,
+        waits.wait_for(
+            lambda: waits.containerd_answers(socket),
             f"containerd for the image pre-load to answer on {socket}",
             _READY_TIMEOUT,
             interval=0.2,
