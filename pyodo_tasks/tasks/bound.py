@@ -63,21 +63,25 @@ class BoundComponent:
         #: (:mod:`pyodo_tasks.core.debugging`); switching it rolls the pod.
         self.debug = debug
 
-    @cached_property
-    def component(self) -> Component:
-        environ: Mapping[str, str] = os.environ
+    @property
+    def environ(self) -> Mapping[str, str]:
+        """The environment the component reads its ``PYODO_*`` settings from: doit's variables
+        (``layout=``, ``init_image=``, ``devfile_registry=``) over the process's. ``doit dev``
+        gets the same, so it honours the variables ``doit push`` does."""
         chosen = dict(self.settings)
         if self.devfile_registry:
             chosen[REGISTRY_ENV] = self.devfile_registry
-        if chosen:
-            environ = {**os.environ, **chosen}
+        return {**os.environ, **chosen} if chosen else os.environ
+
+    @cached_property
+    def component(self) -> Component:
         return Component(
             self.path,
             self.target,
             image_overrides=self.image_overrides,
             labels=self.labels,
             render_options={"debug": True} if self.debug else None,
-            environ=environ,
+            environ=self.environ,
         )
 
     def devfile_path(self) -> str:

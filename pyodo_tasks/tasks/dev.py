@@ -32,6 +32,7 @@ def dev_task(tasks: ComponentTasks) -> dict[str, Any]:
             target=tasks.target,
             image_overrides=tasks.image_overrides,
             labels=tasks.labels,
+            environ=tasks.environ,
         )
 
     return {

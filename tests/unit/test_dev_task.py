@@ -68,3 +68,20 @@ def test_cli_refuses_to_start_on_an_invalid_devfile_naming_the_field(tmp_path: P
     )
     assert proc.returncode == 1
     assert "targetPort" in proc.stderr and proc.stderr.startswith("pyodo: ")
+
+
+def test_dev_task_hands_the_session_doits_variables_like_push(monkeypatch) -> None:
+    """``doit dev layout=inject devfile_registry=…`` reaches the session's environment, as
+    ``doit push``'s variables reach its Component (they were dropped on the way to dev)."""
+    from pyodo_tasks import dev
+
+    seen: dict = {}
+    monkeypatch.setattr(dev, "run_dev", lambda path, **options: seen.update(options))
+    tasks = ComponentTasks(
+        EXAMPLE, settings={"PYODO_LAYOUT": "inject"}, devfile_registry="http://127.0.0.1:1"
+    )
+    task = next(t for t in tasks.tasks() if t["basename"] == "dev")
+    action, _args, _kwargs = task["actions"][0]
+    action(seconds=1, cleanup=False, debug=False)
+    assert seen["environ"]["PYODO_LAYOUT"] == "inject"
+    assert seen["environ"]["PYODO_DEVFILE_REGISTRY"] == "http://127.0.0.1:1"
