@@ -215,3 +215,20 @@ def test_engine_and_session_logic_never_import_pytest(module: str) -> None:
         "sys.exit('pytest' in sys.modules)"
     )
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def test_workers_whose_pyodo_config_differs_connect_themselves(fake: Fake) -> None:
+    fake.component("app")
+    conftest = fake.pytester.path / "conftest.py"  # the fake engine's: keep it, add to it
+    conftest.write_text(
+        conftest.read_text()
+        + "\n\n@pytest.fixture(scope='session')\n"
+        "def pyodo_config(pyodo_config):\n"
+        "    import dataclasses\n\n"
+        "    return dataclasses.replace(pyodo_config, ttl=60)\n"
+    )
+    fake.endpoint_tests(pairs=2)
+    result = fake.pytester.runpytest_subprocess("--pyodo-component=app", "-n", "2")
+    result.assert_outcomes(passed=4)
+    # Not the controller's connection (other settings): each worker checked for itself.
+    assert len(fake.events("ensure_namespace")) == 3
