@@ -221,8 +221,7 @@ def test_workers_whose_pyodo_config_differs_connect_themselves(fake: Fake) -> No
     fake.component("app")
     conftest = fake.pytester.path / "conftest.py"  # the fake engine's: keep it, add to it
     conftest.write_text(
-        conftest.read_text()
-        + "\n\n@pytest.fixture(scope='session')\n"
+        conftest.read_text() + "\n\n@pytest.fixture(scope='session')\n"
         "def pyodo_config(pyodo_config):\n"
         "    import dataclasses\n\n"
         "    return dataclasses.replace(pyodo_config, ttl=60)\n"

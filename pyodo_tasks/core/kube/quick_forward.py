@@ -108,7 +108,8 @@ class QuickForward:
         self._pipe.close()
 
     def close(self) -> None:
-        """Stop both directions and close the websocket (the caller closes the local end)."""
+        """Stop both directions, close the websocket and both ends of the socket pair."""
         self._end()
-        with contextlib.suppress(OSError):
-            self._inner.close()
+        for end in (self._inner, self._outer):
+            with contextlib.suppress(OSError):
+                end.close()
