@@ -87,24 +87,23 @@ class Handoff:
         return data
 
 
-def start_early_deploy(run: Callable[[], PyodoRun], path: Path, timeout: float) -> threading.Thread:
+def start_early_deploy(
+    run_dir: Path, run: Callable[[], PyodoRun], path: Path, timeout: float
+) -> threading.Thread:
     """Deploy ``path`` with the run ``run()`` makes, in a thread holding the handoff's lock.
 
-    Returns once the thread holds the lock, so a worker started afterwards waits for it. The
-    deploy's failure is left for the workers in the run's directory (:mod:`.deployed`) and
-    logged here; it is never raised.
+    Returns as soon as the thread holds the lock (before it imports anything), so a worker
+    started afterwards waits for it and xdist's scheduling is not held up. The deploy's failure
+    is left for the workers in the run's directory (:mod:`.deployed`) and logged here; it is
+    never raised.
     """
     taken = threading.Event()
 
     def deploy() -> None:
-        handoff: Handoff | None = None
         try:
-            made = run()
-            assert made.run_dir is not None
-            handoff = Handoff(made.run_dir)
-            with handoff.lock(timeout):
+            with Handoff(run_dir).lock(timeout):
                 taken.set()
-                made.deploy(path)
+                run().deploy(path)
         except Exception as exc:  # the workers report it: the same error, at their test
             log.info("[early deploy] %s: %s", path, exc)
         finally:

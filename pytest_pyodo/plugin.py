@@ -136,7 +136,7 @@ def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
     from .deployed import BUILD_BOUND  # not at the top: it imports the engine's component
 
     bound = state.settings.timeout + BUILD_BOUND
-    state.early = start_early_deploy(early_run, state.settings.components[0], bound)
+    state.early = start_early_deploy(run_dir, early_run, state.settings.components[0], bound)
 
 
 @pytest.hookimpl(optionalhook=True)
