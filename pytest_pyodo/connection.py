@@ -178,8 +178,7 @@ class RunConnection:
         return self.established
 
     def kube(self) -> Kube:
-        """The client for the run's namespace, made on first use: a worker that only attaches
-        to a shared deployment never needs it (nor imports the Kubernetes client)."""
+        """The client, made on first use (a worker that only attaches never needs it)."""
         if self._kube is None:
             self._kube = self.engine.kube(self.connect().target())
         return self._kube
@@ -189,11 +188,8 @@ class RunConnection:
             self._kube.close()
 
     def _handed_over(self) -> PyodoCluster | None:
-        """An xdist worker: the cluster and namespace the controller's early deploy set up,
-        after waiting for that deploy to end; None when there is none for these settings.
-
-        Nothing to ask the cluster: the controller checked it, collected the garbage, created
-        the run's namespace and keeps the run's liveness record."""
+        """An xdist worker: what the controller's early deploy set up (cluster checked, garbage
+        collected, namespace created, liveness record kept), once it ended; None if none."""
         if not (self.distributed and self.run_dir) or self.hand_over:
             return None
         handoff = Handoff(self.run_dir)
@@ -203,7 +199,7 @@ class RunConnection:
             return None
         self.run_namespace = bool(data["run_namespace"])
         info = _info_from_json(data["info"])
-        cluster = self._cluster(info, data["namespace"], data["owns"], data["shared"])
+        cluster = _cluster_of(self, info, data["namespace"], data["owns"], data["shared"])
         self._leave_coordinates(cluster)
         if not (self.settings.keep or self.settings.reuse):
             atexit.register(self.at_exit)
@@ -223,7 +219,7 @@ class RunConnection:
             namespace, owns, shared = self._choose_namespace(base, target.namespace)
         finally:
             base.close()
-        cluster = self._cluster(info, namespace, owns, shared)
+        cluster = _cluster_of(self, info, namespace, owns, shared)
         self._leave_coordinates(cluster)
         if self.hand_over and self.run_dir is not None:
             Handoff(self.run_dir).write(self.settings, _handoff_data(cluster, self.run_namespace))
@@ -233,23 +229,6 @@ class RunConnection:
             # Ctrl-C during it): cleanup() unregisters it once it ran.
             atexit.register(self.at_exit)
         return cluster
-
-    def _cluster(self, info: ClusterInfo, namespace: str, owns: bool, shared: bool) -> PyodoCluster:
-        own = namespace_name(self.run_id, self.worker) if self.run_namespace else namespace
-        return PyodoCluster(
-            provider=info.provider,
-            name=info.name,
-            kubeconfig=Path(info.kubeconfig),
-            context=info.context,
-            namespace=namespace,
-            server=info.server,
-            run_id=self.run_id,
-            worker=self.worker,
-            owns_namespace=owns,
-            shared_namespace=shared,
-            info=info,
-            worker_namespace=own,
-        )
 
     def _cluster_up(self) -> ClusterInfo:
         """Boot or check the cluster under a file lock (one boot for every process).
@@ -376,6 +355,27 @@ class RunConnection:
                 kube.ensure_namespace(cluster.worker_namespace, self.labels())
             self.own_namespace = cluster.worker_namespace
         return self.own_namespace
+
+
+def _cluster_of(
+    conn: RunConnection, info: ClusterInfo, namespace: str, owns: bool, shared: bool
+) -> PyodoCluster:
+    """The run's cluster, as ``conn``'s process sees it (its worker name and own namespace)."""
+    own = namespace_name(conn.run_id, conn.worker) if conn.run_namespace else namespace
+    return PyodoCluster(
+        provider=info.provider,
+        name=info.name,
+        kubeconfig=Path(info.kubeconfig),
+        context=info.context,
+        namespace=namespace,
+        server=info.server,
+        run_id=conn.run_id,
+        worker=conn.worker,
+        owns_namespace=owns,
+        shared_namespace=shared,
+        info=info,
+        worker_namespace=own,
+    )
 
 
 def _handoff_data(cluster: PyodoCluster, run_namespace: bool) -> dict[str, Any]:
