@@ -29,19 +29,23 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from filelock import FileLock
 
 from pyodo_tasks import RUN_ID_LABEL, collect_expired, run_labels
 from pyodo_tasks.cluster import ClusterInfo
-from pyodo_tasks.core.kube import Kube, ResolvedTarget, Target
+from pyodo_tasks.core.kube import ResolvedTarget, Target
 from pyodo_tasks.errors import ClusterError, PyodoError
 from pyodo_tasks.paths import cache_root
 
 from .engine import Engine
+from .handoff import Handoff
 from .liveness import Heartbeat, reap_dead_runs
 from .settings import Settings, namespace_name
+
+if TYPE_CHECKING:
+    from pyodo_tasks.core.kube import Kube
 
 __all__ = ["CLUSTER_LOCK", "PyodoCluster", "RunConnection"]
 
@@ -108,9 +112,10 @@ class RunConnection:
 
     ``notes`` is the run's cleanup log (the garbage collected goes there); ``at_exit`` is the
     run's last-resort cleanup, registered with :mod:`atexit` once there is something to clean.
-    ``established`` is ``(cluster, kube)`` once connected; ``run_namespace`` is True when the
-    namespace is the xdist run's (the controller's to delete); ``own_namespace`` is the worker's
-    own namespace once a ``shared=False`` deploy created it.
+    ``established`` is the cluster once connected (:meth:`kube` its client, made on first
+    use); ``run_namespace`` is True when the namespace is the xdist run's (the controller's to
+    delete); ``own_namespace`` is the worker's own namespace once a ``shared=False`` deploy
+    created it.
     """
 
     def __init__(
@@ -137,7 +142,10 @@ class RunConnection:
         self.holder = holder
         self.notes = notes
         self.at_exit = at_exit
-        self.established: tuple[PyodoCluster, Kube] | None = None
+        self.established: PyodoCluster | None = None
+        self._kube: Kube | None = None
+        #: True in the xdist controller's early deploy: leave the connection for the workers.
+        self.hand_over = False
         self._error: PyodoError | None = None
         self.own_namespace: str | None = None  # created on first shared=False deploy
         self.run_namespace = False  # the namespace is the xdist run's, the controller's to delete
@@ -153,8 +161,9 @@ class RunConnection:
             return {"node_image": s.kind_image}
         return {}
 
-    def connect(self) -> tuple[PyodoCluster, Kube]:
-        """Boot or connect to the cluster (once, under a file lock) and set up the namespace."""
+    def connect(self) -> PyodoCluster:
+        """Boot or connect to the cluster (once, under a file lock) and set up the namespace;
+        under xdist, take the controller's connection when it made one (:mod:`.handoff`)."""
         if self.established is not None:
             return self.established
         if self._error is not None:
@@ -162,13 +171,41 @@ class RunConnection:
                 f"the cluster could not be set up earlier in this session: {self._error}"
             ) from self._error
         try:
-            self.established = self._setup()
+            self.established = self._handed_over() or self._setup()
         except PyodoError as exc:
             self._error = exc
             raise
         return self.established
 
-    def _setup(self) -> tuple[PyodoCluster, Kube]:
+    def kube(self) -> Kube:
+        """The client, made on first use (a worker that only attaches never needs it)."""
+        if self._kube is None:
+            self._kube = self.engine.kube(self.connect().target())
+        return self._kube
+
+    def close(self) -> None:
+        if self._kube is not None:
+            self._kube.close()
+
+    def _handed_over(self) -> PyodoCluster | None:
+        """An xdist worker: what the controller's early deploy set up (cluster checked, garbage
+        collected, namespace created, liveness record kept), once it ended; None if none."""
+        if not (self.distributed and self.run_dir) or self.hand_over:
+            return None
+        handoff = Handoff(self.run_dir)
+        handoff.wait(self.settings.timeout + BOOT_LOCK_TIMEOUT)
+        data = handoff.read(self.settings)
+        if data is None:
+            return None
+        self.run_namespace = bool(data["run_namespace"])
+        info = _info_from_json(data["info"])
+        cluster = _cluster_of(self, info, data["namespace"], data["owns"], data["shared"])
+        self._leave_coordinates(cluster)
+        if not (self.settings.keep or self.settings.reuse):
+            atexit.register(self.at_exit)
+        return cluster
+
+    def _setup(self) -> PyodoCluster:
         s = self.settings
         info = self._cluster_up()
         target = Target(
@@ -182,28 +219,16 @@ class RunConnection:
             namespace, owns, shared = self._choose_namespace(base, target.namespace)
         finally:
             base.close()
-        own = namespace_name(self.run_id, self.worker) if self.run_namespace else namespace
-        cluster = PyodoCluster(
-            provider=info.provider,
-            name=info.name,
-            kubeconfig=Path(info.kubeconfig),
-            context=info.context,
-            namespace=namespace,
-            server=info.server,
-            run_id=self.run_id,
-            worker=self.worker,
-            owns_namespace=owns,
-            shared_namespace=shared,
-            info=info,
-            worker_namespace=own,
-        )
+        cluster = _cluster_of(self, info, namespace, owns, shared)
         self._leave_coordinates(cluster)
+        if self.hand_over and self.run_dir is not None:
+            Handoff(self.run_dir).write(self.settings, _handoff_data(cluster, self.run_namespace))
         if not (s.keep or s.reuse):
             self._start_heartbeat(cluster)
             # The last resort when the session ends without pytest's teardown (e.g. a second
             # Ctrl-C during it): cleanup() unregisters it once it ran.
             atexit.register(self.at_exit)
-        return cluster, self.engine.kube(cluster.target())
+        return cluster
 
     def _cluster_up(self) -> ClusterInfo:
         """Boot or check the cluster under a file lock (one boot for every process).
@@ -330,6 +355,38 @@ class RunConnection:
                 kube.ensure_namespace(cluster.worker_namespace, self.labels())
             self.own_namespace = cluster.worker_namespace
         return self.own_namespace
+
+
+def _cluster_of(
+    conn: RunConnection, info: ClusterInfo, namespace: str, owns: bool, shared: bool
+) -> PyodoCluster:
+    """The run's cluster, as ``conn``'s process sees it (its worker name and own namespace)."""
+    own = namespace_name(conn.run_id, conn.worker) if conn.run_namespace else namespace
+    return PyodoCluster(
+        provider=info.provider,
+        name=info.name,
+        kubeconfig=Path(info.kubeconfig),
+        context=info.context,
+        namespace=namespace,
+        server=info.server,
+        run_id=conn.run_id,
+        worker=conn.worker,
+        owns_namespace=owns,
+        shared_namespace=shared,
+        info=info,
+        worker_namespace=own,
+    )
+
+
+def _handoff_data(cluster: PyodoCluster, run_namespace: bool) -> dict[str, Any]:
+    """What a worker needs to make ``cluster`` its own (:meth:`RunConnection._handed_over`)."""
+    return {
+        "namespace": cluster.namespace,
+        "owns": cluster.owns_namespace,
+        "shared": cluster.shared_namespace,
+        "run_namespace": run_namespace,
+        "info": _info_to_json(cluster.info),
+    }
 
 
 def _info_to_json(info: ClusterInfo) -> str:

@@ -78,6 +78,8 @@ class DeployedComponent(AppExec):
         self.verified: Any = None
         #: Why the first deploy (or the ready hook) failed; later requests fail fast with it.
         self.error: BaseException | None = None
+        #: The pod object an attach found, handed to the verification that follows.
+        self._found: Any = None
 
     def __repr__(self) -> str:
         return f"<DeployedComponent {self.name} in {self.namespace} from {self.path}>"
@@ -154,8 +156,7 @@ class DeployedComponent(AppExec):
                 f"run: {failed.read_text().strip()}"
             )
         if done is not None and done.exists():
-            self.pod = self.component.wait_ready(timeout=self.timeout).metadata.name
-            self.attached = True
+            self._attach()
             return
         try:
             if self._force_apply:
@@ -165,8 +166,7 @@ class DeployedComponent(AppExec):
             self.result = self.component.push(output=self._say, timeout=self.timeout)
             self.pod = self.result.pod
             self.verify()
-            if self._on_ready is not None:
-                self._on_ready(self)  # inside the lock: other workers wait for it
+            self._ready_once()
         except BaseException as exc:
             self.pod = None
             if failed is not None:
@@ -175,12 +175,51 @@ class DeployedComponent(AppExec):
         if done is not None:
             done.write_text(f"{self.pod}\n")
 
+    def _attach(self) -> None:
+        """Another process deployed it: find its pod from one pod list, made without the
+        Kubernetes client when the kubeconfig allows (as ``doit push``'s no-op does); wait for
+        the rollout only when that list cannot tell."""
+        found = self.component.current_pod()
+        if found is None:
+            found = self.component.wait_ready(timeout=self.timeout)
+        self.pod = found.metadata.name
+        self._found = found
+        self.attached = True
+        try:
+            self._ready_once()
+        except BaseException:
+            self.pod = None
+            raise
+
+    def _ready_once(self) -> None:
+        """Run the ready hook once per deployment, inside the lock (the others wait for it):
+        in the process that deployed it, or, when that one has no hook (the xdist
+        controller's early deploy, :mod:`.handoff`), in the first one to attach."""
+        if self._on_ready is None:
+            return
+        marker = self._marker("ready")
+        if marker is not None and marker.exists():
+            return
+        try:
+            self._on_ready(self)
+        except BaseException as exc:  # every later request fails with it, in every process
+            failed = self._marker("failed")
+            if failed is not None:
+                failed.write_text(f"{exc}\n")
+            raise
+        if marker is not None:
+            marker.touch()
+
     def verify(self) -> Any:
         """Check that the container holds exactly what pyodo synced (one exec); raises
         :class:`~pyodo_tasks.core.verify.SyncMismatch` listing the differing paths."""
         if self._verifier is None:
             return None
-        self.verified = self._verifier(self.component)
+        found, self._found = self._found, None  # the pod just listed, once: it may change
+        if found is not None:
+            self.verified = self._verifier(self.component, found)
+        else:
+            self.verified = self._verifier(self.component)
         self._say(self.verified.summary())
         return self.verified
 

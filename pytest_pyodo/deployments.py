@@ -18,13 +18,15 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pyodo_tasks.core.kube import Kube
 from pyodo_tasks.errors import ConfigError
 
 from .connection import RunConnection
 from .deployed import DeployedComponent
+
+if TYPE_CHECKING:
+    from pyodo_tasks.core.kube import Kube
 
 __all__ = ["DeployRequest", "Deployments", "component_summary"]
 
@@ -88,7 +90,7 @@ class Deployments:
     def _new_handle(self, request: DeployRequest) -> DeployedComponent:
         conn = self.connection
         settings = conn.settings
-        cluster, _ = conn.connect()
+        cluster = conn.connect()
         own = conn.distributed and not request.shared
         if own and not conn.run_namespace:
             raise ConfigError(
@@ -97,8 +99,11 @@ class Deployments:
                 "right to create namespaces): drop shared=False or run without xdist"
             )
         namespace = conn.own_copy_namespace(cluster) if own else cluster.namespace
-        kube = conn.engine.kube(replace(cluster.target(), namespace=namespace))
-        self._kubes.append(kube)  # one connection per component: deploys may run in threads
+        target = replace(cluster.target(), namespace=namespace)
+        # One connection per component (deploys may run in threads), made on first use.
+        kube = conn.engine.component_kube(target)
+        if kube is not None:
+            self._kubes.append(kube)
         in_run_dir = conn.run_dir is not None and conn.distributed and not own
         explicit = cluster.shared_namespace and not conn.run_namespace and not own
         if in_run_dir:
@@ -109,6 +114,7 @@ class Deployments:
             state_dir = None if explicit else self.state_dir
         component = conn.engine.component(
             request.path,
+            target=target,
             kube=kube,
             image_overrides=request.image_overrides,
             labels=conn.labels(),
@@ -130,7 +136,7 @@ class Deployments:
             coordination=conn.run_dir if in_run_dir else None,
             verifier=conn.engine.verify,
             shared=not own,
-            on_ready=self._ready,
+            on_ready=self._ready if self.on_ready is not None else None,
         )
 
     def _ready(self, handle: DeployedComponent) -> None:

@@ -181,7 +181,7 @@ def marker_shared(marker: pytest.Mark | None) -> bool:
 
 def _record_properties(item: pytest.Item, handle: DeployedComponent) -> None:
     """JUnit XML ``<property>`` entries naming where the test's component ran."""
-    cluster = handle.component.kube.target
+    cluster = handle.component.target  # not .kube.target: that would make the client
     found = {
         "pyodo.context": cluster.context,
         f"pyodo.{handle.name}.namespace": handle.namespace,

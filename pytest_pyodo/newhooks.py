@@ -21,7 +21,8 @@ def pytest_pyodo_component_ready(component: DeployedComponent, config: pytest.Co
     """A component was deployed for this session and its first push finished.
 
     Called once per deployment, before the test that asked for it runs — under xdist once per
-    run for a shared component, in the worker that deployed it, while the others wait:
+    run for a shared component, in the worker that deployed it (the first worker to attach
+    when the controller deployed it), while the others wait:
     the place to seed data, run migrations or wait for readiness the devfile cannot express.
     An exception fails that test's setup and every later request for the component.
     """

@@ -15,7 +15,7 @@ import threading
 import uuid
 from collections.abc import Generator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -37,10 +37,14 @@ from .fixtures import (
     pyodo_image_overrides,
     pyodo_session,
 )
+from .handoff import Handoff, start_early_deploy
 from .liveness import process_identity
 from .options import add_options, read_settings
 from .report import debug_section, header_lines, summary_lines
 from .state import STATE_KEY, USED_KEY, PluginState
+
+if TYPE_CHECKING:
+    from .session import PyodoRun
 
 __all__ = [
     "pyodo_cluster",
@@ -91,9 +95,50 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[STATE_KEY] = state
 
 
+#: A worker's note, in the run's directory, that its tests use the default component.
+PLAN_FILE = "uses-default"
+
+
 def _run_dir(run_id: str) -> Path:
     """Where the workers of one run coordinate (same host: xdist's workers are local)."""
     return Path(tempfile.gettempdir()) / f"pyodo-run-{run_id}"
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
+    """xdist controller, as the first worker reports its collection (before any test is
+    scheduled): if its tests use the default component, start deploying it now, in a thread,
+    while the other workers still start and collect; they all attach to it (:mod:`.handoff`)."""
+    state = node.config.stash[STATE_KEY]
+    if state.early_decided or state.run_dir is None or not state.settings.components:
+        return
+    state.early_decided = True  # the workers collect the same tests: the first one decides
+    worker = node.workerinput["workerid"]
+    if not (state.run_dir / f"{PLAN_FILE}-{worker}").is_file():
+        return
+    run_dir = state.run_dir
+    Handoff(run_dir).announce()
+
+    def early_run() -> PyodoRun:
+        from .session import PyodoRun  # in the thread: the controller goes on scheduling
+
+        state.run = PyodoRun(
+            state.settings,
+            run_id=state.run_id,
+            worker="controller",
+            distributed=True,
+            state_dir=run_dir / "controller-state",
+            engine=state.engine,
+            run_dir=run_dir,
+            holder=state.holder,
+            hand_over=True,
+        )
+        return state.run
+
+    from .deployed import BUILD_BOUND  # not at the top: it imports the engine's component
+
+    bound = state.settings.timeout + BUILD_BOUND
+    state.early = start_early_deploy(run_dir, early_run, state.settings.components[0], bound)
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -115,12 +160,14 @@ def pytest_testnodedown(node: Any, error: object) -> None:
         node.config.stash[STATE_KEY].worker_reports.append(report)
 
 
+@pytest.hookimpl(trylast=True)  # after ``-k``/``-m`` deselected theirs
 def pytest_collection_modifyitems(
     session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
 ) -> None:
     """Note which components the collected tests need, so the first deploy of the session
     deploys them all at once (see ``pyodo_deploy``). Under xdist only the shared ones: a
-    worker's own copies are deployed when one of its tests asks."""
+    worker's own copies are deployed when one of its tests asks; and a worker whose tests use
+    the default component says so in the run's directory, for the controller's early deploy."""
     state = config.stash[STATE_KEY]
     plan: dict[str, tuple[Path, dict[str, str], bool]] = {}
     uses_pyodo = False
@@ -144,6 +191,11 @@ def pytest_collection_modifyitems(
         if path.is_dir():
             plan.setdefault(key, (path, overrides, shared))
     state.plan = list(plan.values())
+    if state.distributed and state.run_dir is not None and state.settings.components:
+        default: tuple[Path, dict[str, str], bool] = (state.settings.components[0], {}, True)
+        if default in state.plan:  # the controller deploys it early (see its hook above)
+            state.run_dir.mkdir(parents=True, exist_ok=True)
+            (state.run_dir / f"{PLAN_FILE}-{state.worker}").touch()
     if uses_pyodo and state.distributed:
         _prewarm()
 
@@ -187,6 +239,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     state = config.stash.get(STATE_KEY, None)
     if state is None:
         return
+    if state.early is not None:
+        state.early.join(state.settings.timeout)  # the early deploy ends before its cleanup
     if state.run is not None:
         state.run.cleanup()
         workeroutput = getattr(config, "workeroutput", None)

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from pyodo_tasks import RUN_ID_LABEL
-from pyodo_tasks.core.kube import Kube, ResolvedTarget
+from pyodo_tasks.core.kube import ResolvedTarget
 from pyodo_tasks.errors import PyodoError
 
 from .connection import CLUSTER_LOCK, PyodoCluster, RunConnection
@@ -120,6 +120,7 @@ class PyodoRun:
         engine: Engine | None = None,
         run_dir: Path | None = None,
         holder: str | None = None,
+        hand_over: bool = False,
     ) -> None:
         self.settings = settings
         self.run_id = run_id
@@ -145,12 +146,14 @@ class PyodoRun:
             notes=self.cleanup_log,
             at_exit=self._atexit_cleanup,
         )
+        # The xdist controller's early deploy leaves its connection to the workers (.handoff).
+        self._connection.hand_over = hand_over
         self._deployments = Deployments(self._connection, state_dir=state_dir, on_ready=on_ready)
 
     # -- the cluster and the namespace -------------------------------------------------------
     def cluster(self) -> PyodoCluster:
         """Boot or connect to the cluster (once, under a file lock) and set up the namespace."""
-        return self._connection.connect()[0]
+        return self._connection.connect()
 
     def labels(self) -> dict[str, str]:
         """Labels on everything this run creates (none when reusing a deployment)."""
@@ -215,19 +218,19 @@ class PyodoRun:
         self._deployments.close()
         if self._connection.established is None:
             return []
-        cluster, kube = self._connection.established
+        cluster = self._connection.established
         lines: list[str] = []
         try:
-            lines = self._delete(cluster, kube, timeout)
+            lines = self._delete(cluster, timeout)
         except PyodoError as exc:
             lines = [f"cleanup failed: {exc} (`doit gc` deletes it after its expiry)"]
             log.warning("[cleanup] %s", exc)
         finally:
-            kube.close()
+            self._connection.close()
         self.cleanup_log.extend(lines)
         return lines
 
-    def _delete(self, cluster: PyodoCluster, kube: Kube, timeout: float) -> list[str]:
+    def _delete(self, cluster: PyodoCluster, timeout: float) -> list[str]:
         s = self.settings
         ns = cluster.namespace
         if s.reuse:
@@ -244,7 +247,8 @@ class PyodoRun:
         doomed = [(name, True) for name in (own_namespace,) if name is not None]
         if cluster.owns_namespace:
             doomed.append((ns, s.namespace is None))
-        lines = end_of_run(kube, s, doomed, timeout=timeout)
+        # The client only when there is something to delete (an attaching worker has nothing).
+        lines = end_of_run(self._connection.kube(), s, doomed, timeout=timeout) if doomed else []
         if cluster.owns_namespace:
             return lines
         if self._connection.run_namespace:
@@ -252,7 +256,7 @@ class PyodoRun:
         if self.distributed:
             return [*lines, f"objects in shared namespace/{ns} are deleted by the xdist controller"]
         start = time.monotonic()
-        gone = delete_run_objects(kube, ns, self.run_id, timeout)
+        gone = delete_run_objects(self._connection.kube(), ns, self.run_id, timeout)
         what = ", ".join(gone) or "nothing"
         return [*lines, f"deleted {what} in namespace/{ns} in {_since(start)}"]
 
@@ -261,8 +265,7 @@ class PyodoRun:
 
     def summary(self) -> dict[str, Any]:
         """A JSON-able account of the run (sent from xdist workers to the controller)."""
-        established = self._connection.established
-        cluster = established[0] if established else None
+        cluster = self._connection.established
         return {
             "run_id": self.run_id,
             "worker": self.worker,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -40,6 +41,9 @@ class PluginState:
     plan: list[tuple[Path, dict[str, str], bool]] = field(default_factory=list)
     planned: bool = False
     sweep_log: list[str] = field(default_factory=list)
+    #: The xdist controller's early deploy (``.handoff``), joined before its cleanup.
+    early: threading.Thread | None = None
+    early_decided: bool = False
 
 
 STATE_KEY: pytest.StashKey[PluginState] = pytest.StashKey()

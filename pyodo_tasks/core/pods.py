@@ -35,8 +35,9 @@ class Pods:
         return ",".join(f"{k}={v}" for k, v in component_selector(self.name).items())
 
     def pod(self) -> k8s.V1Pod:
-        """The component's running pod (not one being deleted)."""
-        pod = podstate.newest_running(self.connection.kube.pods(self.selector))
+        """The component's running pod (not one being deleted); one pod list, made without the
+        client while none is loaded (:meth:`Connection.cheap_pods`)."""
+        pod = podstate.newest_running(self.connection.cheap_pods(self.selector))
         if pod is None:
             raise ClusterError(
                 f"component {self.name} has no running pod in {self.connection.namespace}: "

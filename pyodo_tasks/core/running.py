@@ -66,8 +66,9 @@ class Running(AppExec):
             # Imported on first use, like the client it streams through (.connection).
             from pyodo_tasks.core.kube.portforward import PortForwarder
 
+            # The connection, not its client: it forwards without one while none is loaded.
             self._forwards[endpoint.name] = PortForwarder(
-                self.connection.kube,
+                self.connection,
                 self.pods.pod_name,
                 endpoint.target_port,
                 local_port=local_port,

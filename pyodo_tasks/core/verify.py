@@ -203,7 +203,13 @@ def verify(
     app = component.devfile.app_container
     dest = component.devfile.source_dir
     actual = container_digests(
-        component.kube, name, app.name, dest, sorted(expected), image=app.image, timeout=timeout
+        component.connection,
+        name,
+        app.name,
+        dest,
+        sorted(expected),
+        image=app.image,
+        timeout=timeout,
     )
     return VerifyResult(
         pod=name,

@@ -53,14 +53,15 @@ def test_four_workers_share_one_deployment_that_is_gone_after_the_run(
     seen = tmp_path / "seen"
     seen.mkdir()
     (tmp_path / "test_shared.py").write_text(
-        "import os, pathlib, urllib.request\n"
+        "import os, pathlib, sys, urllib.request\n"
         "import pytest\n\n"
         "@pytest.mark.parametrize('n', range(8))\n"
         "def test_each_worker_talks_to_the_shared_pod(pyodo_component, n):\n"
         "    body = urllib.request.urlopen(pyodo_component.endpoint(), timeout=10).read()\n"
         "    assert b'Hello from pyodo' in body\n"
         f"    out = pathlib.Path({str(seen)!r}) / os.environ['PYTEST_XDIST_WORKER']\n"
-        "    out.write_text(f'{pyodo_component.namespace} {pyodo_component.pod}')\n"
+        "    client = 'kubernetes' in sys.modules\n"
+        "    out.write_text(f'{pyodo_component.namespace} {pyodo_component.pod} {client}')\n"
     )
     proc = run_pytest(
         *session_args(cluster_info, tmp_path),
@@ -79,8 +80,11 @@ def test_four_workers_share_one_deployment_that_is_gone_after_the_run(
     assert len(served) == 1  # ...against one namespace and one pod
     (where,) = served
     assert where.startswith(f"pyodo-{run_id}-shared ")
-    assert proc.stdout.count("deployed nodejs-example in") == 1
-    assert proc.stdout.count("attached to nodejs-example in") == 3
+    # The controller deployed it while the workers started; each worker attached, verified and
+    # forwarded to it without importing the Kubernetes client.
+    assert where.endswith(" False")
+    assert proc.stdout.count("[controller] deployed nodejs-example in") == 1
+    assert proc.stdout.count("attached to nodejs-example in") == 4
     assert f"[controller] deleted namespace/pyodo-{run_id}-shared" in proc.stdout
     junit = (tmp_path / "junit.xml").read_text()
     assert f'name="pyodo.nodejs-example.pod" value="{where.split()[1]}"' in junit
@@ -131,8 +135,8 @@ def test_loadfile_and_loadscope_workers_share_one_deployment(
     assert len(workers) >= 2  # the scopes went to several workers...
     assert len(pods) == 1  # ...and every one talked to the same pod
     assert next(iter(pods)).startswith(f"pyodo-{run_id}-shared ")
-    assert proc.stdout.count("deployed nodejs-example in") == 1
-    assert proc.stdout.count("attached to nodejs-example in") == len(workers) - 1
+    assert proc.stdout.count("[controller] deployed nodejs-example in") == 1
+    assert proc.stdout.count("attached to nodejs-example in") == len(workers)
     assert f"[controller] deleted namespace/pyodo-{run_id}-shared" in proc.stdout
     assert leftovers(admin, run_id) == []
 
@@ -148,6 +152,8 @@ def test_the_deploying_worker_crashing_leaves_the_shared_deployment_to_the_other
         "import os, pathlib\n"
         "import pytest\n"
         "from seen_helper import seen\n\n"
+        # A marker, not --pyodo-component: a worker deploys it (not the controller).
+        f"@pytest.mark.pyodo_component({str(NODEJS)!r})\n"
         "@pytest.mark.parametrize('n', range(6))\n"
         "def test_uses_the_shared_pod(pyodo_component, n):\n"
         f"    flag = pathlib.Path({str(crashed)!r})\n"
@@ -156,7 +162,7 @@ def test_the_deploying_worker_crashing_leaves_the_shared_deployment_to_the_other
         "        os._exit(3)  # the worker that deployed it dies, with no teardown\n"
         "    seen(pyodo_component, n)\n"
     )
-    args = session_args(cluster_info, tmp_path)
+    args = [str(tmp_path), *kubeconfig_args(cluster_info)]
     proc = run_pytest(*args, "-n", "2", "--dist", "load", cwd=tmp_path)
     assert proc.returncode == 1
     assert "1 failed, 5 passed" in proc.stdout

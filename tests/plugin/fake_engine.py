@@ -125,6 +125,7 @@ class FakeComponent:
         self.key = "fakekey"
         self.options = options
         self.kube = kube
+        self.target = kube.target
         self.devfile = SimpleNamespace(
             app_container=SimpleNamespace(name="runtime", image=f"fake/{self.name}:1", env=()),
             source_dir="/projects",
@@ -155,6 +156,10 @@ class FakeComponent:
         if output is not None:
             output("Syncing files into pod/fake-pod")
         return SimpleNamespace(pod="fake-pod")
+
+    def current_pod(self) -> None:
+        """The fake cannot tell from one pod list: attaching waits for the rollout."""
+        return None
 
     def wait_ready(self, timeout: float = 300.0) -> SimpleNamespace:
         record("wait_ready", path=str(self.root), namespace=self.namespace)
@@ -197,7 +202,7 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
-def fake_verify(component: FakeComponent) -> SimpleNamespace:
+def fake_verify(component: FakeComponent, pod: object = None) -> SimpleNamespace:
     """Verification of the sync: a component directory holding ``STALE`` mismatches."""
     from pyodo_tasks.core.verify import Mismatch, SyncMismatch, VerifyResult
 

@@ -131,10 +131,13 @@ def test_xdist_workers_share_one_deployment_that_the_controller_deletes(fake: Fa
     assert len(run_ids) == 1
     (run_id,) = run_ids
     assert created == {f"pyodo-{run_id}-shared"}  # one namespace for the run, not per worker
-    assert len(fake.events("push")) == 1  # deployed once; the other worker attached
+    assert len(fake.events("push")) == 1  # deployed once; the workers attached
     pushers = {e["pid"] for e in fake.events("push")}
     deleters = {e["pid"] for e in fake.events("delete_namespace")}
-    assert deleters and not deleters & pushers  # the controller deletes it, after the workers
+    attachers = {e["pid"] for e in fake.events("wait_ready")}
+    # The controller deploys it (as soon as a worker's collection says a test uses it) and
+    # deletes it after the workers; both workers attach.
+    assert deleters == pushers and len(attachers) == 2 and not attachers & pushers
     assert {e["name"] for e in fake.events("delete_namespace")} == created
     assert len(fake.events("up")) == 1  # one check of the cluster for the run, not per worker
     assert len(fake.events("gc")) == 1  # and one garbage collection
@@ -174,8 +177,8 @@ def test_xdist_controller_deletes_objects_workers_shared(
     result = fake.pytester.runpytest_subprocess("--pyodo-component=app", "-n", "2")
     result.assert_outcomes(passed=4)
     deletions = fake.events("delete_labelled")
-    pids = {e["pid"] for e in fake.events("push")}
-    assert len(deletions) == 1 and deletions[0]["pid"] not in pids  # the controller, once
+    workers = {e["pid"] for e in fake.events("wait_ready")}
+    assert len(deletions) == 1 and deletions[0]["pid"] not in workers  # the controller, once
     assert deletions[0]["namespace"] == "fallback-ns"
     result.stdout.fnmatch_lines(["*objects in shared namespace/fallback-ns are deleted by*"])
 
@@ -188,6 +191,22 @@ def test_a_session_without_pyodo_fixtures_never_contacts_the_cluster(fake: Fake)
     assert fake.events() == []
 
 
+def test_under_xdist_the_controller_deploys_what_the_collected_tests_use_and_workers_attach(
+    fake: Fake,
+) -> None:
+    fake.component("app")
+    fake.pytester.makeini("[pytest]\npyodo_component = app\n")
+    fake.endpoint_tests(pairs=2)
+    result = fake.pytester.runpytest_subprocess("-n", "2")
+    result.assert_outcomes(passed=4)
+    (push,) = fake.events("push")
+    controller = {e["pid"] for e in fake.events("delete_namespace")}
+    workers = {e["pid"] for e in fake.events("wait_ready")}
+    assert {push["pid"]} == controller and len(workers) == 2 and push["pid"] not in workers
+    # The workers took the controller's connection: one cluster check, one namespace.
+    assert len(fake.events("up")) == 1 and len(fake.events("ensure_namespace")) == 1
+
+
 @pytest.mark.parametrize("module", ["pyodo_tasks", "pytest_pyodo.session", "pytest_pyodo.settings"])
 def test_engine_and_session_logic_never_import_pytest(module: str) -> None:
     code = (
@@ -196,3 +215,19 @@ def test_engine_and_session_logic_never_import_pytest(module: str) -> None:
         "sys.exit('pytest' in sys.modules)"
     )
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def test_workers_whose_pyodo_config_differs_connect_themselves(fake: Fake) -> None:
+    fake.component("app")
+    conftest = fake.pytester.path / "conftest.py"  # the fake engine's: keep it, add to it
+    conftest.write_text(
+        conftest.read_text() + "\n\n@pytest.fixture(scope='session')\n"
+        "def pyodo_config(pyodo_config):\n"
+        "    import dataclasses\n\n"
+        "    return dataclasses.replace(pyodo_config, ttl=60)\n"
+    )
+    fake.endpoint_tests(pairs=2)
+    result = fake.pytester.runpytest_subprocess("--pyodo-component=app", "-n", "2")
+    result.assert_outcomes(passed=4)
+    # Not the controller's connection (other settings): each worker checked for itself.
+    assert len(fake.events("ensure_namespace")) == 3

@@ -69,7 +69,8 @@ def _run_with(
         info=None,  # type: ignore[arg-type]
         **cluster_kw,
     )
-    run._connection.established = (cluster, kube)  # type: ignore[assignment]
+    run._connection.established = cluster
+    run._connection._kube = kube  # type: ignore[assignment]
     return run
 
 

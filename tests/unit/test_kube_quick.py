@@ -18,7 +18,8 @@ from typing import Any, ClassVar
 import pytest
 import yaml
 
-from pyodo_tasks.core.kube.quick import JsonView, quick_pipe, quick_pods
+from pyodo_tasks.core.kube.quick import JsonView, quick_pipe, quick_pods, quick_run
+from pyodo_tasks.core.kube.quick_forward import quick_forward
 from pyodo_tasks.core.kube.target import ResolvedTarget
 
 POD = {
@@ -174,3 +175,13 @@ def test_exec_stream_for_an_exec_plugin_user_is_left_to_the_client(tmp_path, api
     user = {"exec": {"command": "aws", "apiVersion": "client.authentication.k8s.io/v1"}}
     assert quick_pipe(_target(tmp_path, {"server": url}, user), "p", ["a"], container="c") is None
     assert handler.seen == []
+
+
+def test_a_command_run_or_a_port_forward_refused_an_upgrade_is_no_answer(tmp_path, api):
+    url, handler = api  # answers every upgrade with 200 JSON: not a websocket
+    target = _target(tmp_path, {"server": url}, {"token": "t"})
+    assert quick_run(target, "web-1", ["b2sum"], container="runtime", input=b"a\0") is None
+    assert quick_forward(target, "web-1", 3000) is None
+    paths = [path for path, _ in handler.seen]
+    assert paths[1] == "/api/v1/namespaces/team%20a/pods/web-1/portforward?ports=3000"
+    assert {auth for _, auth in handler.seen} == {"Bearer t"}

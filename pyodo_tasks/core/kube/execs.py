@@ -20,7 +20,7 @@ from pyodo_tasks.errors import CommandError, WaitTimeout
 if TYPE_CHECKING:
     from pyodo_tasks.core.kube.client import Kube
 
-__all__ = ["ExecResult", "exec_run", "release"]
+__all__ = ["ExecResult", "exec_run", "release", "returncode"]
 
 STDOUT, STDERR, ERROR = 1, 2, 3
 CHUNK = 256 * 1024
@@ -61,7 +61,7 @@ def release(websocket: Any) -> None:
         websocket.shutdown()
 
 
-def _returncode(status_text: bytes | str) -> tuple[int, str]:
+def returncode(status_text: bytes | str) -> tuple[int, str]:
     """Exit code and message from the exec error channel's Status object."""
     if not status_text:
         return 0, ""
@@ -129,7 +129,7 @@ class _Conversation:
             self.ws.update(timeout=min(remaining, 1.0))
             self.drain()
         self.drain()
-        return _returncode(self.ws.read_channel(ERROR))
+        return returncode(self.ws.read_channel(ERROR))
 
 
 def exec_run(

@@ -15,8 +15,8 @@ import selectors
 import socket
 import threading
 from collections.abc import Callable
+from typing import Any, Protocol
 
-from pyodo_tasks.core.kube.client import Kube
 from pyodo_tasks.core.kube.execs import release
 from pyodo_tasks.core.wait import wait_for
 from pyodo_tasks.errors import PyodoError, WaitTimeout
@@ -28,12 +28,21 @@ log = logging.getLogger(__name__)
 IDLE_AFTER_HALF_CLOSE = 30.0
 
 
+class Forwards(Protocol):
+    """What opens the forwards: a :class:`~pyodo_tasks.core.kube.Kube`, or a component's
+    :class:`~pyodo_tasks.core.connection.Connection` (which needs no client for it)."""
+
+    namespace: str
+
+    def open_portforward(self, pod: str, port: int, namespace: str | None = None) -> Any: ...
+
+
 class PortForwarder:
     """Forward ``127.0.0.1:<local_port>`` to ``remote_port`` of the pod ``pod()`` names."""
 
     def __init__(
         self,
-        kube: Kube,
+        kube: Forwards,
         pod: Callable[[], str],
         remote_port: int,
         *,

@@ -24,6 +24,7 @@ import logging
 import os
 import ssl
 import tempfile
+import time
 import urllib.parse
 from dataclasses import dataclass
 from datetime import datetime
@@ -33,11 +34,12 @@ from typing import Any
 
 import websocket
 
+from pyodo_tasks.core.kube.execs import ExecResult, returncode
 from pyodo_tasks.core.kube.pipe import ExecPipe, describe
 from pyodo_tasks.core.kube.target import ResolvedTarget, load_merged
 from pyodo_tasks.errors import PyodoError
 
-__all__ = ["JsonView", "quick_pipe", "quick_pods"]
+__all__ = ["JsonView", "open_websocket", "quick_pipe", "quick_pods", "quick_run"]
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +51,8 @@ _CLUSTER_KEYS = {"server", "certificate-authority", "certificate-authority-data"
                  "insecure-skip-tls-verify", "tls-server-name", "extensions"}  # fmt: skip
 #: What the client asks for: v5 (with its stdin-close channel) or v4.
 _EXEC_PROTOCOLS = "v5.channel.k8s.io,v4.channel.k8s.io"
+#: The v5 protocol's channel-close channel (followed by the channel to close: 0, stdin).
+_CLOSE = 255
 #: Words the API's JSON spells in capitals (``containerID``, ``podIP``, ``hostIPs``).
 _CAPITAL_WORDS = {"id": "ID", "ip": "IP", "ips": "IPs"}
 #: Fields that are maps of strings in the API (the client gives dicts, not objects).
@@ -119,27 +123,75 @@ def quick_pipe(
 ) -> ExecPipe | None:
     """``argv`` started in ``container`` of ``pod`` on an exec websocket opened without the
     client (the agent's stream for a one-shot ``doit push``), or None (use :class:`Kube`)."""
-    endpoint = _endpoint(target)
-    if endpoint is None:
-        return None
     query = urllib.parse.urlencode(
         [("command", arg) for arg in argv]
         + [("container", container), ("stdin", "true"), ("stdout", "true"), ("stderr", "true")]
     )
+    ws = open_websocket(target, pod, f"exec?{query}", _EXEC_PROTOCOLS, timeout)
+    return None if ws is None else ExecPipe(ws, describe(pod, argv))
+
+
+def open_websocket(
+    target: ResolvedTarget, pod: str, what: str, protocols: str, timeout: float
+) -> websocket.WebSocket | None:
+    """A websocket to the pod's subresource ``what`` (``exec?…``, ``portforward?…``) in the
+    target's namespace, opened without the client; None when it cannot be (use :class:`Kube`)."""
+    endpoint = _endpoint(target)
+    if endpoint is None:
+        return None
     namespace, name = (urllib.parse.quote(v, safe="") for v in (target.namespace, pod))
     scheme = "wss" if endpoint.tls is not None else "ws"
-    url = f"{scheme}://{endpoint.host}:{endpoint.port}/api/v1/namespaces/{namespace}/pods/{name}/exec?{query}"
+    url = f"{scheme}://{endpoint.host}:{endpoint.port}/api/v1/namespaces/{namespace}/pods/{name}/{what}"
     # Not the list's Accept: the API server answers an exec upgrade asking for JSON with 406.
     header = [f"{key}: {value}" for key, value in endpoint.headers.items() if key != "Accept"]
-    header.append(f"Sec-WebSocket-Protocol: {_EXEC_PROTOCOLS}")
+    header.append(f"Sec-WebSocket-Protocol: {protocols}")
     ws = websocket.WebSocket(sslopt={"context": endpoint.tls} if endpoint.tls else {})
     try:
         ws.connect(url, header=header, timeout=timeout)
     except (websocket.WebSocketException, OSError) as exc:
-        log.debug("quick exec not possible: %s", exc)
+        log.debug("quick %s not possible: %s", what.partition("?")[0], exc)
         ws.close()
         return None
-    return ExecPipe(ws, describe(pod, argv))
+    return ws
+
+
+def quick_run(
+    target: ResolvedTarget,
+    pod: str,
+    argv: list[str],
+    *,
+    container: str,
+    input: bytes = b"",
+    timeout: float = 60.0,
+) -> ExecResult | None:
+    """``argv`` run to its end in ``container`` of ``pod`` without the client, ``input`` on its
+    stdin (then closed), or None (use :class:`Kube`). The v5 protocol is needed to close stdin:
+    under v4 the command is started, then its stream closed, and None returned, so use this
+    for commands that may run twice (a read, such as ``doit verify``'s hashing)."""
+    pipe = quick_pipe(target, pod, argv, container=container, timeout=min(timeout, 15.0))
+    if pipe is None:
+        return None
+    out: dict[int, list[bytes]] = {1: [], 2: []}
+    try:
+        if pipe.ws.getheaders().get("sec-websocket-protocol") != _EXEC_PROTOCOLS.split(",")[0]:
+            return None
+        if input:
+            pipe.send(input)
+        pipe.ws.send(bytes([_CLOSE, 0]), opcode=websocket.ABNF.OPCODE_BINARY)  # stdin's EOF
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            got = pipe.recv(min(deadline - time.monotonic(), 1.0))
+            if got is not None and got[0] == 3:
+                code, message = returncode(got[1])
+                err = [*out[2], message.encode()] if message else out[2]
+                return ExecResult(tuple(argv), code, b"".join(out[1]), b"".join(err))
+            if got is not None and got[0] in out:
+                out[got[0]].append(got[1])
+    except (PyodoError, EOFError, websocket.WebSocketException, OSError) as exc:
+        log.debug("quick exec of %s ended without its status: %s", argv[0], exc)
+    finally:
+        pipe.close()
+    return None
 
 
 @functools.lru_cache(maxsize=8)
