@@ -27,7 +27,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -107,6 +107,7 @@ def _probe(kube: Kube, where: str) -> None:
         ) from exc
 
 
+@dataclass(eq=False)
 class RunConnection:
     """One run's cluster and namespace, set up on first use and remembered (failure too).
 
@@ -118,38 +119,25 @@ class RunConnection:
     created it.
     """
 
-    def __init__(
-        self,
-        settings: Settings,
-        *,
-        run_id: str,
-        worker: str,
-        distributed: bool,
-        environ: Mapping[str, str],
-        engine: Engine,
-        run_dir: Path | None,
-        holder: str,
-        notes: list[str],
-        at_exit: Callable[[], None],
-    ) -> None:
-        self.settings = settings
-        self.run_id = run_id
-        self.worker = worker
-        self.distributed = distributed
-        self.environ = environ
-        self.engine = engine
-        self.run_dir = run_dir
-        self.holder = holder
-        self.notes = notes
-        self.at_exit = at_exit
-        self.established: PyodoCluster | None = None
-        self._kube: Kube | None = None
-        #: True in the xdist controller's early deploy: leave the connection for the workers.
-        self.hand_over = False
-        self._error: PyodoError | None = None
-        self.own_namespace: str | None = None  # created on first shared=False deploy
-        self.run_namespace = False  # the namespace is the xdist run's, the controller's to delete
-        self.heartbeat: Heartbeat | None = None
+    settings: Settings
+    _: KW_ONLY
+    run_id: str
+    worker: str
+    distributed: bool
+    environ: Mapping[str, str]
+    engine: Engine
+    run_dir: Path | None
+    holder: str
+    notes: list[str]
+    at_exit: Callable[[], None]
+    #: True in the xdist controller's early deploy: leave the connection for the workers.
+    hand_over: bool = False
+    established: PyodoCluster | None = field(default=None, init=False)
+    own_namespace: str | None = field(default=None, init=False)
+    run_namespace: bool = field(default=False, init=False)
+    heartbeat: Heartbeat | None = field(default=None, init=False)
+    _kube: Kube | None = field(default=None, init=False, repr=False)
+    _error: PyodoError | None = field(default=None, init=False, repr=False)
 
     def _provider_options(self) -> dict[str, Any]:
         s = self.settings

@@ -145,9 +145,9 @@ class PyodoRun:
             holder=self.holder,
             notes=self.cleanup_log,
             at_exit=self._atexit_cleanup,
+            # The xdist controller's early deploy leaves its connection to the workers.
+            hand_over=hand_over,
         )
-        # The xdist controller's early deploy leaves its connection to the workers (.handoff).
-        self._connection.hand_over = hand_over
         self._deployments = Deployments(self._connection, state_dir=state_dir, on_ready=on_ready)
 
     # -- the cluster and the namespace -------------------------------------------------------
