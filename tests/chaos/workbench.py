@@ -30,6 +30,7 @@ from pathlib import Path
 
 from pyodo_tasks.core.component import Component
 from pyodo_tasks.core.kube import Kube
+from tests.cluster.test_dev_real import DevRun
 
 ROOT = Path(__file__).parents[2]
 MANAGED = "app.kubernetes.io/managed-by=pyodo"
@@ -37,6 +38,8 @@ MANAGED = "app.kubernetes.io/managed-by=pyodo"
 TREE = "data"
 #: Bound on one doit command (a settling push of a whole tree takes about 10 s here).
 DOIT_TIMEOUT = 180.0
+#: ``doit dev --seconds``: a loop a case forgot to stop ends by itself.
+DEV_SECONDS = 600
 
 
 def write_file(path: Path, rng: random.Random) -> None:
@@ -87,20 +90,29 @@ class Workbench:
             )
         return proc
 
-    def spawn(self, argv: list[str]) -> subprocess.Popen[str]:
+    def spawn(self, argv: list[str], log: Path | None = None) -> subprocess.Popen[str]:
         """Start ``argv`` in the component's directory, in a session of its own (so a kill of
-        its group reaches every process it made), output merged into one pipe."""
-        proc = subprocess.Popen(
-            argv,
-            cwd=self.path,
-            env=self.env(),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,
-        )
+        its group reaches every process it made), output merged into one pipe, or appended to
+        ``log`` for a long-running command nobody reads as it goes."""
+        with contextlib.ExitStack() as stack:
+            out = stack.enter_context(log.open("a")) if log is not None else subprocess.PIPE
+            proc = subprocess.Popen(
+                argv,
+                cwd=self.path,
+                env=self.env(),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                text=True,
+                start_new_session=True,
+            )
         self.started.append(proc)
         return proc
+
+    def dev(self) -> DevRun:
+        """``doit dev`` (bounded by ``--seconds``), its output in ``dev.log`` beside the tree."""
+        log = self.path.parent / "dev.log"
+        proc = self.spawn(self.doit_argv("dev", "--seconds", str(DEV_SECONDS)), log=log)
+        return DevRun(self.path, self.namespace, self.kube, proc, log)  # type: ignore[arg-type]
 
     def component(self) -> Component:
         return Component(self.path, kube=self.kube, environ={})
