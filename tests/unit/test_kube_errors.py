@@ -91,3 +91,35 @@ def test_translated_keeps_the_cause_and_passes_pyodo_errors_through() -> None:
 def test_translated_leaves_bugs_alone() -> None:
     with pytest.raises(KeyError), translated("doing"):
         raise KeyError("a bug is not a cluster error")
+
+
+def _hidden_by_the_clients_error_path(reason: str) -> AttributeError:
+    """What the streaming client raises when no websocket opens: its ``__call_api`` calls
+    ``e.body.decode()`` on the ApiException(status=0) and fails on the body it lacks."""
+    try:
+        try:
+            raise ApiException(status=0, reason=reason)
+        except ApiException as e:
+            e.body.decode("utf-8")
+    except AttributeError as hidden:
+        return hidden
+    raise AssertionError("the client's error path did not fail")
+
+
+def test_a_stream_that_never_opened_says_why_not_the_clients_attribute_error() -> None:
+    hidden = _hidden_by_the_clients_error_path("[Errno 111] Connection refused")
+    error = translate(hidden, "port-forward to pod/p:3000")
+    assert "decode" not in str(error) and "NoneType" not in str(error)
+    assert "unreachable ([Errno 111] Connection refused)" in str(error)
+    assert error.status is None and error.retryable
+
+
+def test_an_api_exception_without_a_status_is_no_answer() -> None:
+    error = translate(ApiException(status=0, reason="timed out"), "exec tar in pod/p")
+    assert str(error).startswith("exec tar in pod/p: the cluster did not answer")
+    assert error.status is None and error.retryable
+
+
+def test_an_unrelated_attribute_error_stays_what_it_was() -> None:
+    error = translate(AttributeError("no such thing"), "x")
+    assert "no such thing" in str(error)

@@ -7,6 +7,9 @@ and what it becomes (a :class:`~pyodo_tasks.errors.ClusterError` carrying ``stat
 
     client raises                           status          retryable  message
     ApiException (the API answered)         HTTP status     5xx, 429   <doing>: <status> <reason>
+    ApiException status 0 (a stream's       None            yes        <doing>: did not answer
+      websocket never opened), also hidden
+      behind the client's AttributeError
     websocket handshake refused             HTTP status     5xx, 429   <doing>: <status> <reason>
     other WebSocketException                None            yes        <doing>: connection lost
     urllib3 HTTPError, OSError (no answer)  None            yes        <doing>: did not answer
@@ -94,12 +97,30 @@ def api_error(exc: ApiException, doing: str) -> ClusterError:
     return _refusal(doing, exc.status, reason)
 
 
+def _unwrapped(exc: BaseException, api_exception: type[BaseException] | None) -> BaseException:
+    """The client's own failure behind ``exc``.
+
+    When no exec or port-forward websocket opens (the API server is gone), the streaming client
+    raises ``ApiException(status=0, reason=<why>)``, and the client's ``__call_api`` then calls
+    ``e.body.decode()`` on it, whose body is None: the ``AttributeError`` ('NoneType' object has
+    no attribute 'decode') that escapes hides the reason (``[Errno 111] Connection refused``).
+    It was what ``doit forward`` and ``doit dev`` said when the API server stopped.
+    """
+    context = exc.__context__
+    if isinstance(exc, AttributeError) and api_exception and isinstance(context, api_exception):
+        return context
+    return exc
+
+
 def translate(exc: BaseException, doing: str) -> ClusterError:
     """The :class:`ClusterError` for one of the client's failures (see the module table)."""
     if isinstance(exc, ClusterError):
         return exc
     api_exception, config_exception = map(_client_class, _CLIENT_CLASSES)
+    exc = _unwrapped(exc, api_exception)
     if api_exception is not None and isinstance(exc, api_exception):
+        if not getattr(exc, "status", None):  # status 0: no HTTP answer at all
+            return _unanswered(doing, str(getattr(exc, "reason", "") or exc))
         return api_error(exc, doing)
     if isinstance(exc, WebSocketBadStatusException):
         return _refusal(doing, exc.status_code, _short(exc))
@@ -107,8 +128,12 @@ def translate(exc: BaseException, doing: str) -> ClusterError:
         return ClusterError(f"{doing}: connection lost: {_short(exc)}", retryable=True)
     if config_exception is not None and isinstance(exc, config_exception):
         return ClusterError(f"{doing}: {exc}")
+    return _unanswered(doing, _short(exc))
+
+
+def _unanswered(doing: str, why: str) -> ClusterError:
     return ClusterError(
-        f"{doing}: the cluster did not answer (API server unreachable ({_short(exc)})); "
+        f"{doing}: the cluster did not answer (API server unreachable ({why})); "
         "is the cluster up? (python -m pyodo_tasks.cluster status)",
         retryable=True,
     )
