@@ -1,0 +1,81 @@
+"""Stopping one of the local cluster's daemons for a while, always starting it again.
+
+Through the test bed's own process control (:mod:`pyodo_tasks.testbed.procs`, the pid files of
+the layout, as ``localboot``/``localdown`` use them): the daemon is stopped by the identity its
+pid file recorded and started again with exactly the argv that file recorded (the cluster's
+own, whichever checkout booted it), then waited for until the cluster answers again. The
+restart is in a ``finally``: the shared cluster is never left without it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import pytest
+
+from pyodo_tasks.core.kube import Kube
+from pyodo_tasks.core.wait import wait_for
+from pyodo_tasks.errors import ClusterError
+from pyodo_tasks.testbed import procs
+from pyodo_tasks.testbed.layout import Layout
+
+#: Bound on the cluster answering again after the daemon is back.
+BACK_TIMEOUT = 120.0
+
+
+@dataclass
+class Outage:
+    """When the daemon went and came back (``time.monotonic``), filled in as it happens."""
+
+    name: str
+    stopped_at: float = 0.0
+    started_at: float = 0.0
+    serving_at: float = 0.0
+
+
+def recorded(name: str, layout: Layout | None = None) -> procs.Daemon:
+    """The running daemon ``name`` as its pid file recorded it (skips when there is none:
+    not the local test bed, or not booted by this machine's user)."""
+    layout = layout or Layout()
+    pid_file = layout.pids / f"{name}.pid"
+    try:
+        argv = list(json.loads(pid_file.read_text())["argv"])
+    except (OSError, ValueError, KeyError):
+        pytest.skip(f"no {pid_file}: the chaos cases that stop daemons need the local cluster")
+    daemon = procs.Daemon(name, argv, layout.pids, layout.logs)
+    if procs.running(daemon) is None:
+        pytest.skip(f"{name} is not running")
+    return daemon
+
+
+def wait_answering(kube: Kube, what: str) -> None:
+    def probe() -> tuple[bool | None, str]:
+        try:
+            kube.pods("app.kubernetes.io/managed-by=pyodo")
+        except ClusterError as exc:
+            return None, str(exc)[:160]
+        return True, "answers"
+
+    wait_for(probe, what, BACK_TIMEOUT, interval=0.25)
+
+
+@contextmanager
+def stopped(name: str, kube: Kube, seconds: float) -> Iterator[Outage]:
+    """Stop ``name`` for ``seconds`` inside the block (which runs while it is down), then start
+    it again and wait until ``kube`` gets answers; the restart happens whatever the block does."""
+    daemon = recorded(name)
+    outage = Outage(name)
+    procs.stop(daemon)
+    outage.stopped_at = time.monotonic()
+    try:
+        yield outage
+        time.sleep(max(0.0, outage.stopped_at + seconds - time.monotonic()))
+    finally:
+        procs.start(daemon)
+        outage.started_at = time.monotonic()
+        wait_answering(kube, f"the cluster to answer after {name} restarted")
+        outage.serving_at = time.monotonic()
