@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pytest
 
+from pyodo_tasks import host
 from pyodo_tasks.core.kube import Kube
 from pyodo_tasks.core.wait import wait_for
 from pyodo_tasks.errors import ClusterError
@@ -52,7 +53,9 @@ def recorded(name: str, layout: Layout | None = None) -> procs.Daemon:
     return daemon
 
 
-def wait_answering(kube: Kube, what: str) -> None:
+def api_answers(kube: Kube) -> Callable[[], tuple[bool | None, str]]:
+    """A probe: the API server answers ``kube``'s pod list."""
+
     def probe() -> tuple[bool | None, str]:
         try:
             kube.pods("app.kubernetes.io/managed-by=pyodo")
@@ -60,13 +63,29 @@ def wait_answering(kube: Kube, what: str) -> None:
             return None, str(exc)[:160]
         return True, "answers"
 
-    wait_for(probe, what, BACK_TIMEOUT, interval=0.25)
+    return probe
+
+
+def containerd_answers(layout: Layout | None = None) -> Callable[[], tuple[bool | None, str]]:
+    """A probe: containerd answers on its socket (``ctr version``, as the boot waits for it)."""
+    sock = (layout or Layout()).containerd_socket
+
+    def probe() -> tuple[bool | None, str]:
+        proc = host.run(
+            ["ctr", "--address", str(sock), "version"], timeout=10, what="ctr version", check=False
+        )
+        return (True if proc.returncode == 0 else None), proc.stderr.strip()[-160:]
+
+    return probe
 
 
 @contextmanager
-def stopped(name: str, kube: Kube, seconds: float) -> Iterator[Outage]:
+def stopped(
+    name: str, seconds: float, serving: Callable[[], tuple[bool | None, str]]
+) -> Iterator[Outage]:
     """Stop ``name`` for ``seconds`` inside the block (which runs while it is down), then start
-    it again and wait until ``kube`` gets answers; the restart happens whatever the block does."""
+    it again and wait until ``serving`` says it serves; the restart happens whatever the block
+    does."""
     daemon = recorded(name)
     outage = Outage(name)
     procs.stop(daemon)
@@ -77,5 +96,5 @@ def stopped(name: str, kube: Kube, seconds: float) -> Iterator[Outage]:
     finally:
         procs.start(daemon)
         outage.started_at = time.monotonic()
-        wait_answering(kube, f"the cluster to answer after {name} restarted")
+        wait_for(serving, f"{name} to serve again", BACK_TIMEOUT, interval=0.25)
         outage.serving_at = time.monotonic()

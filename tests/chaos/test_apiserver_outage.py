@@ -15,7 +15,7 @@ import urllib.request
 
 import pytest
 
-from tests.chaos.daemons import stopped
+from tests.chaos.daemons import api_answers, stopped
 from tests.chaos.workbench import Workbench
 from tests.cluster.test_dev_real import ANSWER, running
 
@@ -62,7 +62,7 @@ def test_dev_and_forward_answer_again_after_the_api_server_was_stopped_for_10s(
     source = bench.path / "greeting.js"
     edited = ANSWER.replace("pyodo (Node.js)", "pyodo (Node.js) after the outage")
 
-    with stopped("kube-apiserver", bench.kube, OUTAGE_SECONDS) as outage:
+    with stopped("kube-apiserver", OUTAGE_SECONDS, api_answers(bench.kube)) as outage:
         time.sleep(1)
         assert answer(forward_url) == "", "a forward cannot carry a connection now"
         source.write_text(source.read_text().replace("pyodo (Node.js)", edited[11:]))
