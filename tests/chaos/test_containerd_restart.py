@@ -47,5 +47,9 @@ def test_dev_serves_an_edit_saved_while_containerd_was_restarting(
     for name, value in figures.items():
         record_property(name, value)
     bench.stop_all()
-    assert "Traceback" not in dev.log_tail(400)
+    said = dev.log_tail(400)
+    assert "Traceback" not in said
+    # What the status line said meanwhile: the kubelet's 500, naming containerd's socket
+    # (not "API server unreachable": it answered).
+    assert "containerd.sock" in said and "API server unreachable" not in said, said
     bench.assert_nothing_left()

@@ -93,12 +93,15 @@ def test_translated_leaves_bugs_alone() -> None:
         raise KeyError("a bug is not a cluster error")
 
 
-def _hidden_by_the_clients_error_path(reason: str) -> AttributeError:
-    """What the streaming client raises when no websocket opens: its ``__call_api`` calls
-    ``e.body.decode()`` on the ApiException(status=0) and fails on the body it lacks."""
+def _hidden_by_the_clients_error_path(cause: Exception) -> AttributeError:
+    """What the streaming client raises when no websocket opens: it re-raises ``cause`` as an
+    ApiException(status=0), whose missing body its ``__call_api`` then fails to decode."""
     try:
         try:
-            raise ApiException(status=0, reason=reason)
+            try:
+                raise cause
+            except Exception as e:
+                raise ApiException(status=0, reason=str(e)) from None
         except ApiException as e:
             e.body.decode("utf-8")
     except AttributeError as hidden:
@@ -107,11 +110,28 @@ def _hidden_by_the_clients_error_path(reason: str) -> AttributeError:
 
 
 def test_a_stream_that_never_opened_says_why_not_the_clients_attribute_error() -> None:
-    hidden = _hidden_by_the_clients_error_path("[Errno 111] Connection refused")
+    hidden = _hidden_by_the_clients_error_path(ConnectionRefusedError(111, "Connection refused"))
     error = translate(hidden, "port-forward to pod/p:3000")
     assert "decode" not in str(error) and "NoneType" not in str(error)
     assert "unreachable ([Errno 111] Connection refused)" in str(error)
     assert error.status is None and error.retryable
+
+
+def test_a_refused_handshake_behind_the_wrappers_keeps_its_status_and_the_servers_words() -> None:
+    refused = WebSocketBadStatusException(
+        "Handshake status %d %s -+-+- %s -+-+- %s",
+        500,
+        "Internal Server Error",
+        {"content-type": "text/plain"},
+        b"rpc error: code = Unavailable desc = dial unix containerd.sock: connection refused",
+    )
+    error = translate(_hidden_by_the_clients_error_path(refused), "exec tar in pod/p")
+    assert error.status == 500 and error.retryable
+    assert str(error) == (
+        "exec tar in pod/p: 500 rpc error: code = Unavailable desc = dial unix containerd.sock: "
+        "connection refused"
+    )
+    assert "unreachable" not in str(error)
 
 
 def test_an_api_exception_without_a_status_is_no_answer() -> None:

@@ -7,10 +7,9 @@ and what it becomes (a :class:`~pyodo_tasks.errors.ClusterError` carrying ``stat
 
     client raises                           status          retryable  message
     ApiException (the API answered)         HTTP status     5xx, 429   <doing>: <status> <reason>
-    ApiException status 0 (a stream's       None            yes        <doing>: did not answer
-      websocket never opened), also hidden
-      behind the client's AttributeError
-    websocket handshake refused             HTTP status     5xx, 429   <doing>: <status> <reason>
+    ApiException status 0 (a stream's websocket never opened; also hidden behind the client's
+      AttributeError): translated as the failure it wraps, else as "did not answer"
+    websocket handshake refused             HTTP status     5xx, 429   <doing>: <status> <body>
     other WebSocketException                None            yes        <doing>: connection lost
     urllib3 HTTPError, OSError (no answer)  None            yes        <doing>: did not answer
     ConfigException (bad kubeconfig)        None            no         <doing>: <the problem>
@@ -98,18 +97,34 @@ def api_error(exc: ApiException, doing: str) -> ClusterError:
 
 
 def _unwrapped(exc: BaseException, api_exception: type[BaseException] | None) -> BaseException:
-    """The client's own failure behind ``exc``.
+    """The failure behind the client's wrappers of it.
 
-    When no exec or port-forward websocket opens (the API server is gone), the streaming client
-    raises ``ApiException(status=0, reason=<why>)``, and the client's ``__call_api`` then calls
-    ``e.body.decode()`` on it, whose body is None: the ``AttributeError`` ('NoneType' object has
-    no attribute 'decode') that escapes hides the reason (``[Errno 111] Connection refused``).
-    It was what ``doit forward`` and ``doit dev`` said when the API server stopped.
+    When no exec or port-forward websocket opens, the streaming client re-raises what happened
+    (a refused connection, a refused handshake with its HTTP status) as ``ApiException(status=0,
+    reason=str(exc))``, and its ``__call_api`` then calls ``e.body.decode()`` on that, whose
+    body is None: the ``AttributeError`` ('NoneType' object has no attribute 'decode') that
+    escapes hides both. It was what ``doit forward`` and ``doit dev`` said when the API server
+    stopped; and a 500 from the kubelet (containerd down) read as "API server unreachable".
+    The original failure is each wrapper's ``__context__``.
     """
-    context = exc.__context__
-    if isinstance(exc, AttributeError) and api_exception and isinstance(context, api_exception):
-        return context
+    if (
+        isinstance(exc, AttributeError)
+        and api_exception
+        and isinstance(exc.__context__, api_exception)
+    ):
+        exc = exc.__context__
+    wrapped = api_exception is not None and isinstance(exc, api_exception)
+    if wrapped and not getattr(exc, "status", None) and exc.__context__ is not None:
+        return exc.__context__
     return exc
+
+
+def _handshake_refusal(exc: WebSocketBadStatusException) -> str:
+    """The server's words for a refused websocket handshake (its body, e.g. the kubelet's
+    ``rpc error: ... containerd.sock: connect: connection refused``), else the client's."""
+    body = exc.resp_body
+    text = body.decode(errors="replace") if isinstance(body, bytes) else str(body or "")
+    return text.strip().splitlines()[0][:300] if text.strip() else _short(exc)
 
 
 def translate(exc: BaseException, doing: str) -> ClusterError:
@@ -123,7 +138,7 @@ def translate(exc: BaseException, doing: str) -> ClusterError:
             return _unanswered(doing, str(getattr(exc, "reason", "") or exc))
         return api_error(exc, doing)
     if isinstance(exc, WebSocketBadStatusException):
-        return _refusal(doing, exc.status_code, _short(exc))
+        return _refusal(doing, exc.status_code, _handshake_refusal(exc))
     if isinstance(exc, WebSocketException):
         return ClusterError(f"{doing}: connection lost: {_short(exc)}", retryable=True)
     if config_exception is not None and isinstance(exc, config_exception):
