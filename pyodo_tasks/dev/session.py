@@ -32,6 +32,7 @@ from pyodo_tasks.dev.controller import Controller
 from pyodo_tasks.dev.display import Display, make_display
 from pyodo_tasks.dev.events import Event, EventQueue
 from pyodo_tasks.dev.files import SourceWatcher, own_output_files
+from pyodo_tasks.dev.single import SessionLock
 from pyodo_tasks.dev.state import Spec, spec_name, status_name
 from pyodo_tasks.dev.watches import PodTracker, ResourceWatch
 from pyodo_tasks.errors import PyodoError
@@ -94,6 +95,11 @@ class DevSession:
             on_published=self._on_published,
         )
         self.controller: Controller | None = None
+        self.lock = SessionLock(
+            self.component.state_dir,
+            self.component.key,
+            f"{self.kube.target.context}/{self.kube.namespace}",
+        )
         self._threads: list[Any] = []
         self._watch_kube: Kube | None = None
 
@@ -111,6 +117,7 @@ class DevSession:
     def run(self, seconds: float = 0) -> None:
         """Reconcile until Ctrl-C, SIGTERM or ``seconds`` (0: no bound) pass; then clean up."""
         deadline = time.monotonic() + seconds if seconds else None
+        self.lock.acquire()  # before anything is written: the running session's stays whole
         restore = _interrupt_on_signals()
         restore_hook = _report_thread_bugs()
         try:
@@ -154,6 +161,7 @@ class DevSession:
             finally:
                 restore()
                 restore_hook()
+                self.lock.release()
 
     def _start_watchers(self) -> None:
         # Watches get their own connection pool: each holds a long poll open.
