@@ -177,6 +177,7 @@ class DevSession:
                 self.stop,
                 field_selector=f"metadata.name={spec_name(name)}",
                 timeout_seconds=self.watch_timeout,
+                kubeconfig=self.kube.target.kubeconfig,
             ),
             ResourceWatch(
                 "pods",
@@ -186,6 +187,7 @@ class DevSession:
                 self.stop,
                 label_selector=self.component.selector,
                 timeout_seconds=self.watch_timeout,
+                kubeconfig=self.kube.target.kubeconfig,
             ),
             ResourceWatch(
                 "status",
@@ -195,6 +197,7 @@ class DevSession:
                 self.stop,
                 field_selector=f"metadata.name={status_name(name)}",
                 timeout_seconds=self.watch_timeout,
+                kubeconfig=self.kube.target.kubeconfig,
             ),
         ]
         files = SourceWatcher(

@@ -143,3 +143,14 @@ def test_an_api_exception_without_a_status_is_no_answer() -> None:
 def test_an_unrelated_attribute_error_stays_what_it_was() -> None:
     error = translate(AttributeError("no such thing"), "x")
     assert "no such thing" in str(error)
+
+
+def test_refused_credentials_name_the_kubeconfig_they_came_from() -> None:
+    error = translate(ApiException(status=401, reason="Unauthorized"), "list pods", "/home/u/kc")
+    assert str(error) == (
+        "list pods: 401 Unauthorized (the credentials in /home/u/kc were refused: expired or "
+        "revoked; get new ones)"
+    )
+    assert not error.retryable
+    handshake = WebSocketBadStatusException("Handshake status %d %s", 401, "Unauthorized")
+    assert "/home/u/kc were refused" in str(translate(handshake, "exec tar", "/home/u/kc"))

@@ -71,9 +71,12 @@ def _short(exc: BaseException) -> str:
     return text.splitlines()[0][:200] if text.strip() else type(exc).__name__
 
 
-def _refusal(doing: str, status: int | None, reason: str) -> ClusterError:
+def _refusal(doing: str, status: int | None, reason: str, kubeconfig: str = "") -> ClusterError:
     hint = ""
-    if status == 403:
+    if status == 401:
+        where = f"the credentials in {kubeconfig}" if kubeconfig else "the kubeconfig's credentials"
+        hint = f" ({where} were refused: expired or revoked; get new ones)"
+    elif status == 403:
         hint = " (the kubeconfig's user lacks this permission)"
     elif status in (0, None):
         hint = " (is the cluster up? check the kubeconfig's server address)"
@@ -85,7 +88,7 @@ def _refusal(doing: str, status: int | None, reason: str) -> ClusterError:
     )
 
 
-def api_error(exc: ApiException, doing: str) -> ClusterError:
+def api_error(exc: ApiException, doing: str, kubeconfig: str = "") -> ClusterError:
     """A one-line ClusterError from an ApiException: what we did, the status, the server's words."""
     reason = exc.reason or ""
     try:
@@ -93,7 +96,7 @@ def api_error(exc: ApiException, doing: str) -> ClusterError:
         reason = body.get("message") or reason
     except (ValueError, TypeError, AttributeError):
         pass
-    return _refusal(doing, exc.status, reason)
+    return _refusal(doing, exc.status, reason, kubeconfig)
 
 
 def _unwrapped(exc: BaseException, api_exception: type[BaseException] | None) -> BaseException:
@@ -127,8 +130,9 @@ def _handshake_refusal(exc: WebSocketBadStatusException) -> str:
     return text.strip().splitlines()[0][:300] if text.strip() else _short(exc)
 
 
-def translate(exc: BaseException, doing: str) -> ClusterError:
-    """The :class:`ClusterError` for one of the client's failures (see the module table)."""
+def translate(exc: BaseException, doing: str, kubeconfig: str = "") -> ClusterError:
+    """The :class:`ClusterError` for one of the client's failures (see the module table);
+    ``kubeconfig``, the file the credentials came from, is named when they are refused (401)."""
     if isinstance(exc, ClusterError):
         return exc
     api_exception, config_exception = map(_client_class, _CLIENT_CLASSES)
@@ -136,9 +140,9 @@ def translate(exc: BaseException, doing: str) -> ClusterError:
     if api_exception is not None and isinstance(exc, api_exception):
         if not getattr(exc, "status", None):  # status 0: no HTTP answer at all
             return _unanswered(doing, str(getattr(exc, "reason", "") or exc))
-        return api_error(exc, doing)
+        return api_error(exc, doing, kubeconfig)
     if isinstance(exc, WebSocketBadStatusException):
-        return _refusal(doing, exc.status_code, _handshake_refusal(exc))
+        return _refusal(doing, exc.status_code, _handshake_refusal(exc), kubeconfig)
     if isinstance(exc, WebSocketException):
         return ClusterError(f"{doing}: connection lost: {_short(exc)}", retryable=True)
     if config_exception is not None and isinstance(exc, config_exception):
@@ -155,7 +159,9 @@ def _unanswered(doing: str, why: str) -> ClusterError:
 
 
 @contextmanager
-def translated(doing: str, also: tuple[type[BaseException], ...] = ()) -> Iterator[None]:
+def translated(
+    doing: str, also: tuple[type[BaseException], ...] = (), kubeconfig: str = ""
+) -> Iterator[None]:
     """Re-raise the client's failures inside the block as one-line ClusterErrors.
 
     ``also`` adds types that mean "no connection" at one call site only (the stream client
@@ -166,4 +172,4 @@ def translated(doing: str, also: tuple[type[BaseException], ...] = ()) -> Iterat
     except ClusterError:
         raise
     except (*translated_types(), *also) as exc:
-        raise translate(exc, doing) from exc
+        raise translate(exc, doing, kubeconfig) from exc

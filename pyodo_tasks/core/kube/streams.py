@@ -47,7 +47,11 @@ class StreamsApi(KubeBase):
     # -- streams (exec, port-forward) ----------------------------------------------------------
     def open_exec(self, pod: str, argv: list[str], namespace: str, **options: Any) -> Any:
         """Open an exec websocket (the raw ``WSClient``) on the streaming client."""
-        with translated(f"exec {argv[0]} in pod/{pod}", also=(AttributeError,)):
+        with translated(
+            f"exec {argv[0]} in pod/{pod}",
+            also=(AttributeError,),
+            kubeconfig=self.target.kubeconfig,
+        ):
             return stream(
                 self.stream_core.connect_get_namespaced_pod_exec,
                 pod,
@@ -61,7 +65,7 @@ class StreamsApi(KubeBase):
         """Open a port-forward websocket to ``port`` of ``pod`` (the client's PortForward, with a
         proxy thread that survives a lost connection: :mod:`.forwardstream`)."""
         namespace = namespace or self.namespace
-        with translated(f"port-forward to pod/{pod}:{port}"):
+        with translated(f"port-forward to pod/{pod}:{port}", kubeconfig=self.target.kubeconfig):
             return portforward(
                 self.stream_core.connect_get_namespaced_pod_portforward,
                 pod,
