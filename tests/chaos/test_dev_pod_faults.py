@@ -13,11 +13,11 @@ from __future__ import annotations
 import os
 import signal
 import time
-from pathlib import Path
 
 import pytest
 
 from pyodo_tasks.dev.state import Status
+from tests.chaos.node import container_id, container_pids
 from tests.chaos.workbench import Workbench
 from tests.cluster.test_dev_real import ANSWER, running
 
@@ -27,33 +27,13 @@ START_TIMEOUT = 180.0
 RECOVERY_TIMEOUT = 120.0
 
 
-def container_pids(container_id: str) -> list[int]:
-    """Host pids of the processes in the container ``container_id`` (its cgroup names it)."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if container_id in (entry / "cgroup").read_text():
-                    pids.append(int(entry.name))
-            except OSError:
-                continue
-    return pids
-
-
-def kill_container(bench: Workbench, pod_name: str) -> str:
-    """SIGKILL every process of the pod's app container from the host; its id."""
-    pod = bench.kube.core.read_namespaced_pod(pod_name, bench.namespace)
-    status = next(s for s in pod.status.container_statuses if s.name == "runtime")
-    container_id = status.container_id.partition("://")[2]
-    pids = container_pids(container_id)
-    if not pids:
-        pytest.skip("the container's processes are not visible from here (not the local node)")
-    for pid in pids:
+def kill_container(bench: Workbench, pod_name: str) -> None:
+    """SIGKILL every process of the pod's app container from the host."""
+    for pid in container_pids(container_id(bench.kube, pod_name)):
         try:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             continue
-    return container_id
 
 
 def recovered(dev, before: Status, what: str) -> tuple[Status, float]:  # type: ignore[no-untyped-def]
