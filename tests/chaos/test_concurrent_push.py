@@ -16,7 +16,7 @@ from tests.chaos.workbench import Workbench, kill_session
 
 pytestmark = [pytest.mark.chaos, pytest.mark.cluster]
 
-FILES = 1000
+FILES = 600
 ROUNDS = 2
 #: Bound on each of the two pushes.
 PUSH_TIMEOUT = 120.0

@@ -146,10 +146,17 @@ class Workbench:
             for p in tree_files(self.path)
         }
 
-    def remote_digests(self) -> dict[str, str]:
-        """The container's files under the tree, by its own ``md5sum``."""
+    def remote_digests(self, settled: bool = True) -> dict[str, str]:
+        """The container's files under the tree, by its own ``md5sum``.
+
+        ``settled=False`` while a sync may be writing: a file renamed between ``find`` and
+        ``md5sum`` (the agent writes each file beside its place, then renames it) is skipped.
+        Settled, every file counts, the agent's own leftovers too.
+        """
+        script = 'cd "$1" && { [ ! -d "$2" ] || find "$2" -type f -exec md5sum {} +; }'
+        if not settled:
+            script += " 2>/dev/null; exit 0"
         with self.component() as component:
-            script = 'cd "$1" && { [ ! -d "$2" ] || find "$2" -type f -exec md5sum {} +; }'
             result = component.exec(
                 ["sh", "-c", script, "sh", component.devfile.source_dir, TREE], check=True
             )
