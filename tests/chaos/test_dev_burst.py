@@ -62,6 +62,7 @@ def test_dev_loses_nothing_of_a_burst_of_1000_edits_in_one_second(
         time.sleep(0.5)
     caught_up = time.monotonic() - ended
     dev.wait_status("running after the burst", running, SETTLE_TIMEOUT)
+    assert bench.remote_digests() == local, "settled: no leftover of the agent's in the tree"
     print(f"in step {caught_up:.1f}s after a burst of {EDITS} edits in 1 s")
     record_property("burst_in_step_s", round(caught_up, 1))
     assert "verified" in bench.doit("verify").stdout
