@@ -21,9 +21,8 @@ FILES = 3000
 #: (the stage, the line the push prints on entering it, seconds after that line to kill).
 KILLS = [
     ("index", ".  index", 0.0),
-    ("copy, at its start", "Syncing files into", 0.0),
-    ("copy, a third in", "Syncing files into", 0.3),
-    ("copy, two thirds in", "Syncing files into", 0.6),
+    ("copy, early", "Syncing files into", 0.15),
+    ("copy, late", "Syncing files into", 0.6),
     ("restart", "[pyodo] restarting the app", 0.0),
 ]
 #: Bound on one killed push (it is killed well before).
