@@ -80,8 +80,6 @@ class SlowLink:
         try:
             await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            if cut:
-                self.cuts += 1
             for pump in pumps:
                 pump.cancel()
             for side in (writer, up_writer):
@@ -103,6 +101,7 @@ class SlowLink:
             writer.write(data)
             await writer.drain()
             if budget is not None and budget <= 0:
+                self.cuts += 1  # cut mid-response (a shorter exchange got through whole)
                 return
 
 
