@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import re
 import time
-import urllib.request
 
 import pytest
 
+from benchmarks.devloop import answer
 from tests.chaos.daemons import api_answers, stopped
 from tests.chaos.workbench import Workbench
 from tests.cluster.test_dev_real import ANSWER, running
@@ -25,14 +25,6 @@ OUTAGE_SECONDS = 10.0
 START_TIMEOUT = 180.0
 #: Bound on both forwards answering again once the API server serves.
 RECOVERY_TIMEOUT = 60.0
-
-
-def answer(url: str) -> str:
-    try:
-        with urllib.request.urlopen(url, timeout=3) as response:
-            return response.read().decode().strip()
-    except OSError:
-        return ""
 
 
 def forwarded_url(log_text: str) -> str | None:

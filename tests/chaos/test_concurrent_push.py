@@ -25,8 +25,7 @@ PUSH_TIMEOUT = 120.0
 def test_two_pushes_at_once_with_edits_meanwhile_then_a_push_is_in_step(
     bench: Workbench, record_property: pytest.RecordProperty
 ) -> None:
-    bench.generate(FILES)
-    bench.doit("push")
+    bench.pushed_tree(FILES)
     rng = random.Random(2)
     outcomes = []
     for _ in range(ROUNDS):

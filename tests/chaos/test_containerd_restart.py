@@ -13,21 +13,18 @@ import pytest
 
 from tests.chaos.daemons import containerd_answers, stopped
 from tests.chaos.workbench import Workbench
-from tests.cluster.test_dev_real import ANSWER, running
+from tests.cluster.test_dev_real import running
 
 pytestmark = [pytest.mark.chaos, pytest.mark.cluster]
 
 OUTAGE_SECONDS = 5.0
-START_TIMEOUT = 180.0
 RECOVERY_TIMEOUT = 120.0
 
 
 def test_dev_serves_an_edit_saved_while_containerd_was_restarting(
     bench: Workbench, record_property: pytest.RecordProperty
 ) -> None:
-    dev = bench.dev()
-    first = dev.wait_status("RunCommandRunning", running, START_TIMEOUT)
-    dev.wait_answer(ANSWER, 30)
+    dev, first = bench.serving_dev()
     source = bench.path / "greeting.js"
     edited = "pyodo (Node.js) after containerd"
 

@@ -23,7 +23,6 @@ from tests.cluster.test_dev_real import ANSWER, running
 
 pytestmark = [pytest.mark.chaos, pytest.mark.cluster]
 
-START_TIMEOUT = 180.0
 RECOVERY_TIMEOUT = 120.0
 
 
@@ -55,9 +54,7 @@ def recovered(dev, before: Status, what: str) -> tuple[Status, float]:  # type: 
 def test_dev_recovers_from_a_killed_container_and_a_deleted_pod(
     bench: Workbench, record_property: pytest.RecordProperty
 ) -> None:
-    dev = bench.dev()
-    first = dev.wait_status("RunCommandRunning", running, START_TIMEOUT)
-    dev.wait_answer(ANSWER, 30)
+    dev, first = bench.serving_dev()
     port = first.ports[0].local_port
 
     kill_container(bench, first.pod)

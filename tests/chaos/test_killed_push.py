@@ -53,8 +53,7 @@ def push_killed_after(bench: Workbench, marker: str, delay: float) -> str:
 def test_push_killed_at_each_stage_then_pushed_again_is_in_step(
     bench: Workbench, record_property: pytest.RecordProperty
 ) -> None:
-    bench.generate(FILES)
-    bench.doit("push")
+    bench.pushed_tree(FILES)
     rng = random.Random(20)
     settle_seconds = {}
     for stage, marker, delay in KILLS:

@@ -12,11 +12,10 @@ import subprocess
 import pytest
 
 from tests.chaos.workbench import Workbench
-from tests.cluster.test_dev_real import ANSWER, running
+from tests.cluster.test_dev_real import ANSWER
 
 pytestmark = [pytest.mark.chaos, pytest.mark.cluster]
 
-START_TIMEOUT = 180.0
 #: The refusal comes before anything touches the cluster.
 REFUSAL_TIMEOUT = 60.0
 
@@ -24,9 +23,7 @@ REFUSAL_TIMEOUT = 60.0
 def test_a_second_doit_dev_on_the_same_component_refuses_and_leaves_the_first_alone(
     bench: Workbench,
 ) -> None:
-    first = bench.dev()
-    before = first.wait_status("RunCommandRunning", running, START_TIMEOUT)
-    first.wait_answer(ANSWER, 30)
+    first, before = bench.serving_dev()
 
     second = bench.spawn(bench.doit_argv("dev", "--seconds", "60"))
     try:

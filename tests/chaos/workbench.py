@@ -30,7 +30,8 @@ from pathlib import Path
 
 from pyodo_tasks.core.component import Component
 from pyodo_tasks.core.kube import Kube
-from tests.cluster.test_dev_real import DevRun
+from pyodo_tasks.dev.state import Status
+from tests.cluster.test_dev_real import ANSWER, DevRun, running
 
 ROOT = Path(__file__).parents[2]
 MANAGED = "app.kubernetes.io/managed-by=pyodo"
@@ -40,6 +41,8 @@ TREE = "data"
 DOIT_TIMEOUT = 180.0
 #: ``doit dev --seconds``: a loop a case forgot to stop ends by itself.
 DEV_SECONDS = 600
+#: Bound on ``doit dev``'s first start (a new pod and PVC, a full sync).
+DEV_START_TIMEOUT = 180.0
 
 
 def write_file(path: Path, rng: random.Random) -> None:
@@ -113,6 +116,18 @@ class Workbench:
         log = self.path.parent / "dev.log"
         proc = self.spawn(self.doit_argv("dev", "--seconds", str(DEV_SECONDS)), log=log)
         return DevRun(self.path, self.namespace, self.kube, proc, log)  # type: ignore[arg-type]
+
+    def serving_dev(self) -> tuple[DevRun, Status]:
+        """``doit dev`` once it runs the app and the app answers through its forward."""
+        dev = self.dev()
+        status = dev.wait_status("RunCommandRunning", running, DEV_START_TIMEOUT)
+        dev.wait_answer(ANSWER, 30)
+        return dev, status
+
+    def pushed_tree(self, files: int) -> None:
+        """The generated tree of ``files`` files, pushed."""
+        self.generate(files)
+        self.doit("push")
 
     def component(self) -> Component:
         return Component(self.path, kube=self.kube, environ={})
