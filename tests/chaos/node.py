@@ -9,10 +9,11 @@ import pytest
 
 from pyodo_tasks import host
 from pyodo_tasks.core.kube import Kube
+from tests.chaos.workbench import MANAGED
 
 
 def container_id(kube: Kube, pod_name: str, container: str = "runtime") -> str:
-    pod = kube.core.read_namespaced_pod(pod_name, kube.namespace)
+    pod = next(p for p in kube.pods(MANAGED) if p.metadata.name == pod_name)
     status = next(s for s in pod.status.container_statuses if s.name == container)
     return status.container_id.partition("://")[2]
 
