@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pytest
+from filelock import FileLock, Timeout
 
 from pyodo_tasks import host
 from pyodo_tasks.core.kube import Kube
@@ -26,6 +27,8 @@ from pyodo_tasks.testbed.layout import Layout
 
 #: Bound on the cluster answering again after the daemon is back.
 BACK_TIMEOUT = 120.0
+#: Bound on waiting for another ``up``/``down`` of the cluster before stopping a daemon.
+LOCK_TIMEOUT = 60.0
 
 
 @dataclass
@@ -80,21 +83,43 @@ def containerd_answers(layout: Layout | None = None) -> Callable[[], tuple[bool 
 
 
 @contextmanager
+def cluster_lock(layout: Layout | None = None) -> Iterator[None]:
+    """The test bed's up/down lock (:mod:`pyodo_tasks.testbed.uplock`'s file) for the outage.
+
+    Without it, another session's ``up`` (every cluster test session calls it) finding the API
+    server stopped would call the cluster broken, tear it down and boot a new one; holding it,
+    that ``up`` waits until the daemon is back and finds the cluster healthy. Bounded: when an
+    ``up`` or ``down`` holds it for over a minute, the case is skipped.
+    """
+    state = (layout or Layout()).state
+    lock = FileLock(str(state.with_name(state.name + ".lock")))
+    try:
+        lock.acquire(timeout=LOCK_TIMEOUT)
+    except Timeout:
+        pytest.skip(f"another up/down of the cluster held its lock for {LOCK_TIMEOUT:g}s")
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+@contextmanager
 def stopped(
     name: str, seconds: float, serving: Callable[[], tuple[bool | None, str]]
 ) -> Iterator[Outage]:
     """Stop ``name`` for ``seconds`` inside the block (which runs while it is down), then start
     it again and wait until ``serving`` says it serves; the restart happens whatever the block
-    does."""
-    daemon = recorded(name)
-    outage = Outage(name)
-    procs.stop(daemon)
-    outage.stopped_at = time.monotonic()
-    try:
-        yield outage
-        time.sleep(max(0.0, outage.stopped_at + seconds - time.monotonic()))
-    finally:
-        procs.start(daemon)
-        outage.started_at = time.monotonic()
-        wait_for(serving, f"{name} to serve again", BACK_TIMEOUT, interval=0.25)
-        outage.serving_at = time.monotonic()
+    does, and no ``up`` or ``down`` of the cluster runs meanwhile (:func:`cluster_lock`)."""
+    with cluster_lock():
+        daemon = recorded(name)
+        outage = Outage(name)
+        procs.stop(daemon)
+        outage.stopped_at = time.monotonic()
+        try:
+            yield outage
+            time.sleep(max(0.0, outage.stopped_at + seconds - time.monotonic()))
+        finally:
+            procs.start(daemon)
+            outage.started_at = time.monotonic()
+            wait_for(serving, f"{name} to serve again", BACK_TIMEOUT, interval=0.25)
+            outage.serving_at = time.monotonic()
