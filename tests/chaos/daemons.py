@@ -22,7 +22,7 @@ from pyodo_tasks import host
 from pyodo_tasks.core.kube import Kube
 from pyodo_tasks.core.wait import wait_for
 from pyodo_tasks.errors import ClusterError
-from pyodo_tasks.testbed import procs
+from pyodo_tasks.testbed import localapi, procs
 from pyodo_tasks.testbed.layout import Layout
 
 #: Bound on the cluster answering again after the daemon is back.
@@ -69,6 +69,23 @@ def api_answers(kube: Kube) -> Callable[[], tuple[bool | None, str]]:
     return probe
 
 
+def healthy(layout: Layout | None = None) -> Callable[[], tuple[bool | None, str]]:
+    """A probe: the cluster is what the test bed's ``up`` calls healthy (``/readyz`` 200 and
+    the node Ready). A pod list answers seconds before ``/readyz`` does, and the kubelet calls
+    the node NotReady while containerd is down: an ``up`` that got the lock before both were
+    back would reboot the cluster."""
+    layout = layout or Layout()
+
+    def probe() -> tuple[bool | None, str]:
+        code, body = localapi.api_get(layout, "/readyz")
+        if code != 200:
+            return None, f"/readyz {code} {body.strip()[-120:]}"
+        node = localapi.node_state(layout)
+        return (True if node == "Ready" else None), f"node {node}"
+
+    return probe
+
+
 def containerd_answers(layout: Layout | None = None) -> Callable[[], tuple[bool | None, str]]:
     """A probe: containerd answers on its socket (``ctr version``, as the boot waits for it)."""
     sock = (layout or Layout()).containerd_socket
@@ -108,8 +125,9 @@ def stopped(
     name: str, seconds: float, serving: Callable[[], tuple[bool | None, str]]
 ) -> Iterator[Outage]:
     """Stop ``name`` for ``seconds`` inside the block (which runs while it is down), then start
-    it again and wait until ``serving`` says it serves; the restart happens whatever the block
-    does, and no ``up`` or ``down`` of the cluster runs meanwhile (:func:`cluster_lock`)."""
+    it again and wait until ``serving`` says it serves and the cluster is healthy again; the
+    restart happens whatever the block does, and no ``up`` or ``down`` of the cluster runs
+    meanwhile (:func:`cluster_lock`)."""
     with cluster_lock():
         daemon = recorded(name)
         outage = Outage(name)
@@ -123,3 +141,4 @@ def stopped(
             outage.started_at = time.monotonic()
             wait_for(serving, f"{name} to serve again", BACK_TIMEOUT, interval=0.25)
             outage.serving_at = time.monotonic()
+            wait_for(healthy(), f"the cluster healthy after {name}", BACK_TIMEOUT, interval=0.25)
