@@ -10,6 +10,7 @@ subclasses that say what to do next::
     │   ├── ClusterSetupError  the local test cluster could not be built or booted
     │   └── WaitTimeout        a bounded wait ran out; names what it waited for and the last state
     ├── SyncError              files could not be copied into the container
+    ├── DevAlreadyRunning      another ``doit dev`` runs this component against this target
     └── CommandError           a command in the container (build, run) exited non-zero
 
 Messages are one short line that names the file, field or object and the fix. Errors raised
@@ -25,6 +26,7 @@ __all__ = [
     "ClusterSetupError",
     "CommandError",
     "ConfigError",
+    "DevAlreadyRunning",
     "DevfileError",
     "InitImageUnavailable",
     "PyodoError",
@@ -119,6 +121,11 @@ class WaitTimeout(ClusterError):
 
 class SyncError(PyodoError):
     """Files could not be copied into the container; the local index was left untouched."""
+
+
+class DevAlreadyRunning(PyodoError):
+    """Another ``doit dev`` runs the same component against the same target from this
+    machine: two loops would fight over the pod, the status and the forwards."""
 
 
 class RuntimeDeliveryError(PyodoError):

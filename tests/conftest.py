@@ -51,6 +51,13 @@ def pytest_configure(config: pytest.Config) -> None:
     settings.load_profile(f"pyodo-{name}")
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The chaos cases (``tests/chaos``) last, after the cluster tests: some stop the API
+    server or containerd for seconds, which a cluster test running meanwhile would meet."""
+    items.sort(key=lambda item: item.get_closest_marker("chaos") is not None)
+
+
 def pytest_report_header(config: pytest.Config) -> str:
     """Which size the property tests run at: the log of a full run shows it ran thousands."""
     name = settings.get_current_profile_name()

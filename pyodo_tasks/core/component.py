@@ -210,10 +210,11 @@ class Component(AppExec):
         timeout: float = 900.0,
     ) -> Delivery:
         """Sync what changed and build-and-restart, in ONE exchange with the container's agent
-        when it has one, else one exec per step; ``build`` etc.: :func:`.delivery.deliver`."""
-        return deliver(
-            self, self._agents, pod or self.pod(), build, output, on_synced, on_serving, timeout
-        )
+        when it has one, else one exec per step; ``build`` etc.: :func:`.delivery.deliver`.
+        One process at a time per component and target (:meth:`.Workspace.syncing`)."""
+        pod = pod or self.pod()
+        with self.workspace.syncing():
+            return deliver(self, self._agents, pod, build, output, on_synced, on_serving, timeout)
 
     def ensure_runtime(self, pod: k8s.V1Pod, output: Output | None = None) -> None:
         """In the inject layout, put this pyodo's runtime into the app container once."""

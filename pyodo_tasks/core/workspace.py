@@ -7,18 +7,27 @@ also remembers what was last built, so an unchanged tree is not built twice.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import os
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from filelock import FileLock, Timeout
 
 from pyodo_tasks.core import podstate
 from pyodo_tasks.core.index import Changes, FileIndex, Snapshot
 from pyodo_tasks.core.statefile import StateFile
+from pyodo_tasks.errors import SyncError
 
 if TYPE_CHECKING:
     from kubernetes import client as k8s
 
-__all__ = ["Workspace"]
+__all__ = ["SYNC_LOCK_TIMEOUT", "Workspace"]
+
+#: How long a sync waits for another process's sync of the same component and target (a
+#: whole push's build may run under it).
+SYNC_LOCK_TIMEOUT = 900.0
 
 
 class Workspace:
@@ -41,6 +50,31 @@ class Workspace:
         self.exclude = tuple(exclude)
         self.state = StateFile(state_dir / f"state-{key}.json")
         self._index: FileIndex | None = None
+
+    @contextmanager
+    def syncing(self, timeout: float = SYNC_LOCK_TIMEOUT) -> Iterator[None]:
+        """Held from reading the index to committing it: one sync per component and target.
+
+        Two processes syncing at once (two ``doit push``, a push beside ``doit dev``) would
+        each send their diff against the same saved index, and the last to commit would forget
+        what the other put in the container: a file renamed twice while two pushes ran stayed
+        in the container for good, and no later push removed it (the chaos suite's concurrent
+        pushes). The second waits for the first (bounded); an OS file lock, so a killed process
+        never leaves it held.
+        """
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(os.fspath(self.state_dir / f"sync-{self.key}.lock"))
+        try:
+            lock.acquire(timeout=timeout)
+        except Timeout as exc:
+            raise SyncError(
+                f"another process has been syncing {self.root} to this target for {timeout:g}s "
+                f"(a doit push or doit dev); nothing was sent"
+            ) from exc
+        try:
+            yield
+        finally:
+            lock.release()
 
     def container_instance(self, pod: k8s.V1Pod) -> str:
         """The app container's current instance (see :func:`.podstate.container_instance`)."""

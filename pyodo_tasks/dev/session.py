@@ -32,6 +32,7 @@ from pyodo_tasks.dev.controller import Controller
 from pyodo_tasks.dev.display import Display, make_display
 from pyodo_tasks.dev.events import Event, EventQueue
 from pyodo_tasks.dev.files import SourceWatcher, own_output_files
+from pyodo_tasks.dev.single import SessionLock
 from pyodo_tasks.dev.state import Spec, spec_name, status_name
 from pyodo_tasks.dev.watches import PodTracker, ResourceWatch
 from pyodo_tasks.errors import PyodoError
@@ -99,6 +100,11 @@ class DevSession:
             on_published=self._on_published,
         )
         self.controller: Controller | None = None
+        self.lock = SessionLock(
+            self.component.state_dir,
+            self.component.key,
+            f"{self.kube.target.context}/{self.kube.namespace}",
+        )
         self._threads: list[Any] = []
         self._watch_kube: Kube | None = None
 
@@ -117,6 +123,7 @@ class DevSession:
     def run(self, seconds: float = 0) -> None:
         """Reconcile until Ctrl-C, SIGTERM or ``seconds`` (0: no bound) pass; then clean up."""
         deadline = time.monotonic() + seconds if seconds else None
+        self.lock.acquire()  # before anything is written: the running session's stays whole
         restore = _interrupt_on_signals()
         restore_hook = _report_thread_bugs()
         try:
@@ -160,6 +167,7 @@ class DevSession:
             finally:
                 restore()
                 restore_hook()
+                self.lock.release()
 
     def _start_watchers(self) -> None:
         # Watches get their own connection pool: each holds a long poll open.
@@ -175,6 +183,7 @@ class DevSession:
                 self.stop,
                 field_selector=f"metadata.name={spec_name(name)}",
                 timeout_seconds=self.watch_timeout,
+                kubeconfig=self.kube.target.kubeconfig,
             ),
             ResourceWatch(
                 "pods",
@@ -184,6 +193,7 @@ class DevSession:
                 self.stop,
                 label_selector=self.component.selector,
                 timeout_seconds=self.watch_timeout,
+                kubeconfig=self.kube.target.kubeconfig,
             ),
             ResourceWatch(
                 "status",
@@ -193,6 +203,7 @@ class DevSession:
                 self.stop,
                 field_selector=f"metadata.name={status_name(name)}",
                 timeout_seconds=self.watch_timeout,
+                kubeconfig=self.kube.target.kubeconfig,
             ),
         ]
         files = SourceWatcher(

@@ -91,3 +91,66 @@ def test_translated_keeps_the_cause_and_passes_pyodo_errors_through() -> None:
 def test_translated_leaves_bugs_alone() -> None:
     with pytest.raises(KeyError), translated("doing"):
         raise KeyError("a bug is not a cluster error")
+
+
+def _hidden_by_the_clients_error_path(cause: Exception) -> AttributeError:
+    """What the streaming client raises when no websocket opens: it re-raises ``cause`` as an
+    ApiException(status=0), whose missing body its ``__call_api`` then fails to decode."""
+    try:
+        try:
+            try:
+                raise cause
+            except Exception as e:
+                raise ApiException(status=0, reason=str(e)) from None
+        except ApiException as e:
+            e.body.decode("utf-8")
+    except AttributeError as hidden:
+        return hidden
+    raise AssertionError("the client's error path did not fail")
+
+
+def test_a_stream_that_never_opened_says_why_not_the_clients_attribute_error() -> None:
+    hidden = _hidden_by_the_clients_error_path(ConnectionRefusedError(111, "Connection refused"))
+    error = translate(hidden, "port-forward to pod/p:3000")
+    assert "decode" not in str(error) and "NoneType" not in str(error)
+    assert "unreachable ([Errno 111] Connection refused)" in str(error)
+    assert error.status is None and error.retryable
+
+
+def test_a_refused_handshake_behind_the_wrappers_keeps_its_status_and_the_servers_words() -> None:
+    refused = WebSocketBadStatusException(
+        "Handshake status %d %s -+-+- %s -+-+- %s",
+        500,
+        "Internal Server Error",
+        {"content-type": "text/plain"},
+        b"rpc error: code = Unavailable desc = dial unix containerd.sock: connection refused",
+    )
+    error = translate(_hidden_by_the_clients_error_path(refused), "exec tar in pod/p")
+    assert error.status == 500 and error.retryable
+    assert str(error) == (
+        "exec tar in pod/p: 500 rpc error: code = Unavailable desc = dial unix containerd.sock: "
+        "connection refused"
+    )
+    assert "unreachable" not in str(error)
+
+
+def test_an_api_exception_without_a_status_is_no_answer() -> None:
+    error = translate(ApiException(status=0, reason="timed out"), "exec tar in pod/p")
+    assert str(error).startswith("exec tar in pod/p: the cluster did not answer")
+    assert error.status is None and error.retryable
+
+
+def test_an_unrelated_attribute_error_stays_what_it_was() -> None:
+    error = translate(AttributeError("no such thing"), "x")
+    assert "no such thing" in str(error)
+
+
+def test_refused_credentials_name_the_kubeconfig_they_came_from() -> None:
+    error = translate(ApiException(status=401, reason="Unauthorized"), "list pods", "/home/u/kc")
+    assert str(error) == (
+        "list pods: 401 Unauthorized (the credentials in /home/u/kc were refused: expired or "
+        "revoked; get new ones)"
+    )
+    assert not error.retryable
+    handshake = WebSocketBadStatusException("Handshake status %d %s", 401, "Unauthorized")
+    assert "/home/u/kc were refused" in str(translate(handshake, "exec tar", "/home/u/kc"))

@@ -60,7 +60,7 @@ class KubeBase:
         refusal, or no answer at all, becomes a one-line ClusterError saying ``doing``
         (the translation table is :mod:`pyodo_tasks.core.kube.errors`)."""
         try:
-            with translated(doing):
+            with translated(doing, kubeconfig=self.target.kubeconfig):
                 return func(*args, **kwargs)
         except ClusterError as exc:
             if tolerate and exc.status == tolerate:

@@ -7,7 +7,9 @@ and what it becomes (a :class:`~pyodo_tasks.errors.ClusterError` carrying ``stat
 
     client raises                           status          retryable  message
     ApiException (the API answered)         HTTP status     5xx, 429   <doing>: <status> <reason>
-    websocket handshake refused             HTTP status     5xx, 429   <doing>: <status> <reason>
+    ApiException status 0 (a stream's websocket never opened; also hidden behind the client's
+      AttributeError): translated as the failure it wraps, else as "did not answer"
+    websocket handshake refused             HTTP status     5xx, 429   <doing>: <status> <body>
     other WebSocketException                None            yes        <doing>: connection lost
     urllib3 HTTPError, OSError (no answer)  None            yes        <doing>: did not answer
     ConfigException (bad kubeconfig)        None            no         <doing>: <the problem>
@@ -69,9 +71,12 @@ def _short(exc: BaseException) -> str:
     return text.splitlines()[0][:200] if text.strip() else type(exc).__name__
 
 
-def _refusal(doing: str, status: int | None, reason: str) -> ClusterError:
+def _refusal(doing: str, status: int | None, reason: str, kubeconfig: str = "") -> ClusterError:
     hint = ""
-    if status == 403:
+    if status == 401:
+        where = f"the credentials in {kubeconfig}" if kubeconfig else "the kubeconfig's credentials"
+        hint = f" ({where} were refused: expired or revoked; get new ones)"
+    elif status == 403:
         hint = " (the kubeconfig's user lacks this permission)"
     elif status in (0, None):
         hint = " (is the cluster up? check the kubeconfig's server address)"
@@ -83,7 +88,7 @@ def _refusal(doing: str, status: int | None, reason: str) -> ClusterError:
     )
 
 
-def api_error(exc: ApiException, doing: str) -> ClusterError:
+def api_error(exc: ApiException, doing: str, kubeconfig: str = "") -> ClusterError:
     """A one-line ClusterError from an ApiException: what we did, the status, the server's words."""
     reason = exc.reason or ""
     try:
@@ -91,31 +96,72 @@ def api_error(exc: ApiException, doing: str) -> ClusterError:
         reason = body.get("message") or reason
     except (ValueError, TypeError, AttributeError):
         pass
-    return _refusal(doing, exc.status, reason)
+    return _refusal(doing, exc.status, reason, kubeconfig)
 
 
-def translate(exc: BaseException, doing: str) -> ClusterError:
-    """The :class:`ClusterError` for one of the client's failures (see the module table)."""
+def _unwrapped(exc: BaseException, api_exception: type[BaseException] | None) -> BaseException:
+    """The failure behind the client's wrappers of it.
+
+    When no exec or port-forward websocket opens, the streaming client re-raises what happened
+    (a refused connection, a refused handshake with its HTTP status) as ``ApiException(status=0,
+    reason=str(exc))``, and its ``__call_api`` then calls ``e.body.decode()`` on that, whose
+    body is None: the ``AttributeError`` ('NoneType' object has no attribute 'decode') that
+    escapes hides both. It was what ``doit forward`` and ``doit dev`` said when the API server
+    stopped; and a 500 from the kubelet (containerd down) read as "API server unreachable".
+    The original failure is each wrapper's ``__context__``.
+    """
+    if (
+        isinstance(exc, AttributeError)
+        and api_exception
+        and isinstance(exc.__context__, api_exception)
+    ):
+        exc = exc.__context__
+    wrapped = api_exception is not None and isinstance(exc, api_exception)
+    if wrapped and not getattr(exc, "status", None) and exc.__context__ is not None:
+        return exc.__context__
+    return exc
+
+
+def _handshake_refusal(exc: WebSocketBadStatusException) -> str:
+    """The server's words for a refused websocket handshake (its body, e.g. the kubelet's
+    ``rpc error: ... containerd.sock: connect: connection refused``), else the client's."""
+    body = exc.resp_body
+    text = body.decode(errors="replace") if isinstance(body, bytes) else str(body or "")
+    return text.strip().splitlines()[0][:300] if text.strip() else _short(exc)
+
+
+def translate(exc: BaseException, doing: str, kubeconfig: str = "") -> ClusterError:
+    """The :class:`ClusterError` for one of the client's failures (see the module table);
+    ``kubeconfig``, the file the credentials came from, is named when they are refused (401)."""
     if isinstance(exc, ClusterError):
         return exc
     api_exception, config_exception = map(_client_class, _CLIENT_CLASSES)
+    exc = _unwrapped(exc, api_exception)
     if api_exception is not None and isinstance(exc, api_exception):
-        return api_error(exc, doing)
+        if not getattr(exc, "status", None):  # status 0: no HTTP answer at all
+            return _unanswered(doing, str(getattr(exc, "reason", "") or exc))
+        return api_error(exc, doing, kubeconfig)
     if isinstance(exc, WebSocketBadStatusException):
-        return _refusal(doing, exc.status_code, _short(exc))
+        return _refusal(doing, exc.status_code, _handshake_refusal(exc), kubeconfig)
     if isinstance(exc, WebSocketException):
         return ClusterError(f"{doing}: connection lost: {_short(exc)}", retryable=True)
     if config_exception is not None and isinstance(exc, config_exception):
         return ClusterError(f"{doing}: {exc}")
+    return _unanswered(doing, _short(exc))
+
+
+def _unanswered(doing: str, why: str) -> ClusterError:
     return ClusterError(
-        f"{doing}: the cluster did not answer (API server unreachable ({_short(exc)})); "
+        f"{doing}: the cluster did not answer (API server unreachable ({why})); "
         "is the cluster up? (python -m pyodo_tasks.cluster status)",
         retryable=True,
     )
 
 
 @contextmanager
-def translated(doing: str, also: tuple[type[BaseException], ...] = ()) -> Iterator[None]:
+def translated(
+    doing: str, also: tuple[type[BaseException], ...] = (), kubeconfig: str = ""
+) -> Iterator[None]:
     """Re-raise the client's failures inside the block as one-line ClusterErrors.
 
     ``also`` adds types that mean "no connection" at one call site only (the stream client
@@ -126,4 +172,4 @@ def translated(doing: str, also: tuple[type[BaseException], ...] = ()) -> Iterat
     except ClusterError:
         raise
     except (*translated_types(), *also) as exc:
-        raise translate(exc, doing) from exc
+        raise translate(exc, doing, kubeconfig) from exc

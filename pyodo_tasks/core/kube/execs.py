@@ -162,7 +162,7 @@ def exec_run(
     )
     talk = _Conversation(ws, on_stdout, on_stderr)
     try:
-        with translated(f"exec {argv[0]} in pod/{pod}"):
+        with translated(f"exec {argv[0]} in pod/{pod}", kubeconfig=kube.target.kubeconfig):
             if input is not None:
                 talk.send(input, deadline, f"{argv[0]} in pod/{pod}", timeout)
             code, message = talk.finish(deadline, f"{' '.join(argv)} in pod/{pod}", timeout)

@@ -30,7 +30,7 @@ class ObjectsApi(KubeBase):
         kubernetes components); built on first use, as discovery costs requests."""
         from kubernetes.dynamic import DynamicClient
 
-        with translated("discover the cluster's API resources"):
+        with translated("discover the cluster's API resources", kubeconfig=self.target.kubeconfig):
             return DynamicClient(self.api)
 
     def _resource(self, obj: Mapping[str, Any]) -> Any:

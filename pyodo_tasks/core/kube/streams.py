@@ -9,10 +9,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from kubernetes.stream import portforward, stream
+from kubernetes.stream import stream
 
 from pyodo_tasks.core.kube.base import KubeBase
 from pyodo_tasks.core.kube.errors import translated
+from pyodo_tasks.core.kube.forwardstream import portforward
 from pyodo_tasks.core.kube.watch import ChangePause
 
 __all__ = ["StreamsApi"]
@@ -46,7 +47,11 @@ class StreamsApi(KubeBase):
     # -- streams (exec, port-forward) ----------------------------------------------------------
     def open_exec(self, pod: str, argv: list[str], namespace: str, **options: Any) -> Any:
         """Open an exec websocket (the raw ``WSClient``) on the streaming client."""
-        with translated(f"exec {argv[0]} in pod/{pod}", also=(AttributeError,)):
+        with translated(
+            f"exec {argv[0]} in pod/{pod}",
+            also=(AttributeError,),
+            kubeconfig=self.target.kubeconfig,
+        ):
             return stream(
                 self.stream_core.connect_get_namespaced_pod_exec,
                 pod,
@@ -57,9 +62,10 @@ class StreamsApi(KubeBase):
             )
 
     def open_portforward(self, pod: str, port: int, namespace: str | None = None) -> Any:
-        """Open a port-forward websocket to ``port`` of ``pod`` (the client's PortForward)."""
+        """Open a port-forward websocket to ``port`` of ``pod`` (the client's PortForward, with a
+        proxy thread that survives a lost connection: :mod:`.forwardstream`)."""
         namespace = namespace or self.namespace
-        with translated(f"port-forward to pod/{pod}:{port}", also=(AttributeError,)):
+        with translated(f"port-forward to pod/{pod}:{port}", kubeconfig=self.target.kubeconfig):
             return portforward(
                 self.stream_core.connect_get_namespaced_pod_portforward,
                 pod,

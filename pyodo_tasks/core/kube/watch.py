@@ -31,6 +31,7 @@ from typing import Any
 from kubernetes import watch
 from kubernetes.client.exceptions import ApiException
 
+from pyodo_tasks.core.kube.errors import translate, translated_types
 from pyodo_tasks.failures import log_bug
 
 __all__ = ["ChangePause", "Handler", "ResourceWatch"]
@@ -132,8 +133,14 @@ class ResourceWatch(threading.Thread):
         field_selector: str | None = None,
         timeout_seconds: int = 30,
         backoff: tuple[float, float] = (0.5, 10.0),
+        kubeconfig: str = "",
     ) -> None:
         super().__init__(name=f"pyodo-dev-watch-{name}", daemon=True)
+        self.what = f"watch {name}"
+        #: Named when the API server refuses its credentials (401).
+        self.kubeconfig = kubeconfig
+        #: The failure last reported, until the watch answers again.
+        self._failing = ""
         self.list_func = list_func
         self.namespace = namespace
         self.handler = handler
@@ -158,23 +165,39 @@ class ResourceWatch(threading.Thread):
                     version = self._relist()
                 version = self._watch_from(version)
                 delay = self.backoff[0]
+                self._answering()
             except ApiException as exc:
                 if exc.status == 410:
                     version = None  # too old: relist and carry on from there
                     continue
                 if self._halt.is_set():
                     return
-                log.warning(
-                    "%s: %s %s; retrying in %.1fs", self.name, exc.status, exc.reason, delay
-                )
-                self._halt.wait(delay)
-                delay = min(delay * 2, self.backoff[1])
+                delay = self._retry_after(exc, delay)
             except Exception as exc:  # connection refused/reset, read timeout: the cluster blinked
                 if self._halt.is_set():
                     return  # the pool was closed under us at shutdown
-                log.warning("%s: %s; retrying in %.1fs", self.name, exc, delay)
-                self._halt.wait(delay)
-                delay = min(delay * 2, self.backoff[1])
+                delay = self._retry_after(exc, delay)
+
+    def _retry_after(self, exc: Exception, delay: float) -> float:
+        """Wait ``delay`` before the next try; the next delay. A failure is said once, in the
+        translation table's words (a 401 names the kubeconfig), not at every retry: an API
+        server gone for minutes, or a revoked credential, is one line, then one when it is over."""
+        if isinstance(exc, translated_types()):
+            said = str(translate(exc, self.what, self.kubeconfig))
+        else:
+            said = f"{self.what}: {exc}"
+        if said != self._failing:
+            log.warning("%s; retrying every %gs at most", said, self.backoff[1])
+            self._failing = said
+        else:
+            log.debug("%s; retrying in %.1fs", said, delay)
+        self._halt.wait(delay)
+        return min(delay * 2, self.backoff[1])
+
+    def _answering(self) -> None:
+        if self._failing:
+            log.warning("%s: answering again", self.what)
+            self._failing = ""
 
     def _relist(self) -> str:
         listing = self.list_func(self.namespace, _request_timeout=30, **self._selectors)
