@@ -269,6 +269,10 @@ class Component(AppExec):
         """A local port forwarded to an endpoint (started, reused while this object lives)."""
         return self.running.forward(name, local_port)
 
+    def forward_port(self, target_port: int, local_port: int = 0) -> PortForwarder:
+        """A local port forwarded to any port of the pod (a debugger's ``DEBUG_PORT``)."""
+        return self.running.forward_port(target_port, local_port)
+
     def endpoint(self, name: str | None = None, timeout: float = 120.0) -> str:
         """A URL reachable from this process, returned only once the app answers."""
         return self.running.endpoint(name, timeout)

@@ -122,14 +122,13 @@ def forward_debugger(component: Component) -> tuple[str, ...]:
     line that says what to add."""
     devfile = component.devfile
     port = debug_port(devfile)
-    if port is None or all(
-        e.name != port.endpoint.name for c in devfile.containers for e in c.endpoints
-    ):
+    if port is None:
         return (
-            f"{devfile.name}: no endpoint named debug in {devfile.path.name}: nothing forwarded "
-            "for a debugger (add one with the debug command's port)",
+            f"{devfile.name}: no endpoint named debug and no {contract.ENV_DEBUG_PORT} in "
+            f"{devfile.path.name}: nothing forwarded for a debugger (add an endpoint named "
+            "debug with the debug command's port)",
         )
-    forwarder = component.forward(port.endpoint.name)
+    forwarder = component.forward_port(port.port)
     lines = attach_lines(
         debugger(devfile), forwarder.host, forwarder.local_port, devfile.source_dir
     )

@@ -35,7 +35,7 @@ class Running(AppExec):
         self.pods = pods
         self.steps = steps
         self.connection = connection
-        self._forwards: dict[str, PortForwarder] = {}
+        self._forwards: dict[int, PortForwarder] = {}
 
     def _exec(self, args: Sequence[str], **options: Any) -> ExecResult:
         pod = self.pods.pod_name()
@@ -61,19 +61,23 @@ class Running(AppExec):
 
     def forward(self, name: str | None = None, local_port: int = 0) -> PortForwarder:
         """A local port forwarded to an endpoint (started, reused while this object lives)."""
-        endpoint = self.endpoint_spec(name)
-        if endpoint.name not in self._forwards:
+        return self.forward_port(self.endpoint_spec(name).target_port, local_port)
+
+    def forward_port(self, target_port: int, local_port: int = 0) -> PortForwarder:
+        """A local port forwarded to ``target_port`` of the pod, declared as an endpoint or
+        not (a debugger's ``DEBUG_PORT``); one forward per port while this object lives."""
+        if target_port not in self._forwards:
             # Imported on first use, like the client it streams through (.connection).
             from pyodo_tasks.core.kube.portforward import PortForwarder
 
             # The connection, not its client: it forwards without one while none is loaded.
-            self._forwards[endpoint.name] = PortForwarder(
+            self._forwards[target_port] = PortForwarder(
                 self.connection,
                 self.pods.pod_name,
-                endpoint.target_port,
+                target_port,
                 local_port=local_port,
             ).start()
-        return self._forwards[endpoint.name]
+        return self._forwards[target_port]
 
     def endpoint(self, name: str | None = None, timeout: float = 120.0) -> str:
         """A URL reachable from this process, returned only once the app answers."""

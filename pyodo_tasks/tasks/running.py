@@ -11,11 +11,12 @@ import signal
 import threading
 import time
 
-from pyodo_tasks.core.debugging import attach_lines, debugger, is_debug_endpoint
+from pyodo_tasks.core.debugging import attach_lines, debug_port, debugger, is_debug_endpoint
 from pyodo_tasks.core.endpoints import matching_url, shown_scheme
 from pyodo_tasks.core.kube.target import Target
 from pyodo_tasks.core.teardown import delete_labelled_component, orphan_of
 from pyodo_tasks.errors import DevfileError
+from pyodo_tasks.runtime import contract
 from pyodo_tasks.tasks.bound import BoundComponent, Task, say, task
 
 __all__ = ["RunningTasks"]
@@ -35,6 +36,11 @@ class RunningTasks(BoundComponent):
                 urls.append(f"{endpoint.name}: {matching_url(url, endpoint)}")
                 if self.debug and is_debug_endpoint(endpoint):
                     attach += self._attach_lines(forwarder.host, forwarder.local_port)
+        port = debug_port(component.devfile) if self.debug and not attach else None
+        if port is not None:  # DEBUG_PORT alone, no endpoint declared for it
+            forwarder = component.forward_port(port.port)
+            urls.append(f"{contract.ENV_DEBUG_PORT} {port.port}: {forwarder.address}")
+            attach += self._attach_lines(forwarder.host, forwarder.local_port)
         for url in urls:
             say(f"Forwarding {url}")
         for line in attach:

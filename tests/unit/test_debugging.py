@@ -163,3 +163,39 @@ def test_push_debug_variable_renders_debug_mode(
     assert dodo._component_tasks().debug is True
     monkeypatch.setattr(dodo, "get_var", {}.get)
     assert dodo._component_tasks().debug is False
+
+
+class ForwardingStub:
+    """What :func:`forward_debugger` asks of a component: its devfile and a port forward."""
+
+    def __init__(self, devfile: Devfile) -> None:
+        self.devfile = devfile
+        self.forwarded: list[int] = []
+
+    def forward_port(self, target_port: int, local_port: int = 0) -> Any:
+        self.forwarded.append(target_port)
+        return SimpleNamespace(host="127.0.0.1", local_port=40123)
+
+
+def test_the_plugin_forwards_a_debug_port_no_endpoint_declares(tmp_path: Path) -> None:
+    """``--pyodo-debug`` on a devfile with only ``DEBUG_PORT`` (the registry stacks' way)
+    forwards that port and says how to attach, as ``doit dev --debug`` does."""
+    from pyodo_tasks.core.debugging import forward_debugger
+
+    stub = ForwardingStub(written(tmp_path, ONLY_DEBUG_PORT))
+    lines = forward_debugger(stub)  # type: ignore[arg-type]
+    assert stub.forwarded == [9229]
+    assert "node inspect 127.0.0.1:40123" in lines[0]
+
+
+def test_the_plugin_says_what_to_add_when_there_is_no_debug_port(tmp_path: Path) -> None:
+    from pyodo_tasks.core.debugging import forward_debugger
+
+    stub = ForwardingStub(
+        written(
+            tmp_path,
+            ONLY_DEBUG_PORT.replace('env: [{name: DEBUG_PORT, value: "9229"}]', "env: []"),
+        )
+    )
+    (line,) = forward_debugger(stub)  # type: ignore[arg-type]
+    assert stub.forwarded == [] and "nothing forwarded" in line and "DEBUG_PORT" in line
