@@ -393,7 +393,7 @@ def resolve_settings(
         timeout=picker.duration("timeout", DEFAULT_TIMEOUT),
         teardown=_choice(picker, "teardown", TEARDOWN_MODES),
         devfile_registry=devfile_registry,
-        layout=_layout(picker),
+        layout=_chosen(picker, "layout", _LAYOUTS),
         init_image=_text(picker, "init_image"),
         origin=picker.origin,
     )
@@ -406,10 +406,18 @@ TEARDOWN_MODES = ("background", "wait")
 
 def _choice(picker: _Picker, key: str, choices: Sequence[str]) -> str:
     """One of ``choices`` (case-insensitive); the first when no source sets it."""
-    value, source = picker.pick(key)
-    if source is None:
+    text = _chosen(picker, key, choices)
+    if text is None:
         picker.origin[key] = "default"
         return choices[0]
+    return text
+
+
+def _chosen(picker: _Picker, key: str, choices: Sequence[str]) -> str | None:
+    """One of ``choices`` (case-insensitive) when a source sets ``key``, else None."""
+    value, source = picker.pick(key)
+    if source is None:
+        return None
     text = str(value).strip().lower()
     if text not in choices:
         raise ConfigError(f"{source.name_of(key)}={value!r}: write one of {', '.join(choices)}")
@@ -419,18 +427,6 @@ def _choice(picker: _Picker, key: str, choices: Sequence[str]) -> str:
 def _text(picker: _Picker, key: str) -> str | None:
     value, _ = picker.pick(key)
     return str(value).strip() or None if value is not None else None
-
-
-def _layout(picker: _Picker) -> str | None:
-    value, source = picker.pick("layout")
-    if source is None:
-        return None
-    text = str(value).strip().lower()
-    if text not in _LAYOUTS:
-        raise ConfigError(
-            f"{source.name_of('layout')}={value!r}: write one of {', '.join(_LAYOUTS)}"
-        )
-    return text
 
 
 def _components(
