@@ -368,3 +368,69 @@ def test_prefetch_hands_over_the_producers_error() -> None:
         for chunk in prefetch(chunks()):
             got.append(chunk)
     assert got == [b"a"]
+
+
+@dataclass
+class SlowBuild:
+    """A build whose first run hangs (until stopped), and later runs are quick; each run logs."""
+
+    conf: Path
+    build: Path
+    log: Path
+
+    def session(self, supervisor_bin: Path) -> AgentSession:
+        argv = [str(supervisor_bin), "agent", "-c", str(self.conf), str(self.build)]
+        return AgentSession(ProcessPipe(argv))
+
+    def lines(self) -> list[str]:
+        return self.log.read_text().split() if self.log.exists() else []
+
+
+@pytest.fixture
+def slow_build(tmp_path: Path) -> SlowBuild:
+    conf = tmp_path / "supervisor.conf"
+    conf.write_text(f"program = /bin/true\nsocket = {tmp_path}/run/s.sock\nbuildwait = 1\n")
+    log, first = tmp_path / "build.log", tmp_path / "first"
+    build = tmp_path / "build.sh"
+    build.write_text(
+        "#!/bin/sh\n"
+        f"if mkdir {first} 2>/dev/null; then\n"
+        f"  echo slow-start >> {log}; sleep 60; echo slow-end >> {log}\n"
+        f"else\n  echo quick >> {log}\nfi\n"
+    )
+    build.chmod(0o755)
+    return SlowBuild(conf, build, log)
+
+
+def _wait_for(predicate, limit: float = 10.0) -> None:
+    deadline = time.monotonic() + limit
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.05)
+
+
+@pytest.mark.host  # builds the supervisor with Go
+def test_a_build_still_running_after_buildwait_is_stopped_before_another_agents_build(
+    supervisor_bin: Path, slow_build: SlowBuild, tmp_path: Path
+) -> None:
+    first = slow_build.session(supervisor_bin)
+    results: list = []
+    worker = threading.Thread(
+        target=lambda: results.append(first.request(dest=str(tmp_path / "d"), build=True)),
+        daemon=True,
+    )
+    worker.start()
+    _wait_for(lambda: slow_build.lines() == ["slow-start"])
+    second = slow_build.session(supervisor_bin)
+    try:
+        result = second.request(dest=str(tmp_path / "d"), build=True)
+        worker.join(15)
+    finally:
+        second.close()
+        first.close()
+    assert result.code == 0, result.output
+    assert "still ran after 1s: stopped it, this sync supersedes it" in result.output
+    # the stale build (and its sleep: the whole process group) ended before the new one began
+    assert slow_build.lines() == ["slow-start", "quick"]
+    assert results and results[0].code != 0
+    assert "stopped by a signal" in results[0].output

@@ -37,9 +37,16 @@
 // request's events), and the next request with "build" waits for it to end before its own build
 // starts; if it then exited non-zero (the app died within startsecs), that request's output says
 // so in a "[pyodo] the previous build-and-restart exited with code N ..." line. When stdin closes
-// the agent waits for it (at most previousWait) before it exits. Builds of different agents (one
-// per `doit push`) are serialised the same way by a flock on agent-build.lock beside the
-// supervisor's socket, held until the command ends. Without ports, or when serving is
+// the agent waits for it (at most the config's buildwait) before it exits. Builds of different
+// agents (one per `doit push`) are serialised the same way by a flock on agent-build.lock beside
+// the supervisor's socket, held until the command ends.
+//
+// Two builds never overlap (two S2I assembles clearing and copying the same tree fail with "File
+// exists"; two package managers corrupt their cache): a build still running after buildwait was
+// made stale by the newer sync, so it is stopped (its process group: SIGTERM, then SIGKILL after
+// stopGrace) before the new one starts, and the new request's output says so. The same holds
+// when the agent exits with its client gone: nothing of a build outlives its agent by more than
+// buildwait. Without ports, or when serving is
 // not seen before the command ends, "done" waits for the command's exit code as before.
 package main
 
@@ -106,9 +113,8 @@ func millis(since time.Time) float64 {
 	return float64(time.Since(since).Microseconds()) / 1000
 }
 
-// previousWait bounds how long a request (or the agent's exit) waits for the command an earlier
-// request left running; after "serving" only `ctl restart`'s startsecs remains of it.
-const previousWait = 2 * time.Minute
+// stopGrace is how long a stale build has between SIGTERM and SIGKILL of its process group.
+const stopGrace = 5 * time.Second
 
 func runAgent(cfg config, defaultCommand []string) int {
 	in := bufio.NewReaderSize(os.Stdin, 1<<20)
@@ -119,8 +125,10 @@ func runAgent(cfg config, defaultCommand []string) int {
 		line, err := in.ReadBytes('\n')
 		if len(strings.TrimSpace(string(line))) == 0 {
 			if err != nil {
-				last.wait(previousWait) // let it finish: the app's restart is confirmed by it
-				return 0                // stdin closed: the client is gone
+				// stdin closed, the client is gone: let the build finish (the app's restart is
+				// confirmed by it), within the bound a next build would wait.
+				last.finish(cfg.buildwait)
+				return 0
 			}
 			continue
 		}
@@ -129,7 +137,7 @@ func runAgent(cfg config, defaultCommand []string) int {
 		if jerr := json.Unmarshal(line, &req); jerr != nil {
 			// Without a valid header the framing of what follows is unknown: give up cleanly.
 			out.emit(agentEvent{Event: "done", Code: 2, Error: "bad request: " + jerr.Error()})
-			last.wait(previousWait)
+			last.finish(cfg.buildwait)
 			return 2
 		}
 		if len(req.Command) == 0 {
@@ -157,7 +165,7 @@ func handle(cfg config, req agentRequest, in *bufio.Reader, out *emitter, starte
 		out.emit(done)
 		return last
 	}
-	waitPrevious(last, req.ID, out)
+	waitPrevious(last, cfg.buildwait, req.ID, out)
 	cmd := build(cfg, req, out, started, &done)
 	done.Ms = millis(started)
 	out.emit(done)
@@ -165,15 +173,17 @@ func handle(cfg config, req agentRequest, in *bufio.Reader, out *emitter, starte
 }
 
 // waitPrevious lets the command an earlier request left running end before this build starts
-// (two restarts must not overlap); a failure it had after its "done" is told as output here.
-func waitPrevious(last *command, id int, out *emitter) {
+// (two builds must not overlap): after `limit` it is stopped; a failure it had after its "done"
+// is told as output here.
+func waitPrevious(last *command, limit time.Duration, id int, out *emitter) {
 	if last == nil {
 		return
 	}
-	if !last.wait(previousWait) {
+	if !last.wait(limit) {
+		last.finish(0)
 		out.emit(agentEvent{ID: id, Event: "output", Text: fmt.Sprintf(
-			"[pyodo] the previous build-and-restart still runs after %s; starting this one",
-			previousWait)})
+			"[pyodo] the previous build-and-restart still ran after %s: stopped it, this sync "+
+				"supersedes it", limit)})
 		return
 	}
 	if last.detached && last.code != 0 {
@@ -262,6 +272,7 @@ func within(dest, name string) (string, error) {
 
 // command is one run of the build-and-restart command, which may outlive its request.
 type command struct {
+	pgid     int // its process group (the build and what it started), for stopping it
 	mu       sync.Mutex
 	detached bool          // its request's "done" went out at serving: its output is dropped
 	ended    bool          // it exited and its output was read
@@ -283,6 +294,37 @@ func (c *command) wait(limit time.Duration) bool {
 	}
 }
 
+// finish waits up to limit for the command to end, then stops its process group: SIGTERM, and
+// SIGKILL if it still runs after stopGrace. It returns once the command ended (bounded: a killed
+// group ends).
+func (c *command) finish(limit time.Duration) {
+	if c == nil || c.wait(limit) {
+		return
+	}
+	stopGroup(c.pgid, c.exited)
+}
+
+// stopGroup sends SIGTERM to the process group, then SIGKILL once stopGrace passed without
+// `ended` closing; it returns when `ended` closes (or, with a nil channel, after the grace).
+func stopGroup(pgid int, ended <-chan struct{}) {
+	if pgid <= 1 {
+		return
+	}
+	_ = syscall.Kill(-pgid, syscall.SIGTERM)
+	select {
+	case <-ended:
+		return
+	case <-time.After(stopGrace):
+	}
+	_ = syscall.Kill(-pgid, syscall.SIGKILL)
+	if ended != nil {
+		select {
+		case <-ended:
+		case <-time.After(stopGrace):
+		}
+	}
+}
+
 // detach marks a still running command as no longer its request's: false when it already ended
 // (its request then reports its real exit code).
 func (c *command) detach() bool {
@@ -300,12 +342,17 @@ func (c *command) detach() bool {
 func startCommand(req agentRequest, out *emitter, started time.Time, lock *os.File) (*command,
 	error) {
 	cmd := exec.Command(req.Command[0], req.Command[1:]...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // its own group, stopped as one
 	reader, writer := io.Pipe()
 	cmd.Stdout, cmd.Stderr = writer, writer
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	c := &command{exited: make(chan struct{})}
+	c := &command{pgid: cmd.Process.Pid, exited: make(chan struct{})}
+	if lock != nil { // who holds the lock, for an agent that waited too long for it
+		_ = lock.Truncate(0)
+		_, _ = lock.WriteAt([]byte(strconv.Itoa(c.pgid)), 0)
+	}
 	lines := make(chan struct{})
 	go func() {
 		scanner := bufio.NewScanner(reader)
@@ -350,7 +397,7 @@ func startCommand(req agentRequest, out *emitter, started time.Time, lock *os.Fi
 // next build waits for it.
 func build(cfg config, req agentRequest, out *emitter, started time.Time,
 	done *agentEvent) *command {
-	lock := buildLock(cfg.socket, req.ID, out)
+	lock := buildLock(cfg.socket, cfg.buildwait, req.ID, out)
 	_, pidBefore := supervisorStatus(cfg.socket)
 	c, err := startCommand(req, out, started, lock)
 	if err != nil {
@@ -369,6 +416,10 @@ func build(cfg config, req agentRequest, out *emitter, started time.Time,
 		return c
 	}
 	<-c.exited
+	if c.code < 0 {
+		out.emit(agentEvent{ID: req.ID, Event: "output", Text: "[pyodo] the build-and-restart " +
+			"was stopped by a signal (a newer sync stops a build that runs past buildwait)"})
+	}
 	done.Code, done.BuildMs, done.ServingMs = c.code, c.endMs, servingMs
 	if servingMs == 0 && c.code == 0 {
 		done.ServingMs = c.endMs
@@ -379,25 +430,51 @@ func build(cfg config, req agentRequest, out *emitter, started time.Time,
 // buildLock takes the lock that serialises build commands across agents (each `doit push` runs
 // its own agent, and an earlier one may still be waiting out its restart's startsecs after its
 // "done"): an exclusive flock on a file beside the supervisor's socket, held until the command
-// ends. Waits at most previousWait; nil (no lock, the build goes ahead) when the file cannot be
-// opened or the wait runs out.
-func buildLock(socket string, id int, out *emitter) *os.File {
+// ends; the file names the holder's process group. After `limit` the holder's build is stopped
+// (it is stale) and the lock taken; nil (no lock, the build goes ahead, and says so) only when
+// the file cannot be opened or the stopped build's lock is still not free.
+func buildLock(socket string, limit time.Duration, id int, out *emitter) *os.File {
+	_ = os.MkdirAll(filepath.Dir(socket), 0o755) // the daemon makes it; an agent may come first
 	f, err := os.OpenFile(filepath.Join(filepath.Dir(socket), "agent-build.lock"),
 		os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil
 	}
-	deadline := time.Now().Add(previousWait)
+	if err = flockWithin(f, limit); errors.Is(err, syscall.EWOULDBLOCK) {
+		holder, _ := os.ReadFile(f.Name())
+		pgid, _ := strconv.Atoi(strings.TrimSpace(string(holder)))
+		freed := make(chan struct{})
+		go func() { // the holder's lock is freed when its build ends: that ends stopGroup
+			if flockWithin(f, 2*stopGrace+time.Second) == nil {
+				close(freed)
+			}
+		}()
+		stopGroup(pgid, freed)
+		select {
+		case <-freed:
+			err = nil
+			out.emit(agentEvent{ID: id, Event: "output", Text: fmt.Sprintf(
+				"[pyodo] another build-and-restart still ran after %s: stopped it, this sync "+
+					"supersedes it", limit)})
+		case <-time.After(3*stopGrace + time.Second):
+		}
+	}
+	if err != nil {
+		out.emit(agentEvent{ID: id, Event: "output",
+			Text: "[pyodo] could not wait for another build-and-restart: " + err.Error()})
+		_ = f.Close()
+		return nil
+	}
+	return f
+}
+
+// flockWithin takes an exclusive flock on f, polling for at most limit (EWOULDBLOCK after it).
+func flockWithin(f *os.File, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
 	for {
 		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if err == nil {
-			return f
-		}
-		if !errors.Is(err, syscall.EWOULDBLOCK) || time.Now().After(deadline) {
-			out.emit(agentEvent{ID: id, Event: "output",
-				Text: "[pyodo] could not wait for another build-and-restart: " + err.Error()})
-			_ = f.Close()
-			return nil
+		if err == nil || !errors.Is(err, syscall.EWOULDBLOCK) || time.Now().After(deadline) {
+			return err
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

@@ -46,6 +46,7 @@ type config struct {
 	autostart bool
 	startsecs time.Duration
 	stopsecs  time.Duration
+	buildwait time.Duration // how long a build waits for an earlier one before stopping it
 }
 
 func defaultConfPath() string {
@@ -62,6 +63,7 @@ func loadConfig(path string) (config, error) {
 		socket:    "/opt/odo/run/supervisor.sock",
 		startsecs: time.Second,
 		stopsecs:  10 * time.Second,
+		buildwait: 2 * time.Minute,
 	}
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -87,16 +89,19 @@ func loadConfig(path string) (config, error) {
 			cfg.setup = value
 		case "autostart":
 			cfg.autostart = value == "true"
-		case "startsecs", "stopsecs":
+		case "startsecs", "stopsecs", "buildwait":
 			secs, perr := strconv.ParseFloat(value, 64)
 			if perr != nil || secs < 0 {
 				return cfg, fmt.Errorf("%s:%d: %s must be a number of seconds", path, n+1, key)
 			}
 			d := time.Duration(secs * float64(time.Second))
-			if key == "startsecs" {
+			switch key {
+			case "startsecs":
 				cfg.startsecs = d
-			} else {
+			case "stopsecs":
 				cfg.stopsecs = d
+			default:
+				cfg.buildwait = d
 			}
 		default:
 			return cfg, fmt.Errorf("%s:%d: unknown key %q", path, n+1, key)
