@@ -245,7 +245,7 @@ def pyodo_deploy(request: pytest.FixtureRequest, pyodo_session: PyodoRun) -> Dep
             try:
                 deployed = pyodo_session.deploy(resolved, **options)
                 _record_properties(request.node, deployed)
-                announce_debugger(request.config, deployed)
+                announce_debugger(request.config, request.node, deployed)
                 return deployed
             except PyodoError as exc:
                 error = f"deploying {resolved}: {exc}"

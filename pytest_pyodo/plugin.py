@@ -23,7 +23,7 @@ from pyodo_tasks.errors import PyodoError
 from pyodo_tasks.failures import summary
 
 from . import newhooks
-from .debugging import add_debug_option
+from .debugging import add_debug_option, relay_worker_attach
 from .fixtures import (
     MARKER,
     marker_overrides,
@@ -92,6 +92,7 @@ def pytest_configure(config: pytest.Config) -> None:
     else:
         state = PluginState(settings, uuid.uuid4().hex[:8])
         state.holder = process_identity()
+        relay_worker_attach(config)
     config.stash[STATE_KEY] = state
 
 

@@ -35,3 +35,20 @@ def test_without_the_option_nothing_changes(fake: Fake) -> None:
     result.assert_outcomes(passed=1)
     assert [e["render_options"] for e in fake.events("component")] == [None]
     assert "[pyodo] app:" not in result.stdout.str()
+
+
+def test_under_xdist_the_workers_attach_line_reaches_the_terminal_once(fake: Fake) -> None:
+    fake.component("app")
+    fake.pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.parametrize("n", range(4))
+        def test_one(pyodo_component, n):
+            pass
+        """
+    )
+    result = fake.pytester.runpytest_subprocess("--pyodo-component=app", "--pyodo-debug", "-n", "2")
+    result.assert_outcomes(passed=4)
+    lines = [line for line in result.outlines if line.startswith("[pyodo] app:")]
+    assert len(lines) == 1 and "no endpoint named debug" in lines[0], result.outlines
