@@ -26,6 +26,7 @@ import pytest
 from pyodo_tasks.core.agent import AgentSession, AgentUnavailable, prefetch
 from pyodo_tasks.core.index import FileIndex
 from pyodo_tasks.core.tarball import build_tar
+from pyodo_tasks.core.wait import wait_for
 from pyodo_tasks.errors import ClusterSetupError
 from pyodo_tasks.runtime.binaries import build_supervisor
 
@@ -255,10 +256,9 @@ def test_build_output_streams_and_its_exit_code_comes_back(
 
 
 @dataclass
-class RestartingApp:
-    """A supervised app that listens 0.3 s after its start, restarted by a logging build script."""
+class BuildScript:
+    """A supervisor configuration and the build script its agents run, which logs each run."""
 
-    port: int
     conf: Path
     build: Path
     log: Path
@@ -266,6 +266,16 @@ class RestartingApp:
     def session(self, supervisor_bin: Path) -> AgentSession:
         argv = [str(supervisor_bin), "agent", "-c", str(self.conf), str(self.build)]
         return AgentSession(ProcessPipe(argv))
+
+    def lines(self) -> list[str]:
+        return self.log.read_text().split() if self.log.exists() else []
+
+
+@dataclass
+class RestartingApp(BuildScript):
+    """A supervised app that listens 0.3 s after its start, restarted by a logging build script."""
+
+    port: int
 
 
 @pytest.fixture
@@ -290,7 +300,7 @@ def restarting_app(supervisor_bin: Path, tmp_path: Path) -> Iterator[RestartingA
     )
     build.chmod(0o755)
     daemon = subprocess.Popen([str(supervisor_bin), "-c", str(conf)], stderr=subprocess.DEVNULL)
-    yield RestartingApp(port, conf, build, log)
+    yield RestartingApp(conf, build, log, port)
     daemon.terminate()
     daemon.wait(10)
 
@@ -370,24 +380,9 @@ def test_prefetch_hands_over_the_producers_error() -> None:
     assert got == [b"a"]
 
 
-@dataclass
-class SlowBuild:
-    """A build whose first run hangs (until stopped), and later runs are quick; each run logs."""
-
-    conf: Path
-    build: Path
-    log: Path
-
-    def session(self, supervisor_bin: Path) -> AgentSession:
-        argv = [str(supervisor_bin), "agent", "-c", str(self.conf), str(self.build)]
-        return AgentSession(ProcessPipe(argv))
-
-    def lines(self) -> list[str]:
-        return self.log.read_text().split() if self.log.exists() else []
-
-
 @pytest.fixture
-def slow_build(tmp_path: Path) -> SlowBuild:
+def slow_build(tmp_path: Path) -> BuildScript:
+    """A build whose first run hangs (until stopped) and later runs are quick."""
     conf = tmp_path / "supervisor.conf"
     conf.write_text(f"program = /bin/true\nsocket = {tmp_path}/run/s.sock\nbuildwait = 1\n")
     log, first = tmp_path / "build.log", tmp_path / "first"
@@ -399,28 +394,23 @@ def slow_build(tmp_path: Path) -> SlowBuild:
         f"else\n  echo quick >> {log}\nfi\n"
     )
     build.chmod(0o755)
-    return SlowBuild(conf, build, log)
-
-
-def _wait_for(predicate, limit: float = 10.0) -> None:
-    deadline = time.monotonic() + limit
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.05)
+    return BuildScript(conf, build, log)
 
 
 @pytest.mark.host  # builds the supervisor with Go
 def test_a_build_still_running_after_buildwait_is_stopped_before_another_agents_build(
-    supervisor_bin: Path, slow_build: SlowBuild, tmp_path: Path
+    supervisor_bin: Path, slow_build: BuildScript, tmp_path: Path
 ) -> None:
+    results: list = []  # the first agent's request, made in a thread: it hangs in its build
     first = slow_build.session(supervisor_bin)
-    results: list = []
     worker = threading.Thread(
         target=lambda: results.append(first.request(dest=str(tmp_path / "d"), build=True)),
         daemon=True,
     )
     worker.start()
-    _wait_for(lambda: slow_build.lines() == ["slow-start"])
+    wait_for(
+        lambda: (slow_build.lines() == ["slow-start"] or None, ""), "the first build", 10, 0.05
+    )
     second = slow_build.session(supervisor_bin)
     try:
         result = second.request(dest=str(tmp_path / "d"), build=True)

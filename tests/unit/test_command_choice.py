@@ -12,27 +12,22 @@ from pyodo_tasks.core.devfile import load_devfile
 from pyodo_tasks.core.devfile.loader import chosen_commands
 from pyodo_tasks.core.render import RenderContext, check_commands_decided, render
 from pyodo_tasks.errors import DevfileError
+from tests.unit.test_devfile import MINIMAL
 
 # Che's shape: a run command next to a stop command of the same group, neither default, and
 # two debug commands, neither default.
-CHE_SHAPED = """\
-schemaVersion: 2.2.0
-metadata: {name: demo}
-components:
-  - name: runtime
-    container:
-      image: localhost/pyodo/builder-nodejs:bookworm
-      endpoints: [{name: http, targetPort: 8080}]
-commands:
-  - id: run-application
-    exec: {component: runtime, commandLine: node server.js, group: {kind: run}}
-  - id: stop-application
-    exec: {component: runtime, commandLine: pkill node, group: {kind: run}}
-  - id: debug-inspect
-    exec: {component: runtime, commandLine: node --inspect server.js, group: {kind: debug}}
-  - id: debug-brk
-    exec: {component: runtime, commandLine: node --inspect-brk server.js, group: {kind: debug}}
-"""
+CHE_SHAPED = MINIMAL.split("commands:")[0] + (
+    "commands:\n"
+    "  - id: run-application\n"
+    "    exec: {component: runtime, commandLine: node server.js, group: {kind: run}}\n"
+    "  - id: stop-application\n"
+    "    exec: {component: runtime, commandLine: pkill node, group: {kind: run}}\n"
+    "  - id: debug-inspect\n"
+    "    exec: {component: runtime, commandLine: node --inspect server.js, group: {kind: debug}}\n"
+    "  - id: debug-brk\n"
+    "    exec: {component: runtime, commandLine: node --inspect-brk server.js, "
+    "group: {kind: debug}}\n"
+)
 
 
 @pytest.fixture
