@@ -36,8 +36,8 @@ from typing import Any
 
 import yaml
 
-from pyodo_tasks.core.devfile import load_devfile
 from pyodo_tasks.core import render as render_module
+from pyodo_tasks.core.devfile import load_devfile
 from pyodo_tasks.core.render import RenderContext, render
 from pyodo_tasks.errors import PyodoError
 from pyodo_tasks.runtime import contract
