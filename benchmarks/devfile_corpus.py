@@ -37,6 +37,7 @@ from typing import Any
 import yaml
 
 from pyodo_tasks.core.devfile import load_devfile
+from pyodo_tasks.core import render as render_module
 from pyodo_tasks.core.render import RenderContext, render
 from pyodo_tasks.errors import PyodoError
 from pyodo_tasks.runtime import contract
@@ -130,6 +131,9 @@ def measure(path: Path, image: str, apply: bool, registry: str | None) -> tuple[
         try:
             local = devfile.with_images({c.name: image for c in devfile.containers})
             objects = render(local, ctx)
+            decided = getattr(render_module, "check_commands_decided", None)
+            if decided is not None:  # a push refuses a group it needs left undecided
+                decided(local, ctx)
             if apply:
                 dry_run_apply(objects)
         except PyodoError as exc:

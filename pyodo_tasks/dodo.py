@@ -13,6 +13,8 @@ the devfile has: a variable naming no container is ignored). Registries for
 pyodo's agent reaches the pod: ``PYODO_LAYOUT`` or ``doit push layout=auto|inject|init``, the init
 layout's image ``PYODO_INIT_IMAGE`` or ``doit push init_image=REF``. Debug mode (the devfile's
 debug command, its debug endpoint forwarded): ``doit push debug=true``, ``doit dev --debug``.
+Which command of a group runs when the devfile marks none default (odo's ``--run-command``):
+``doit push run_command=ID`` (``build_command=``, ``debug_command=``; ``PYODO_RUN_COMMAND``...).
 
 doit's state goes to ``.pyodo/doit.sqlite`` with the sqlite3 backend: the default dbm falls back
 to ``dbm.dumb`` here, which can corrupt under concurrent access.
@@ -107,6 +109,9 @@ def _component_tasks() -> ComponentTasks:
         settings={
             "PYODO_LAYOUT": _variable("layout"),
             "PYODO_INIT_IMAGE": _variable("init_image"),
+            "PYODO_BUILD_COMMAND": _variable("build_command"),
+            "PYODO_RUN_COMMAND": _variable("run_command"),
+            "PYODO_DEBUG_COMMAND": _variable("debug_command"),
         },
         debug=_flag("debug"),
     )

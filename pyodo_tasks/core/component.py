@@ -31,11 +31,12 @@ from pyodo_tasks.core.commands import Output, quiet
 from pyodo_tasks.core.connection import Connection
 from pyodo_tasks.core.delivery import AgentPool, Delivery, deliver
 from pyodo_tasks.core.devfile import Endpoint, ImageOverrides, load_devfile
+from pyodo_tasks.core.devfile.loader import chosen_commands
 from pyodo_tasks.core.index import Changes, FileIndex, Snapshot
 from pyodo_tasks.core.kube.app_exec import AppExec
 from pyodo_tasks.core.kube.target import ResolvedTarget, Target
 from pyodo_tasks.core.pods import Pods
-from pyodo_tasks.core.render import RenderContext
+from pyodo_tasks.core.render import RenderContext, check_commands_decided
 from pyodo_tasks.core.results import PushResult, SyncResult
 from pyodo_tasks.core.running import Running
 from pyodo_tasks.core.spec import Spec
@@ -94,7 +95,11 @@ class Component(AppExec):
         self.environ = os.environ if environ is None else environ
         #: Files never synced (see :class:`FileIndex`): ``doit dev``'s own log, say.
         self.exclude = tuple(exclude)
+        options = dict(render_options or {})
+        chosen = chosen_commands(options, self.environ)
         self.devfile = load_devfile(path, image_overrides=image_overrides, environ=self.environ)
+        if chosen:
+            self.devfile = self.devfile.with_commands(chosen)
         self.root = self.devfile.root
         #: Where it is deployed, resolved now; the client itself is made on first use.
         self.target = _resolved(target, kube, self.environ)
@@ -106,9 +111,7 @@ class Component(AppExec):
         app = self.devfile.app_container.name
         self.workspace = Workspace(self.root, self.state_dir, self.key, app, self.exclude)
         self.state = self.workspace.state
-        self.spec = Spec(
-            self.devfile, self.connection, self.state, self.environ, labels, render_options
-        )
+        self.spec = Spec(self.devfile, self.connection, self.state, self.environ, labels, options)
         self.layout_setting = self.spec.layout_setting
         self.pods = Pods(self.spec, self.connection)
         self.steps = Steps(self.spec, self.pods, self.workspace, self.connection)
@@ -136,6 +139,8 @@ class Component(AppExec):
         return self.spec.layout()
 
     def render(self) -> list[dict[str, Any]]:
+        """The objects a push applies (refused as the push is: :func:`check_commands_decided`)."""
+        check_commands_decided(self.devfile, self.spec.context)
         return self.spec.render()
 
     def spec_hash(self) -> str:

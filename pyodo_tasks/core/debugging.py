@@ -33,6 +33,7 @@ __all__ = [
     "debugger",
     "forward_debugger",
     "is_debug_endpoint",
+    "is_forwarded",
 ]
 
 DEBUGPY = "debugpy"
@@ -44,6 +45,16 @@ def is_debug_endpoint(endpoint: Endpoint) -> bool:
     """odo's rule: an endpoint named ``debug`` or ``debug-…`` carries a debugger, forwarded only
     in debug mode."""
     return endpoint.name == "debug" or endpoint.name.startswith("debug-")
+
+
+#: Port-forwarding carries TCP only.
+_TCP_PROTOCOLS = frozenset({"http", "https", "ws", "wss", "tcp"})
+
+
+def is_forwarded(endpoint: Endpoint, debug: bool) -> bool:
+    """Whether ``doit dev`` and ``doit forward`` forward this endpoint: a port-forward carries
+    TCP only, and a debug endpoint only in debug mode (nothing listens there otherwise)."""
+    return endpoint.protocol in _TCP_PROTOCOLS and (debug or not is_debug_endpoint(endpoint))
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from typing import Any
 from pyodo_tasks.core.debugging import debug_port
 from pyodo_tasks.core.devfile import Container, Devfile
 from pyodo_tasks.core.devfile.model import NO_RUN_COMMAND
+from pyodo_tasks.errors import DevfileError
 from pyodo_tasks.runtime import contract
 
 __all__ = [
@@ -135,6 +136,23 @@ def render(devfile: Devfile, ctx: RenderContext) -> list[dict[str, Any]]:
     template = objects[-1]["spec"]["template"]["metadata"]
     template.setdefault("annotations", {})[SPEC_HASH_ANNOTATION] = digest
     return objects
+
+
+def check_commands_decided(devfile: Devfile, ctx: RenderContext) -> None:
+    """A group the push needs with several commands and none default is refused before an
+    apply, as odo refuses it when it runs the component (loading accepts it: the devfile API
+    only warns; and a delete, which renders to find the objects, needs no decision)."""
+    for kind in ("build", "run", "debug") if ctx.debug else ("build", "run"):
+        ids = devfile.undecided(kind)
+        if ids:
+            raise DevfileError(
+                devfile.path,
+                "commands",
+                f"several {kind} commands and none is default: {', '.join(ids)}",
+                f"choose one: doit push {kind}_command=ID (PYODO_{kind.upper()}_COMMAND, "
+                f"pytest render_options={{'{kind}_command': ID}}), or mark one with "
+                "group.isDefault: true",
+            )
 
 
 def spec_hash(objects: list[dict[str, Any]]) -> str:

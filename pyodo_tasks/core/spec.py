@@ -19,6 +19,7 @@ from pyodo_tasks.core.render import (
     KUBERNETES_COMPONENT_LABEL,
     SPEC_HASH_ANNOTATION,
     RenderContext,
+    check_commands_decided,
     render,
 )
 from pyodo_tasks.core.statefile import StateFile
@@ -147,6 +148,7 @@ class Spec:
 
     def apply(self, force: bool = False) -> tuple[str, ...]:
         """Apply the rendered objects if the spec changed; returns ``Kind/name`` applied."""
+        check_commands_decided(self.devfile, self.context)
         if not force and self.resources_uptodate():
             return ()
         applied = []

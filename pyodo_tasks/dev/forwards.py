@@ -15,7 +15,7 @@ from dataclasses import replace
 from typing import Any
 
 from pyodo_tasks.core.component import Component
-from pyodo_tasks.core.debugging import debug_port, is_debug_endpoint
+from pyodo_tasks.core.debugging import debug_port, is_forwarded
 from pyodo_tasks.core.kube import Kube, PortForwarder
 from pyodo_tasks.dev.schemes import SchemeProber
 from pyodo_tasks.dev.state import ForwardedPort
@@ -24,9 +24,6 @@ from pyodo_tasks.errors import ClusterError
 __all__ = ["Forwards", "forwardable_endpoints"]
 
 log = logging.getLogger(__name__)
-
-#: Port-forwarding carries TCP only.
-_TCP_PROTOCOLS = frozenset({"http", "https", "ws", "wss", "tcp"})
 
 
 def _scheme_key(endpoint: Any) -> tuple[str, int, str]:
@@ -44,7 +41,7 @@ def forwardable_endpoints(component: Component) -> list[tuple[str, Any]]:
         (container.name, endpoint)
         for container in component.devfile.containers
         for endpoint in container.endpoints
-        if endpoint.protocol in _TCP_PROTOCOLS and (debug or not is_debug_endpoint(endpoint))
+        if is_forwarded(endpoint, debug)
     ]
     port = debug_port(component.devfile) if debug else None
     if port is not None and all(endpoint.name != port.endpoint.name for _, endpoint in found):

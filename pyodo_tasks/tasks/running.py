@@ -11,7 +11,13 @@ import signal
 import threading
 import time
 
-from pyodo_tasks.core.debugging import attach_lines, debug_port, debugger, is_debug_endpoint
+from pyodo_tasks.core.debugging import (
+    attach_lines,
+    debug_port,
+    debugger,
+    is_debug_endpoint,
+    is_forwarded,
+)
 from pyodo_tasks.core.endpoints import matching_url, shown_scheme
 from pyodo_tasks.core.kube.target import Target
 from pyodo_tasks.core.teardown import delete_labelled_component, orphan_of
@@ -31,6 +37,8 @@ class RunningTasks(BoundComponent):
         urls, attach = [], []
         for container in component.devfile.containers:
             for endpoint in container.endpoints:
+                if not is_forwarded(endpoint, self.debug):
+                    continue  # UDP, or a debug endpoint outside debug mode (as doit dev)
                 forwarder = component.forward(endpoint.name)
                 url = f"{shown_scheme(endpoint)}://{forwarder.address}{endpoint.path}"
                 urls.append(f"{endpoint.name}: {matching_url(url, endpoint)}")

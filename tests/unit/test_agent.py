@@ -18,7 +18,6 @@ import tarfile
 import threading
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,18 +76,6 @@ def supervisor_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def agent_session(supervisor_bin: Path, conf: Path, build: Path) -> AgentSession:
-    """The agent of ``conf``'s supervisor, building with the script ``build``, on a pipe."""
-    return AgentSession(ProcessPipe([str(supervisor_bin), "agent", "-c", str(conf), str(build)]))
-
-
-def script(path: Path, text: str) -> Path:
-    """An executable shell script at ``path``."""
-    path.write_text(text)
-    path.chmod(0o755)
-    return path
-
-
 @pytest.fixture
 def conf(tmp_path: Path) -> Path:
     path = tmp_path / "supervisor.conf"
@@ -98,11 +85,10 @@ def conf(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def agent(supervisor_bin: Path, conf: Path, tmp_path: Path) -> Iterator[AgentSession]:
-    build = script(
-        tmp_path / "build.sh",
-        "#!/bin/sh\necho building in $PWD\necho oops >&2\nexit ${BUILD_EXIT:-0}\n",
-    )
-    session = agent_session(supervisor_bin, conf, build)
+    build = tmp_path / "build.sh"
+    build.write_text("#!/bin/sh\necho building in $PWD\necho oops >&2\nexit ${BUILD_EXIT:-0}\n")
+    build.chmod(0o755)
+    session = AgentSession(ProcessPipe([str(supervisor_bin), "agent", "-c", str(conf), str(build)]))
     yield session
     session.close()
 
@@ -253,8 +239,10 @@ def test_paths_leaving_the_destination_are_refused_and_the_stream_stays_usable(
 def test_build_output_streams_and_its_exit_code_comes_back(
     supervisor_bin: Path, conf: Path, tmp_path: Path
 ) -> None:
-    build = script(tmp_path / "fail.sh", "#!/bin/sh\necho step one\necho broken >&2\nexit 3\n")
-    session = agent_session(supervisor_bin, conf, build)
+    build = tmp_path / "fail.sh"
+    build.write_text("#!/bin/sh\necho step one\necho broken >&2\nexit 3\n")
+    build.chmod(0o755)
+    session = AgentSession(ProcessPipe([str(supervisor_bin), "agent", "-c", str(conf), str(build)]))
     lines: list[str] = []
     try:
         result = session.request(
@@ -268,34 +256,23 @@ def test_build_output_streams_and_its_exit_code_comes_back(
 
 
 @dataclass
-class BuildBench:
-    """A ``supervisor`` with its ``conf``, and a ``build`` script that logs each run to ``log``."""
+class BuildScript:
+    """A supervisor configuration and the build script its agents run, which logs each run."""
 
-    supervisor: Path
     conf: Path
     build: Path
     log: Path
 
-    def session(self) -> AgentSession:
-        return agent_session(self.supervisor, self.conf, self.build)
+    def session(self, supervisor_bin: Path) -> AgentSession:
+        argv = [str(supervisor_bin), "agent", "-c", str(self.conf), str(self.build)]
+        return AgentSession(ProcessPipe(argv))
 
     def lines(self) -> list[str]:
-        """What the build runs logged so far, a word a line."""
         return self.log.read_text().split() if self.log.exists() else []
-
-    def wait_for_lines(self, *expected: str, timeout: float = 10.0) -> None:
-        """Until the build runs have logged ``expected`` (the engine's bounded wait: its
-        timeout names what they had logged)."""
-
-        def probe() -> tuple[bool | None, str]:
-            seen = self.lines()
-            return (True if seen == list(expected) else None), f"logged {seen}"
-
-        wait_for(probe, f"the builds to log {list(expected)}", timeout, interval=0.05)
 
 
 @dataclass
-class RestartingApp(BuildBench):
+class RestartingApp(BuildScript):
     """A supervised app that listens 0.3 s after its start, restarted by a logging build script."""
 
     port: int
@@ -306,31 +283,33 @@ def restarting_app(supervisor_bin: Path, tmp_path: Path) -> Iterator[RestartingA
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    app = script(
-        tmp_path / "app",
-        f"#!/bin/sh\nsleep 0.3\nexec {sys.executable} -m http.server {port} --bind 127.0.0.1\n",
+    app = tmp_path / "app"
+    app.write_text(
+        f"#!/bin/sh\nsleep 0.3\nexec {sys.executable} -m http.server {port} --bind 127.0.0.1\n"
     )
+    app.chmod(0o755)
     conf = tmp_path / "supervisor.conf"
     conf.write_text(
         f"program = {app}\nsocket = {tmp_path}/run/s.sock\nstartsecs = 1.5\nstopsecs = 3\n"
     )
     log = tmp_path / "build.log"
-    build = script(
-        tmp_path / "restart.sh",
+    build = tmp_path / "restart.sh"
+    build.write_text(
         f"#!/bin/sh\necho start >> {log}\necho restarting\n"
-        f"{supervisor_bin} ctl -c {conf} restart\nrc=$?\necho end >> {log}\nexit $rc\n",
+        f"{supervisor_bin} ctl -c {conf} restart\nrc=$?\necho end >> {log}\nexit $rc\n"
     )
+    build.chmod(0o755)
     daemon = subprocess.Popen([str(supervisor_bin), "-c", str(conf)], stderr=subprocess.DEVNULL)
-    yield RestartingApp(supervisor_bin, conf, build, log, port)
+    yield RestartingApp(conf, build, log, port)
     daemon.terminate()
     daemon.wait(10)
 
 
 @pytest.mark.host  # builds the supervisor with Go
 def test_done_comes_at_serving_and_the_restart_ends_in_the_background(
-    restarting_app: RestartingApp, tmp_path: Path
+    supervisor_bin: Path, restarting_app: RestartingApp, tmp_path: Path
 ) -> None:
-    session = restarting_app.session()
+    session = restarting_app.session(supervisor_bin)
     seen: list[float] = []
     outputs: list[list[str]] = [[], []]
     try:
@@ -351,7 +330,7 @@ def test_done_comes_at_serving_and_the_restart_ends_in_the_background(
             on_output=outputs[1].append,
         )
         # another agent (the next `doit push`) waits for this one's restart too
-        other = restarting_app.session()
+        other = restarting_app.session(supervisor_bin)
         try:
             third = other.request(dest=str(tmp_path / "d"), build=True, ports=[restarting_app.port])
         finally:
@@ -369,9 +348,9 @@ def test_done_comes_at_serving_and_the_restart_ends_in_the_background(
 
 @pytest.mark.host  # builds the supervisor with Go
 def test_without_ports_done_waits_for_the_restart_to_be_confirmed(
-    restarting_app: RestartingApp, tmp_path: Path
+    supervisor_bin: Path, restarting_app: RestartingApp, tmp_path: Path
 ) -> None:
-    session = restarting_app.session()
+    session = restarting_app.session(supervisor_bin)
     try:
         result = session.request(dest=str(tmp_path / "d"), mkdir=True, build=True)
     finally:
@@ -402,40 +381,46 @@ def test_prefetch_hands_over_the_producers_error() -> None:
 
 
 @pytest.fixture
-def slow_build(supervisor_bin: Path, tmp_path: Path) -> BuildBench:
-    """A build whose first run hangs (until stopped), and later runs are quick; each run logs."""
+def slow_build(tmp_path: Path) -> BuildScript:
+    """A build whose first run hangs (until stopped) and later runs are quick."""
     conf = tmp_path / "supervisor.conf"
     conf.write_text(f"program = /bin/true\nsocket = {tmp_path}/run/s.sock\nbuildwait = 1\n")
     log, first = tmp_path / "build.log", tmp_path / "first"
-    build = script(
-        tmp_path / "build.sh",
+    build = tmp_path / "build.sh"
+    build.write_text(
         "#!/bin/sh\n"
         f"if mkdir {first} 2>/dev/null; then\n"
         f"  echo slow-start >> {log}; sleep 60; echo slow-end >> {log}\n"
-        f"else\n  echo quick >> {log}\nfi\n",
+        f"else\n  echo quick >> {log}\nfi\n"
     )
-    return BuildBench(supervisor_bin, conf, build, log)
+    build.chmod(0o755)
+    return BuildScript(conf, build, log)
 
 
 @pytest.mark.host  # builds the supervisor with Go
 def test_a_build_still_running_after_buildwait_is_stopped_before_another_agents_build(
-    slow_build: BuildBench, tmp_path: Path
+    supervisor_bin: Path, slow_build: BuildScript, tmp_path: Path
 ) -> None:
-    first = slow_build.session()
-    background = ThreadPoolExecutor(1)
-    stale = background.submit(first.request, dest=str(tmp_path / "d"), build=True)
-    slow_build.wait_for_lines("slow-start")
-    second = slow_build.session()
+    results: list = []  # the first agent's request, made in a thread: it hangs in its build
+    first = slow_build.session(supervisor_bin)
+    worker = threading.Thread(
+        target=lambda: results.append(first.request(dest=str(tmp_path / "d"), build=True)),
+        daemon=True,
+    )
+    worker.start()
+    wait_for(
+        lambda: (slow_build.lines() == ["slow-start"] or None, ""), "the first build", 10, 0.05
+    )
+    second = slow_build.session(supervisor_bin)
     try:
         result = second.request(dest=str(tmp_path / "d"), build=True)
-        stopped = stale.result(15)
+        worker.join(15)
     finally:
         second.close()
         first.close()
-        background.shutdown(wait=False)
     assert result.code == 0, result.output
     assert "still ran after 1s: stopped it, this sync supersedes it" in result.output
     # the stale build (and its sleep: the whole process group) ended before the new one began
     assert slow_build.lines() == ["slow-start", "quick"]
-    assert stopped.code != 0
-    assert "stopped by a signal" in stopped.output
+    assert results and results[0].code != 0
+    assert "stopped by a signal" in results[0].output

@@ -199,3 +199,32 @@ def test_the_plugin_says_what_to_add_when_there_is_no_debug_port(tmp_path: Path)
     )
     (line,) = forward_debugger(stub)  # type: ignore[arg-type]
     assert stub.forwarded == [] and "nothing forwarded" in line and "DEBUG_PORT" in line
+
+
+class ForwardRecorder(ForwardingStub):
+    """A component whose endpoint forwards are recorded by name (``doit forward``)."""
+
+    def __init__(self, devfile: Devfile) -> None:
+        super().__init__(devfile)
+        self.names: list[str] = []
+
+    def forward(self, name: str | None = None, local_port: int = 0) -> Any:
+        self.names.append(str(name))
+        return SimpleNamespace(host="127.0.0.1", local_port=40124, address="127.0.0.1:40124")
+
+    def stop_forwards(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize(("debug", "names"), [(False, ["http"]), (True, ["http", "debug"])])
+def test_doit_forward_forwards_the_debug_endpoint_only_in_debug_mode(
+    debug: bool, names: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    from pyodo_tasks.tasks.running import RunningTasks
+
+    tasks = RunningTasks(EXAMPLES / "nodejs", debug=debug)
+    recorder = ForwardRecorder(example("nodejs"))
+    monkeypatch.setattr(RunningTasks, "component", recorder)
+    tasks._forward(seconds=0.01)
+    assert recorder.names == names
+    assert ("node inspect 127.0.0.1:40124" in capsys.readouterr().out) is debug

@@ -154,6 +154,10 @@ class CommandReader(FieldReader):
         return kind, self.boolean(raw.get("isDefault"), f"{at}.isDefault", False)
 
     def check_defaults(self, commands: Sequence[Command]) -> None:
+        """Two defaults in one group are invalid (the devfile API's error). Several commands
+        and none default is only its warning: odo refuses such a group when it needs the
+        command and no ``--run-command`` picks one, so pyodo does too, at the push
+        (:meth:`~.model.Devfile.with_commands`, :func:`~pyodo_tasks.core.render.render`)."""
         for kind in ("build", "run", "debug"):
             defaults = [c.id for c in commands if c.group == kind and c.is_default]
             if len(defaults) > 1:
@@ -161,13 +165,6 @@ class CommandReader(FieldReader):
                     "commands",
                     f"several default {kind} commands: {defaults}",
                     "mark exactly one with group.isDefault: true",
-                )
-            in_group = [c.id for c in commands if c.group == kind]
-            if len(in_group) > 1 and not defaults:
-                raise self.fail(
-                    "commands",
-                    f"several {kind} commands and none is default: {in_group}",
-                    "mark one with group.isDefault: true",
                 )
 
     def check_composite(

@@ -11,6 +11,7 @@ import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -21,7 +22,7 @@ from pyodo_tasks.core.devfile.parser import Parser
 from pyodo_tasks.core.devfile.registry import REGISTRY_ENV, registry_setting
 from pyodo_tasks.errors import DevfileError
 
-__all__ = ["DEVFILE_NAMES", "ImageOverrides", "find_devfile", "load_devfile"]
+__all__ = ["DEVFILE_NAMES", "ImageOverrides", "chosen_commands", "find_devfile", "load_devfile"]
 
 log = logging.getLogger("pyodo_tasks.devfile")
 
@@ -123,3 +124,17 @@ def _given_overrides(given: ImageOverrides | None, devfile: Devfile) -> dict[str
     if callable(given):
         return {c.name: image for c in devfile.containers if (image := given(c.name))}
     return dict(given)
+
+
+def chosen_commands(options: dict[str, Any], environ: Mapping[str, str]) -> dict[str, str]:
+    """``{kind: command id}`` for the groups a user picked a command of, as odo's
+    ``--build-command``/``--run-command``: the render options' ``build_command``,
+    ``run_command``, ``debug_command`` (popped: they shape the devfile, not the render) over
+    ``PYODO_BUILD_COMMAND``, ``PYODO_RUN_COMMAND``, ``PYODO_DEBUG_COMMAND`` (doit's
+    ``run_command=`` variable lands there)."""
+    chosen: dict[str, str] = {}
+    for kind in ("build", "run", "debug"):
+        given = options.pop(f"{kind}_command", None) or environ.get(f"PYODO_{kind.upper()}_COMMAND")
+        if given and str(given).strip():
+            chosen[kind] = str(given).strip()
+    return chosen

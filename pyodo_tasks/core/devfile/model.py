@@ -205,6 +205,29 @@ class Devfile:
             return defaults[0]
         return in_group[0] if len(in_group) == 1 else None
 
+    def undecided(self, kind: str) -> tuple[str, ...]:
+        """The group's command ids when it has several and none is default (then
+        :meth:`default_command` is None and the push must be told which: ``run_command=``)."""
+        in_group = tuple(c.id for c in self.commands if c.group == kind)
+        return in_group if len(in_group) > 1 and self.default_command(kind) is None else ()
+
+    def with_commands(self, chosen: Mapping[str, str]) -> Devfile:
+        """A copy whose ``kind`` group (``build``, ``run``, ``debug``) has ``chosen[kind]`` as its
+        default, as odo's ``--build-command``/``--run-command`` pick one by id within the group."""
+        commands = list(self.commands)
+        for kind, wanted in chosen.items():
+            in_group = [c.id for c in commands if c.group == kind]
+            if wanted.lower() not in in_group:
+                offer = f"use one of: {', '.join(in_group)}" if in_group else "remove the choice"
+                raise DevfileError(
+                    self.path, "commands", f"no {kind} command {wanted!r} ({kind}_command)", offer
+                )
+            commands = [
+                replace(c, is_default=c.id == wanted.lower()) if c.group == kind else c
+                for c in commands
+            ]
+        return replace(self, commands=tuple(commands))
+
     def flatten(self, command: Command) -> tuple[ExecCommand, ...]:
         """The exec commands a command runs, composites expanded in order."""
         if isinstance(command, ExecCommand):
@@ -235,7 +258,7 @@ class Devfile:
     def starts_nothing(self) -> bool:
         """Exec commands but no run command: a push syncs and builds, starts no app
         (:data:`NO_RUN_COMMAND`)."""
-        return not self.s2i and self.default_command("run") is None
+        return not self.s2i and self.default_command("run") is None and not self.undecided("run")
 
     @property
     def s2i(self) -> bool:
