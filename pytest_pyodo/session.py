@@ -123,26 +123,18 @@ class PyodoRun:
         hand_over: bool = False,
     ) -> None:
         self.settings = settings
-        self.run_id = run_id
-        self.worker = worker
-        self.distributed = distributed
-        self.state_dir = state_dir
-        self.environ = os.environ if environ is None else environ
-        self.on_ready = on_ready
-        self.engine = engine or Engine()
-        self.run_dir = run_dir
-        self.holder = holder or process_identity()
         self._cleaned = False
         self.cleanup_log: list[str] = []
+        # The run's identity (run id, worker, run dir, holder) is kept once, by the connection.
         self._connection = RunConnection(
             settings,
             run_id=run_id,
             worker=worker,
             distributed=distributed,
-            environ=self.environ,
-            engine=self.engine,
+            environ=os.environ if environ is None else environ,
+            engine=engine or Engine(),
             run_dir=run_dir,
-            holder=self.holder,
+            holder=holder or process_identity(),
             notes=self.cleanup_log,
             at_exit=self._atexit_cleanup,
             # The xdist controller's early deploy leaves its connection to the workers.
@@ -253,10 +245,10 @@ class PyodoRun:
             return lines
         if self._connection.run_namespace:
             return [*lines, f"namespace/{ns} is shared by the workers: the controller deletes it"]
-        if self.distributed:
+        if self._connection.distributed:
             return [*lines, f"objects in shared namespace/{ns} are deleted by the xdist controller"]
         start = time.monotonic()
-        gone = delete_run_objects(self._connection.kube(), ns, self.run_id, timeout)
+        gone = delete_run_objects(self._connection.kube(), ns, self._connection.run_id, timeout)
         what = ", ".join(gone) or "nothing"
         return [*lines, f"deleted {what} in namespace/{ns} in {_since(start)}"]
 
@@ -267,8 +259,8 @@ class PyodoRun:
         """A JSON-able account of the run (sent from xdist workers to the controller)."""
         cluster = self._connection.established
         return {
-            "run_id": self.run_id,
-            "worker": self.worker,
+            "run_id": self._connection.run_id,
+            "worker": self._connection.worker,
             "kubeconfig": str(cluster.kubeconfig) if cluster else None,
             "context": cluster.context if cluster else None,
             "namespace": cluster.namespace if cluster else None,

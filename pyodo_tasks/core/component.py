@@ -251,7 +251,7 @@ class Component(AppExec):
             say(f"Applied {', '.join(applied)}")
         pod = self.wait_ready(timeout=timeout)
         delivery = self.deliver(say, pod=pod)
-        return PushResult(applied, delivery.sync, delivery.built, pod.metadata.name)
+        return PushResult(applied, delivery.sync, delivery.built)
 
     def _exec(self, args: Sequence[str], **options: Any) -> ExecResult:
         return self.running.exec(args, **options)

@@ -23,7 +23,13 @@ class SyncResult:
 
 @dataclass(frozen=True)
 class PushResult:
+    """What a push did: the objects it applied, what its sync sent, whether it built."""
+
     applied: tuple[str, ...]
     sync: SyncResult
     built: bool
-    pod: str
+
+    @property
+    def pod(self) -> str:
+        """The pod pushed to: the one the sync went into, named once (in ``sync``)."""
+        return self.sync.pod

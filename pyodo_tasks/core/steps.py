@@ -11,6 +11,7 @@ from __future__ import annotations
 import concurrent.futures
 import functools
 import logging
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pyodo_tasks.core.commands import Output, quiet, run_streamed
@@ -32,19 +33,15 @@ __all__ = ["Steps"]
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
 class Steps:
-    """The devfile's steps of the component ``spec`` renders, run in its pods."""
+    """The devfile's steps of the component ``spec`` renders, run in its pods; the devfile and
+    name are the spec's, the state file the workspace's (read there, never copied)."""
 
-    def __init__(
-        self, spec: Spec, pods: Pods, workspace: Workspace, connection: Connection
-    ) -> None:
-        self.spec = spec
-        self.devfile = spec.devfile
-        self.name = spec.name
-        self.pods = pods
-        self.workspace = workspace
-        self.state = workspace.state
-        self.connection = connection
+    spec: Spec
+    pods: Pods
+    workspace: Workspace
+    connection: Connection
 
     def ensure_runtime(self, pod: k8s.V1Pod, output: Output | None = None) -> None:
         """In the inject layout, put this pyodo's runtime into the app container unless the
@@ -52,9 +49,9 @@ class Steps:
         if self.spec.context.layout != contract.LAYOUT_INJECT:
             return
         mark = f"{self.workspace.container_instance(pod)}:{self.spec.context.runtime}"
-        if self.state.get("runtime") == mark:
+        if self.workspace.state.get("runtime") == mark:
             return
-        name, app = pod.metadata.name, self.devfile.app_container
+        name, app = pod.metadata.name, self.spec.devfile.app_container
 
         def run(args: list[str], *, input: bytes | None = None, timeout: float = 60.0) -> Any:
             return self.connection.kube.exec(
@@ -63,7 +60,7 @@ class Steps:
 
         done = ensure_runtime(run, f"pod/{name} container {app.name}", app.image, output)
         log.debug("runtime in pod/%s: %d bytes in %.0f ms", name, done.sent, done.seconds * 1000)
-        self.state.update(runtime=mark)
+        self.workspace.state.update(runtime=mark)
 
     def post_start(self, output: Output | None = None, timeout: float = 600.0) -> bool:
         """Run ``events.postStart`` once per app container instance; True when they ran.
@@ -71,7 +68,7 @@ class Steps:
         They run after the container's first sync (so they see the sources) and before its
         first build, each in its own command's container.
         """
-        steps = self.devfile.post_start_steps()
+        steps = self.spec.devfile.post_start_steps()
         pod = self.pods.pod()
         instance = self.workspace.container_instance(pod)
         if not self.post_start_due(instance):
@@ -80,7 +77,7 @@ class Steps:
         for container, script in steps:
             say(f"[pyodo] postStart in {container}: {script}")
             self._run_step("postStart", pod.metadata.name, container, script, timeout, say)
-        self.state.update(post_start=instance)
+        self.workspace.state.update(post_start=instance)
         return True
 
     def _run_step(
@@ -89,7 +86,7 @@ class Steps:
         """One devfile step outside the app's build (an event's, ``postStart``/``preStop``, or
         a command's step in another container): its command line run by ``sh -c`` in its
         container, its lines streamed to ``say``; CommandError naming ``what`` on failure."""
-        context = f"{what} of component {self.name} in pod/{pod}"
+        context = f"{what} of component {self.spec.name} in pod/{pod}"
         run_streamed(
             self.connection.kube,
             pod,
@@ -102,7 +99,10 @@ class Steps:
 
     def post_start_due(self, instance: str) -> bool:
         """True when ``events.postStart`` has not run yet in this container instance."""
-        return bool(self.devfile.post_start_steps()) and self.state.get("post_start") != instance
+        return (
+            bool(self.spec.devfile.post_start_steps())
+            and self.workspace.state.get("post_start") != instance
+        )
 
     def build(
         self, output: Output | None = None, timeout: float = 900.0, pod: k8s.V1Pod | None = None
@@ -116,17 +116,17 @@ class Steps:
             self.connection.kube,
             pod,
             list(contract.ASSEMBLE_AND_RESTART_COMMAND),
-            container=self.devfile.app_container.name,
+            container=self.spec.devfile.app_container.name,
             timeout=timeout,
             say=output or quiet,
             shown_as=["assemble-and-restart"],
-            context=f"pod/{pod} (component {self.name})",
+            context=f"pod/{pod} (component {self.spec.name})",
         )
 
     def run_sidecar_steps(self, kind: str, pod: str, say: Output, timeout: float) -> None:
         """Run the ``kind`` command's steps that belong to other containers than the app's,
         each in its own container; a parallel composite's steps run together."""
-        runs = list(self.devfile.sidecar_runs(kind))
+        runs = list(self.spec.devfile.sidecar_runs(kind))
         while runs:
             batch = [runs.pop(0)]
             while batch[0][2] and runs and runs[0][2]:
@@ -147,7 +147,7 @@ class Steps:
     def pre_stop(self, timeout: float = 60.0) -> None:
         """Run ``events.preStop`` in the running pod, each step in its container; a pod that is
         not running has nothing to stop, and a failing step is logged, never blocks the delete."""
-        steps = self.devfile.pre_stop_steps()
+        steps = self.spec.devfile.pre_stop_steps()
         if not steps:
             return
         pod = self.pods.newest_running()

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from pyodo_tasks.core.kube import Target
+from pyodo_tasks.core.options import ComponentOptions
 from pyodo_tasks.dev.session import run_dev
 from pyodo_tasks.failures import cli_main
 
@@ -66,14 +67,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     target = Target.from_env(
         kubeconfig=args.kubeconfig, context=args.context, namespace=args.namespace
     )
-    run_dev(
-        args.path,
-        seconds=args.seconds,
-        cleanup=args.cleanup,
-        debug=args.debug,
-        target=target,
-        image_overrides=dict(args.image),
-    )
+    options = ComponentOptions(target, dict(args.image), debug=args.debug)
+    run_dev(args.path, options, seconds=args.seconds, cleanup=args.cleanup)
     return 0
 
 

@@ -19,14 +19,14 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Mapping
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
 from pyodo_tasks.core.component import Component
-from pyodo_tasks.core.devfile import ImageOverrides, find_devfile
-from pyodo_tasks.core.kube import Kube, Target
+from pyodo_tasks.core.devfile import find_devfile
+from pyodo_tasks.core.kube import Kube
+from pyodo_tasks.core.options import ComponentOptions
 from pyodo_tasks.dev.client import DevClient
 from pyodo_tasks.dev.controller import Controller
 from pyodo_tasks.dev.display import Display, make_display
@@ -47,45 +47,30 @@ TICK = 0.5
 
 
 class DevSession:
-    """One ``doit dev`` run for one component directory."""
+    """One ``doit dev`` run for one component directory, its components made from ``options``
+    (with ``debug``, ``--debug``: the pod runs the devfile's debug command and the debug
+    endpoint is forwarded, :mod:`pyodo_tasks.core.debugging`)."""
 
     def __init__(
         self,
         path: Path | str = ".",
-        target: Target | None = None,
+        options: ComponentOptions | None = None,
         *,
-        image_overrides: ImageOverrides | None = None,
-        labels: Mapping[str, str] | None = None,
-        environ: Mapping[str, str] | None = None,
         display: Display | None = None,
         cleanup: bool = False,
-        debug: bool = False,
         wait_timeout: float = 300.0,
         watch_timeout: int = 30,
     ) -> None:
         self.path = Path(path)
-        self.image_overrides: ImageOverrides = image_overrides or {}
-        self.labels = dict(labels or {})
-        self.environ = environ
+        self.options = options or ComponentOptions()
         self.cleanup = cleanup
-        #: ``--debug``: the pod runs the devfile's debug command (``PYODO_DEBUG=true``) and the
-        #: debug endpoint is forwarded (:mod:`pyodo_tasks.core.debugging`).
-        self.render_options = {"debug": True} if debug else None
         self.wait_timeout = wait_timeout
         self.watch_timeout = watch_timeout
         #: Where our own stdout/stderr go when they are files: never synced (``> dev.log``).
         self.own_output = own_output_files()
         # Fails here, before anything runs, on an invalid devfile or an unusable target: with no
         # last good spec there is nothing to keep running.
-        self.component = Component(
-            self.path,
-            target or Target.from_env(environ),
-            image_overrides=self.image_overrides,
-            labels=self.labels,
-            render_options=self.render_options,
-            environ=environ,
-            exclude=self.own_output,
-        )
+        self.component = self.options.component(self.path, exclude=self.own_output)
         self.kube = self.component.kube
         self.display = display or make_display()
         self.queue = EventQueue()
@@ -109,15 +94,7 @@ class DevSession:
         self._watch_kube: Kube | None = None
 
     def _make_component(self) -> Component:
-        return Component(
-            self.component.root,
-            kube=self.kube,
-            image_overrides=self.image_overrides,
-            labels=self.labels,
-            render_options=self.render_options,
-            environ=self.environ,
-            exclude=self.own_output,
-        )
+        return self.options.component(self.component.root, kube=self.kube, exclude=self.own_output)
 
     # -- running -------------------------------------------------------------------------------
     def run(self, seconds: float = 0) -> None:
@@ -266,9 +243,15 @@ class DevSession:
                 self._watch_kube.close()
 
 
-def run_dev(path: Path | str = ".", *, seconds: float = 0, **options: Any) -> None:
-    """Run ``doit dev`` for the component at ``path``; see :class:`DevSession` for options."""
-    DevSession(path, **options).run(seconds)
+def run_dev(
+    path: Path | str = ".",
+    options: ComponentOptions | None = None,
+    *,
+    seconds: float = 0,
+    **session: Any,
+) -> None:
+    """Run ``doit dev`` for the component at ``path``; see :class:`DevSession` for the rest."""
+    DevSession(path, options, **session).run(seconds)
 
 
 def _report_thread_bugs() -> Any:

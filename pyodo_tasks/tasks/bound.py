@@ -16,6 +16,7 @@ from typing import Any
 from pyodo_tasks.core.component import Component
 from pyodo_tasks.core.devfile import REGISTRY_ENV, ImageOverrides
 from pyodo_tasks.core.kube.target import Target
+from pyodo_tasks.core.options import ComponentOptions
 
 __all__ = ["BoundComponent", "Task", "say", "task"]
 
@@ -73,16 +74,16 @@ class BoundComponent:
             chosen[REGISTRY_ENV] = self.devfile_registry
         return {**os.environ, **chosen} if chosen else os.environ
 
+    @property
+    def options(self) -> ComponentOptions:
+        """What its :class:`Component` is made from; ``doit dev`` makes its own from the same."""
+        return ComponentOptions(
+            self.target, self.image_overrides, self.labels, self.environ, self.debug
+        )
+
     @cached_property
     def component(self) -> Component:
-        return Component(
-            self.path,
-            self.target,
-            image_overrides=self.image_overrides,
-            labels=self.labels,
-            render_options={"debug": True} if self.debug else None,
-            environ=self.environ,
-        )
+        return self.options.component(self.path)
 
     def devfile_path(self) -> str:
         from pyodo_tasks.core.devfile import find_devfile

@@ -8,6 +8,7 @@ Failures are reported by the guard every pyodo task goes through
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING, Any
 
 from pyodo_tasks import dev
@@ -24,16 +25,8 @@ def dev_task(tasks: ComponentTasks) -> dict[str, Any]:
     (``--debug``, or ``doit dev debug=true`` like ``doit push``'s)."""
 
     def run(seconds: float, cleanup: bool, debug: bool) -> None:
-        dev.run_dev(
-            tasks.path,
-            seconds=seconds,
-            cleanup=cleanup,
-            debug=debug or tasks.debug,
-            target=tasks.target,
-            image_overrides=tasks.image_overrides,
-            labels=tasks.labels,
-            environ=tasks.environ,
-        )
+        options = dataclasses.replace(tasks.options, debug=debug or tasks.debug)
+        dev.run_dev(tasks.path, options, seconds=seconds, cleanup=cleanup)
 
     return {
         "basename": "dev",

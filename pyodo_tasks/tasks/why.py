@@ -16,7 +16,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from pyodo_tasks.core.index import Entry
-from pyodo_tasks.core.why import PathReport, WhyReport, relative_path, why
+from pyodo_tasks.core.why import LocalState, PathReport, PodState, WhyReport, relative_path, why
 from pyodo_tasks.errors import ConfigError
 from pyodo_tasks.tasks.params import TASK_PARAMS, TASK_POS_ARGS
 
@@ -25,7 +25,8 @@ if TYPE_CHECKING:
 
 __all__ = ["format_json", "format_text", "why_task"]
 
-_VERDICT = {
+#: What each local state means for the next push (mypy checks the keys are states).
+_VERDICT: dict[LocalState, str] = {
     "ignored": "not synced: ignored",
     "ignored-since": "ignored now, synced before: the next push removes it from the pod",
     "unsynced": "not synced yet: the next push sends it",
@@ -34,7 +35,8 @@ _VERDICT = {
     "same": "synced, unchanged since",
     "stale": "changed here since the last sync: the next push sends it",
 }
-_POD = {
+#: What each pod state says of the pod's copy ("unknown" points at the report's note instead).
+_POD: dict[PodState, str] = {
     "same": "same content as here",
     "synced": "the synced version (not this one)",
     "differs": "differs from here and from the index: changed in the container",

@@ -10,6 +10,10 @@ next calls of ``apply`` raise the *client's* exception ``exc`` through the real 
 (:func:`pyodo_tasks.core.kube.translate`), so callers see exactly the ClusterError they would see
 on a real cluster (with ``status``/``retryable``).
 
+Pods are read the other way round: the fake answers the client calls Kube's pod methods make
+(``core``, see :class:`_PodsCore`), so what those methods do with the answers (node filtering,
+event order, log decoding, a 404 or 403 tolerated) is the real code too.
+
 What it cannot do is anything that claims the cluster did something: streams (exec over a
 websocket, port-forward) and watches raise; tests of those carry the ``cluster`` marker.
 ``exec`` is answered by ``exec_handler`` (default: exit 0, no output), which is enough for
@@ -23,6 +27,7 @@ import datetime as dt
 import itertools
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from types import SimpleNamespace
 from typing import Any
 
 from kubernetes import client as k8s
@@ -133,6 +138,57 @@ def _ok(pod: str, args: tuple[str, ...], container: str | None, data: bytes | No
     return ExecResult(args, 0, b"", b"")
 
 
+class _PodsCore:
+    """The ``CoreV1Api`` calls :class:`~pyodo_tasks.core.kube.pods.PodsApi` makes, answered
+    from the fake's dicts; each is recorded under the Kube method's name (``kube.fail("pods",
+    exc)`` makes ``list_namespaced_pod`` raise ``exc``)."""
+
+    def __init__(self, kube: FakeKube) -> None:
+        self.kube = kube
+
+    def list_node(self) -> k8s.V1NodeList:
+        if self.kube.node_image_list is None:
+            raise ApiException(status=403, reason="Forbidden")
+        return k8s.V1NodeList(
+            items=[
+                k8s.V1Node(
+                    status=k8s.V1NodeStatus(images=[k8s.V1ContainerImage(names=sorted(names))])
+                )
+                for names in self.kube.node_image_list
+            ]
+        )
+
+    def list_namespaced_pod(self, namespace: str, label_selector: str) -> k8s.V1PodList:
+        self.kube.answer("pods", label_selector)
+        pods = self.kube.pod_objects.items()
+        return k8s.V1PodList(
+            items=[
+                pod
+                for (ns, _), pod in pods
+                if ns == namespace and matches(label_selector, pod.metadata.labels)
+            ]
+        )
+
+    def read_namespaced_pod_log(
+        self, name: str, namespace: str, *, container: str | None, tail_lines: int | None, **_: Any
+    ) -> SimpleNamespace:
+        """The raw response Kube asks for (``_preload_content=False``): bytes in ``data``."""
+        self.kube.answer("logs", name, container)
+        lines = self.kube.log_text.get(name, "").splitlines()
+        return SimpleNamespace(
+            data="\n".join(lines[-tail_lines:] if tail_lines else lines).encode()
+        )
+
+    def list_namespaced_event(self, namespace: str) -> k8s.CoreV1EventList:
+        self.kube.answer("events")
+        return k8s.CoreV1EventList(items=list(self.kube.event_list))
+
+    def delete_namespaced_pod(self, name: str, namespace: str) -> None:
+        self.kube.answer("delete_pod", name)
+        if self.kube.pod_objects.pop((namespace, name), None) is None:
+            raise ApiException(status=404, reason="Not Found")
+
+
 class FakeKube(Kube):
     """An in-memory cluster behind Kube's interface (see the module docstring)."""
 
@@ -167,6 +223,7 @@ class FakeKube(Kube):
         #: Namespace create/list answer 403, like a namespace-restricted user.
         self.forbid_namespaces = False
         self.closed = False
+        self.core = _PodsCore(self)  # type: ignore[assignment]
 
     # -- test controls ---------------------------------------------------------------------
     def fail(self, method: str, exc: BaseException) -> None:
@@ -179,10 +236,17 @@ class FakeKube(Kube):
         else:
             self.failures.pop(method, None)
 
-    def _enter(self, method: str, doing: str, *args: Any) -> None:
+    def answer(self, method: str, *args: Any) -> None:
+        """Record a call of ``method``; raise the client's exception injected for it."""
         self.calls.append((method, args))
         if method in self.failures:
-            exc = self.failures[method]
+            raise self.failures[method]
+
+    def _enter(self, method: str, doing: str, *args: Any) -> None:
+        """A call the fake answers itself: an injected failure translated as Kube would."""
+        try:
+            self.answer(method, *args)
+        except BaseException as exc:
             raise translate(exc, doing) from exc
 
     def add_pod(self, pod: k8s.V1Pod) -> k8s.V1Pod:
@@ -287,41 +351,7 @@ class FakeKube(Kube):
             and matches(selector, obj["metadata"].get("labels"))
         ]
 
-    # -- pods ------------------------------------------------------------------------------
-    def node_images(self) -> list[set[str]] | None:
-        return self.node_image_list
-
-    def pods(self, selector: str, namespace: str | None = None) -> list[k8s.V1Pod]:
-        namespace = namespace or self.namespace
-        self._enter("pods", f"list pods with {selector} in {namespace}", selector)
-        return [
-            pod
-            for (ns, _), pod in self.pod_objects.items()
-            if ns == namespace and matches(selector, pod.metadata.labels)
-        ]
-
-    def logs(
-        self,
-        pod: str,
-        container: str | None = None,
-        tail_lines: int | None = 200,
-        namespace: str | None = None,
-        previous: bool = False,
-    ) -> str:
-        self._enter("logs", f"read logs of pod/{pod}", pod, container)
-        lines = self.log_text.get(pod, "").splitlines()
-        return "\n".join(lines[-tail_lines:] if tail_lines else lines)
-
-    def events(self, names: Iterable[str], namespace: str | None = None) -> list[k8s.CoreV1Event]:
-        self._enter("events", f"list events in {namespace or self.namespace}")
-        wanted = tuple(names)
-        return [e for e in self.event_list if e.involved_object.name.startswith(wanted)]
-
-    def delete_pod(self, name: str, namespace: str | None = None) -> bool:
-        namespace = namespace or self.namespace
-        self._enter("delete_pod", f"delete pod/{name} in {namespace}", name)
-        return self.pod_objects.pop((namespace, name), None) is not None
-
+    # -- exec ------------------------------------------------------------------------------
     def exec(self, pod: str, args: Sequence[str], **options: Any) -> ExecResult:
         """Answer from ``exec_handler``; stdin is read to the end, output fed to callbacks."""
         argv = tuple(args)

@@ -76,7 +76,7 @@ def test_dev_task_hands_the_session_doits_variables_like_push(monkeypatch) -> No
     from pyodo_tasks import dev
 
     seen: dict = {}
-    monkeypatch.setattr(dev, "run_dev", lambda path, **options: seen.update(options))
+    monkeypatch.setattr(dev, "run_dev", lambda path, options, **_: seen.update(vars(options)))
     tasks = ComponentTasks(
         EXAMPLE, settings={"PYODO_LAYOUT": "inject"}, devfile_registry="http://127.0.0.1:1"
     )

@@ -152,38 +152,60 @@ def child_of(uri: str) -> str:
     return f"schemaVersion: 2.2.0\nmetadata: {{name: child}}\nparent: {{uri: '{uri}'}}\n"
 
 
-def test_a_parent_uri_no_url_can_hold_is_one_line_naming_the_field(tmp_path: Path) -> None:
-    message = refusal(tmp_path, child_of("https://{{ host }}/devfiles/nodejs"))
+def parent_refusal(tmp_path: Path, uri: str) -> str:
+    """The one line a child of ``uri`` is refused with, checked to name the field and to come
+    within the fetch's bounds."""
+    started = time.monotonic()
+    message = refusal(tmp_path, child_of(uri))
     assert "devfile.yaml: parent.uri:" in message
+    assert time.monotonic() - started < 15
+    return message
+
+
+def test_a_parent_uri_no_url_can_hold_is_one_line_naming_the_field(tmp_path: Path) -> None:
+    message = parent_refusal(tmp_path, "https://{{ host }}/devfiles/nodejs")
     assert "not a valid URL" in message and "template" in message
 
 
 @pytest.mark.parametrize(
-    ("how", "body", "scheme", "said"),
+    ("how", "body", "said"),
     [
-        ("close", b"", "http", "closed the connection without answering"),
-        ("garbage", b"\x00\xffnot http at all\r\n\r\n", "http", "not HTTP"),
-        ("short", b"schemaVersion: 2.2.0\n", "http", "ended early"),
-        ("loop", b"", "http", "302"),
-        ("onward", b"", "http", "302"),
-        ("ftp", b"", "http", "redirects to ftp://"),
-        ("file", b"", "http", "'file:///etc/passwd' is not allowed"),
-        ("ok", b"\xff\xfe\x00bad", "http", "not UTF-8"),
-        ("big", b"", "http", "more than 1 MiB"),
-        ("longline", b"", "http", "not HTTP"),
-        ("ok", b"schemaVersion: 2.2.0\n", "https", "TLS failed"),
-        ("ok", b"components: [unclosed\n", "http", "is not valid YAML"),
-        ("ok", b"- a list\n", "http", "is not a devfile"),
+        ("close", b"", "closed the connection without answering"),
+        ("garbage", b"\x00\xffnot http at all\r\n\r\n", "not HTTP"),
+        ("short", b"schemaVersion: 2.2.0\n", "ended early"),
+        ("loop", b"", "302"),
+        ("onward", b"", "302"),
+        ("ftp", b"", "redirects to ftp://"),
+        ("file", b"", "'file:///etc/passwd' is not allowed"),
+        ("big", b"", "more than 1 MiB"),
+        ("longline", b"", "not HTTP"),
     ],
 )
-def test_every_way_a_parent_fetch_fails_is_one_line_naming_the_field(
-    tmp_path: Path, server: MisbehavingServer, how: str, body: bytes, scheme: str, said: str
+def test_every_way_a_parent_server_misbehaves_is_one_line_naming_the_field(
+    tmp_path: Path, server: MisbehavingServer, how: str, body: bytes, said: str
 ) -> None:
-    started = time.monotonic()
-    message = refusal(tmp_path, child_of(server.url(how, body, scheme)))
-    assert "devfile.yaml: parent.uri:" in message
-    assert said in message
-    assert time.monotonic() - started < 15
+    assert said in parent_refusal(tmp_path, server.url(how, body))
+
+
+@pytest.mark.parametrize(
+    ("body", "said"),
+    [
+        (b"\xff\xfe\x00bad", "not UTF-8"),
+        (b"components: [unclosed\n", "is not valid YAML"),
+        (b"- a list\n", "is not a devfile"),
+    ],
+)
+def test_a_parent_answer_that_is_no_devfile_is_one_line_naming_the_field(
+    tmp_path: Path, server: MisbehavingServer, body: bytes, said: str
+) -> None:
+    assert said in parent_refusal(tmp_path, server.url("ok", body))
+
+
+def test_a_parent_uri_whose_tls_fails_is_one_line_naming_the_field(
+    tmp_path: Path, server: MisbehavingServer
+) -> None:
+    uri = server.url("ok", b"schemaVersion: 2.2.0\n", "https")  # the server speaks plain HTTP
+    assert "TLS failed" in parent_refusal(tmp_path, uri)
 
 
 def test_a_trickling_answer_is_bounded_by_the_fetch_timeout(server: MisbehavingServer) -> None:

@@ -49,8 +49,7 @@ class CommandReader(FieldReader):
     def commands(self, raw: Any, containers: Sequence[Container]) -> tuple[Command, ...]:
         commands: list[Command] = []
         ids: set[str] = set()
-        for i, item in enumerate(self.seq(raw, "commands")):
-            at = f"commands[{i}]"
+        for item, at in self.each(raw, "commands"):
             item = self.mapping(
                 item, at, ("id", "attributes", "exec", "composite", "apply", "custom")
             )
@@ -117,8 +116,8 @@ class CommandReader(FieldReader):
         raw = self.mapping(raw, at, ("commands", "parallel", "group", "label"))
         kind, default = self.group(raw.get("group"), f"{at}.group")
         children = tuple(
-            self.required(c, f"{at}.commands[{j}]").lower()
-            for j, c in enumerate(self.seq(raw.get("commands"), f"{at}.commands"))
+            self.required(c, where).lower()
+            for c, where in self.each(raw.get("commands"), f"{at}.commands")
         )
         return CompositeCommand(
             id=cid,

@@ -72,8 +72,7 @@ class ComponentReader(FieldReader):
         volumes: list[Volume] = []
         manifests: list[tuple] = []
         names: set[str] = set()
-        for i, item in enumerate(self.seq(raw, "components")):
-            at = f"components[{i}]"
+        for item, at in self.each(raw, "components"):
             item = self.mapping(item, at, ("name", "attributes", *COMPONENT_KINDS))
             cname = self.required(item.get("name"), f"{at}.name")
             self.check_name(cname, f"{at}.name", DNS1123_LABEL, 63)
@@ -174,9 +173,6 @@ class ComponentReader(FieldReader):
             )
         return value
 
-    def strings(self, raw: Any, at: str) -> tuple[str, ...]:
-        return tuple(self.string(a, f"{at}[{i}]") or "" for i, a in enumerate(self.seq(raw, at)))
-
     def container_env(self, raw: Any, attributes: Any, at: str) -> tuple:
         """The container's env; names listed in ``pyodo.dev/secret-env`` become secret."""
         secret = attributes.get("pyodo.dev/secret-env") if isinstance(attributes, dict) else None
@@ -195,7 +191,7 @@ class ComponentReader(FieldReader):
         """A component's endpoints. Several may share a ``targetPort`` (an app page and a dev
         UI on one port, different paths): the devfile API allows it within one container, and
         render gives the port one entry (see :meth:`check_endpoints` for across containers)."""
-        return tuple(self.endpoint(item, f"{at}[{i}]") for i, item in enumerate(self.seq(raw, at)))
+        return tuple(self.endpoint(item, where) for item, where in self.each(raw, at))
 
     def check_endpoints(self, containers: Sequence[Container]) -> None:
         """Endpoint names are unique in the devfile; a port belongs to one container (the
@@ -242,8 +238,7 @@ class ComponentReader(FieldReader):
 
     def volume_mounts(self, raw: Any, at: str) -> tuple[VolumeMount, ...]:
         mounts = []
-        for i, item in enumerate(self.seq(raw, at)):
-            mat = f"{at}[{i}]"
+        for item, mat in self.each(raw, at):
             item = self.mapping(item, mat, ("name", "path"))
             vname = self.required(item.get("name"), f"{mat}.name")
             vpath = self.string(item.get("path"), f"{mat}.path") or f"/{vname}"

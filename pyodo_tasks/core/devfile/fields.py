@@ -8,7 +8,7 @@ reads like the devfile schema, one method per part.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +80,15 @@ class FieldReader:
             raise self.fail(where, f"expected a list, got {type(value).__name__}")
         return value
 
+    def each(self, value: Any, where: str) -> Iterator[tuple[Any, str]]:
+        """A list's items, each with where it stands (``where[i]``): what its messages name."""
+        for i, item in enumerate(self.seq(value, where)):
+            yield item, f"{where}[{i}]"
+
+    def strings(self, value: Any, where: str) -> tuple[str, ...]:
+        """A list of strings (``command``, ``args``); an empty item reads as ``""``."""
+        return tuple(self.string(item, at) or "" for item, at in self.each(value, where))
+
     def string(self, value: Any, where: str) -> str | None:
         if value is None:
             return None
@@ -134,8 +143,7 @@ class FieldReader:
     def env(self, value: Any, where: str, secret_names: Sequence[str] = ()) -> tuple[EnvVar, ...]:
         result = []
         seen: set[str] = set()
-        for i, item in enumerate(self.seq(value, where)):
-            at = f"{where}[{i}]"
+        for item, at in self.each(value, where):
             item = self.mapping(item, at, ("name", "value"))
             name = self.required(item.get("name"), f"{at}.name")
             if not _ENV_NAME.match(name):

@@ -119,8 +119,8 @@ class Parser(ManifestReader, CommandReader):
         found = {}
         for event in EVENTS:
             ids = tuple(
-                self.required(c, f"events.{event}[{i}]").lower()
-                for i, c in enumerate(self.seq(events.get(event), f"events.{event}"))
+                self.required(c, where).lower()
+                for c, where in self.each(events.get(event), f"events.{event}")
             )
             for i, cid in enumerate(ids):
                 if cid not in known:

@@ -70,11 +70,6 @@ class PodsApi(KubeBase):
     def delete_pod(self, name: str, namespace: str | None = None) -> bool:
         """Delete one pod (its Deployment starts another); False when it was already gone."""
         namespace = namespace or self.namespace
-        result = self._call(
-            f"delete pod/{name} in {namespace}",
-            self.core.delete_namespaced_pod,
-            name,
-            namespace,
-            tolerate=404,
-        )
+        doing = f"delete pod/{name} in {namespace}"
+        result = self._call(doing, self.core.delete_namespaced_pod, name, namespace, tolerate=404)
         return result is not ABSENT

@@ -71,12 +71,18 @@ SUITE = "bookworm"
 KUBERNETES_MODULE = "k8s.io/kubernetes@v1.36.3"
 PAUSE_CFLAGS = ("-Os", "-Wall", "-Werror", "-static", "-s", "-DVERSION=v3.10-pyodo")
 
+#: The docs and translations under ``/usr/share`` a builder does without, each with what dpkg
+#: still installs of it: the one list both the pruning and dpkg's config read, so that what is
+#: pruned once is what later ``apt-get install``s keep out.
+DOC_DIRS: dict[str, str | None] = {
+    "doc": "*/copyright",
+    "man": None,
+    "info": None,
+    "locale": "locale.alias",
+}
 #: Removed from builder root filesystems: documentation, locales, apt's caches.
 ROOTFS_PRUNE = (
-    "usr/share/doc",
-    "usr/share/man",
-    "usr/share/info",
-    "usr/share/locale",
+    *(f"usr/share/{name}" for name in DOC_DIRS),
     "usr/share/lintian",
     "var/lib/apt/lists",
     "var/cache/apt",
@@ -86,15 +92,14 @@ ROOTFS_PRUNE = (
     "etc/hostname",
 )
 #: Keeps later ``apt-get install`` in a builder from bringing docs back.
-DPKG_SLIM_CFG = """\
-# pyodo builder images are kept small: no docs, man pages or translations.
-path-exclude /usr/share/doc/*
-path-include /usr/share/doc/*/copyright
-path-exclude /usr/share/man/*
-path-exclude /usr/share/info/*
-path-exclude /usr/share/locale/*
-path-include /usr/share/locale/locale.alias
-"""
+DPKG_SLIM_CFG = (
+    "# pyodo builder images are kept small: no docs, man pages or translations.\n"
+    + "".join(
+        f"path-exclude /usr/share/{name}/*\n"
+        + (f"path-include /usr/share/{name}/{kept}\n" if kept else "")
+        for name, kept in DOC_DIRS.items()
+    )
+)
 
 _TIMEOUT_DEBOOTSTRAP = 1800.0
 _LOCK_TIMEOUT = 3600.0
