@@ -18,6 +18,7 @@ from pyodo_tasks.errors import DevfileError
 __all__ = [
     "DNS1035_LABEL",
     "DNS1123_LABEL",
+    "EVENTS",
     "EXPOSURES",
     "GROUP_KINDS",
     "MAX_NAME",
@@ -39,6 +40,8 @@ MAX_NAME = 47
 EXPOSURES = ("public", "internal", "none")
 PROTOCOLS = ("http", "https", "ws", "wss", "tcp", "udp", "sctp")
 GROUP_KINDS = ("build", "run", "test", "debug", "deploy")
+#: The devfile's ``events`` (lifecycle hooks), in the order they happen.
+EVENTS = ("preStart", "postStart", "preStop", "postStop")
 
 
 class FieldReader:

@@ -20,6 +20,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from pyodo_tasks.core.devfile.fields import EVENTS
+
 __all__ = ["OVERRIDABLE", "apply_overrides", "merge_parent"]
 
 #: Top-level lists of named elements and the key they merge by.
@@ -33,7 +35,6 @@ KEYED_LISTS = {
 NESTED_KEYED = ("endpoints", "env", "volumeMounts")
 #: What a ``parent:`` block may override besides its reference fields.
 OVERRIDABLE = ("components", "commands", "projects", "starterProjects", "variables", "attributes")
-EVENTS = ("preStart", "postStart", "preStop", "postStop")
 
 
 class MergeConflict(ValueError):

@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pyodo_tasks.core.devfile.commands import CommandReader
-from pyodo_tasks.core.devfile.fields import DNS1035_LABEL, MAX_NAME, SCHEMA_VERSION
+from pyodo_tasks.core.devfile.fields import DNS1035_LABEL, EVENTS, MAX_NAME, SCHEMA_VERSION
 from pyodo_tasks.core.devfile.manifests import ManifestReader
 from pyodo_tasks.core.devfile.model import NO_RUN_COMMAND, Command, Devfile, ExecCommand
 
@@ -37,7 +37,6 @@ TOP_LEVEL = (
     "commands",
     "events",
 )
-EVENTS = ("preStart", "postStart", "preStop", "postStop")
 
 
 class Parser(ManifestReader, CommandReader):
