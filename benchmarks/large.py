@@ -345,12 +345,14 @@ def run(bench: Bench, quick: bool = False) -> None:
         small_tree(tiny, 10)
         _component(tiny)
         for label, root in (("10 files", tiny), (mid, trees[mid])):
-            watch_figures(bench, label, root)
+            for mode in ("paths", "full"):
+                watch_figures(bench, label, root, mode)
         _cluster_figures(bench, work, trees, tiny, small, mid)
         # The 1M tree last: minutes to make, and no cluster part (a first sync of 1M files
         # would take the run's whole budget on this machine).
         root = _tree(bench, work, big, counts[big])
-        watch_figures(bench, big, root)
+        for mode in ("paths", "full"):
+            watch_figures(bench, big, root, mode)
 
 
 def _tree(bench: Bench, work: Path, label: str, count: int) -> Path:

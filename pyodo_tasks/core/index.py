@@ -61,11 +61,14 @@ import weakref
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from pathspec import GitIgnoreSpec
 
 from pyodo_tasks.errors import SyncError
+
+if TYPE_CHECKING:
+    from pyodo_tasks.core.rescan import Journal
 
 __all__ = [
     "FORMAT_VERSION",
@@ -548,6 +551,9 @@ class FileIndex:
         #: then (inode, size, mtime): :meth:`load` hands it back while the file is unchanged,
         #: so a process that syncs again and again (doit dev) parses the file once.
         self._last: tuple[tuple[int, int, int], Snapshot] | None = None
+        #: Set by what notes every change under the root (doit dev's client): syncs in this
+        #: process then rescan only those paths (:class:`.rescan.Journal`).
+        self.journal: Journal | None = None
 
     def _rules_for(self, text: str) -> _Rules:
         rules = self._rules.get(text)
@@ -625,10 +631,10 @@ class FileIndex:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
-        # Kept for the next load(); without the link to the scan it came from, which would
-        # otherwise keep every earlier snapshot alive.
-        snapshot._base, snapshot._suspects, snapshot.walked = None, [], False
+        _unlink_base(snapshot)
         self._last = (written, snapshot)
+        if self.journal is not None:
+            self.journal.committed(snapshot)
 
     # -- diffing ----------------------------------------------------------------------------
 
@@ -756,6 +762,19 @@ class FileIndex:
             deleted.remove(source)
             created.remove(target)
         return pairs
+
+
+def _unlink_base(snapshot: Snapshot) -> None:
+    """A committed snapshot, kept for the next load(), loses its link to the scan it came from
+    (which would keep every earlier snapshot alive); its suspects shrink to the entries that may
+    be racy or are stale: all a rescan from it needs (:mod:`pyodo_tasks.core.rescan`)."""
+    racy_from, entries = snapshot.scanned_at_ns - RACY_WINDOW_NS, snapshot._entries
+    snapshot._base = None
+    snapshot._suspects = [
+        p
+        for p in snapshot._suspects
+        if p in entries and (entries[p][2] >= racy_from or entries[p][1] < 0)
+    ]
 
 
 class _Walk:

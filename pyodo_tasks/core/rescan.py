@@ -32,6 +32,8 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
+import threading
+import weakref
 from collections.abc import Iterable
 
 from pyodo_tasks.core.index import (
@@ -44,7 +46,7 @@ from pyodo_tasks.core.index import (
     _Walk,
 )
 
-__all__ = ["MAX_PATHS", "LiveTree", "rescan"]
+__all__ = ["MAX_PATHS", "Journal", "LiveTree", "rescan"]
 
 #: More named paths than this (a checkout, a build writing everywhere, a watcher overflow) and
 #: listing their directories one by one costs more than the full scan's single walk.
@@ -117,6 +119,74 @@ def _row_hash(item: tuple[str, Entry]) -> int:
     text = f"{path}\0{e[0]}\0{e[1]}\0{e[2]}\0{e[3]}\0{e[5]}"
     digest = hashlib.blake2b(text.encode("utf-8", "surrogateescape"), digest_size=16).digest()
     return int.from_bytes(digest, "little")
+
+
+class Journal:
+    """The paths a watcher named since the index's last commit, so that a sync in the same
+    process rescans only them (doit dev's controller, beside its client's watcher).
+
+    Set as :attr:`FileIndex.journal` only by something that notes EVERY change under the root
+    (doit dev's client: each batch's paths, None when it lost track); a journal nobody feeds
+    would hide edits. The paths are kept from the scan a commit wrote: a sync that failed
+    before committing rescans them again, and paths noted while a sync ran stay for the next.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        #: Noted since the committed snapshot's scan began; None: not known (a full scan).
+        self._since_commit: set[str] | None = None
+        #: Noted since the last scan through :meth:`scan` began, and that scan's snapshot.
+        self._since_scan: set[str] | None = None
+        self._scanned: weakref.ReferenceType[Snapshot] | None = None
+        self._committed: weakref.ReferenceType[Snapshot] | None = None
+        #: :func:`children_of` the snapshot it names (the last rescan's, or the last built).
+        self._children: tuple[weakref.ReferenceType[Snapshot], Children] | None = None
+
+    def note(self, paths: Iterable[str] | None) -> None:
+        """Relative POSIX paths a watcher named; None when it cannot say what changed."""
+        with self._lock:
+            if paths is None:
+                self._since_commit = self._since_scan = None
+                return
+            paths = list(paths)
+            for known in (self._since_commit, self._since_scan):
+                if known is not None:
+                    known.update(paths)
+
+    def scan(self, index: FileIndex, previous: Snapshot | None) -> Snapshot:
+        """``index.scan(previous=previous)``, from the noted paths when ``previous`` is the
+        snapshot last committed."""
+        with self._lock:
+            known = self._since_commit
+            committed = self._committed() if self._committed is not None else None
+            named = set(known) if known is not None and previous is committed else None
+            self._since_scan = set()
+        snapshot = None
+        if named is not None and previous is not None:
+            children = self._children_of(previous)
+            snapshot = _Rescan(index, previous, children).run(named)
+            if snapshot is not None:  # the map now describes the new snapshot
+                self._children = (weakref.ref(snapshot), children)
+        if snapshot is None:
+            snapshot = index.scan(previous=previous)
+        with self._lock:
+            self._scanned = weakref.ref(snapshot)
+        return snapshot
+
+    def committed(self, snapshot: Snapshot) -> None:
+        """:meth:`FileIndex.commit` wrote ``snapshot``: what was noted since its scan began is
+        what changed since (unknown for a snapshot that did not come from :meth:`scan`)."""
+        with self._lock:
+            scanned = self._scanned() if self._scanned is not None else None
+            self._since_commit = self._since_scan if scanned is snapshot else None
+            self._committed = weakref.ref(snapshot)
+
+    def _children_of(self, snapshot: Snapshot) -> Children:
+        if self._children is not None and self._children[0]() is snapshot:
+            return self._children[1]
+        children = children_of(snapshot)
+        self._children = (weakref.ref(snapshot), children)
+        return children
 
 
 def children_of(snapshot: Snapshot) -> Children:

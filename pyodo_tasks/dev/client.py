@@ -20,7 +20,7 @@ import watchfiles
 
 from pyodo_tasks.core.index import FileIndex
 from pyodo_tasks.core.kube import Kube
-from pyodo_tasks.core.rescan import LiveTree
+from pyodo_tasks.core.rescan import Journal, LiveTree
 from pyodo_tasks.dev.display import Display
 from pyodo_tasks.dev.files import relevant_paths, tree_paths
 from pyodo_tasks.dev.state import Spec, Status, configmap, spec_name
@@ -57,6 +57,8 @@ class DevClient:
         self._lock = threading.Lock()
         #: The tree as last scanned: rescanned from the watcher's paths after each batch.
         self._tree = LiveTree(index)
+        #: What the watcher names goes to the syncs too (the controller's, in this process).
+        self._journal = index.journal = Journal()
         self._published: Spec | None = None
         #: The generation before our first write (an earlier session's), so ours only grow.
         self._base_generation = 0
@@ -90,7 +92,9 @@ class DevClient:
         changed = [path for _, path in changes]
         with self._lock:
             before: Mapping[str, Any] = self._tree.snapshot or {}
-            after = self._tree.update(tree_paths(changed, self.root))
+            named = tree_paths(changed, self.root)
+            self._journal.note(named)  # first: a sync that starts now must see them
+            after = self._tree.update(named)
             paths = relevant_paths(changed, self.root, before, after)
             if not paths and str(self.devfile_path) not in changed:
                 log.debug("ignored changes: %s", sorted(changed))
@@ -101,6 +105,7 @@ class DevClient:
     def rescan(self) -> None:
         """Publish if the tree moved since the last scan (used once the watch is installed)."""
         with self._lock:
+            self._journal.note(None)  # what moved before the watch was installed
             self._tree.scan()
             self._publish_if_changed()
 

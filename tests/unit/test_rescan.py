@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from pyodo_tasks.core.index import FileIndex, Snapshot
-from pyodo_tasks.core.rescan import MAX_PATHS, LiveTree, rescan
+from pyodo_tasks.core.rescan import MAX_PATHS, Journal, LiveTree, rescan
 
 OLD = 1_600_000_000 * 10**9
 
@@ -38,12 +38,15 @@ def tree(tmp_path: Path) -> Path:
     return root
 
 
-def _live(root: Path) -> tuple[CountingIndex, LiveTree]:
-    index = CountingIndex(root, state_dir=root.parent / "state")
-    live = LiveTree(index)
-    live.scan()
+def _counted(index: CountingIndex) -> CountingIndex:
     index.full_scans = 0
-    return index, live
+    return index
+
+
+def _live(root: Path) -> tuple[CountingIndex, LiveTree]:
+    live = LiveTree(CountingIndex(root, state_dir=root.parent / "state"))
+    live.scan()
+    return _counted(live.index), live  # type: ignore[arg-type]
 
 
 def test_a_rescan_looks_only_at_the_named_paths(tree: Path) -> None:
@@ -93,13 +96,79 @@ def test_falls_back_to_the_full_scan(tree: Path, named: list[str] | None) -> Non
     assert "docs/new.md" in after
 
 
-def test_falls_back_when_the_previous_snapshot_was_loaded_or_committed(tree: Path) -> None:
+def test_falls_back_when_the_previous_snapshot_was_read_from_the_index_file(tree: Path) -> None:
     index = CountingIndex(tree, state_dir=tree.parent / "state")
     index.commit(index.scan())
-    for previous in (index.load(), Snapshot.from_json(index.load().to_json())):  # type: ignore[union-attr]
+    loaded = FileIndex(tree, state_dir=tree.parent / "state").load()
+    index.full_scans = 0
+    rescan(index, loaded, ["top.txt"])
+    assert index.full_scans == 1
+
+
+def test_a_committed_snapshot_is_rescanned_like_a_full_scan(tree: Path) -> None:
+    index = CountingIndex(tree, state_dir=tree.parent / "state")
+    index.commit(index.scan())
+    committed = index.load()
+    (tree / "src/app.py").write_text("edited within the racy window")
+    index.full_scans = 0
+    after = rescan(index, committed, ["src/app.py"])
+    assert index.full_scans == 0
+    assert dict(after.items()) == dict(index.scan(previous=committed).items())
+
+
+def _journaled(tree: Path) -> tuple[CountingIndex, Journal]:
+    """An index whose syncs go through a journal, its first snapshot committed."""
+    index = CountingIndex(tree, state_dir=tree.parent / "state")
+    journal = index.journal = Journal()
+    index.commit(journal.scan(index, index.load()))
+    return _counted(index), journal
+
+
+def test_a_sync_after_a_commit_rescans_only_the_noted_paths(tree: Path) -> None:
+    index, journal = _journaled(tree)
+    (tree / "top.txt").write_text("noted")
+    (tree / "docs/new.md").write_text("not noted")
+    journal.note(["top.txt"])
+    old = index.load()
+    new = journal.scan(index, old)
+    assert index.full_scans == 0
+    assert "docs/new.md" not in new
+    assert index.diff(old, new).modified == ("top.txt",)
+
+
+def test_paths_noted_before_a_sync_that_did_not_commit_are_rescanned_again(tree: Path) -> None:
+    index, journal = _journaled(tree)
+    (tree / "top.txt").write_text("noted")
+    journal.note(["top.txt"])
+    journal.scan(index, index.load())  # the copy failed: nothing committed
+    again = journal.scan(index, index.load())
+    assert index.full_scans == 0
+    assert again["top.txt"].size == len("noted")
+
+
+def test_paths_noted_while_a_sync_runs_are_rescanned_by_the_next(tree: Path) -> None:
+    index, journal = _journaled(tree)
+    synced = journal.scan(index, index.load())
+    (tree / "top.txt").write_text("saved during the sync")
+    journal.note(["top.txt"])
+    index.commit(synced)
+    after = journal.scan(index, index.load())
+    assert index.full_scans == 0
+    assert after["top.txt"].size == len("saved during the sync")
+
+
+@pytest.mark.parametrize("why", ["watcher-lost-track", "commit-of-another-scan"])
+def test_the_next_sync_is_a_full_scan_when_the_journal_cannot_say(tree: Path, why: str) -> None:
+    index, journal = _journaled(tree)
+    (tree / "docs/new.md").write_text("not noted")
+    if why == "watcher-lost-track":
+        journal.note(None)
+    else:
+        index.commit(index.scan(previous=index.load()))
         index.full_scans = 0
-        rescan(index, previous, ["top.txt"])
-        assert index.full_scans == 1
+    after = journal.scan(index, index.load())
+    assert index.full_scans == 1
+    assert "docs/new.md" in after
 
 
 def test_falls_back_when_the_rules_differ(tree: Path) -> None:
