@@ -225,11 +225,15 @@ def dev_figures(bench: Bench, label: str, root: Path, ns: str, kube, log: Path) 
         bench.raw[f"dev_{label}_log_tail"] = dev.tail(15)
 
 
-def watch_figures(bench: Bench, label: str, root: Path) -> None:
+def watch_figures(bench: Bench, label: str, root: Path, mode: str = "paths") -> None:
     """``doit dev``'s file side alone, no cluster, in a process of its own: the watcher and
-    the rescan after each batch (what the client does before any sync)."""
+    the rescan after each batch (what the client does before any sync). ``mode``: ``paths``
+    rescans what the watcher names (the client's :class:`LiveTree`), ``full`` the whole tree
+    (the client before it, for the before/after figures)."""
+    if mode != "paths":
+        label = f"{label} ({mode} rescan)"
     proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks.large", "watch", os.fspath(root)],
+        [sys.executable, "-m", "benchmarks.large", "watch", os.fspath(root), mode],
         capture_output=True,
         text=True,
         timeout=3600,
@@ -245,24 +249,30 @@ def watch_figures(bench: Bench, label: str, root: Path) -> None:
     bench.raw[f"watch_{label}"] = result
 
 
-def _watch_main(root: Path) -> None:
+def _watch_main(root: Path, mode: str) -> None:
     """In the child: scan, watch, stay idle, then edit ``probe.txt`` and time each batch."""
     import queue
     import threading
 
-    from pyodo_tasks.dev.files import SourceWatcher, relevant_paths
+    from pyodo_tasks.core.rescan import LiveTree
+    from pyodo_tasks.dev.files import SourceWatcher, relevant_paths, tree_paths
 
     started = time.perf_counter()
     index = FileIndex(root, state_dir=root.parent / f"watch-state-{root.name}")
-    held = [index.scan()]
+    tree = LiveTree(index)
+    tree.scan()
     handled: queue.Queue[float] = queue.Queue()
 
     def on_batch(changes: set[tuple[object, str]]) -> None:
-        after = index.scan(previous=held[0])
-        paths = relevant_paths([p for _, p in changes], watcher.root, held[0], after)
-        after.digest()
-        held[0] = after
-        if paths:
+        changed = [p for _, p in changes]
+        before = tree.snapshot or {}
+        if mode == "paths":
+            after = tree.update(tree_paths(changed, watcher.root))
+            tree.digest()
+        else:  # the client before LiveTree: a full scan, and the sorted digest of all rows
+            after = tree.snapshot = index.scan(previous=tree.snapshot)
+            after.digest()
+        if relevant_paths(changed, watcher.root, before, after):
             handled.put(time.monotonic())
 
     stop = threading.Event()
@@ -290,7 +300,7 @@ def _watch_main(root: Path) -> None:
                 "idle_cpu_pct": idle * 100,
                 "latency_s": latency,
                 "peak_mib": peak,
-                "paths": len(held[0]),
+                "paths": len(tree.snapshot or ()),
             }
         )
     )
@@ -335,12 +345,14 @@ def run(bench: Bench, quick: bool = False) -> None:
         small_tree(tiny, 10)
         _component(tiny)
         for label, root in (("10 files", tiny), (mid, trees[mid])):
-            watch_figures(bench, label, root)
+            for mode in ("paths", "full"):
+                watch_figures(bench, label, root, mode)
         _cluster_figures(bench, work, trees, tiny, small, mid)
         # The 1M tree last: minutes to make, and no cluster part (a first sync of 1M files
         # would take the run's whole budget on this machine).
         root = _tree(bench, work, big, counts[big])
-        watch_figures(bench, big, root)
+        for mode in ("paths", "full"):
+            watch_figures(bench, big, root, mode)
 
 
 def _tree(bench: Bench, work: Path, label: str, count: int) -> Path:
@@ -381,4 +393,4 @@ def _pod_of(kube, component: str) -> str:
 if __name__ == "__main__" and sys.argv[1:2] == ["push"]:
     _push_main(Path(sys.argv[2]), sys.argv[3])
 elif __name__ == "__main__" and sys.argv[1:2] == ["watch"]:
-    _watch_main(Path(sys.argv[2]))
+    _watch_main(Path(sys.argv[2]), sys.argv[3] if len(sys.argv) > 3 else "paths")

@@ -61,11 +61,14 @@ import weakref
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from pathspec import GitIgnoreSpec
 
 from pyodo_tasks.errors import SyncError
+
+if TYPE_CHECKING:
+    from pyodo_tasks.core.rescan import Journal
 
 __all__ = [
     "FORMAT_VERSION",
@@ -175,6 +178,9 @@ class Snapshot(Mapping[str, Entry]):
         #: When :meth:`FileIndex.commit` wrote this snapshot (``time.time_ns()``); None when
         #: it was never committed, or by a pyodo that did not record it.
         self.committed_at_ns: int | None = None
+        #: Made by a scan (not loaded): its ``_suspects`` hold every entry that may be racy,
+        #: which is what lets :mod:`pyodo_tasks.core.rescan` look only at the paths it is told.
+        self.walked = False
 
     def __getitem__(self, path: str) -> Entry:
         entry = self._entries[path]
@@ -545,6 +551,9 @@ class FileIndex:
         #: then (inode, size, mtime): :meth:`load` hands it back while the file is unchanged,
         #: so a process that syncs again and again (doit dev) parses the file once.
         self._last: tuple[tuple[int, int, int], Snapshot] | None = None
+        #: Set by what notes every change under the root (doit dev's client): syncs in this
+        #: process then rescan only those paths (:class:`.rescan.Journal`).
+        self.journal: Journal | None = None
 
     def _rules_for(self, text: str) -> _Rules:
         rules = self._rules.get(text)
@@ -622,10 +631,10 @@ class FileIndex:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
-        # Kept for the next load(); without the link to the scan it came from, which would
-        # otherwise keep every earlier snapshot alive.
-        snapshot._base, snapshot._suspects = None, []
+        _unlink_base(snapshot)
         self._last = (written, snapshot)
+        if self.journal is not None:
+            self.journal.committed(snapshot)
 
     # -- diffing ----------------------------------------------------------------------------
 
@@ -755,6 +764,19 @@ class FileIndex:
         return pairs
 
 
+def _unlink_base(snapshot: Snapshot) -> None:
+    """A committed snapshot, kept for the next load(), loses its link to the scan it came from
+    (which would keep every earlier snapshot alive); its suspects shrink to the entries that may
+    be racy or are stale: all a rescan from it needs (:mod:`pyodo_tasks.core.rescan`)."""
+    racy_from, entries = snapshot.scanned_at_ns - RACY_WINDOW_NS, snapshot._entries
+    snapshot._base = None
+    snapshot._suspects = [
+        p
+        for p in snapshot._suspects
+        if p in entries and (entries[p][2] >= racy_from or entries[p][1] < 0)
+    ]
+
+
 class _Walk:
     """One scan of the tree (:meth:`FileIndex.scan`): the walk's state and its two loops.
 
@@ -775,13 +797,35 @@ class _Walk:
         self.racy_from = previous.scanned_at_ns - RACY_WINDOW_NS if previous is not None else 0
         #: Paths whose entry is not the previous snapshot's object (changed, new or racy).
         self.suspects: list[str] = []
+        #: None: descend into every directory. Otherwise (a rescan of named paths,
+        #: :mod:`pyodo_tasks.core.rescan`) only into these and into directories new to the walk.
+        self.descend: set[str] | None = None
+        #: The directories listed (a rescan replaces the previous snapshot's rows under them).
+        self.listed: set[str] = set()
+
+    def base_matchers(self) -> _Matchers:
+        extra = self.index._extra
+        return (("", extra),) if extra is not None else ()
 
     def run(self) -> Snapshot:
-        extra = self.index._extra
-        base: _Matchers = (("", extra),) if extra is not None else ()
-        pending: list[tuple[str, _Matchers, bool]] = [("", base, self.previous is not None)]
+        self.walk([("", self.base_matchers(), self.previous is not None)])
+        return self.snapshot(self.entries, self.ignores, self.suspects)
+
+    def snapshot(
+        self, entries: dict[str, Entry], ignores: dict[str, str], suspects: list[str]
+    ) -> Snapshot:
+        snapshot = Snapshot(scanned_at_ns=self.started, rules_key=self.index.rules_key)
+        snapshot.ignores, snapshot._entries, snapshot._suspects = ignores, entries, suspects
+        snapshot._base = weakref.ref(self.previous) if self.previous is not None else None
+        snapshot.walked = True
+        return snapshot
+
+    def walk(self, pending: list[tuple[str, _Matchers, bool]]) -> None:
+        """List each pending directory and what it leads to (all of it, unless ``descend``)."""
         while pending:
             rel_dir, matchers, fast = pending.pop()
+            if rel_dir in self.listed:
+                continue  # a rescan's seed that another seed's walk reached
             listed = self._list(rel_dir)
             if listed is None:
                 continue
@@ -793,17 +837,11 @@ class _Walk:
                 matchers = (*matchers, (prefix, self.index._rules_for(text)))
             if fast and self.previous is not None:
                 fast = self.previous.ignores.get(rel_dir) == text
+            self.listed.add(rel_dir)
             if fast:
                 self._fast(items, prefix, matchers, pending)
             else:
                 self._slow(items, prefix, matchers, pending)
-        snapshot = Snapshot(
-            scanned_at_ns=self.started, rules_key=self.index.rules_key, ignores=self.ignores
-        )
-        snapshot._entries = self.entries
-        snapshot._suspects = self.suspects
-        snapshot._base = weakref.ref(self.previous) if self.previous is not None else None
-        return snapshot
 
     def _list(self, rel_dir: str) -> tuple[str, list[os.DirEntry[str]]] | None:
         root = os.fspath(self.index.root)
@@ -855,7 +893,11 @@ class _Walk:
                     continue
                 entries[rel] = Entry("file", st.st_size, st.st_mtime_ns, st.st_mode & 0o7777)
             elif fmt == 0o040000 and before[0] == "dir":
-                pending.append((rel, matchers, True))
+                descend = self.descend
+                if descend is None or rel in descend or prefix[:-1] in descend:
+                    if descend is not None:
+                        descend.add(rel)  # a named directory is walked whole
+                    pending.append((rel, matchers, True))
                 if (
                     before[2] == st.st_mtime_ns
                     and before[3] == st.st_mode & 0o7777

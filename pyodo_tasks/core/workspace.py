@@ -94,7 +94,8 @@ class Workspace:
         index = self.index()
         same_pod = self.state.get("container") == self.container_instance(pod)
         old = index.load() if same_pod else None
-        new = index.scan(previous=old)
+        journal = index.journal  # doit dev: rescan only what its watcher named since
+        new = journal.scan(index, old) if journal is not None else index.scan(previous=old)
         return index.diff(old, new), new, pod
 
     def sync_digest(self, pod: k8s.V1Pod) -> str:

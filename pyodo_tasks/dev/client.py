@@ -18,10 +18,11 @@ from typing import Any
 
 import watchfiles
 
-from pyodo_tasks.core.index import FileIndex, Snapshot
+from pyodo_tasks.core.index import FileIndex
 from pyodo_tasks.core.kube import Kube
+from pyodo_tasks.core.rescan import Journal, LiveTree
 from pyodo_tasks.dev.display import Display
-from pyodo_tasks.dev.files import relevant_paths
+from pyodo_tasks.dev.files import relevant_paths, tree_paths
 from pyodo_tasks.dev.state import Spec, Status, configmap, spec_name
 from pyodo_tasks.errors import ClusterError
 
@@ -54,7 +55,10 @@ class DevClient:
         self.display = display
         self.labels = dict(labels or {})
         self._lock = threading.Lock()
-        self._snapshot: Snapshot | None = None
+        #: The tree as last scanned: rescanned from the watcher's paths after each batch.
+        self._tree = LiveTree(index)
+        #: What the watcher names goes to the syncs too (the controller's, in this process).
+        self._journal = index.journal = Journal()
         self._published: Spec | None = None
         #: The generation before our first write (an earlier session's), so ours only grow.
         self._base_generation = 0
@@ -67,8 +71,8 @@ class DevClient:
         generation = existing.generation if existing is not None else 0
         with self._lock:
             self._base_generation = generation
-            self._snapshot = self.index.scan()
-            spec = self._spec(self._snapshot, generation + 1)
+            self._tree.scan()
+            spec = self._spec(generation + 1)
             self._write(spec)
         return spec
 
@@ -83,42 +87,45 @@ class DevClient:
             return None
 
     def on_files(self, changes: set[tuple[watchfiles.Change, str]]) -> None:
-        """A debounced batch from the watcher: re-scan, publish if a sync-relevant path moved."""
+        """A debounced batch from the watcher: rescan what it names (all of the tree when that
+        is not known, see :class:`LiveTree`), publish if a sync-relevant path moved."""
         changed = [path for _, path in changes]
         with self._lock:
-            before: Mapping[str, Any] = self._snapshot or {}
-            after = self.index.scan(previous=self._snapshot)
-            self._snapshot = after
+            before: Mapping[str, Any] = self._tree.snapshot or {}
+            named = tree_paths(changed, self.root)
+            self._journal.note(named)  # first: a sync that starts now must see them
+            after = self._tree.update(named)
             paths = relevant_paths(changed, self.root, before, after)
             if not paths and str(self.devfile_path) not in changed:
                 log.debug("ignored changes: %s", sorted(changed))
                 return
             log.debug("relevant changes: %s", paths)
-            self._publish_if_changed(after, saved_at(self.root, paths))
+            self._publish_if_changed(saved_at(self.root, paths))
 
     def rescan(self) -> None:
         """Publish if the tree moved since the last scan (used once the watch is installed)."""
         with self._lock:
-            self._snapshot = self.index.scan(previous=self._snapshot)
-            self._publish_if_changed(self._snapshot)
+            self._journal.note(None)  # what moved before the watch was installed
+            self._tree.scan()
+            self._publish_if_changed()
 
     def flush(self) -> None:
         """Retry a spec write that failed (the cluster blinked); cheap when nothing is owed."""
         with self._lock:
-            if self._dirty and self._snapshot is not None:
-                self._publish_if_changed(self._snapshot)
+            if self._dirty and self._tree.snapshot is not None:
+                self._publish_if_changed()
 
     def republish(self) -> None:
         """Write the spec again, e.g. after someone deleted the ConfigMap."""
         with self._lock:
             self._dirty = True
-            if self._snapshot is not None:
-                self._publish_if_changed(self._snapshot)
+            if self._tree.snapshot is not None:
+                self._publish_if_changed()
 
-    def _publish_if_changed(self, snapshot: Snapshot, saved: float = 0.0) -> None:
+    def _publish_if_changed(self, saved: float = 0.0) -> None:
         last = self._published
         generation = (last.generation if last is not None else self._base_generation) + 1
-        spec = self._spec(snapshot, generation)
+        spec = self._spec(generation)
         if (
             last is not None
             and not self._dirty
@@ -129,12 +136,12 @@ class DevClient:
             self.on_published(spec, saved or time.monotonic())
         self._write(spec)
 
-    def _spec(self, snapshot: Snapshot, generation: int) -> Spec:
+    def _spec(self, generation: int) -> Spec:
         try:
             text = self.devfile_path.read_text(encoding="utf-8", errors="surrogateescape")
         except OSError as exc:  # deleted mid-rename, say: the controller reports the error
             text = f"# unreadable: {exc.strerror}\n"
-        return Spec(devfile=text, source_digest=snapshot.digest(), generation=generation)
+        return Spec(devfile=text, source_digest=self._tree.digest(), generation=generation)
 
     def _write(self, spec: Spec) -> None:
         namespace = self.kube.namespace

@@ -7,11 +7,12 @@ Two stages, because they answer different questions at different costs:
    rewritten by every sync — watching them would make each sync trigger the next), and doit's
    ``.doit.db*`` files.
 2. :func:`relevant_paths` decides the rest with the *index's own* rules, so the loop reacts to
-   exactly what a push would send: after a debounced batch the tree is re-scanned with
-   :class:`~pyodo_tasks.core.index.FileIndex`, and a changed path counts when it is in the snapshot
-   before or after the batch (created, modified, deleted, renamed away). An ignored file is in
-   neither. The full re-scan also covers watchfiles reporting ``mkdir -p`` plus the files written
-   inside it only as the directory (samuelcolvin/watchfiles#245).
+   exactly what a push would send: after a debounced batch the tree is re-scanned — only the
+   batch's paths (:func:`tree_paths`, :class:`~pyodo_tasks.core.rescan.LiveTree`), which walks
+   a named directory whole, so watchfiles reporting ``mkdir -p`` plus the files written inside
+   it only as the directory is covered (samuelcolvin/watchfiles#245) — and a changed path
+   counts when it is in the snapshot before or after the batch (created, modified, deleted,
+   renamed away). An ignored file is in neither.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import logging
 import os
 import stat
 import threading
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Iterator
 from pathlib import Path
 
 import watchfiles
@@ -35,6 +36,7 @@ __all__ = [
     "WatchFilter",
     "own_output_files",
     "relevant_paths",
+    "tree_paths",
 ]
 
 log = logging.getLogger(__name__)
@@ -99,17 +101,29 @@ def relevant_paths(
     ``before``/``after`` are the indexed paths (snapshot keys) around the batch. ``changed``
     holds absolute paths as watchfiles reports them; ``root`` must be resolved the same way.
     """
-    found = set()
+    return sorted({rel for rel in _inside(changed, root) if rel in before or rel in after})
+
+
+def tree_paths(changed: Iterable[str], root: Path) -> list[str] | None:
+    """The changed paths under ``root`` relative to it, what a rescan is told; None when the
+    root itself is named (a watcher that lost track: only a full scan can tell what moved)."""
+    found = list(_inside(changed, root, keep_root=True))
+    return None if "" in found else found
+
+
+def _inside(changed: Iterable[str], root: Path, keep_root: bool = False) -> Iterator[str]:
+    """``changed`` (absolute, as watchfiles reports them) under ``root`` as relative POSIX
+    paths; the root itself as ``""`` when ``keep_root``."""
     for path in changed:
         try:
             rel = Path(path).relative_to(root).as_posix()
         except ValueError:
             continue  # outside the component (e.g. a watched devfile elsewhere)
         if rel in (".", ""):
+            if keep_root:
+                yield ""
             continue
-        if rel in before or rel in after:
-            found.add(rel)
-    return sorted(found)
+        yield rel
 
 
 class SourceWatcher(threading.Thread):

@@ -12,9 +12,10 @@ import watchfiles
 from watchfiles import Change
 
 from pyodo_tasks.core.index import FileIndex
+from pyodo_tasks.core.rescan import LiveTree
 from pyodo_tasks.dev.client import DevClient
 from pyodo_tasks.dev.display import PlainDisplay
-from pyodo_tasks.dev.files import SourceWatcher, WatchFilter, relevant_paths
+from pyodo_tasks.dev.files import SourceWatcher, WatchFilter, relevant_paths, tree_paths
 from pyodo_tasks.dev.state import Spec, spec_name
 from tests.fakes.kube import FakeKube
 
@@ -188,3 +189,27 @@ def test_watcher_calls_on_ready_once_it_watches(tmp_path: Path) -> None:
 def test_watchfiles_is_the_version_the_filter_was_written_for() -> None:
     # BaseFilter's ignore_dirs/ignore_entity_patterns API exists since watchfiles 0.10
     assert hasattr(watchfiles, "BaseFilter")
+
+
+def test_tree_paths_are_relative_and_none_when_the_root_itself_is_named(tmp_path: Path) -> None:
+    root = tmp_path / "c"
+    changed = [str(root / "src" / "app.js"), str(tmp_path / "elsewhere.js")]
+    assert tree_paths(changed, root) == ["src/app.js"]
+    assert tree_paths([*changed, str(root)], root) is None
+
+
+def test_client_sees_a_new_directory_the_watcher_names_alone(tmp_path: Path) -> None:
+    """watchfiles may name only the directory of a ``mkdir -p`` (samuelcolvin/watchfiles#245):
+    the client's rescan of that one path still finds the files written in it."""
+    root = make_tree(tmp_path / "c")
+    kube = SpecKube()
+    client = make_client(root, kube)
+    client.start()
+    (root / "src" / "new" / "deep").mkdir(parents=True)
+    (root / "src" / "new" / "deep" / "x.js").write_text("x\n")
+    client.on_files({(Change.added, str(root / "src" / "new"))})
+    specs = published(kube)
+    assert [s.generation for s in specs] == [1, 2]
+    full = LiveTree(FileIndex(root))
+    assert "src/new/deep/x.js" in full.scan()
+    assert specs[1].source_digest == full.digest(), "the rescan found what a full scan finds"
