@@ -28,6 +28,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from benchmarks.bench_index import GIT_ENV, median_of, timed
 from benchmarks.cluster import PY_DEVFILE, kubectl_cp, namespace
@@ -132,20 +133,24 @@ def native_walks(bench: Bench, root: Path, repeat: int) -> None:
     bench.figure("bare Python lstat walk 100k (cpu)", t.cpu)
 
 
-def first_push(bench: Bench, label: str, root: Path, ns: str) -> dict[str, float]:
-    """The first push of ``root`` in a process of its own: its sync time and peak RSS."""
+def _own_process(what: str, *args: str) -> dict[str, Any]:
+    """``python -m benchmarks.large ARGS`` in a process of its own (so its peak RSS is its
+    own): the JSON document its last line prints; raises with its output when it fails."""
     proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks.large", "push", os.fspath(root), ns],
+        [sys.executable, "-m", "benchmarks.large", *args],
         capture_output=True,
         text=True,
         timeout=3600,
         check=False,
     )
     if proc.returncode != 0:
-        raise RuntimeError(
-            f"first push of {label} failed: {proc.stdout[-800:]}{proc.stderr[-1500:]}"
-        )
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
+        raise RuntimeError(f"{what} failed: {proc.stdout[-800:]}{proc.stderr[-1500:]}")
+    return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
+
+
+def first_push(bench: Bench, label: str, root: Path, ns: str) -> dict[str, float]:
+    """The first push of ``root`` in a process of its own: its sync time and peak RSS."""
+    result = _own_process(f"first push of {label}", "push", os.fspath(root), ns)
     bench.figure(f"first full sync {label} files", result["sync_s"])
     bench.figure(f"first push {label}: peak RSS", result["peak_mib"], "MiB")
     bench.figure(f"first push {label}: RSS growth during the sync", result["growth_mib"], "MiB")
@@ -232,16 +237,7 @@ def watch_figures(bench: Bench, label: str, root: Path, mode: str = "paths") -> 
     (the client before it, for the before/after figures)."""
     if mode != "paths":
         label = f"{label} ({mode} rescan)"
-    proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks.large", "watch", os.fspath(root), mode],
-        capture_output=True,
-        text=True,
-        timeout=3600,
-        check=False,
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(f"watching {label} failed: {proc.stderr[-1500:]}")
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    result = _own_process(f"watching {label}", "watch", os.fspath(root), mode)
     bench.figure(f"watch {label}: start (scan + watch installed)", result["start_s"])
     bench.figure(f"watch {label}: idle CPU ({IDLE_SECONDS:g} s)", result["idle_cpu_pct"], "%")
     bench.latency(f"watch {label}: save->rescanned", result["latency_s"])
