@@ -8,6 +8,22 @@ import subprocess
 
 from pyodo_tasks.cluster import ClusterInfo
 from pyodo_tasks.core.wait import wait_for
+from pyodo_tasks.runtime.contract import BUILDER_REFS
+
+#: The image a probe pod runs: one the local cluster always has (the python builder), named
+#: where the product names it. A tag copied here by hand went stale when the image's tag changed
+#: and only a fresh machine, without the old image left in containerd, showed it.
+PROBE_IMAGE = BUILDER_REFS["builder-python"]
+
+#: A container waiting for one of these will not start by itself: fail at once, saying why.
+_STUCK = {
+    "ErrImageNeverPull",
+    "ErrImagePull",
+    "ImagePullBackOff",
+    "InvalidImageName",
+    "CreateContainerConfigError",
+    "CreateContainerError",
+}
 
 
 def kubectl(info: ClusterInfo, *args: str, stdin: str | None = None) -> str:
@@ -26,7 +42,12 @@ def run_pod(info: ClusterInfo, pod: dict, timeout: float = 120) -> tuple[str, st
     kubectl(info, "apply", "-f", "-", stdin=json.dumps(pod))
 
     def finished() -> tuple[str | None, str]:
-        phase = kubectl(info, "-n", namespace, "get", "pod", name, "-o", "jsonpath={.status.phase}")
+        status = json.loads(kubectl(info, "-n", namespace, "get", "pod", name, "-o", "json"))
+        status = status.get("status", {})
+        phase = status.get("phase", "")
+        for container in status.get("containerStatuses", []):
+            waiting = container.get("state", {}).get("waiting", {})
+            assert waiting.get("reason") not in _STUCK, f"pod {name}: {waiting}"
         return (phase if phase in ("Succeeded", "Failed") else None), phase
 
     phase = wait_for(finished, f"pod {name} to finish", timeout, interval=1.0)

@@ -16,21 +16,19 @@ from pathlib import Path
 
 import pytest
 import yaml
-from podrun import kubectl, run_pod  # tests/cluster is on sys.path
+from podrun import PROBE_IMAGE, kubectl, run_pod  # tests/cluster is on sys.path
 
 from pyodo_tasks.cluster import ClusterInfo, get_provider
 from pyodo_tasks.testbed import clusterdns
 
 pytestmark = pytest.mark.cluster
 
-IMAGE = "localhost/pyodo/builder-python:bookworm-debugpy"
-
 
 def web_objects(namespace: str) -> list[dict]:
     labels = {"app": "web"}
     container = {
         "name": "main",
-        "image": IMAGE,
+        "image": PROBE_IMAGE,
         "imagePullPolicy": "Never",
         "command": ["python3", "-m", "http.server", "8080", "--directory", "/tmp"],
         "readinessProbe": {"tcpSocket": {"port": 8080}, "periodSeconds": 1},
@@ -130,7 +128,7 @@ def client_pod(namespace: str, nameserver: str) -> dict:
             "containers": [
                 {
                     "name": "main",
-                    "image": IMAGE,
+                    "image": PROBE_IMAGE,
                     "imagePullPolicy": "Never",
                     "command": ["python3", "-c", script],
                 }

@@ -20,6 +20,7 @@ import pytest
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 from kubernetes.stream import portforward, stream
+from podrun import PROBE_IMAGE  # tests/cluster is on sys.path
 
 from pyodo_tasks.cluster import ClusterInfo, get_provider
 from pyodo_tasks.core.wait import wait_for
@@ -27,7 +28,7 @@ from pyodo_tasks.testbed import components, procs
 
 pytestmark = pytest.mark.cluster
 
-IMAGE = "localhost/pyodo/builder-python:bookworm-debugpy"
+IMAGE = PROBE_IMAGE
 PORT = 8080
 T = TypeVar("T")
 

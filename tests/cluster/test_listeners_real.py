@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import yaml
-from podrun import kubectl, run_pod  # tests/cluster is on sys.path
+from podrun import PROBE_IMAGE, kubectl, run_pod  # tests/cluster is on sys.path
 
 from pyodo_tasks.cluster import ClusterInfo, get_provider
 from pyodo_tasks.testbed import components, procs
@@ -30,7 +30,6 @@ from pyodo_tasks.testbed.layout import Layout
 
 pytestmark = pytest.mark.cluster
 
-IMAGE = "localhost/pyodo/builder-python:bookworm"
 #: ``/proc/net`` socket states that accept connections or datagrams.
 LISTEN, UNCONNECTED = "0A", "07"
 
@@ -224,7 +223,7 @@ def test_a_pod_reaches_the_api_through_the_kubernetes_service(
             "containers": [
                 {
                     "name": "main",
-                    "image": IMAGE,
+                    "image": PROBE_IMAGE,
                     "imagePullPolicy": "Never",
                     "command": ["python3", "-c", API_PROBE, endpoint],
                 }
