@@ -22,14 +22,15 @@ one), other rules, a named ignore file or the root itself, or more named paths t
 events only in such floods).
 
 :class:`LiveTree` is the dev loop's side: it owns its snapshot together with a map of each
-directory's rows and a running digest, both updated from what changed, so that a save in a
-1M-file tree costs what the save touched (plus one C-level copy of the path table), not a
-walk, a sort or a hash of every path.
+directory's rows, updated from what changed, so that a save in a 1M-file tree costs what the
+save touched (plus one C-level copy of the path table), not a walk, a sort or a hash of every
+path. Every rescan carries :meth:`Snapshot.digest` (a sum of one hash per row) from its
+previous snapshot and records which of its rows went (``_gone``), so that the digest and the
+index's commit (:meth:`FileIndex.commit`'s log record) cost the rows the save touched too.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import stat
 import threading
@@ -37,12 +38,14 @@ import weakref
 from collections.abc import Iterable
 
 from pyodo_tasks.core.index import (
+    _MOD,
     IGNORE_FILES,
     RACY_WINDOW_NS,
     Entry,
     FileIndex,
     Snapshot,
     _Matchers,
+    _row_hash,
     _Walk,
 )
 
@@ -68,23 +71,20 @@ def rescan(index: FileIndex, previous: Snapshot | None, changed: Iterable[str]) 
 class LiveTree:
     """The tree as doit dev sees it: the last snapshot, kept current from the watcher's paths.
 
-    It owns the snapshot's :func:`children_of` map and a digest that is a sum of one hash per
-    row (mod 2**128), so that both follow a save at the cost of the rows it touched. The
-    digest says whether the tree differs from an earlier one of this process (it is not
-    :meth:`Snapshot.digest`, whose sort and hash of every row cost seconds on 1M paths).
+    It owns the snapshot's :func:`children_of` map, so that a save costs the rows it touched;
+    the snapshot's digest (:meth:`Snapshot.digest`, a sum of one hash per row) is carried by
+    each rescan the same way.
     """
 
     def __init__(self, index: FileIndex) -> None:
         self.index = index
         self.snapshot: Snapshot | None = None
         self._children: Children | None = None
-        self._sum = 0
 
     def scan(self) -> Snapshot:
         """A full scan (the first, or when the watcher's paths are not known)."""
         snapshot = self.index.scan(previous=self.snapshot)
         self.snapshot, self._children = snapshot, None
-        self._sum = sum(map(_row_hash, snapshot._entries.items())) % _MOD
         return snapshot
 
     def update(self, changed: Iterable[str] | None) -> Snapshot:
@@ -94,31 +94,17 @@ class LiveTree:
             return self.scan()
         if self._children is None:
             self._children = children_of(self.snapshot)
-        old = self.snapshot._entries
-        step = _Rescan(self.index, self.snapshot, self._children)
-        snapshot = step.run(changed)
+        snapshot = _Rescan(self.index, self.snapshot, self._children).run(changed)
         if snapshot is None:
             return self.scan()
-        gone = sum(map(_row_hash, ((p, old[p]) for p in step.removed)))
-        came = sum(map(_row_hash, step.found.items()))
-        self._sum = (self._sum - gone + came) % _MOD
         self.snapshot = snapshot
         return snapshot
 
     def digest(self) -> str:
         """Equal for equal trees (paths and stat data, never content digests)."""
-        return f"{self._sum:032x}"
-
-
-#: The running digest's modulus: 128 bits, like :meth:`Snapshot.digest`.
-_MOD = 1 << 128
-
-
-def _row_hash(item: tuple[str, Entry]) -> int:
-    path, e = item
-    text = f"{path}\0{e[0]}\0{e[1]}\0{e[2]}\0{e[3]}\0{e[5]}"
-    digest = hashlib.blake2b(text.encode("utf-8", "surrogateescape"), digest_size=16).digest()
-    return int.from_bytes(digest, "little")
+        if self.snapshot is None:
+            raise ValueError("LiveTree.digest() before the first scan")
+        return self.snapshot.digest()
 
 
 class Journal:
@@ -262,7 +248,14 @@ class _Rescan:
         for d in listed | went:
             ignores.pop(d, None)
         ignores.update(walk.ignores)
-        return walk.snapshot(entries, ignores, list(dict.fromkeys(walk.suspects)))
+        snapshot = walk.snapshot(entries, ignores, list(dict.fromkeys(walk.suspects)))
+        snapshot._gone = [p for p in dropped if p not in entries]
+        if previous._sum is not None:  # the digest from the rows that went and came
+            went_out = ((p, old[p]) for p in self.removed if found.get(p) is not old[p])
+            came = ((p, e) for p, e in found.items() if old.get(p) is not e)
+            change = sum(map(_row_hash, came)) - sum(map(_row_hash, went_out))
+            snapshot._sum = (previous._sum + change) % _MOD
+        return snapshot
 
 
 def _seeds(root: str, old: dict[str, Entry], named: set[str]) -> set[str]:

@@ -9,8 +9,11 @@ links made and re-pointed; a file replaced by a directory; ignore files edited. 
 edit, :class:`~pyodo_tasks.core.rescan.LiveTree` is told only what a watcher would name, and
 its snapshot must hold what :meth:`FileIndex.scan` of the same previous snapshot finds: the
 same rows, the same ignore texts, every path the full scan could not carry over among its
-suspects, its directory map and its running digest those of the full scan's rows. Some snapshots are
-committed on the way (a sync's), which keeps only their racy entries as suspects.
+suspects, its directory map and its running digest those of the full scan's rows (and the
+digest the one a from-scratch sum of its rows gives). Some snapshots are committed on the way
+(a sync's, after the tar writer recorded what it sent of some files), which keeps only their
+racy entries as suspects: appended to the index's log or written whole, what another process
+loads is the snapshot committed.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from hypothesis import strategies as st
 
 from pyodo_tasks.core.index import FileIndex, Snapshot
 from pyodo_tasks.core.rescan import LiveTree, children_of
+from pyodo_tasks.core.tarball import build_tar
 
 UNIT = settings().max_examples
 NAMES = ("a", "b", "c.txt", "x.log", "keep.log", "tmp")
@@ -233,7 +237,36 @@ def _assert_same(live: LiveTree, full: Snapshot, previous: Snapshot) -> None:
     fresh = LiveTree(live.index)
     fresh.snapshot = None
     fresh.scan()
-    assert live.digest() == fresh.digest()
+    assert live.digest() == fresh.digest() == Snapshot(got._entries).digest()
+
+
+def _commit(
+    data: st.DataObject, index: FileIndex, snapshot: Snapshot, extra: tuple[str, ...]
+) -> None:
+    """A sync's commit: the tar writer records what it sent of some files first; the log
+    appended to or the index written whole; another process loads what was committed."""
+    files = sorted(p for p in snapshot if snapshot[p].kind == "file")
+    sent = data.draw(st.lists(st.sampled_from(files), unique=True)) if files else []
+    b"".join(build_tar(index.root, sorted(sent), snapshot))
+    assert snapshot.digest() == Snapshot(snapshot._entries).digest()
+    files = index.files
+    files.log_limit = data.draw(st.sampled_from([0.0, 100.0]))
+    base = snapshot._base() if snapshot._base is not None else None
+    last = files.last
+    appends = files.log_limit > 1 and last is not None and base is last.snapshot
+    logged = index.log_path.stat().st_size if index.log_path.exists() else 0
+    index.commit(snapshot)
+    if appends:  # scanned from what the files hold: one record appended
+        assert index.log_path.stat().st_size > logged
+    loaded = FileIndex(index.root, state_dir=index.state_dir, extra_ignores=extra).load()
+    assert loaded is not None
+    assert dict(loaded.items()) == dict(snapshot.items())
+    assert (loaded.ignores, loaded.scanned_at_ns, loaded.committed_at_ns) == (
+        snapshot.ignores,
+        snapshot.scanned_at_ns,
+        snapshot.committed_at_ns,
+    )
+    assert loaded.digest() == snapshot.digest()
 
 
 @settings(max_examples=5 * UNIT)
@@ -251,7 +284,7 @@ def test_a_rescan_of_the_named_paths_equals_a_full_scan(data: st.DataObject) -> 
             previous = live.snapshot
             assert previous is not None
             if data.draw(st.booleans()):  # a sync committed it: its suspects shrink to racy ones
-                index.commit(previous)
+                _commit(data, index, previous, extra)
             named = _edit(data, root, previous.scanned_at_ns)
             live.update(named)
             _assert_same(live, index.scan(previous=previous), previous)
