@@ -188,8 +188,9 @@ class Snapshot(Mapping[str, Entry]):
         #: Counts :meth:`record` calls: :class:`FileIndex` appends a commit's changes to its
         #: log only if the snapshot the file holds was not changed since it was written.
         self._version = 0
-        #: Paths given to :meth:`record` while ``_base`` is set (part of a commit's changes).
-        self._recorded: set[str] = set()
+        #: Paths given to :meth:`record` while ``_base`` is set (part of a commit's changes);
+        #: None once they are too many for a log record (a first sync: every file).
+        self._recorded: set[str] | None = set()
         #: Set by a rescan: the previous snapshot's paths it no longer holds.
         self._gone: list[str] | None = None
         #: When :meth:`FileIndex.commit` wrote this snapshot (``time.time_ns()``); None when
@@ -222,8 +223,10 @@ class Snapshot(Mapping[str, Entry]):
         before = self._entries.get(path)
         self._entries[path] = entry
         self._version += 1
-        if self._base is not None:
+        if self._base is not None and self._recorded is not None:
             self._recorded.add(path)
+            if len(self._recorded) > len(self._entries) // 4 + 64:
+                self._recorded = None  # a record that large: the full file is due anyway
         if self._sum is not None and (
             before is None or _STAT_FIELDS(before) != _STAT_FIELDS(entry)
         ):
@@ -629,6 +632,9 @@ class FileIndex:
         ).hexdigest()
         #: Compiled ignore files by text: the dev loop scans again after every save.
         self._rules: dict[str, _Rules] = {}
+        #: One int object per permission mode its scans found (a handful): each row refers
+        #: to it instead of holding a 28-byte int of its own (100k rows: 2.7 MiB a snapshot).
+        self._modes: dict[int, int] = {}
         #: Set by what notes every change under the root (doit dev's client): syncs in this
         #: process then rescan only those paths (:class:`.rescan.Journal`).
         self.journal: Journal | None = None
@@ -926,6 +932,7 @@ class _Walk:
             self.old.get,
             self.racy_from,
         )
+        modes = self.index._modes.setdefault
         slow: list[os.DirEntry[str]] = []
         for item in items:  # once per file per scan: every attribute read here counts
             rel = prefix + item.name
@@ -948,7 +955,8 @@ class _Walk:
                 ):
                     entries[rel] = before
                     continue
-                entries[rel] = Entry("file", st.st_size, st.st_mtime_ns, st.st_mode & 0o7777)
+                mode = modes(m := st.st_mode & 0o7777, m)
+                entries[rel] = Entry("file", st.st_size, st.st_mtime_ns, mode)
             elif fmt == 0o040000 and before[0] == "dir":
                 descend = self.descend
                 if descend is None or rel in descend or prefix[:-1] in descend:
@@ -963,7 +971,7 @@ class _Walk:
                 ):
                     entries[rel] = before
                     continue
-                entries[rel] = Entry("dir", 0, st.st_mtime_ns, st.st_mode & 0o7777)
+                entries[rel] = Entry("dir", 0, st.st_mtime_ns, modes(m := st.st_mode & 0o7777, m))
             else:  # a link, a kind change, a special file: the full rules
                 slow.append(item)
                 continue
@@ -980,7 +988,7 @@ class _Walk:
     ) -> None:
         """Names matched against the ignore rules (a first scan, new names, changed rules)."""
         index, entries, suspects = self.index, self.entries, self.suspects
-        skip_rel, exclude = index._skip_rel, index._exclude
+        skip_rel, exclude, modes = index._skip_rel, index._exclude, index._modes.setdefault
         for item in items:
             name = item.name
             if name in ALWAYS_SKIP or DOIT_DB.match(name):
@@ -996,9 +1004,11 @@ class _Walk:
                 continue
             fmt = st.st_mode & 0o170000
             if fmt == 0o100000:
-                entry = Entry("file", st.st_size, st.st_mtime_ns, st.st_mode & 0o7777)
+                entry = Entry(
+                    "file", st.st_size, st.st_mtime_ns, modes(m := st.st_mode & 0o7777, m)
+                )
             elif fmt == 0o040000:
-                entry = Entry("dir", 0, st.st_mtime_ns, st.st_mode & 0o7777)
+                entry = Entry("dir", 0, st.st_mtime_ns, modes(m := st.st_mode & 0o7777, m))
             else:
                 found = _entry_for(item)
                 if found is None:

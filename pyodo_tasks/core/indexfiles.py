@@ -164,6 +164,7 @@ class IndexFiles:
             last is None
             or base is not last.snapshot
             or not last.appendable
+            or snapshot._recorded is None
             or base._version != last.version  # recorded into since: no longer the files'
             or snapshot.rules_key != base.rules_key
             or last.files != (_stat_identity(self.path), _stat_identity(self.log_path))
@@ -171,7 +172,7 @@ class IndexFiles:
             return None
         entries, old = snapshot._entries, base._entries
         changed = set(snapshot._suspects)
-        changed.update(snapshot._recorded)
+        changed.update(snapshot._recorded or ())
         paths = sorted(p for p in changed if p in entries)
         gone = snapshot._gone if snapshot._gone is not None else _gone_from(base, snapshot)
         rows = [entries[p] for p in paths]
