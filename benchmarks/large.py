@@ -428,7 +428,7 @@ def _memory_main(root: Path) -> None:
         step("start")
         index = FileIndex(root, state_dir=state)
         journal = index.journal = Journal()
-        client = LiveTree(index)
+        client = LiveTree(index, journal)
         client.scan()
         client.digest()
         step("client: scan + digest")

@@ -76,15 +76,23 @@ class LiveTree:
     each rescan the same way.
     """
 
-    def __init__(self, index: FileIndex) -> None:
+    def __init__(self, index: FileIndex, journal: Journal | None = None) -> None:
+        """``journal`` (the one noting the same watcher's paths, before each update) is told
+        of each new snapshot, so a sync that cannot rescan from its committed one rescans
+        from this tree (:meth:`Journal.scan`), sharing its rows, instead of walking anew."""
         self.index = index
+        self.journal = journal
         self.snapshot: Snapshot | None = None
         self._children: Children | None = None
 
     def scan(self) -> Snapshot:
         """A full scan (the first, or when the watcher's paths are not known)."""
+        if self.journal is not None:
+            self.journal.tree_scanning()
         snapshot = self.index.scan(previous=self.snapshot)
         self.snapshot, self._children = snapshot, None
+        if self.journal is not None:
+            self.journal.tree_scanned(snapshot, None)
         return snapshot
 
     def update(self, changed: Iterable[str] | None) -> Snapshot:
@@ -94,10 +102,15 @@ class LiveTree:
             return self.scan()
         if self._children is None:
             self._children = children_of(self.snapshot)
-        snapshot = _Rescan(self.index, self.snapshot, self._children).run(changed)
+        if self.journal is not None:
+            self.journal.tree_scanning()
+        step = _Rescan(self.index, self.snapshot, self._children)
+        snapshot = step.run(changed)
         if snapshot is None:
             return self.scan()
-        self.snapshot = snapshot
+        self.snapshot, self._children = snapshot, step.children
+        if self.journal is not None:
+            self.journal.tree_scanned(snapshot, step.children)
         return snapshot
 
     def digest(self) -> str:
@@ -127,36 +140,73 @@ class Journal:
         self._committed: weakref.ReferenceType[Snapshot] | None = None
         #: :func:`children_of` the snapshot it names (the last rescan's, or the last built).
         self._children: tuple[weakref.ReferenceType[Snapshot], Children] | None = None
+        #: The client's tree (:class:`LiveTree`), its map (None: not built), what was noted
+        #: since its scan began, and since the scan under way began (None: none is).
+        self._tree: weakref.ReferenceType[Snapshot] | None = None
+        self._tree_children: Children | None = None
+        self._since_tree: set[str] | None = None
+        self._since_next_tree: set[str] | None = None
 
     def note(self, paths: Iterable[str] | None) -> None:
         """Relative POSIX paths a watcher named; None when it cannot say what changed."""
         with self._lock:
             if paths is None:
-                self._since_commit = self._since_scan = None
+                self._since_commit = self._since_scan = self._since_tree = None
+                self._since_next_tree = None
                 return
             paths = list(paths)
-            for known in (self._since_commit, self._since_scan):
+            for known in (
+                self._since_commit,
+                self._since_scan,
+                self._since_tree,
+                self._since_next_tree,
+            ):
                 if known is not None:
                     known.update(paths)
 
+    def tree_scanning(self) -> None:
+        """The client's :class:`LiveTree` starts a scan (after noting the paths it is for)."""
+        with self._lock:
+            self._since_next_tree = set()
+
+    def tree_scanned(self, snapshot: Snapshot, children: Children | None) -> None:
+        """... and made ``snapshot`` (``children``: its map, never changed in place)."""
+        with self._lock:
+            self._tree, self._tree_children = weakref.ref(snapshot), children
+            self._since_tree, self._since_next_tree = self._since_next_tree, None
+
     def scan(self, index: FileIndex, previous: Snapshot | None) -> Snapshot:
-        """``index.scan(previous=previous)``, from the noted paths when ``previous`` is the
-        snapshot last committed."""
+        """``index.scan(previous=previous)``: from the noted paths when ``previous`` is the
+        snapshot last committed; else from the client's tree and the paths noted since it
+        (the first sync of a session: its rows and paths are the client's, not a second
+        copy of the tree); else a full scan."""
         with self._lock:
             known = self._since_commit
             committed = self._committed() if self._committed is not None else None
             named = set(known) if known is not None and previous is committed else None
+            tree = self._tree() if self._tree is not None else None
+            since_tree = set(self._since_tree) if self._since_tree is not None else None
+            tree_children = self._tree_children
             self._since_scan = set()
         snapshot = None
         if named is not None and previous is not None:
-            children = self._children_of(previous)
-            snapshot = _Rescan(index, previous, children).run(named)
-            if snapshot is not None:  # the map now describes the new snapshot
-                self._children = (weakref.ref(snapshot), children)
+            snapshot = self._rescan(index, previous, self._children_of(previous), named)
+        if snapshot is None and tree is not None and since_tree is not None:
+            children = tree_children if tree_children is not None else children_of(tree)
+            snapshot = self._rescan(index, tree, children, since_tree)
         if snapshot is None:
             snapshot = index.scan(previous=previous)
         with self._lock:
             self._scanned = weakref.ref(snapshot)
+        return snapshot
+
+    def _rescan(
+        self, index: FileIndex, previous: Snapshot, children: Children, named: set[str]
+    ) -> Snapshot | None:
+        step = _Rescan(index, previous, children)
+        snapshot = step.run(named)
+        if snapshot is not None and step.children is not None:
+            self._children = (weakref.ref(snapshot), step.children)
         return snapshot
 
     def committed(self, snapshot: Snapshot) -> None:
@@ -185,8 +235,11 @@ def children_of(snapshot: Snapshot) -> Children:
 
 class _Rescan:
     """One rescan: the walk of the named paths' directories, then the merge into a copy of the
-    previous rows. ``children`` (the previous snapshot's, see :func:`children_of`) is updated in
-    place to describe the new snapshot; ``removed`` and ``found`` say which rows went and came."""
+    previous rows. ``children`` (the previous snapshot's, see :func:`children_of`) is replaced
+    by a map describing the new snapshot: a shallow copy, changed only where the rescan
+    listed, so the one given stays intact (it may be shared between threads: doit dev's
+    client hands its map to the controller's syncs). ``removed`` and ``found`` say which rows
+    went and came."""
 
     def __init__(self, index: FileIndex, previous: Snapshot | None, children: Children | None):
         self.index, self.previous, self.children = index, previous, children
@@ -220,8 +273,11 @@ class _Rescan:
 
     def _merge(self, walk: _Walk, previous: Snapshot) -> Snapshot:
         """The previous rows outside the listed directories, and the walk's rows."""
-        old, children, found, listed = previous._entries, self.children, walk.entries, walk.listed
-        assert children is not None
+        old, found, listed = previous._entries, walk.entries, walk.listed
+        assert self.children is not None
+        # Dict-level changes only below (pops, new lists for the listed directories, appended
+        # to): a shallow copy keeps the given map whole.
+        children = self.children = dict(self.children)
         dropped = [p for d in listed for p in children.get(d, ())]
         gone = [p for p in dropped if old[p][0] == "dir" and found.get(p, ("",))[0] != "dir"]
         went = set(gone)

@@ -30,7 +30,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pyodo_tasks.core.index import FileIndex, Snapshot
-from pyodo_tasks.core.rescan import LiveTree, children_of
+from pyodo_tasks.core.rescan import Journal, LiveTree, children_of
 from pyodo_tasks.core.tarball import build_tar
 
 UNIT = settings().max_examples
@@ -240,6 +240,13 @@ def _assert_same(live: LiveTree, full: Snapshot, previous: Snapshot) -> None:
     assert live.digest() == fresh.digest() == Snapshot(got._entries).digest()
 
 
+def _assert_rows(got: Snapshot, full: Snapshot) -> None:
+    """The same rows (content digests aside: a committed tree may carry the tar's)."""
+    assert {p: e._replace(digest=None) for p, e in got.items()} == dict(full.items())
+    assert got.ignores == full.ignores
+    assert got.digest() == full.digest()
+
+
 def _commit(
     data: st.DataObject, index: FileIndex, snapshot: Snapshot, extra: tuple[str, ...]
 ) -> None:
@@ -254,6 +261,7 @@ def _commit(
     base = snapshot._base() if snapshot._base is not None else None
     last = files.last
     appends = files.log_limit > 1 and last is not None and base is last.snapshot
+    appends = appends and snapshot._recorded is not None
     logged = index.log_path.stat().st_size if index.log_path.exists() else 0
     index.commit(snapshot)
     if appends:  # scanned from what the files hold: one record appended
@@ -278,7 +286,8 @@ def test_a_rescan_of_the_named_paths_equals_a_full_scan(data: st.DataObject) -> 
         _initial(data, root)
         extra = data.draw(st.sampled_from([(), ("*.tmp", "e/")]))
         index = FileIndex(root, state_dir=Path(tmp) / "state", extra_ignores=extra)
-        live = LiveTree(index)
+        journal = Journal()
+        live = LiveTree(index, journal)
         live.scan()
         for _ in range(data.draw(st.integers(1, 8))):
             previous = live.snapshot
@@ -286,5 +295,8 @@ def test_a_rescan_of_the_named_paths_equals_a_full_scan(data: st.DataObject) -> 
             if data.draw(st.booleans()):  # a sync committed it: its suspects shrink to racy ones
                 _commit(data, index, previous, extra)
             named = _edit(data, root, previous.scanned_at_ns)
+            journal.note(named)
+            if data.draw(st.booleans()):  # a first sync now: from the client's tree + named
+                _assert_rows(journal.scan(index, None), index.scan())
             live.update(named)
             _assert_same(live, index.scan(previous=previous), previous)
