@@ -453,6 +453,9 @@ class Changes:
 
     def to_send(self) -> tuple[str, ...]:
         """Paths to put in the tar: created, modified and rename targets, parents first."""
+        created = self.created
+        if not self.modified and not self.renamed and all(map(operator.lt, created, created[1:])):
+            return created  # a first sync (sorted by the diff): no set of every path
         return tuple(sorted({*self.created, *self.modified, *(new for _, new in self.renamed)}))
 
     def to_delete(self) -> tuple[str, ...]:
