@@ -90,6 +90,8 @@ class LiveTree:
         if self.journal is not None:
             self.journal.tree_scanning()
         snapshot = self.index.scan(previous=self.snapshot)
+        if self.snapshot is not None:
+            _share_paths(self.snapshot, snapshot)
         self.snapshot, self._children = snapshot, None
         if self.journal is not None:
             self.journal.tree_scanned(snapshot, None)
@@ -225,6 +227,16 @@ class Journal:
         return children
 
 
+def _share_paths(previous: Snapshot, snapshot: Snapshot) -> None:
+    """Make ``snapshot`` (a full scan) hold ``previous``'s path strings for the paths both
+    have: a walk makes a new string for every path, and the syncs' snapshots share the
+    previous ones (100k paths: 7 MiB more a copy). One pass over the rows."""
+    new = snapshot._entries
+    shared = {path: new[path] for path in previous._entries if path in new}
+    shared.update(new)  # keeps the keys it has, adds the new paths
+    snapshot._entries = shared
+
+
 def children_of(snapshot: Snapshot) -> Children:
     """Each directory's rows in ``snapshot`` (one pass over every path)."""
     children: Children = {}
@@ -289,7 +301,8 @@ class _Rescan:
             went.update(more)
         entries = dict(old)  # one C-level copy: the previous snapshot stays as it was
         for path in dropped:
-            entries.pop(path, None)
+            if path not in found:  # a path found again keeps its string (update keeps keys)
+                entries.pop(path, None)
         entries.update(found)
         for d in listed:
             children[d] = []

@@ -199,3 +199,44 @@ def test_the_running_digest_follows_the_tree_back_and_forth(tree: Path) -> None:
     os.utime(tree / "top.txt", ns=(OLD, OLD))
     live.update(["top.txt"])
     assert live.digest() == first
+
+
+def test_a_first_sync_rescans_from_the_client_tree_and_shares_its_rows(tree: Path) -> None:
+    """doit dev's controller has no committed snapshot at its first sync: it rescans from the
+    client's tree and the paths noted since it, and holds the same path strings and rows
+    instead of a second copy of the tree."""
+    index = CountingIndex(tree, state_dir=tree.parent / "state")
+    journal = Journal()
+    live = LiveTree(index, journal)
+    client = live.scan()
+    (tree / "top.txt").write_text("saved after the client's scan")
+    journal.note(["top.txt"])
+    index.full_scans = 0
+    synced = journal.scan(index, None)
+    assert index.full_scans == 0
+    assert synced["top.txt"].size == len("saved after the client's scan")
+    same = [p for p in client if p != "top.txt"]
+    assert all(synced._entries[p] is client._entries[p] for p in same)
+    keys = {id(k) for k in client._entries}
+    assert {id(k) for k in synced._entries if k != "top.txt"} <= keys
+
+
+def test_a_first_sync_walks_when_the_client_tree_cannot_say(tree: Path) -> None:
+    index = CountingIndex(tree, state_dir=tree.parent / "state")
+    journal = Journal()
+    LiveTree(index, journal).scan()
+    journal.note(None)  # the watcher lost track since
+    index.full_scans = 0
+    journal.scan(index, None)
+    assert index.full_scans == 1
+
+
+def test_a_full_scan_of_the_live_tree_keeps_its_path_strings(tree: Path) -> None:
+    """The client scans the whole tree again once its watch is installed: the new snapshot
+    holds the old one's path strings (the syncs' snapshots share them), not new copies."""
+    live = LiveTree(FileIndex(tree, state_dir=tree.parent / "state"))
+    first = live.scan()
+    (tree / "new.txt").write_text("new")
+    second = live.scan()
+    assert {id(k) for k in second._entries if k != "new.txt"} == {id(k) for k in first._entries}
+    assert "new.txt" in second
