@@ -35,7 +35,7 @@ import os
 import stat
 import threading
 import weakref
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from pyodo_tasks.core.index import (
     _MOD,
@@ -84,6 +84,8 @@ class LiveTree:
         self.journal = journal
         self.snapshot: Snapshot | None = None
         self._children: Children | None = None
+        #: The committed snapshot the tree last took its rows from (:meth:`_from_commit`).
+        self._rebased: weakref.ReferenceType[Snapshot] | Callable[[], None] = _nothing
 
     def scan(self) -> Snapshot:
         """A full scan (the first, or when the watcher's paths are not known)."""
@@ -102,18 +104,34 @@ class LiveTree:
         scan. Falls back to the full scan whenever :func:`rescan` would."""
         if changed is None or self.snapshot is None:
             return self.scan()
-        if self._children is None:
-            self._children = children_of(self.snapshot)
         if self.journal is not None:
             self.journal.tree_scanning()
-        step = _Rescan(self.index, self.snapshot, self._children)
-        snapshot = step.run(changed)
+        step = self._from_commit()
+        snapshot = step.run(step.named) if step is not None else None
+        if step is None or snapshot is None:
+            if self._children is None:
+                self._children = children_of(self.snapshot)
+            step = _Rescan(self.index, self.snapshot, self._children)
+            snapshot = step.run(changed)
         if snapshot is None:
             return self.scan()
         self.snapshot, self._children = snapshot, step.children
         if self.journal is not None:
             self.journal.tree_scanned(snapshot, step.children)
         return snapshot
+
+    def _from_commit(self) -> _Rescan | None:
+        """A rescan from the snapshot the syncs last committed, when it is new to this tree
+        and the journal knows what changed since its scan began (these paths included): the
+        tree then holds the committed rows themselves, not rows of its own beside them."""
+        found = self.journal.commit_point() if self.journal is not None else None
+        if found is None or found[0] is self._rebased():
+            return None
+        committed, children, named = found
+        self._rebased = weakref.ref(committed)
+        step = _Rescan(self.index, committed, children)
+        step.named = named
+        return step
 
     def digest(self) -> str:
         """Equal for equal trees (paths and stat data, never content digests)."""
@@ -166,6 +184,18 @@ class Journal:
                 if known is not None:
                     known.update(paths)
 
+    def commit_point(self) -> tuple[Snapshot, Children, set[str]] | None:
+        """The committed snapshot, its map and what was noted since its scan began, when
+        all three are known (the client's tree can then be rescanned from it)."""
+        with self._lock:
+            committed = self._committed() if self._committed is not None else None
+            mapped = self._children
+            if committed is None or self._since_commit is None or mapped is None:
+                return None
+            if mapped[0]() is not committed:
+                return None
+            return committed, mapped[1], set(self._since_commit)
+
     def tree_scanning(self) -> None:
         """The client's :class:`LiveTree` starts a scan (after noting the paths it is for)."""
         with self._lock:
@@ -208,7 +238,8 @@ class Journal:
         step = _Rescan(index, previous, children)
         snapshot = step.run(named)
         if snapshot is not None and step.children is not None:
-            self._children = (weakref.ref(snapshot), step.children)
+            with self._lock:
+                self._children = (weakref.ref(snapshot), step.children)
         return snapshot
 
     def committed(self, snapshot: Snapshot) -> None:
@@ -225,6 +256,10 @@ class Journal:
         children = children_of(snapshot)
         self._children = (weakref.ref(snapshot), children)
         return children
+
+
+def _nothing() -> None:
+    return None
 
 
 def _share_paths(previous: Snapshot, snapshot: Snapshot) -> None:
@@ -255,6 +290,8 @@ class _Rescan:
 
     def __init__(self, index: FileIndex, previous: Snapshot | None, children: Children | None):
         self.index, self.previous, self.children = index, previous, children
+        #: What to run it with, when its maker says (:meth:`LiveTree._from_commit`).
+        self.named: set[str] = set()
         self.removed: list[str] = []
         self.found: dict[str, Entry] = {}
 

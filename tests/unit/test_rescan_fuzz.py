@@ -224,13 +224,15 @@ def _initial(data: st.DataObject, root: Path) -> None:
 def _assert_same(live: LiveTree, full: Snapshot, previous: Snapshot) -> None:
     got = live.snapshot
     assert got is not None
-    assert dict(got.items()) == dict(full.items())
-    assert got.ignores == full.ignores
-    unlinked = {p for p in full._suspects if full[p].kind != "link"}
-    assert unlinked <= set(got._suspects)
+    _assert_rows(got, full)
+    base = got._base() if got._base is not None else None
+    if base is previous:  # else rescanned from a sync's committed snapshot: rows are its
+        unlinked = {p for p in full._suspects if full[p].kind != "link"}
+        assert unlinked <= set(got._suspects)
     assert len(got._suspects) == len(set(got._suspects)) and set(got._suspects) <= set(got)
     carried = [p for p in got._entries if p not in set(got._suspects)]
-    assert all(got._entries[p] is previous._entries[p] for p in carried)
+    assert base is not None
+    assert all(got._entries[p] is base._entries[p] for p in carried)
     if live._children is not None:
         mine = {d: sorted(ps) for d, ps in live._children.items() if ps}
         assert mine == {d: sorted(ps) for d, ps in children_of(full).items()}
@@ -242,7 +244,9 @@ def _assert_same(live: LiveTree, full: Snapshot, previous: Snapshot) -> None:
 
 def _assert_rows(got: Snapshot, full: Snapshot) -> None:
     """The same rows (content digests aside: a committed tree may carry the tar's)."""
-    assert {p: e._replace(digest=None) for p, e in got.items()} == dict(full.items())
+    assert {p: e._replace(digest=None) for p, e in got.items()} == {
+        p: e._replace(digest=None) for p, e in full.items()
+    }
     assert got.ignores == full.ignores
     assert got.digest() == full.digest()
 
@@ -286,7 +290,7 @@ def test_a_rescan_of_the_named_paths_equals_a_full_scan(data: st.DataObject) -> 
         _initial(data, root)
         extra = data.draw(st.sampled_from([(), ("*.tmp", "e/")]))
         index = FileIndex(root, state_dir=Path(tmp) / "state", extra_ignores=extra)
-        journal = Journal()
+        journal = index.journal = Journal()
         live = LiveTree(index, journal)
         live.scan()
         for _ in range(data.draw(st.integers(1, 8))):
@@ -294,9 +298,17 @@ def test_a_rescan_of_the_named_paths_equals_a_full_scan(data: st.DataObject) -> 
             assert previous is not None
             if data.draw(st.booleans()):  # a sync committed it: its suspects shrink to racy ones
                 _commit(data, index, previous, extra)
+            if data.draw(st.booleans()):  # a sync now: from its commit, or the client's tree
+                synced = journal.scan(index, index.load())
+                _assert_rows(synced, index.scan())
+                if data.draw(st.booleans()):  # ... committed: the client's tree rebases on it
+                    _commit(data, index, synced, extra)
             named = _edit(data, root, previous.scanned_at_ns)
             journal.note(named)
-            if data.draw(st.booleans()):  # a first sync now: from the client's tree + named
-                _assert_rows(journal.scan(index, None), index.scan())
+            if data.draw(st.booleans()):  # a sync between the note and the client's rescan
+                synced = journal.scan(index, index.load())
+                _assert_rows(synced, index.scan())
+                if data.draw(st.booleans()):
+                    _commit(data, index, synced, extra)
             live.update(named)
             _assert_same(live, index.scan(previous=previous), previous)
