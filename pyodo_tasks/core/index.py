@@ -650,15 +650,22 @@ class FileIndex:
 
     # -- scanning ---------------------------------------------------------------------------
 
-    def scan(self, previous: Snapshot | None = None) -> Snapshot:
+    def scan(
+        self, previous: Snapshot | None = None, *, children: Mapping[str, list[str]] | None = None
+    ) -> Snapshot:
         """Walk the tree now. Content is not read here (see the module docstring).
 
         ``previous`` (the last committed snapshot, or the last scan) makes re-scanning a mostly
         unchanged tree cheap: under ignore rules equal to the ones it was scanned with, a path
         it holds needs no matching, and an entry whose stat is unchanged (and not racy) is
         carried over as the same object, which :meth:`diff` then skips without a look.
+        ``children`` (``previous``'s paths by directory, :func:`.rescan.children_of`) makes
+        the new snapshot hold ``previous``'s path strings rather than new ones (doit dev's
+        client: its snapshots and the syncs' share them).
         """
-        return _Walk(self, previous).run()
+        walk = _Walk(self, previous)
+        walk.children = children
+        return walk.run()
 
     def explain(self, path: str, is_dir: bool | None = None) -> Explanation:
         """Whether a scan indexes ``path`` (relative, POSIX) and which rule decides: the scan's
@@ -868,6 +875,10 @@ class _Walk:
         self.descend: set[str] | None = None
         #: The directories listed (a rescan replaces the previous snapshot's rows under them).
         self.listed: set[str] = set()
+        #: The previous snapshot's paths by directory (:meth:`FileIndex.scan`), and the
+        #: directory being listed's by name: carried rows keep their path strings.
+        self.children: Mapping[str, list[str]] | None = None
+        self.known: dict[str, str] | None = None
 
     def base_matchers(self) -> _Matchers:
         extra = self.index._extra
@@ -905,9 +916,16 @@ class _Walk:
                 fast = self.previous.ignores.get(rel_dir) == text
             self.listed.add(rel_dir)
             if fast:
+                self.known = self._known(rel_dir)
                 self._fast(items, prefix, matchers, pending)
             else:
                 self._slow(items, prefix, matchers, pending)
+
+    def _known(self, rel_dir: str) -> dict[str, str] | None:
+        """Name -> the previous snapshot's path string, for ``rel_dir`` (see ``children``)."""
+        if self.children is None:
+            return None
+        return {path.rpartition("/")[2]: path for path in self.children.get(rel_dir, ())}
 
     def _list(self, rel_dir: str) -> tuple[str, list[os.DirEntry[str]]] | None:
         root = os.fspath(self.index.root)
@@ -935,10 +953,12 @@ class _Walk:
             self.old.get,
             self.racy_from,
         )
-        modes = self.index._modes.setdefault
+        modes, known = self.index._modes.setdefault, self.known
         slow: list[os.DirEntry[str]] = []
         for item in items:  # once per file per scan: every attribute read here counts
             rel = prefix + item.name
+            if known is not None:  # the previous snapshot's string for it
+                rel = known.get(item.name, rel)
             before = old_get(rel)
             if before is None:
                 slow.append(item)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,9 +21,9 @@ class CountingIndex(FileIndex):
 
     full_scans = 0
 
-    def scan(self, previous: Snapshot | None = None) -> Snapshot:
+    def scan(self, previous: Snapshot | None = None, **kw: Any) -> Snapshot:
         self.full_scans += 1
-        return super().scan(previous)
+        return super().scan(previous, **kw)
 
 
 @pytest.fixture
