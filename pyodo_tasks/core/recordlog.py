@@ -86,7 +86,7 @@ def _record(line: bytes) -> dict[str, Any] | None:
 def append(path: Path, line: bytes) -> os.stat_result:
     """Append one :func:`encode`-d record to ``path`` (made if missing) in one write, and
     ``fsync`` it; the file's stat after it."""
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)  # as the full file
     try:
         view = memoryview(line)
         while view:  # one write for a regular file; a short one is continued, never lost
