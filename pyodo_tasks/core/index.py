@@ -947,13 +947,8 @@ class _Walk:
         pending: list[tuple[str, _Matchers, bool]],
     ) -> None:
         """Names the previous snapshot holds: compare stat, carry the entry over when equal."""
-        entries, suspects, old_get, racy_from = (
-            self.entries,
-            self.suspects,
-            self.old.get,
-            self.racy_from,
-        )
-        modes, known = self.index._modes.setdefault, self.known
+        entries, suspects, old_get = self.entries, self.suspects, self.old.get
+        racy_from, modes, known = self.racy_from, self.index._modes.setdefault, self.known
         slow: list[os.DirEntry[str]] = []
         for item in items:  # once per file per scan: every attribute read here counts
             rel = prefix + item.name
