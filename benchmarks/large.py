@@ -20,6 +20,7 @@ change; delete it afterwards)::
     python -m benchmarks.large tree COUNT ROOT        # make it (a component too)
     python -m benchmarks.large dev ROOT LABEL NAME    # doit dev through the cluster -> NAME.json
     python -m benchmarks.large watch ROOT [paths|full]
+    python -m benchmarks.large steps ROOT             # doit dev -v, one edit every 3 s
     python -m benchmarks.large memory ROOT            # doit dev's memory by step, no cluster
 """
 
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -403,6 +405,32 @@ def _dev_main(root: Path, label: str, name: str) -> None:
     print(f"  -> {bench.write(machine())}")
 
 
+def _steps_main(root: Path, edits: int = 4, gap: float = 3.0) -> None:
+    """``doit dev -v`` on an existing tree with one edit every ``gap`` seconds (none waits for
+    the previous one's restart): the content's arrival through the forward, and doit dev's
+    own save->serving and reconcile step times (its log lines), printed."""
+    name = _name(root)
+    log = root.parent / f"steps-{root.name}.log"
+    with namespace("pyodo-bench-large") as (ns, kube):
+        dev = DevProcess(root, name, ns, kube, log, "-v")
+        try:
+            status = dev.wait_running(timeout=3600)
+            time.sleep(5)
+            url = status.ports[0].url + "/probe.txt"
+            for i in range(1, edits + 1):
+                text = f"probe {i} {uuid.uuid4().hex[:6]}"
+                saved = time.monotonic()
+                (root / "probe.txt").write_text(text + "\n")
+                print(f"edit {i}: new content after {wait_answer(url, text, saved, 120):.3f} s")
+                time.sleep(gap)
+        finally:
+            dev.stop()
+    lines = log.read_text(errors="replace").splitlines()
+    for line in lines:
+        if re.search(r"reconcile #|save->serving", line):
+            print(line[-200:])
+
+
 def _pyodo_source() -> str:
     import pyodo_tasks
 
@@ -468,6 +496,8 @@ if __name__ == "__main__" and sys.argv[1:2] == ["tree"]:
     _component(Path(sys.argv[3]))
 elif __name__ == "__main__" and sys.argv[1:2] == ["dev"]:
     _dev_main(Path(sys.argv[2]), sys.argv[3], sys.argv[4])
+elif __name__ == "__main__" and sys.argv[1:2] == ["steps"]:
+    _steps_main(Path(sys.argv[2]))
 elif __name__ == "__main__" and sys.argv[1:2] == ["memory"]:
     _memory_main(Path(sys.argv[2]))
 elif __name__ == "__main__" and sys.argv[1:2] == ["push"]:
