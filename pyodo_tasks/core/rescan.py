@@ -105,10 +105,11 @@ class LiveTree:
         scan. Falls back to the full scan whenever :func:`rescan` would."""
         if changed is None or self.snapshot is None:
             return self.scan()
+        changed = list(changed)
         if self.journal is not None:
             self.journal.tree_scanning()
         step = self._from_commit()
-        snapshot = step.run(step.named) if step is not None else None
+        snapshot = step.run(step.named.union(changed)) if step is not None else None
         if step is None or snapshot is None:
             if self._children is None:
                 self._children = children_of(self.snapshot)

@@ -241,3 +241,21 @@ def test_a_full_scan_of_the_live_tree_keeps_its_path_strings(tree: Path) -> None
     second = live.scan()
     assert {id(k) for k in second._entries if k != "new.txt"} == {id(k) for k in first._entries}
     assert "new.txt" in second
+
+
+def test_the_client_tree_takes_its_rows_from_a_committed_sync(tree: Path) -> None:
+    """After a sync commits, the client's next rescan starts from the committed snapshot and
+    what was noted since its scan began: the tree then holds the synced rows, not its own."""
+    index = FileIndex(tree, state_dir=tree.parent / "state")
+    journal = index.journal = Journal()
+    live = LiveTree(index, journal)
+    live.scan()
+    index.commit(journal.scan(index, None))
+    committed = index.load()
+    assert committed is not None
+    (tree / "top.txt").write_text("saved after the sync")
+    journal.note(["top.txt"])
+    after = live.update(["top.txt"])
+    assert after["top.txt"].size == len("saved after the sync")
+    assert all(after._entries[p] is committed._entries[p] for p in after if p != "top.txt")
+    assert after.digest() == index.scan().digest()
