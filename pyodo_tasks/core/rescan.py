@@ -228,6 +228,12 @@ class Journal:
         if snapshot is None and tree is not None and since_tree is not None:
             children = tree_children if tree_children is not None else children_of(tree)
             snapshot = self._rescan(index, tree, children, since_tree)
+        if snapshot is None and previous is None and tree is not None:
+            # What changed since the client's tree is not known (its watch was just
+            # installed): a full walk all the same, but from that tree, sharing its rows and
+            # path strings instead of making a second copy of them.
+            children = tree_children if tree_children is not None else children_of(tree)
+            snapshot = index.scan(previous=tree, children=children)
         if snapshot is None:
             snapshot = index.scan(previous=previous)
         with self._lock:

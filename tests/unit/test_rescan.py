@@ -225,11 +225,13 @@ def test_a_first_sync_rescans_from_the_client_tree_and_shares_its_rows(tree: Pat
 def test_a_first_sync_walks_when_the_client_tree_cannot_say(tree: Path) -> None:
     index = CountingIndex(tree, state_dir=tree.parent / "state")
     journal = Journal()
-    LiveTree(index, journal).scan()
+    client = LiveTree(index, journal).scan()
     journal.note(None)  # the watcher lost track since
     index.full_scans = 0
-    journal.scan(index, None)
+    synced = journal.scan(index, None)
     assert index.full_scans == 1
+    assert all(synced._entries[p] is client._entries[p] for p in client)  # walked from it
+    assert {id(k) for k in synced._entries} == {id(k) for k in client._entries}
 
 
 def test_a_full_scan_of_the_live_tree_keeps_its_path_strings(tree: Path) -> None:
