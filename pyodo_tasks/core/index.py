@@ -185,8 +185,8 @@ class Snapshot(Mapping[str, Entry]):
         #: carries it from its previous snapshot (:mod:`pyodo_tasks.core.rescan`), and
         #: :meth:`record` keeps it current, so a save costs the rows it touched.
         self._sum: int | None = None
-        #: Counts :meth:`record` calls: :class:`FileIndex` appends a commit's changes to its
-        #: log only if the snapshot the file holds was not changed since it was written.
+        #: Counts :meth:`record` calls: a commit appends its changes to the index's log only
+        #: if the snapshot the files hold was not changed since (:mod:`.indexfiles`).
         self._version = 0
         #: Paths given to :meth:`record` while ``_base`` is set (part of a commit's changes);
         #: None once they are too many for a log record (a first sync: every file).
@@ -254,14 +254,14 @@ class Snapshot(Mapping[str, Entry]):
     def to_json(self) -> str:
         return "".join(self.json_pieces())
 
-    def json_pieces(self, log: str | None = None) -> Iterator[str]:
+    def json_pieces(self, log_id: str | None = None) -> Iterator[str]:
         """:meth:`to_json`'s text in pieces (a header, then slices of each column), so that
-        :meth:`FileIndex.commit` writes a 1M-path index without holding it whole. ``log``
+        :meth:`FileIndex.commit` writes a 1M-path index without holding it whole. ``log_id``
         names this full index for the records appended after it (:mod:`.recordlog`)."""
         paths = sorted(self._entries)
         header = {
             "version": FORMAT_VERSION,
-            "log": log,
+            "log": log_id,
             "scanned_at_ns": self.scanned_at_ns,
             "committed_at_ns": self.committed_at_ns,
             "rules": self.rules_key,
