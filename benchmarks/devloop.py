@@ -17,7 +17,10 @@ from pyodo_tasks.dev.state import State, Status, status_name
 class DevProcess:
     """One ``doit dev`` subprocess on a component directory, in a namespace."""
 
-    def __init__(self, path: Path, name: str, namespace: str, kube: Kube, log: Path) -> None:
+    def __init__(
+        self, path: Path, name: str, namespace: str, kube: Kube, log: Path, *extra: str
+    ) -> None:
+        """``extra``: more arguments for ``doit dev`` (e.g. ``-v``)."""
         self.path, self.name, self.namespace, self.kube, self.log = path, name, namespace, kube, log
         env = dict(os.environ)
         for var in ("PYODO_NAMESPACE", "PYODO_CONTEXT"):
@@ -33,6 +36,7 @@ class DevProcess:
                     namespace,
                     "--seconds",
                     "3600",
+                    *extra,
                 ],
                 stdout=out,
                 stderr=subprocess.STDOUT,

@@ -13,12 +13,22 @@
 
 Trees go under the system temporary directory and are deleted at the end. Creating the 1M tree
 takes minutes; ``--quick`` uses 2k/10k/20k files.
+
+The parts on their own, on a tree kept between them (e.g. the same tree before and after a
+change; delete it afterwards)::
+
+    python -m benchmarks.large tree COUNT ROOT        # make it (a component too)
+    python -m benchmarks.large dev ROOT LABEL NAME    # doit dev through the cluster -> NAME.json
+    python -m benchmarks.large watch ROOT [paths|full]
+    python -m benchmarks.large steps ROOT             # doit dev -v, one edit every 3 s
+    python -m benchmarks.large memory ROOT            # doit dev's memory by step, no cluster
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -34,7 +44,7 @@ from benchmarks.bench_index import GIT_ENV, median_of, timed
 from benchmarks.cluster import PY_DEVFILE, kubectl_cp, namespace
 from benchmarks.devloop import DevProcess, wait_answer
 from benchmarks.index import nochange_figures, python_stat_walk
-from benchmarks.runner import Bench
+from benchmarks.runner import Bench, machine
 from pyodo_tasks.core.index import FileIndex
 
 #: 64 small contents (8-120 bytes): many files, few distinct blobs for git to store.
@@ -386,7 +396,111 @@ def _pod_of(kube, component: str) -> str:
     return pods[0].metadata.name
 
 
-if __name__ == "__main__" and sys.argv[1:2] == ["push"]:
+def _dev_main(root: Path, label: str, name: str) -> None:
+    """``doit dev`` on an existing tree in a namespace of its own; figures to ``NAME.json``."""
+    bench = Bench(name)
+    bench.note(f"pyodo from {_pyodo_source()}")
+    with namespace("pyodo-bench-large") as (ns, kube):
+        dev_figures(bench, label, root, ns, kube, root.parent / f"dev-{root.name}.log")
+    print(f"  -> {bench.write(machine())}")
+
+
+def _steps_main(root: Path, edits: int = 4, gap: float = 3.0) -> None:
+    """``doit dev -v`` on an existing tree with one edit every ``gap`` seconds (none waits for
+    the previous one's restart): the content's arrival through the forward, and doit dev's
+    own save->serving and reconcile step times (its log lines), printed."""
+    name = _name(root)
+    log = root.parent / f"steps-{root.name}.log"
+    with namespace("pyodo-bench-large") as (ns, kube):
+        dev = DevProcess(root, name, ns, kube, log, "-v")
+        try:
+            status = dev.wait_running(timeout=3600)
+            time.sleep(5)
+            url = status.ports[0].url + "/probe.txt"
+            for i in range(1, edits + 1):
+                text = f"probe {i} {uuid.uuid4().hex[:6]}"
+                saved = time.monotonic()
+                (root / "probe.txt").write_text(text + "\n")
+                print(f"edit {i}: new content after {wait_answer(url, text, saved, 120):.3f} s")
+                time.sleep(gap)
+        finally:
+            dev.stop()
+    lines = log.read_text(errors="replace").splitlines()
+    for line in lines:
+        if re.search(r"reconcile #|save->serving", line):
+            print(line[-200:])
+
+
+def _pyodo_source() -> str:
+    import pyodo_tasks
+
+    return os.path.dirname(os.path.dirname(os.path.abspath(pyodo_tasks.__file__)))
+
+
+def _memory_main(root: Path) -> None:
+    """doit dev's two halves in one process without the cluster, and the RSS after each step:
+    the client's scan, the controller's first full sync (the tar read and thrown away) and
+    commit, the client's full scan once its watch is installed (here after the first sync,
+    the order that costs most), then ``EDITS`` edits each rescanned by both (what the client
+    and a sync do)."""
+    from pyodo_tasks.core.rescan import Journal, LiveTree
+    from pyodo_tasks.core.tarball import build_tar
+
+    steps: list[tuple[str, float, float]] = []
+
+    def step(what: str) -> None:
+        pid = os.getpid()
+        steps.append((what, _proc_mib(pid, "VmRSS"), _proc_mib(pid, "VmHWM")))
+        print(f"{what:40} RSS {steps[-1][1]:7.1f} MiB  peak {steps[-1][2]:7.1f} MiB", flush=True)
+
+    state = Path(tempfile.mkdtemp(prefix="pyodo-bench-memory-"))
+    try:
+        step("start")
+        index = FileIndex(root, state_dir=state)
+        journal = index.journal = Journal()
+        client = LiveTree(index, journal)
+        client.scan()
+        client.digest()
+        step("client: scan + digest")
+
+        def sync() -> float:
+            started = time.perf_counter()
+            old = index.load()
+            new = journal.scan(index, old)
+            changes = index.diff(old, new)
+            new.digest()
+            for _ in build_tar(root, changes.to_send(), new):
+                pass
+            index.commit(new)
+            return time.perf_counter() - started
+
+        first = sync()
+        step(f"controller: first full sync ({first:.1f} s)")
+        journal.note(None)  # doit dev scans again once its watch is installed
+        client.scan()
+        step("client: the full scan once watching")
+        for i in range(1, EDITS + 1):
+            (root / "probe.txt").write_text(f"probe {i}\n")
+            journal.note(["probe.txt"])
+            client.update(["probe.txt"])
+            client.digest()
+            took = sync()
+            step(f"edit {i}: client rescan + sync ({took * 1000:.0f} ms)")
+    finally:
+        shutil.rmtree(state, ignore_errors=True)
+    print(json.dumps({"steps": steps}))
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["tree"]:
+    small_tree(Path(sys.argv[3]), int(sys.argv[2]))
+    _component(Path(sys.argv[3]))
+elif __name__ == "__main__" and sys.argv[1:2] == ["dev"]:
+    _dev_main(Path(sys.argv[2]), sys.argv[3], sys.argv[4])
+elif __name__ == "__main__" and sys.argv[1:2] == ["steps"]:
+    _steps_main(Path(sys.argv[2]))
+elif __name__ == "__main__" and sys.argv[1:2] == ["memory"]:
+    _memory_main(Path(sys.argv[2]))
+elif __name__ == "__main__" and sys.argv[1:2] == ["push"]:
     _push_main(Path(sys.argv[2]), sys.argv[3])
 elif __name__ == "__main__" and sys.argv[1:2] == ["watch"]:
     _watch_main(Path(sys.argv[2]), sys.argv[3] if len(sys.argv) > 3 else "paths")

@@ -29,7 +29,8 @@ Rules, and why:
 
 Index file format (``<state_dir>/index.json``, or ``index-<key>.json`` per target)::
 
-    {"version": 2, "scanned_at_ns": 1700000000000000000, "committed_at_ns": 1700000001000000000,
+    {"version": 3, "log": "<id of this file>", "scanned_at_ns": 1700000000000000000,
+     "committed_at_ns": 1700000001000000000,
      "rules": "<digest of the index's ignore settings>", "ignores": {"": "<root .gitignore>"},
      "paths":       ["bin/run",          "src/app.py", "static"],
      "kind":        ["link",             "file",       "dir"],
@@ -39,10 +40,17 @@ Index file format (``<state_dir>/index.json``, or ``index-<key>.json`` per targe
      "digest":      [null,               digest|null,  null],
      "link_target": ["../scripts/run",   null,         null]}
 
-``committed_at_ns`` is when :meth:`FileIndex.commit` wrote it (the last sync; absent from
-indexes older pyodos wrote). Columns rather than a row per path: a 100k-path index parses four
-times faster (few containers), is checked with one C loop per column, and its rows are made by
-``zip``.
+``committed_at_ns`` is when :meth:`FileIndex.commit` wrote it (the last sync). Columns rather
+than a row per path: a 100k-path index parses four times faster (few containers), is checked
+with one C loop per column, and its rows are made by ``zip``.
+
+Beside it, ``index.log`` (``index-<key>.log``): the commits since, one record each
+(:mod:`pyodo_tasks.core.recordlog`: checksummed, naming the file's ``log`` id), holding the
+header fields, the changed rows in the same columns, the ``deleted`` paths and the ignore
+texts that changed (``ignores``, ``unignored``). A commit appends a record when it knows what
+changed since the committed snapshot (doit dev's syncs: an edit costs its rows, not a
+rewrite of a 1M-path file), and writes the file whole otherwise or once the log outgrows
+:data:`LOG_LIMIT` of it. Version 2 files (no log) are read as unusable: one full index.
 """
 
 from __future__ import annotations
@@ -55,7 +63,6 @@ import operator
 import os
 import re
 import stat
-import tempfile
 import time
 import weakref
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -83,7 +90,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 #: The index file's columns, in :class:`Entry` field order.
 _COLUMNS = ("kind", "size", "mtime_ns", "mode", "digest", "link_target")
 #: Names never indexed at any depth: git's own data and pyodo's state.
@@ -174,7 +181,18 @@ class Snapshot(Mapping[str, Entry]):
         #: alive, and that one its own (13 MiB more per save on a 100k-path tree).
         self._base: weakref.ReferenceType[Snapshot] | None = None
         self._suspects: list[str] = []
-        self._digest: str | None = None
+        #: :meth:`digest`'s running sum of one hash per row (None: not computed yet). A rescan
+        #: carries it from its previous snapshot (:mod:`pyodo_tasks.core.rescan`), and
+        #: :meth:`record` keeps it current, so a save costs the rows it touched.
+        self._sum: int | None = None
+        #: Counts :meth:`record` calls: a commit appends its changes to the index's log only
+        #: if the snapshot the files hold was not changed since (:mod:`.indexfiles`).
+        self._version = 0
+        #: Paths given to :meth:`record` while ``_base`` is set (part of a commit's changes);
+        #: None once they are too many for a log record (a first sync: every file).
+        self._recorded: set[str] | None = set()
+        #: Set by a rescan: the previous snapshot's paths it no longer holds.
+        self._gone: list[str] | None = None
         #: When :meth:`FileIndex.commit` wrote this snapshot (``time.time_ns()``); None when
         #: it was never committed, or by a pyodo that did not record it.
         self.committed_at_ns: int | None = None
@@ -202,51 +220,55 @@ class Snapshot(Mapping[str, Entry]):
 
     def record(self, path: str, entry: Entry) -> None:
         """Replace what is known about ``path`` (used by the diff and the tar writer)."""
+        before = self._entries.get(path)
         self._entries[path] = entry
-        self._digest = None
+        self._version += 1
+        if self._base is not None and self._recorded is not None:
+            self._recorded.add(path)
+            if len(self._recorded) > len(self._entries) // 4 + 64:
+                self._recorded = None  # a record that large: the full file is due anyway
+        if self._sum is not None and (
+            before is None or _STAT_FIELDS(before) != _STAT_FIELDS(entry)
+        ):
+            gone = _row_hash((path, before)) if before is not None else 0
+            self._sum = (self._sum - gone + _row_hash((path, entry))) % _MOD
 
     def is_racy(self, entry: Entry) -> bool:
         """True when ``entry``'s mtime is too close to this scan to prove it unchanged."""
         return entry.mtime_ns >= self.scanned_at_ns - RACY_WINDOW_NS
 
     def digest(self) -> str:
-        """A stable hash of the tree's paths and stat data, e.g. for a doit ``uptodate`` value.
+        """A stable hash of the tree's paths and stat data: the state file's "built" value,
+        doit dev's ``sourceDigest``, doit's ``uptodate`` values.
 
-        Content digests are left out: they are filled in lazily (by the diff and the tar writer),
-        and must not make the same tree look different. Built with C loops (one ``json.dumps``
-        of all rows) and kept until :meth:`record`: the dev loop asks after every scan.
+        A sum of one hash per row (:func:`_row_hash`), mod 2**128: a snapshot made by a rescan
+        gets it from its previous one's by taking out the rows that went and adding the rows
+        that came, so a save in a 1M-path tree costs the rows it touched, not a sort and a hash
+        of every row (seconds). Content digests are left out: they are filled in lazily (by the
+        diff and the tar writer), and must not make the same tree look different.
         """
-        if self._digest is None:
-            entries = self._entries
-            paths = sorted(entries)
-            rows = zip(paths, map(_STAT_FIELDS, map(entries.__getitem__, paths)), strict=True)
-            h = hashlib.blake2b(digest_size=16)
-            for text in _json_list_pieces(rows):  # a slice of rows at a time: bounded memory
-                h.update(text.encode("utf-8", "surrogateescape"))
-            self._digest = h.hexdigest()
-        return self._digest
+        if self._sum is None:
+            self._sum = sum(map(_row_hash, self._entries.items())) % _MOD
+        return f"{self._sum:032x}"
 
     def to_json(self) -> str:
         return "".join(self.json_pieces())
 
-    def json_pieces(self) -> Iterator[str]:
+    def json_pieces(self, log_id: str | None = None) -> Iterator[str]:
         """:meth:`to_json`'s text in pieces (a header, then slices of each column), so that
-        :meth:`FileIndex.commit` writes a 1M-path index without holding it whole."""
+        :meth:`FileIndex.commit` writes a 1M-path index without holding it whole. ``log_id``
+        names this full index for the records appended after it (:mod:`.recordlog`)."""
         paths = sorted(self._entries)
         header = {
             "version": FORMAT_VERSION,
+            "log": log_id,
             "scanned_at_ns": self.scanned_at_ns,
             "committed_at_ns": self.committed_at_ns,
             "rules": self.rules_key,
             "ignores": self.ignores,
         }
         yield _dumps(header)[:-1]
-        rows = list(map(self._entries.__getitem__, paths))
-        columns: list[tuple[str, Iterable[Any]]] = [("paths", paths)]
-        columns += [(name, map(operator.itemgetter(i), rows)) for i, name in enumerate(_COLUMNS)]
-        for name, values in columns:
-            yield f',"{name}":'
-            yield from _json_list_pieces(values)
+        yield from _column_pieces(paths, list(map(self._entries.__getitem__, paths)))
         yield "}"
 
     @classmethod
@@ -254,33 +276,94 @@ class Snapshot(Mapping[str, Entry]):
         """Parse :meth:`to_json` output; ``ValueError`` for corrupt or other-version data."""
         doc = json.loads(text)  # JSONDecodeError is a ValueError
         del text  # a 1M-path index's text: no longer needed while the rows are made
+        return cls._from_doc(doc)
+
+    @classmethod
+    def _from_doc(cls, doc: Any) -> Snapshot:
         if not isinstance(doc, dict) or doc.get("version") != FORMAT_VERSION:
             version = doc.get("version") if isinstance(doc, dict) else None
             raise ValueError(f"unsupported index version {version!r} (want {FORMAT_VERSION})")
-        paths, scanned_at = doc.get("paths"), doc.get("scanned_at_ns", 0)
-        if type(paths) is not list or type(scanned_at) is not int:
-            raise ValueError("index has no 'paths' list or a bad 'scanned_at_ns'")
-        if not set(map(type, paths)) <= {str}:
-            raise ValueError("index 'paths' holds a non-string")
-        bad = _unsafe_path(paths)
-        if bad is not None:
-            raise ValueError(f"index names a path outside the tree: {bad!r}")
-        columns = [doc.get(name) for name in _COLUMNS]
-        _check_columns(columns, len(paths))
+        scanned_at = doc.get("scanned_at_ns", 0)
+        if type(scanned_at) is not int:
+            raise ValueError("index has a bad 'scanned_at_ns'")
+        paths, rows = _rows(doc)
         rules, ignores = doc.get("rules"), doc.get("ignores")
         if type(rules) is not str or not _str_to_str(ignores):  # odd: match afresh
             rules, ignores = None, None
         snapshot = cls(scanned_at_ns=scanned_at, rules_key=rules, ignores=ignores)
-        snapshot._entries = dict(zip(paths, zip(*columns, strict=True), strict=True))
+        snapshot._entries = dict(zip(paths, rows, strict=True))
         committed = doc.get("committed_at_ns")
         snapshot.committed_at_ns = committed if type(committed) is int else None
         return snapshot
 
+    def _apply(self, record: Mapping[str, Any]) -> None:
+        """One commit's changes (:meth:`FileIndex.commit`'s log record); ``ValueError`` when
+        malformed. Stops short of nothing: a record is whole or was never read."""
+        deleted, ignores, ignored = (
+            record.get("deleted"),
+            record.get("ignores"),
+            record.get("unignored"),
+        )
+        scanned_at, committed = record.get("scanned_at_ns"), record.get("committed_at_ns")
+        if type(scanned_at) is not int or type(committed) not in (int, type(None)):
+            raise ValueError("index log record has a bad 'scanned_at_ns' or 'committed_at_ns'")
+        if type(deleted) is not list or not set(map(type, deleted)) <= {str}:
+            raise ValueError("index log record has no 'deleted' list of strings")
+        if (
+            type(ignored) is not list
+            or not _str_to_str(ignores)
+            or record.get("rules") != self.rules_key
+        ):
+            raise ValueError("index log record has bad 'ignores', 'unignored' or 'rules'")
+        paths, rows = _rows(record)
+        entries = self._entries
+        for path in deleted:
+            entries.pop(path, None)
+        entries.update(zip(paths, rows, strict=True))
+        for rel in ignored:
+            self.ignores.pop(rel, None)
+        self.ignores.update(ignores)  # type: ignore[arg-type]  # checked by _str_to_str
+        self.scanned_at_ns, self.committed_at_ns = scanned_at, committed
+
 
 #: An entry's stat fields (all but the content digest), for :meth:`Snapshot.digest`.
 _STAT_FIELDS = operator.itemgetter(0, 1, 2, 3, 5)
+#: :meth:`Snapshot.digest`'s modulus: 128 bits.
+_MOD = 1 << 128
 #: Items per piece of :func:`_json_list_pieces`.
 _JSON_SLICE = 4096
+
+
+def _row_hash(item: tuple[str, Entry]) -> int:
+    """One row's share of :meth:`Snapshot.digest`: its path and stat fields, hashed."""
+    path, e = item
+    text = f"{path}\0{e[0]}\0{e[1]}\0{e[2]}\0{e[3]}\0{e[5]}"
+    digest = hashlib.blake2b(text.encode("utf-8", "surrogateescape"), digest_size=16).digest()
+    return int.from_bytes(digest, "little")
+
+
+def _column_pieces(paths: list[str], rows: list[Any]) -> Iterator[str]:
+    """``,"paths":[...]`` then each of :data:`_COLUMNS` the same way, in pieces."""
+    columns: list[tuple[str, Iterable[Any]]] = [("paths", paths)]
+    columns += [(name, map(operator.itemgetter(i), rows)) for i, name in enumerate(_COLUMNS)]
+    for name, values in columns:
+        yield f',"{name}":'
+        yield from _json_list_pieces(values)
+
+
+def _rows(doc: Mapping[str, Any]) -> tuple[list[str], Iterator[Any]]:
+    """``doc``'s paths and the rows of its columns, checked (``ValueError`` otherwise)."""
+    paths = doc.get("paths")
+    if type(paths) is not list:
+        raise ValueError("index has no 'paths' list")
+    if not set(map(type, paths)) <= {str}:
+        raise ValueError("index 'paths' holds a non-string")
+    bad = _unsafe_path(paths)
+    if bad is not None:
+        raise ValueError(f"index names a path outside the tree: {bad!r}")
+    columns = [doc.get(name) for name in _COLUMNS]
+    _check_columns(columns, len(paths))
+    return paths, zip(*columns, strict=True)
 
 
 def _dumps(value: object) -> str:
@@ -298,11 +381,6 @@ def _json_list_pieces(items: Iterable[Any]) -> Iterator[str]:
         yield text if first else "," + text
         first = False
     yield "]"
-
-
-def _identity(st: os.stat_result) -> tuple[int, int, int]:
-    """Which index file this is: another commit (a new file renamed over) changes it."""
-    return st.st_ino, st.st_size, st.st_mtime_ns
 
 
 def _str_to_str(value: object) -> bool:
@@ -375,6 +453,9 @@ class Changes:
 
     def to_send(self) -> tuple[str, ...]:
         """Paths to put in the tar: created, modified and rename targets, parents first."""
+        created = self.created
+        if not self.modified and not self.renamed and all(map(operator.lt, created, created[1:])):
+            return created  # a first sync (sorted by the diff): no set of every path
         return tuple(sorted({*self.created, *self.modified, *(new for _, new in self.renamed)}))
 
     def to_delete(self) -> tuple[str, ...]:
@@ -533,8 +614,15 @@ class FileIndex:
         ``doit dev`` writes its own output to); those outside the tree are ignored."""
         self.root = Path(root)
         self.state_dir = Path(state_dir) if state_dir is not None else self.root / ".pyodo"
-        name = "index.json" if key is None else f"index-{_safe_key(key)}.json"
-        self.index_path = self.state_dir / name
+        name = "index" if key is None else f"index-{_safe_key(key)}"
+        self.index_path = self.state_dir / f"{name}.json"
+        # Imported here: indexfiles reads and writes this module's Snapshot.
+        from pyodo_tasks.core.indexfiles import IndexFiles
+
+        #: The full index file and the log of the commits since (:mod:`.indexfiles`); it keeps
+        #: the snapshot last loaded or committed, handed back while the files are unchanged,
+        #: so a process that syncs again and again (doit dev) parses them once.
+        self.files = IndexFiles(self.index_path, self.state_dir / f"{name}.log")
         self._extra = _Rules(list(extra_ignores)) if extra_ignores else None
         self._extra_lines = tuple(extra_ignores)
         self._skip_rel = _relative_inside(self.state_dir, self.root)
@@ -547,10 +635,9 @@ class FileIndex:
         ).hexdigest()
         #: Compiled ignore files by text: the dev loop scans again after every save.
         self._rules: dict[str, _Rules] = {}
-        #: The snapshot this index last loaded or committed, with the index file's identity
-        #: then (inode, size, mtime): :meth:`load` hands it back while the file is unchanged,
-        #: so a process that syncs again and again (doit dev) parses the file once.
-        self._last: tuple[tuple[int, int, int], Snapshot] | None = None
+        #: One int object per permission mode its scans found (a handful): each row refers
+        #: to it instead of holding a 28-byte int of its own (100k rows: 2.7 MiB a snapshot).
+        self._modes: dict[int, int] = {}
         #: Set by what notes every change under the root (doit dev's client): syncs in this
         #: process then rescan only those paths (:class:`.rescan.Journal`).
         self.journal: Journal | None = None
@@ -563,15 +650,22 @@ class FileIndex:
 
     # -- scanning ---------------------------------------------------------------------------
 
-    def scan(self, previous: Snapshot | None = None) -> Snapshot:
+    def scan(
+        self, previous: Snapshot | None = None, *, children: Mapping[str, list[str]] | None = None
+    ) -> Snapshot:
         """Walk the tree now. Content is not read here (see the module docstring).
 
         ``previous`` (the last committed snapshot, or the last scan) makes re-scanning a mostly
         unchanged tree cheap: under ignore rules equal to the ones it was scanned with, a path
         it holds needs no matching, and an entry whose stat is unchanged (and not racy) is
         carried over as the same object, which :meth:`diff` then skips without a look.
+        ``children`` (``previous``'s paths by directory, :func:`.rescan.children_of`) makes
+        the new snapshot hold ``previous``'s path strings rather than new ones (doit dev's
+        client: its snapshots and the syncs' share them).
         """
-        return _Walk(self, previous).run()
+        walk = _Walk(self, previous)
+        walk.children = children
+        return walk.run()
 
     def explain(self, path: str, is_dir: bool | None = None) -> Explanation:
         """Whether a scan indexes ``path`` (relative, POSIX) and which rule decides: the scan's
@@ -587,54 +681,33 @@ class FileIndex:
     # -- persistence ------------------------------------------------------------------------
 
     def load(self) -> Snapshot | None:
-        """The last committed snapshot; ``None`` when absent, corrupt or another version.
-
-        The same object as last time while the file is the one this index last read or wrote
-        (a loaded snapshot is only read: scans and diffs record into the new one)."""
-        self._last, last = None, self._last
-        try:
-            with open(self.index_path, encoding="utf-8", errors="surrogateescape") as f:
-                seen = _identity(os.fstat(f.fileno()))
-                if last is not None and last[0] == seen:
-                    self._last = last
-                    return last[1]
-                # The text is passed on, not kept here: from_json drops it once parsed.
-                snapshot = Snapshot.from_json(f.read())
-        except FileNotFoundError:
-            return None
-        except OSError as exc:
-            log.warning("cannot read index %s (%s); doing a full index", self.index_path, exc)
-            return None
-        except ValueError as exc:
-            log.warning("ignoring unusable index %s (%s); doing a full index", self.index_path, exc)
-            return None
-        self._last = (seen, snapshot)
-        return snapshot
+        """The last committed snapshot; ``None`` when absent, corrupt or another version
+        (:meth:`.indexfiles.IndexFiles.load`: the full index file, then its log)."""
+        return self.files.load()
 
     def commit(self, snapshot: Snapshot) -> None:
         """Persist ``snapshot`` atomically. Call only after the copy succeeded, so that a failed
-        or interrupted copy leaves the old index and the next push re-sends the same files."""
+        or interrupted copy leaves the old index and the next push re-sends the same files.
+
+        When ``snapshot`` was scanned from the one the files hold (doit dev's syncs), only its
+        changed rows are appended to the log (:meth:`.indexfiles.IndexFiles.commit`)."""
         created = not self.state_dir.exists()
         self.state_dir.mkdir(parents=True, exist_ok=True)
         if created:  # keep pyodo's state out of the user's commits
             (self.state_dir / ".gitignore").write_text("*\n", encoding="utf-8")
-        fd, tmp = tempfile.mkstemp(prefix=".index-", suffix=".tmp", dir=self.state_dir)
         snapshot.committed_at_ns = time.time_ns()  # when it was last synced: `doit why`
-        self._last = None
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape") as f:
-                f.writelines(snapshot.json_pieces())
-                f.flush()
-                os.fsync(f.fileno())
-                written = _identity(os.fstat(f.fileno()))  # a rename keeps all three
-            os.replace(tmp, self.index_path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        self.files.commit(snapshot)
         _unlink_base(snapshot)
-        self._last = (written, snapshot)
         if self.journal is not None:
             self.journal.committed(snapshot)
+
+    def forget(self) -> None:
+        """Remove the index's files (the component was deleted)."""
+        self.files.forget()
+
+    @property
+    def log_path(self) -> Path:
+        return self.files.log_path
 
     # -- diffing ----------------------------------------------------------------------------
 
@@ -769,7 +842,7 @@ def _unlink_base(snapshot: Snapshot) -> None:
     (which would keep every earlier snapshot alive); its suspects shrink to the entries that may
     be racy or are stale: all a rescan from it needs (:mod:`pyodo_tasks.core.rescan`)."""
     racy_from, entries = snapshot.scanned_at_ns - RACY_WINDOW_NS, snapshot._entries
-    snapshot._base = None
+    snapshot._base, snapshot._recorded, snapshot._gone = None, set(), None
     snapshot._suspects = [
         p
         for p in snapshot._suspects
@@ -802,6 +875,10 @@ class _Walk:
         self.descend: set[str] | None = None
         #: The directories listed (a rescan replaces the previous snapshot's rows under them).
         self.listed: set[str] = set()
+        #: The previous snapshot's paths by directory (:meth:`FileIndex.scan`), and the
+        #: directory being listed's by name: carried rows keep their path strings.
+        self.children: Mapping[str, list[str]] | None = None
+        self.known: dict[str, str] | None = None
 
     def base_matchers(self) -> _Matchers:
         extra = self.index._extra
@@ -839,9 +916,16 @@ class _Walk:
                 fast = self.previous.ignores.get(rel_dir) == text
             self.listed.add(rel_dir)
             if fast:
+                self.known = self._known(rel_dir)
                 self._fast(items, prefix, matchers, pending)
             else:
                 self._slow(items, prefix, matchers, pending)
+
+    def _known(self, rel_dir: str) -> dict[str, str] | None:
+        """Name -> the previous snapshot's path string, for ``rel_dir`` (see ``children``)."""
+        if self.children is None:
+            return None
+        return {path.rpartition("/")[2]: path for path in self.children.get(rel_dir, ())}
 
     def _list(self, rel_dir: str) -> tuple[str, list[os.DirEntry[str]]] | None:
         root = os.fspath(self.index.root)
@@ -863,15 +947,13 @@ class _Walk:
         pending: list[tuple[str, _Matchers, bool]],
     ) -> None:
         """Names the previous snapshot holds: compare stat, carry the entry over when equal."""
-        entries, suspects, old_get, racy_from = (
-            self.entries,
-            self.suspects,
-            self.old.get,
-            self.racy_from,
-        )
+        entries, suspects, old_get = self.entries, self.suspects, self.old.get
+        racy_from, modes, known = self.racy_from, self.index._modes.setdefault, self.known
         slow: list[os.DirEntry[str]] = []
         for item in items:  # once per file per scan: every attribute read here counts
             rel = prefix + item.name
+            if known is not None:  # the previous snapshot's string for it
+                rel = known.get(item.name, rel)
             before = old_get(rel)
             if before is None:
                 slow.append(item)
@@ -891,7 +973,8 @@ class _Walk:
                 ):
                     entries[rel] = before
                     continue
-                entries[rel] = Entry("file", st.st_size, st.st_mtime_ns, st.st_mode & 0o7777)
+                mode = modes(m := st.st_mode & 0o7777, m)
+                entries[rel] = Entry("file", st.st_size, st.st_mtime_ns, mode)
             elif fmt == 0o040000 and before[0] == "dir":
                 descend = self.descend
                 if descend is None or rel in descend or prefix[:-1] in descend:
@@ -906,7 +989,7 @@ class _Walk:
                 ):
                     entries[rel] = before
                     continue
-                entries[rel] = Entry("dir", 0, st.st_mtime_ns, st.st_mode & 0o7777)
+                entries[rel] = Entry("dir", 0, st.st_mtime_ns, modes(m := st.st_mode & 0o7777, m))
             else:  # a link, a kind change, a special file: the full rules
                 slow.append(item)
                 continue
@@ -923,7 +1006,7 @@ class _Walk:
     ) -> None:
         """Names matched against the ignore rules (a first scan, new names, changed rules)."""
         index, entries, suspects = self.index, self.entries, self.suspects
-        skip_rel, exclude = index._skip_rel, index._exclude
+        skip_rel, exclude, modes = index._skip_rel, index._exclude, index._modes.setdefault
         for item in items:
             name = item.name
             if name in ALWAYS_SKIP or DOIT_DB.match(name):
@@ -939,9 +1022,11 @@ class _Walk:
                 continue
             fmt = st.st_mode & 0o170000
             if fmt == 0o100000:
-                entry = Entry("file", st.st_size, st.st_mtime_ns, st.st_mode & 0o7777)
+                entry = Entry(
+                    "file", st.st_size, st.st_mtime_ns, modes(m := st.st_mode & 0o7777, m)
+                )
             elif fmt == 0o040000:
-                entry = Entry("dir", 0, st.st_mtime_ns, st.st_mode & 0o7777)
+                entry = Entry("dir", 0, st.st_mtime_ns, modes(m := st.st_mode & 0o7777, m))
             else:
                 found = _entry_for(item)
                 if found is None:

@@ -22,27 +22,30 @@ one), other rules, a named ignore file or the root itself, or more named paths t
 events only in such floods).
 
 :class:`LiveTree` is the dev loop's side: it owns its snapshot together with a map of each
-directory's rows and a running digest, both updated from what changed, so that a save in a
-1M-file tree costs what the save touched (plus one C-level copy of the path table), not a
-walk, a sort or a hash of every path.
+directory's rows, updated from what changed, so that a save in a 1M-file tree costs what the
+save touched (plus one C-level copy of the path table), not a walk, a sort or a hash of every
+path. Every rescan carries :meth:`Snapshot.digest` (a sum of one hash per row) from its
+previous snapshot and records which of its rows went (``_gone``), so that the digest and the
+index's commit (:meth:`FileIndex.commit`'s log record) cost the rows the save touched too.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import stat
 import threading
 import weakref
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from pyodo_tasks.core.index import (
+    _MOD,
     IGNORE_FILES,
     RACY_WINDOW_NS,
     Entry,
     FileIndex,
     Snapshot,
     _Matchers,
+    _row_hash,
     _Walk,
 )
 
@@ -68,23 +71,33 @@ def rescan(index: FileIndex, previous: Snapshot | None, changed: Iterable[str]) 
 class LiveTree:
     """The tree as doit dev sees it: the last snapshot, kept current from the watcher's paths.
 
-    It owns the snapshot's :func:`children_of` map and a digest that is a sum of one hash per
-    row (mod 2**128), so that both follow a save at the cost of the rows it touched. The
-    digest says whether the tree differs from an earlier one of this process (it is not
-    :meth:`Snapshot.digest`, whose sort and hash of every row cost seconds on 1M paths).
+    It owns the snapshot's :func:`children_of` map, so that a save costs the rows it touched;
+    the snapshot's digest (:meth:`Snapshot.digest`, a sum of one hash per row) is carried by
+    each rescan the same way.
     """
 
-    def __init__(self, index: FileIndex) -> None:
+    def __init__(self, index: FileIndex, journal: Journal | None = None) -> None:
+        """``journal`` (the one noting the same watcher's paths, before each update) is told
+        of each new snapshot, so a sync that cannot rescan from its committed one rescans
+        from this tree (:meth:`Journal.scan`), sharing its rows, instead of walking anew."""
         self.index = index
+        self.journal = journal
         self.snapshot: Snapshot | None = None
         self._children: Children | None = None
-        self._sum = 0
+        #: The committed snapshot the tree last took its rows from (:meth:`_from_commit`).
+        self._rebased: weakref.ReferenceType[Snapshot] | Callable[[], None] = _nothing
 
     def scan(self) -> Snapshot:
         """A full scan (the first, or when the watcher's paths are not known)."""
-        snapshot = self.index.scan(previous=self.snapshot)
+        if self.journal is not None:
+            self.journal.tree_scanning()
+        children = None
+        if self.snapshot is not None:  # the new snapshot keeps the path strings (see scan)
+            children = self._children or children_of(self.snapshot)
+        snapshot = self.index.scan(previous=self.snapshot, children=children)
         self.snapshot, self._children = snapshot, None
-        self._sum = sum(map(_row_hash, snapshot._entries.items())) % _MOD
+        if self.journal is not None:
+            self.journal.tree_scanned(snapshot, None)
         return snapshot
 
     def update(self, changed: Iterable[str] | None) -> Snapshot:
@@ -92,33 +105,41 @@ class LiveTree:
         scan. Falls back to the full scan whenever :func:`rescan` would."""
         if changed is None or self.snapshot is None:
             return self.scan()
-        if self._children is None:
-            self._children = children_of(self.snapshot)
-        old = self.snapshot._entries
-        step = _Rescan(self.index, self.snapshot, self._children)
-        snapshot = step.run(changed)
+        changed = list(changed)
+        if self.journal is not None:
+            self.journal.tree_scanning()
+        step = self._from_commit()
+        snapshot = step.run(step.named.union(changed)) if step is not None else None
+        if step is None or snapshot is None:
+            if self._children is None:
+                self._children = children_of(self.snapshot)
+            step = _Rescan(self.index, self.snapshot, self._children)
+            snapshot = step.run(changed)
         if snapshot is None:
             return self.scan()
-        gone = sum(map(_row_hash, ((p, old[p]) for p in step.removed)))
-        came = sum(map(_row_hash, step.found.items()))
-        self._sum = (self._sum - gone + came) % _MOD
-        self.snapshot = snapshot
+        self.snapshot, self._children = snapshot, step.children
+        if self.journal is not None:
+            self.journal.tree_scanned(snapshot, step.children)
         return snapshot
+
+    def _from_commit(self) -> _Rescan | None:
+        """A rescan from the snapshot the syncs last committed, when it is new to this tree
+        and the journal knows what changed since its scan began (these paths included): the
+        tree then holds the committed rows themselves, not rows of its own beside them."""
+        found = self.journal.commit_point() if self.journal is not None else None
+        if found is None or found[0] is self._rebased():
+            return None
+        committed, children, named = found
+        self._rebased = weakref.ref(committed)
+        step = _Rescan(self.index, committed, children)
+        step.named = named
+        return step
 
     def digest(self) -> str:
         """Equal for equal trees (paths and stat data, never content digests)."""
-        return f"{self._sum:032x}"
-
-
-#: The running digest's modulus: 128 bits, like :meth:`Snapshot.digest`.
-_MOD = 1 << 128
-
-
-def _row_hash(item: tuple[str, Entry]) -> int:
-    path, e = item
-    text = f"{path}\0{e[0]}\0{e[1]}\0{e[2]}\0{e[3]}\0{e[5]}"
-    digest = hashlib.blake2b(text.encode("utf-8", "surrogateescape"), digest_size=16).digest()
-    return int.from_bytes(digest, "little")
+        if self.snapshot is None:
+            raise ValueError("LiveTree.digest() before the first scan")
+        return self.snapshot.digest()
 
 
 class Journal:
@@ -141,36 +162,92 @@ class Journal:
         self._committed: weakref.ReferenceType[Snapshot] | None = None
         #: :func:`children_of` the snapshot it names (the last rescan's, or the last built).
         self._children: tuple[weakref.ReferenceType[Snapshot], Children] | None = None
+        #: The client's tree (:class:`LiveTree`), its map (None: not built), what was noted
+        #: since its scan began, and since the scan under way began (None: none is).
+        self._tree: weakref.ReferenceType[Snapshot] | None = None
+        self._tree_children: Children | None = None
+        self._since_tree: set[str] | None = None
+        self._since_next_tree: set[str] | None = None
 
     def note(self, paths: Iterable[str] | None) -> None:
         """Relative POSIX paths a watcher named; None when it cannot say what changed."""
         with self._lock:
             if paths is None:
-                self._since_commit = self._since_scan = None
+                self._since_commit = self._since_scan = self._since_tree = None
+                self._since_next_tree = None
                 return
             paths = list(paths)
-            for known in (self._since_commit, self._since_scan):
+            for known in (
+                self._since_commit,
+                self._since_scan,
+                self._since_tree,
+                self._since_next_tree,
+            ):
                 if known is not None:
                     known.update(paths)
 
+    def commit_point(self) -> tuple[Snapshot, Children, set[str]] | None:
+        """The committed snapshot, its map and what was noted since its scan began, when
+        all three are known (the client's tree can then be rescanned from it)."""
+        with self._lock:
+            committed = self._committed() if self._committed is not None else None
+            mapped = self._children
+            if committed is None or self._since_commit is None or mapped is None:
+                return None
+            if mapped[0]() is not committed:
+                return None
+            return committed, mapped[1], set(self._since_commit)
+
+    def tree_scanning(self) -> None:
+        """The client's :class:`LiveTree` starts a scan (after noting the paths it is for)."""
+        with self._lock:
+            self._since_next_tree = set()
+
+    def tree_scanned(self, snapshot: Snapshot, children: Children | None) -> None:
+        """... and made ``snapshot`` (``children``: its map, never changed in place)."""
+        with self._lock:
+            self._tree, self._tree_children = weakref.ref(snapshot), children
+            self._since_tree, self._since_next_tree = self._since_next_tree, None
+
     def scan(self, index: FileIndex, previous: Snapshot | None) -> Snapshot:
-        """``index.scan(previous=previous)``, from the noted paths when ``previous`` is the
-        snapshot last committed."""
+        """``index.scan(previous=previous)``: from the noted paths when ``previous`` is the
+        snapshot last committed; else from the client's tree and the paths noted since it
+        (the first sync of a session: its rows and paths are the client's, not a second
+        copy of the tree); else a full scan."""
         with self._lock:
             known = self._since_commit
             committed = self._committed() if self._committed is not None else None
             named = set(known) if known is not None and previous is committed else None
+            tree = self._tree() if self._tree is not None else None
+            since_tree = set(self._since_tree) if self._since_tree is not None else None
+            tree_children = self._tree_children
             self._since_scan = set()
         snapshot = None
         if named is not None and previous is not None:
-            children = self._children_of(previous)
-            snapshot = _Rescan(index, previous, children).run(named)
-            if snapshot is not None:  # the map now describes the new snapshot
-                self._children = (weakref.ref(snapshot), children)
+            snapshot = self._rescan(index, previous, self._children_of(previous), named)
+        if snapshot is None and tree is not None and since_tree is not None:
+            children = tree_children if tree_children is not None else children_of(tree)
+            snapshot = self._rescan(index, tree, children, since_tree)
+        if snapshot is None and previous is None and tree is not None:
+            # What changed since the client's tree is not known (its watch was just
+            # installed): a full walk all the same, but from that tree, sharing its rows and
+            # path strings instead of making a second copy of them.
+            children = tree_children if tree_children is not None else children_of(tree)
+            snapshot = index.scan(previous=tree, children=children)
         if snapshot is None:
             snapshot = index.scan(previous=previous)
         with self._lock:
             self._scanned = weakref.ref(snapshot)
+        return snapshot
+
+    def _rescan(
+        self, index: FileIndex, previous: Snapshot, children: Children, named: set[str]
+    ) -> Snapshot | None:
+        step = _Rescan(index, previous, children)
+        snapshot = step.run(named)
+        if snapshot is not None and step.children is not None:
+            with self._lock:
+                self._children = (weakref.ref(snapshot), step.children)
         return snapshot
 
     def committed(self, snapshot: Snapshot) -> None:
@@ -189,6 +266,10 @@ class Journal:
         return children
 
 
+def _nothing() -> None:
+    return None
+
+
 def children_of(snapshot: Snapshot) -> Children:
     """Each directory's rows in ``snapshot`` (one pass over every path)."""
     children: Children = {}
@@ -199,11 +280,16 @@ def children_of(snapshot: Snapshot) -> Children:
 
 class _Rescan:
     """One rescan: the walk of the named paths' directories, then the merge into a copy of the
-    previous rows. ``children`` (the previous snapshot's, see :func:`children_of`) is updated in
-    place to describe the new snapshot; ``removed`` and ``found`` say which rows went and came."""
+    previous rows. ``children`` (the previous snapshot's, see :func:`children_of`) is replaced
+    by a map describing the new snapshot: a shallow copy, changed only where the rescan
+    listed, so the one given stays intact (it may be shared between threads: doit dev's
+    client hands its map to the controller's syncs). ``removed`` and ``found`` say which rows
+    went and came."""
 
     def __init__(self, index: FileIndex, previous: Snapshot | None, children: Children | None):
         self.index, self.previous, self.children = index, previous, children
+        #: What to run it with, when its maker says (:meth:`LiveTree._from_commit`).
+        self.named: set[str] = set()
         self.removed: list[str] = []
         self.found: dict[str, Entry] = {}
 
@@ -234,8 +320,11 @@ class _Rescan:
 
     def _merge(self, walk: _Walk, previous: Snapshot) -> Snapshot:
         """The previous rows outside the listed directories, and the walk's rows."""
-        old, children, found, listed = previous._entries, self.children, walk.entries, walk.listed
-        assert children is not None
+        old, found, listed = previous._entries, walk.entries, walk.listed
+        assert self.children is not None
+        # Dict-level changes only below (pops, new lists for the listed directories, appended
+        # to): a shallow copy keeps the given map whole.
+        children = self.children = dict(self.children)
         dropped = [p for d in listed for p in children.get(d, ())]
         gone = [p for p in dropped if old[p][0] == "dir" and found.get(p, ("",))[0] != "dir"]
         went = set(gone)
@@ -247,14 +336,16 @@ class _Rescan:
             went.update(more)
         entries = dict(old)  # one C-level copy: the previous snapshot stays as it was
         for path in dropped:
-            entries.pop(path, None)
+            if path not in found:  # a path found again keeps its string (update keeps keys)
+                entries.pop(path, None)
         entries.update(found)
         for d in listed:
             children[d] = []
+        strings = {path: path for path in dropped}  # the rows' own path strings: kept
         for path in found:
             parent = path.rpartition("/")[0]
             if parent in listed:
-                children[parent].append(path)
+                children[parent].append(strings.get(path, path))
         dropped_set = set(dropped)
         self.removed = dropped + [p for p in found if p in old and p not in dropped_set]
         self.found = found
@@ -262,7 +353,14 @@ class _Rescan:
         for d in listed | went:
             ignores.pop(d, None)
         ignores.update(walk.ignores)
-        return walk.snapshot(entries, ignores, list(dict.fromkeys(walk.suspects)))
+        snapshot = walk.snapshot(entries, ignores, list(dict.fromkeys(walk.suspects)))
+        snapshot._gone = [p for p in dropped if p not in entries]
+        if previous._sum is not None:  # the digest from the rows that went and came
+            went_out = ((p, old[p]) for p in self.removed if found.get(p) is not old[p])
+            came = ((p, e) for p, e in found.items() if old.get(p) is not e)
+            change = sum(map(_row_hash, came)) - sum(map(_row_hash, went_out))
+            snapshot._sum = (previous._sum + change) % _MOD
+        return snapshot
 
 
 def _seeds(root: str, old: dict[str, Entry], named: set[str]) -> set[str]:

@@ -155,13 +155,15 @@ def _member(root: Path, name: str, snapshot: Snapshot, chunk_size: int) -> Itera
         snapshot.record(name, Entry("link", 0, st.st_mtime_ns, mode, None, target))
         yield _header(name, tarfile.SYMTYPE, mode, st.st_mtime_ns, linkname=target)
     elif stat.S_ISREG(st.st_mode) and expected.kind == "file":
-        yield from _file_member(path, name, snapshot, chunk_size)
+        yield from _file_member(path, name, snapshot, chunk_size, expected)
     else:
         log.info("%s changed kind since the scan; it will be re-sent on the next push", name)
         snapshot.record(name, _stale(expected))
 
 
-def _file_member(path: str, name: str, snapshot: Snapshot, chunk_size: int) -> Iterator[bytes]:
+def _file_member(
+    path: str, name: str, snapshot: Snapshot, chunk_size: int, expected: Entry
+) -> Iterator[bytes]:
     try:
         fd = os.open(path, _OPEN_FLAGS)
     except OSError as exc:
@@ -192,7 +194,10 @@ def _file_member(path: str, name: str, snapshot: Snapshot, chunk_size: int) -> I
         after.st_size,
         after.st_mtime_ns,
     )
-    entry = Entry("file", before.st_size, before.st_mtime_ns, mode, h.hexdigest())
+    if expected[1:4] == (before.st_size, before.st_mtime_ns, mode):
+        entry = expected._replace(digest=h.hexdigest())  # its field objects: no new ints
+    else:
+        entry = Entry("file", before.st_size, before.st_mtime_ns, mode, h.hexdigest())
     if not consistent:
         log.info("%s changed while being copied; it will be re-sent on the next push", name)
     snapshot.record(name, entry if consistent else _stale(entry))

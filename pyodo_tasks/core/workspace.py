@@ -112,4 +112,4 @@ class Workspace:
     def forget(self) -> None:
         """Remove the state file and the index (the component was deleted)."""
         self.state.unlink()
-        self.index().index_path.unlink(missing_ok=True)
+        self.index().forget()

@@ -55,10 +55,11 @@ class DevClient:
         self.display = display
         self.labels = dict(labels or {})
         self._lock = threading.Lock()
-        #: The tree as last scanned: rescanned from the watcher's paths after each batch.
-        self._tree = LiveTree(index)
         #: What the watcher names goes to the syncs too (the controller's, in this process).
         self._journal = index.journal = Journal()
+        #: The tree as last scanned: rescanned from the watcher's paths after each batch (and
+        #: handed to the journal, so the controller's first sync shares its rows).
+        self._tree = LiveTree(index, self._journal)
         self._published: Spec | None = None
         #: The generation before our first write (an earlier session's), so ours only grow.
         self._base_generation = 0

@@ -461,7 +461,7 @@ def test_corrupt_index_falls_back_to_full_index(
 def _columns(paths: list[object], **columns: list[object]) -> str:
     """An index file of ``paths`` (plain files unless ``columns`` say otherwise)."""
     plain = {"kind": "file", "size": 0, "mtime_ns": 0, "mode": 0o644, "digest": None}
-    doc: dict[str, object] = {"version": 2, "scanned_at_ns": 0, "paths": paths}
+    doc: dict[str, object] = {"version": 3, "scanned_at_ns": 0, "paths": paths}
     for name in (*plain, "link_target"):
         doc[name] = columns.get(name, [plain.get(name)] * len(paths))
     return json.dumps(doc)
@@ -499,7 +499,7 @@ def test_commit_writes_atomically_and_leaves_no_temp_files(tree: Path) -> None:
     idx = FileIndex(tree)
     push(idx)
     assert sorted(p.name for p in idx.state_dir.iterdir()) == [".gitignore", "index.json"]
-    assert json.loads(idx.index_path.read_text())["version"] == 2
+    assert json.loads(idx.index_path.read_text())["version"] == index_mod.FORMAT_VERSION
 
 
 def test_keyed_indexes_are_independent(tree: Path) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,9 +21,9 @@ class CountingIndex(FileIndex):
 
     full_scans = 0
 
-    def scan(self, previous: Snapshot | None = None) -> Snapshot:
+    def scan(self, previous: Snapshot | None = None, **kw: Any) -> Snapshot:
         self.full_scans += 1
-        return super().scan(previous)
+        return super().scan(previous, **kw)
 
 
 @pytest.fixture
@@ -199,3 +200,64 @@ def test_the_running_digest_follows_the_tree_back_and_forth(tree: Path) -> None:
     os.utime(tree / "top.txt", ns=(OLD, OLD))
     live.update(["top.txt"])
     assert live.digest() == first
+
+
+def test_a_first_sync_rescans_from_the_client_tree_and_shares_its_rows(tree: Path) -> None:
+    """doit dev's controller has no committed snapshot at its first sync: it rescans from the
+    client's tree and the paths noted since it, and holds the same path strings and rows
+    instead of a second copy of the tree."""
+    index = CountingIndex(tree, state_dir=tree.parent / "state")
+    journal = Journal()
+    live = LiveTree(index, journal)
+    client = live.scan()
+    (tree / "top.txt").write_text("saved after the client's scan")
+    journal.note(["top.txt"])
+    index.full_scans = 0
+    synced = journal.scan(index, None)
+    assert index.full_scans == 0
+    assert synced["top.txt"].size == len("saved after the client's scan")
+    same = [p for p in client if p != "top.txt"]
+    assert all(synced._entries[p] is client._entries[p] for p in same)
+    keys = {id(k) for k in client._entries}
+    assert {id(k) for k in synced._entries if k != "top.txt"} <= keys
+
+
+def test_a_first_sync_walks_when_the_client_tree_cannot_say(tree: Path) -> None:
+    index = CountingIndex(tree, state_dir=tree.parent / "state")
+    journal = Journal()
+    client = LiveTree(index, journal).scan()
+    journal.note(None)  # the watcher lost track since
+    index.full_scans = 0
+    synced = journal.scan(index, None)
+    assert index.full_scans == 1
+    assert all(synced._entries[p] is client._entries[p] for p in client)  # walked from it
+    assert {id(k) for k in synced._entries} == {id(k) for k in client._entries}
+
+
+def test_a_full_scan_of_the_live_tree_keeps_its_path_strings(tree: Path) -> None:
+    """The client scans the whole tree again once its watch is installed: the new snapshot
+    holds the old one's path strings (the syncs' snapshots share them), not new copies."""
+    live = LiveTree(FileIndex(tree, state_dir=tree.parent / "state"))
+    first = live.scan()
+    (tree / "new.txt").write_text("new")
+    second = live.scan()
+    assert {id(k) for k in second._entries if k != "new.txt"} == {id(k) for k in first._entries}
+    assert "new.txt" in second
+
+
+def test_the_client_tree_takes_its_rows_from_a_committed_sync(tree: Path) -> None:
+    """After a sync commits, the client's next rescan starts from the committed snapshot and
+    what was noted since its scan began: the tree then holds the synced rows, not its own."""
+    index = FileIndex(tree, state_dir=tree.parent / "state")
+    journal = index.journal = Journal()
+    live = LiveTree(index, journal)
+    live.scan()
+    index.commit(journal.scan(index, None))
+    committed = index.load()
+    assert committed is not None
+    (tree / "top.txt").write_text("saved after the sync")
+    journal.note(["top.txt"])
+    after = live.update(["top.txt"])
+    assert after["top.txt"].size == len("saved after the sync")
+    assert all(after._entries[p] is committed._entries[p] for p in after if p != "top.txt")
+    assert after.digest() == index.scan().digest()

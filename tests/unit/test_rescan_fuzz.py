@@ -9,8 +9,11 @@ links made and re-pointed; a file replaced by a directory; ignore files edited. 
 edit, :class:`~pyodo_tasks.core.rescan.LiveTree` is told only what a watcher would name, and
 its snapshot must hold what :meth:`FileIndex.scan` of the same previous snapshot finds: the
 same rows, the same ignore texts, every path the full scan could not carry over among its
-suspects, its directory map and its running digest those of the full scan's rows. Some snapshots are
-committed on the way (a sync's), which keeps only their racy entries as suspects.
+suspects, its directory map and its running digest those of the full scan's rows (and the
+digest the one a from-scratch sum of its rows gives). Some snapshots are committed on the way
+(a sync's, after the tar writer recorded what it sent of some files), which keeps only their
+racy entries as suspects: appended to the index's log or written whole, what another process
+loads is the snapshot committed.
 """
 
 from __future__ import annotations
@@ -27,7 +30,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pyodo_tasks.core.index import FileIndex, Snapshot
-from pyodo_tasks.core.rescan import LiveTree, children_of
+from pyodo_tasks.core.rescan import Journal, LiveTree, children_of
+from pyodo_tasks.core.tarball import build_tar
 
 UNIT = settings().max_examples
 NAMES = ("a", "b", "c.txt", "x.log", "keep.log", "tmp")
@@ -220,20 +224,63 @@ def _initial(data: st.DataObject, root: Path) -> None:
 def _assert_same(live: LiveTree, full: Snapshot, previous: Snapshot) -> None:
     got = live.snapshot
     assert got is not None
-    assert dict(got.items()) == dict(full.items())
-    assert got.ignores == full.ignores
-    unlinked = {p for p in full._suspects if full[p].kind != "link"}
-    assert unlinked <= set(got._suspects)
+    _assert_rows(got, full)
+    base = got._base() if got._base is not None else None
+    if base is previous:  # else rescanned from a sync's committed snapshot: rows are its
+        unlinked = {p for p in full._suspects if full[p].kind != "link"}
+        assert unlinked <= set(got._suspects)
     assert len(got._suspects) == len(set(got._suspects)) and set(got._suspects) <= set(got)
     carried = [p for p in got._entries if p not in set(got._suspects)]
-    assert all(got._entries[p] is previous._entries[p] for p in carried)
+    assert base is not None
+    assert all(got._entries[p] is base._entries[p] for p in carried)
+    kept = {id(k) for k in base._entries}  # ... and their path strings (memory: one copy)
+    assert all(id(k) in kept for k in got._entries if k in set(carried))
     if live._children is not None:
         mine = {d: sorted(ps) for d, ps in live._children.items() if ps}
         assert mine == {d: sorted(ps) for d, ps in children_of(full).items()}
     fresh = LiveTree(live.index)
     fresh.snapshot = None
     fresh.scan()
-    assert live.digest() == fresh.digest()
+    assert live.digest() == fresh.digest() == Snapshot(got._entries).digest()
+
+
+def _assert_rows(got: Snapshot, full: Snapshot) -> None:
+    """The same rows (content digests aside: a committed tree may carry the tar's)."""
+    assert {p: e._replace(digest=None) for p, e in got.items()} == {
+        p: e._replace(digest=None) for p, e in full.items()
+    }
+    assert got.ignores == full.ignores
+    assert got.digest() == full.digest()
+
+
+def _commit(
+    data: st.DataObject, index: FileIndex, snapshot: Snapshot, extra: tuple[str, ...]
+) -> None:
+    """A sync's commit: the tar writer records what it sent of some files first; the log
+    appended to or the index written whole; another process loads what was committed."""
+    files = sorted(p for p in snapshot if snapshot[p].kind == "file")
+    sent = data.draw(st.lists(st.sampled_from(files), unique=True)) if files else []
+    b"".join(build_tar(index.root, sorted(sent), snapshot))
+    assert snapshot.digest() == Snapshot(snapshot._entries).digest()
+    files = index.files
+    files.log_limit = data.draw(st.sampled_from([0.0, 100.0]))
+    base = snapshot._base() if snapshot._base is not None else None
+    last = files.last
+    appends = files.log_limit > 1 and last is not None and base is last.snapshot
+    appends = appends and snapshot._recorded is not None
+    logged = index.log_path.stat().st_size if index.log_path.exists() else 0
+    index.commit(snapshot)
+    if appends:  # scanned from what the files hold: one record appended
+        assert index.log_path.stat().st_size > logged
+    loaded = FileIndex(index.root, state_dir=index.state_dir, extra_ignores=extra).load()
+    assert loaded is not None
+    assert dict(loaded.items()) == dict(snapshot.items())
+    assert (loaded.ignores, loaded.scanned_at_ns, loaded.committed_at_ns) == (
+        snapshot.ignores,
+        snapshot.scanned_at_ns,
+        snapshot.committed_at_ns,
+    )
+    assert loaded.digest() == snapshot.digest()
 
 
 @settings(max_examples=5 * UNIT)
@@ -245,13 +292,31 @@ def test_a_rescan_of_the_named_paths_equals_a_full_scan(data: st.DataObject) -> 
         _initial(data, root)
         extra = data.draw(st.sampled_from([(), ("*.tmp", "e/")]))
         index = FileIndex(root, state_dir=Path(tmp) / "state", extra_ignores=extra)
-        live = LiveTree(index)
+        journal = index.journal = Journal()
+        live = LiveTree(index, journal)
         live.scan()
         for _ in range(data.draw(st.integers(1, 8))):
             previous = live.snapshot
             assert previous is not None
             if data.draw(st.booleans()):  # a sync committed it: its suspects shrink to racy ones
-                index.commit(previous)
+                _commit(data, index, previous, extra)
+            if data.draw(st.booleans()):  # a sync now: from its commit, or the client's tree
+                synced = journal.scan(index, index.load())
+                _assert_rows(synced, index.scan())
+                if data.draw(st.booleans()):  # ... committed: the client's tree rebases on it
+                    _commit(data, index, synced, extra)
             named = _edit(data, root, previous.scanned_at_ns)
-            live.update(named)
+            journal.note(named)
+            if data.draw(st.booleans()):  # a sync between the note and the client's rescan
+                synced = journal.scan(index, index.load())
+                _assert_rows(synced, index.scan())
+                if data.draw(st.booleans()):
+                    _commit(data, index, synced, extra)
+            if data.draw(st.integers(0, 5)):
+                live.update(named)
+            else:  # the client lost track: a full scan (a sync meanwhile walks from its tree)
+                journal.note(None)
+                if data.draw(st.booleans()):
+                    _assert_rows(journal.scan(index, index.load()), index.scan())
+                live.update(None)
             _assert_same(live, index.scan(previous=previous), previous)
