@@ -56,6 +56,13 @@ def _sync(idx: FileIndex, changed: list[str] | None = None) -> Snapshot:
     return new
 
 
+def _one_edit_logged(idx: FileIndex) -> Snapshot:
+    """A first full commit, then one edit of ``d0/f0.txt`` committed through the log."""
+    _sync(idx)
+    (idx.root / "d0" / "f0.txt").write_text("one\n!")
+    return _sync(idx, ["d0/f0.txt"])
+
+
 def _fresh(idx: FileIndex) -> Snapshot | None:
     """The index as another process loads it."""
     other = FileIndex(idx.root, state_dir=idx.state_dir)
@@ -139,9 +146,7 @@ def test_every_cut_of_an_appended_record_loads_the_old_or_the_new_state(
     index: FileIndex, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A kill mid-append leaves some prefix of the record on disk: each one loads."""
-    _sync(index)
-    (index.root / "d0" / "f0.txt").write_text("one\n!")
-    first = _sync(index, ["d0/f0.txt"])
+    first = _one_edit_logged(index)
     first_rows, first_log = dict(first.items()), index.log_path.read_bytes()
     (index.root / "d2" / "f2.txt").unlink()
     (index.root / "d3" / "f3.txt").write_text("three, longer\n")
@@ -161,9 +166,7 @@ def test_every_cut_of_an_appended_record_loads_the_old_or_the_new_state(
 def test_after_a_torn_tail_the_next_commit_writes_the_full_index(
     index: FileIndex, caplog: pytest.LogCaptureFixture
 ) -> None:
-    _sync(index)
-    (index.root / "d0" / "f0.txt").write_text("one\n!")
-    _sync(index, ["d0/f0.txt"])
+    _one_edit_logged(index)
     with index.log_path.open("ab") as f:
         f.write(b"5a 0000")  # what a kill mid-append leaves
     index.files.last = None  # as a new process
@@ -200,9 +203,7 @@ def test_a_corrupt_record_ends_the_log_there(
 def test_a_log_left_by_a_kill_between_full_write_and_removal_is_ignored(
     index: FileIndex, caplog: pytest.LogCaptureFixture
 ) -> None:
-    _sync(index)
-    (index.root / "d0" / "f0.txt").write_text("one\n!")
-    _sync(index, ["d0/f0.txt"])
+    _one_edit_logged(index)
     stale = index.log_path.read_bytes()
     (index.root / "new.txt").write_text("new\n")
     index.commit(index.scan())  # no previous snapshot: the full index, the log removed
@@ -269,9 +270,7 @@ def test_a_snapshot_recorded_into_after_its_commit_is_not_a_base_for_the_log(
 
 
 def test_why_reports_the_time_of_the_last_appended_commit(index: FileIndex) -> None:
-    _sync(index)
-    (index.root / "d0" / "f0.txt").write_text("one\n!")
-    committed = _sync(index, ["d0/f0.txt"])
+    committed = _one_edit_logged(index)
     assert index.log_path.exists()
     loaded = _fresh(index)
     assert loaded is not None and loaded.committed_at_ns == committed.committed_at_ns
@@ -279,9 +278,7 @@ def test_why_reports_the_time_of_the_last_appended_commit(index: FileIndex) -> N
 
 
 def test_forget_removes_the_full_index_and_its_log(index: FileIndex) -> None:
-    _sync(index)
-    (index.root / "d0" / "f0.txt").write_text("one\n!")
-    _sync(index, ["d0/f0.txt"])
+    _one_edit_logged(index)
     index.forget()
     assert not index.index_path.exists() and not index.log_path.exists()
     assert index.load() is None
