@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from pyodo_tasks.core import recordlog
-from pyodo_tasks.core.index import _COLUMNS, Snapshot
+from pyodo_tasks.core.snapshot import _COLUMNS, Snapshot
 
 __all__ = ["LOG_LIMIT", "IndexFiles"]
 

@@ -37,17 +37,8 @@ import threading
 import weakref
 from collections.abc import Callable, Iterable
 
-from pyodo_tasks.core.index import (
-    _MOD,
-    IGNORE_FILES,
-    RACY_WINDOW_NS,
-    Entry,
-    FileIndex,
-    Snapshot,
-    _Matchers,
-    _row_hash,
-    _Walk,
-)
+from pyodo_tasks.core.index import IGNORE_FILES, FileIndex, _Matchers, _Walk
+from pyodo_tasks.core.snapshot import _MOD, RACY_WINDOW_NS, Entry, Snapshot, _row_hash
 
 __all__ = ["MAX_PATHS", "Journal", "LiveTree", "rescan"]
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 import pyodo_tasks.core.index as index_mod
+import pyodo_tasks.core.snapshot as snapshot_mod
 from pyodo_tasks.core.index import Changes, Entry, FileIndex, Snapshot
 from pyodo_tasks.core.tarball import build_tar
 from pyodo_tasks.errors import SyncError
@@ -547,7 +548,7 @@ def test_index_text_and_digest_do_not_depend_on_the_piece_size(
     doc = json.loads(whole_text)
     assert doc["paths"] == sorted(snap)
     assert doc["link_target"][doc["paths"].index("ln")] == "app.py"
-    monkeypatch.setattr(index_mod, "_JSON_SLICE", 2)
+    monkeypatch.setattr(snapshot_mod, "_JSON_SLICE", 2)
     again = FileIndex(tree).scan(previous=snap)
     assert len(list(again.json_pieces())) > 2 * len(snap) // 2
     assert again.digest() == whole_digest
