@@ -116,13 +116,14 @@ class IndexFiles:
 
     def _read_log(self, snapshot: Snapshot, log_id: object, seen: _Identity) -> _Written:
         """Apply the log's records to ``snapshot`` (the full index, identity ``seen``)."""
+        named = log_id if type(log_id) is str else ""  # a full file without an id: no log
         try:
             with open(self.log_path, "rb") as f:
                 log_seen: _Identity | None = _identity(os.fstat(f.fileno()))
                 data = f.read()
         except FileNotFoundError:
             log_seen, data = None, b""
-        found = recordlog.read(data, log_id if type(log_id) is str else "")
+        found = recordlog.read(data, named)
         for record in found.records:
             snapshot._apply(record)
         if not found.clean:
@@ -135,7 +136,7 @@ class IndexFiles:
             (seen, log_seen),
             snapshot,
             snapshot._version,
-            log_id if type(log_id) is str else "",
+            named,
             seen[1],
             found.size,
             found.clean and type(log_id) is str,
