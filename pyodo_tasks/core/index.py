@@ -405,6 +405,10 @@ class FileIndex:
         not carry over are looked at (on an unchanged tree: none)."""
         if old is None:
             return Changes(created=tuple(sorted(new)), full=True)
+        if new._base is not None and new._base() is old and not new._suspects and new._gone == []:
+            # A rescan that found nothing (e.g. a push's refresh, :mod:`.refresh`): no row
+            # looked at, none gone, so none is read (a loaded index's rows are not even made).
+            return Changes(recommit=old.rules_key != new.rules_key)
         created: list[str] = []
         modified: list[str] = []
         touched: list[str] = []
@@ -565,6 +569,8 @@ class _Walk:
         #: directory being listed's by name: carried rows keep their path strings.
         self.children: Mapping[str, list[str]] | None = None
         self.known: dict[str, str] | None = None
+        #: The root's mtime, taken just before it was listed (None: not listed).
+        self.root_mtime: int | None = None
 
     def base_matchers(self) -> _Matchers:
         extra = self.index._extra
@@ -581,6 +587,7 @@ class _Walk:
         snapshot.ignores, snapshot._entries, snapshot._suspects = ignores, entries, suspects
         snapshot._base = weakref.ref(self.previous) if self.previous is not None else None
         snapshot.walked = True
+        snapshot.root_mtime_ns = self.root_mtime
         return snapshot
 
     def walk(self, pending: list[tuple[str, _Matchers, bool]]) -> None:
@@ -617,6 +624,8 @@ class _Walk:
         root = os.fspath(self.index.root)
         abs_dir = os.path.join(root, rel_dir) if rel_dir else root
         try:
+            if not rel_dir:  # before listing: a name added meanwhile moves it past this
+                self.root_mtime = os.stat(abs_dir).st_mtime_ns
             with os.scandir(abs_dir) as it:
                 return abs_dir, list(it)
         except OSError as exc:  # vanished or unreadable: report it, keep the rest
@@ -663,9 +672,12 @@ class _Walk:
                 entries[rel] = Entry("file", st.st_size, st.st_mtime_ns, mode)
             elif fmt == 0o040000 and before[0] == "dir":
                 descend = self.descend
-                if descend is None or rel in descend or prefix[:-1] in descend:
-                    if descend is not None:
-                        descend.add(rel)  # a named directory is walked whole
+                named = descend is None or rel in descend or prefix[:-1] in descend
+                if named and descend is not None:
+                    descend.add(rel)  # a named directory is walked whole
+                # One whose names may have changed is listed too: each directory row then
+                # holds an mtime the directory was listed at (what .refresh trusts).
+                if named or before[2] != st.st_mtime_ns or before[2] >= racy_from:
                     pending.append((rel, matchers, True))
                 if (
                     before[2] == st.st_mtime_ns

@@ -181,6 +181,8 @@ class IndexFiles:
             "base": last.log_id,
             "scanned_at_ns": snapshot.scanned_at_ns,
             "committed_at_ns": snapshot.committed_at_ns,
+            "root_mtime_ns": snapshot.root_mtime_ns,
+            "sum": snapshot._sum_text(),
             "rules": snapshot.rules_key,
             "ignores": {k: v for k, v in snapshot.ignores.items() if base.ignores.get(k) != v},
             "unignored": [k for k in base.ignores if k not in snapshot.ignores],

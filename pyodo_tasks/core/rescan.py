@@ -287,23 +287,31 @@ class _Rescan:
     def run(self, changed: Iterable[str]) -> Snapshot | None:
         """The new snapshot, or None when only a full scan can be exact."""
         previous, named = self.previous, set(changed)
-        if (
-            previous is None
-            or self.children is None
-            or not previous.walked
-            or previous.rules_key != self.index.rules_key
-            or len(named) > MAX_PATHS
-            or any(p in ("", ".") or p.rpartition("/")[2] in IGNORE_FILES for p in named)
-        ):
+        if previous is None or not previous.walked or len(named) > MAX_PATHS:
             return None
         old = previous._entries
         racy_from = previous.scanned_at_ns - RACY_WINDOW_NS
         named.update(p for p in previous._suspects if p in old and old[p][2] >= racy_from)
-        if len(named) > MAX_PATHS:
+        return self.run_exact(named)
+
+    def run_exact(self, named: set[str], relist: Iterable[str] = ()) -> Snapshot | None:
+        """:meth:`run` for a caller that names every path to look at again, the previous
+        snapshot's racy rows included (:mod:`.refresh`, from a loaded index); ``relist``:
+        directories (``""``, the root) whose names may have changed, listed but not walked
+        whole. None when only a full scan can be exact."""
+        previous, relist = self.previous, set(relist)
+        if (
+            previous is None
+            or self.children is None
+            or previous.rules_key != self.index.rules_key
+            or len(named) + len(relist) > MAX_PATHS
+            or any(p in ("", ".") or p.rpartition("/")[2] in IGNORE_FILES for p in named)
+        ):
             return None
+        old = previous._entries
         walk = _Walk(self.index, previous)
         walk.descend = named
-        seeds = _seeds(os.fspath(self.index.root), old, named)
+        seeds = _seeds(os.fspath(self.index.root), old, named) | relist
         walk.walk([(d, _matchers(walk, previous, d), True) for d in sorted(seeds)])
         if not all(_restat_dir(walk, old, d) for d in seeds):
             return None  # a directory vanished meanwhile: start over
@@ -345,6 +353,8 @@ class _Rescan:
             ignores.pop(d, None)
         ignores.update(walk.ignores)
         snapshot = walk.snapshot(entries, ignores, list(dict.fromkeys(walk.suspects)))
+        if walk.root_mtime is None:  # the root was not listed: its listing is the previous
+            snapshot.root_mtime_ns = previous.root_mtime_ns
         snapshot._gone = [p for p in dropped if p not in entries]
         if previous._sum is not None:  # the digest from the rows that went and came
             went_out = ((p, old[p]) for p in self.removed if found.get(p) is not old[p])

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from filelock import FileLock, Timeout
 
-from pyodo_tasks.core import podstate
+from pyodo_tasks.core import podstate, refresh
 from pyodo_tasks.core.index import Changes, FileIndex, Snapshot
 from pyodo_tasks.core.statefile import StateFile
 from pyodo_tasks.errors import SyncError
@@ -94,8 +94,9 @@ class Workspace:
         index = self.index()
         same_pod = self.state.get("container") == self.container_instance(pod)
         old = index.load() if same_pod else None
-        journal = index.journal  # doit dev: rescan only what its watcher named since
-        new = journal.scan(index, old) if journal is not None else index.scan(previous=old)
+        journal = index.journal
+        # doit dev: rescan only what its watcher named since; a push: refresh by stat.
+        new = journal.scan(index, old) if journal is not None else refresh.scan(index, old)
         return index.diff(old, new), new, pod
 
     def sync_digest(self, pod: k8s.V1Pod) -> str:

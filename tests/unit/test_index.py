@@ -544,7 +544,8 @@ def test_index_text_and_digest_do_not_depend_on_the_piece_size(
     text is still one JSON document, and both are what the whole would give."""
     (tree / "ln").symlink_to("app.py")
     snap = FileIndex(tree).scan()
-    whole_text, whole_digest = snap.to_json(), snap.digest()
+    whole_digest = snap.digest()  # first: the text holds it (the index keeps the sum)
+    whole_text = snap.to_json()
     doc = json.loads(whole_text)
     assert doc["paths"] == sorted(snap)
     assert doc["link_target"][doc["paths"].index("ln")] == "app.py"

@@ -182,6 +182,8 @@ def _link(e: _Edit) -> list[str]:
 
 def _ignore(e: _Edit) -> list[str]:
     path = e.prefix + e.data.draw(st.sampled_from([".gitignore", ".pyodoignore"]))
+    if (e.root / path).is_dir():  # made a directory by file-to-dir
+        return []
     _write(e.root / path, e.data.draw(st.sampled_from(IGNORE_TEXTS)))
     return [path]
 

@@ -1,0 +1,118 @@
+"""A push's refresh by stat (pyodo_tasks.core.refresh): what it looks at, and when it walks
+the tree instead. That it equals the full walk is test_refresh_fuzz.py's property."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pyodo_tasks.core import refresh
+from pyodo_tasks.core.snapshot import _UNSAFE_PATH, _unsafe_path
+from tests.unit.test_rescan import CountingIndex
+
+OLD = 1_600_000_000 * 10**9
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    """A committed tree, every mtime (the root's too) far outside the racy window."""
+    root = tmp_path / "tree"
+    for rel in ("src/app.py", "src/lib/util.py", "docs/readme.md", "top.txt"):
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(rel)
+    (root / ".gitignore").write_text("*.log\nbuild/\n")
+    _age(root)
+    _index(root).commit(_index(root).scan())
+    return root
+
+
+def _age(root: Path) -> None:
+    for base, dirs, files in os.walk(root, topdown=False):
+        for name in [*dirs, *files]:
+            os.utime(os.path.join(base, name), ns=(OLD, OLD), follow_symlinks=False)
+    os.utime(root, ns=(OLD, OLD))
+
+
+def _index(root: Path) -> CountingIndex:
+    return CountingIndex(root, state_dir=root.parent / "state")
+
+
+def test_a_push_that_finds_nothing_changed_makes_no_row_of_the_index(tree: Path) -> None:
+    index = _index(tree)
+    changes, snapshot = refresh.changes(index)
+    assert not changes and index.full_scans == 0
+    assert snapshot._columns is not None  # compared as the file's columns, no row made
+    loaded = index.load()
+    assert loaded is not None and loaded._columns is not None
+    assert snapshot.digest() == _index(tree).scan().digest()  # kept in the index file
+
+
+def test_an_edit_is_found_without_listing_the_directories_it_did_not_touch(
+    tree: Path,
+) -> None:
+    (tree / "src/app.py").write_text("edited")
+    (tree / "docs/new.md").write_text("new")
+    index = _index(tree)
+    changes, snapshot = refresh.changes(index)
+    assert (changes.modified, changes.created) == (("src/app.py",), ("docs/new.md",))
+    assert index.full_scans == 0
+    assert dict(snapshot.items()) == dict(_index(tree).scan().items())
+
+
+def test_a_deleted_directory_takes_its_rows_with_it(tree: Path) -> None:
+    for rel in ("src/lib/util.py", "src/lib"):
+        path = tree / rel
+        path.unlink() if path.is_file() else path.rmdir()
+    changes, _ = refresh.changes(_index(tree))
+    assert changes.deleted == ("src/lib", "src/lib/util.py")
+    assert changes.to_delete() == ("src/lib",)
+
+
+def test_an_ignored_directory_is_never_looked_at(tree: Path) -> None:
+    (tree / "build").mkdir()
+    _age(tree)  # build/ made and the root's mtime put back: the root is not even listed
+    (tree / "build/out.bin").write_text("ignored")
+    index = _index(tree)
+    changes, _ = refresh.changes(index)
+    assert not changes and index.full_scans == 0
+
+
+def test_an_edited_ignore_file_means_the_full_walk(tree: Path) -> None:
+    (tree / ".gitignore").write_text("*.log\n")
+    index = _index(tree)
+    refresh.changes(index)
+    assert index.full_scans == 1
+
+
+def test_an_ignore_file_that_ignores_itself_is_still_read_again(tree: Path) -> None:
+    """It is in no row, so no stat of a row would show its edit."""
+    (tree / "docs/.pyodoignore").write_text(".pyodoignore\n")
+    index = _index(tree)
+    index.commit(index.scan())
+    (tree / "docs/.pyodoignore").write_text(".pyodoignore\nreadme.md\n")
+    _age(tree)
+    index = _index(tree)
+    changes, _ = refresh.changes(index)
+    assert changes.deleted == ("docs/readme.md",) and index.full_scans == 1
+
+
+def test_an_index_written_without_the_roots_mtime_means_the_full_walk(tree: Path) -> None:
+    """An older pyodo's index: the root's names cannot be trusted."""
+    index = _index(tree)
+    doc = json.loads(index.index_path.read_text())
+    doc["root_mtime_ns"] = None
+    index.index_path.write_text(json.dumps(doc))
+    (tree / "new.txt").write_text("new")
+    _age(tree)  # the root's mtime put back: only a listing finds new.txt
+    changes, _ = refresh.changes(index)
+    assert changes.created == ("new.txt",) and index.full_scans == 1
+
+
+@given(st.lists(st.text("./a\n\x00", max_size=6), min_size=1, max_size=6))
+def test_the_unsafe_path_check_equals_a_regex_per_path(paths: list[str]) -> None:
+    assert _unsafe_path(paths) == next(filter(_UNSAFE_PATH.search, paths), None)
