@@ -90,6 +90,19 @@ def median_of(repeat: int, fn: Callable[[], object]) -> Timing:
     return Timing(statistics.median(r.wall for r in runs), statistics.median(r.cpu for r in runs))
 
 
+def paired(
+    repeat: int, ours: Callable[[], object], theirs: Callable[[], object]
+) -> tuple[Timing, Timing]:
+    """Medians of ``ours`` and ``theirs`` run by turns: on a machine shared with other work,
+    a burst of load then falls on both instead of on one of them."""
+    runs = [(timed(ours), timed(theirs)) for _ in range(repeat)]
+    mine, peer = [r[0] for r in runs], [r[1] for r in runs]
+    return (
+        Timing(statistics.median(r.wall for r in mine), statistics.median(r.cpu for r in mine)),
+        Timing(statistics.median(r.wall for r in peer), statistics.median(r.cpu for r in peer)),
+    )
+
+
 def git(root: Path, *args: str) -> None:
     quiet = ["-c", "gc.auto=0", "-c", "maintenance.auto=false"]  # no background work in .git
     cmd = ["git", "-C", str(root), *quiet, *args]

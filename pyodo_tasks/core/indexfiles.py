@@ -23,8 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pyodo_tasks.core import recordlog
-from pyodo_tasks.core.snapshot import _COLUMNS, Snapshot
+from pyodo_tasks.core import recordlog, statcache
+from pyodo_tasks.core.snapshot import _COLUMNS, Snapshot, from_cache
+from pyodo_tasks.errors import SyncError
 
 __all__ = ["LOG_LIMIT", "IndexFiles"]
 
@@ -80,6 +81,8 @@ class IndexFiles:
     def __init__(self, path: Path, log_path: Path) -> None:
         self.path = path
         self.log_path = log_path
+        #: The stat cache of the full file (:mod:`.statcache`): what a push's refresh reads.
+        self.stat_path = path.with_suffix(".stat")
         #: The log's largest size, as a share of the full index file's.
         self.log_limit = LOG_LIMIT
         self.last: _Written | None = None
@@ -92,6 +95,9 @@ class IndexFiles:
         The same object as last time while both files are the ones this index last read or
         wrote (a loaded snapshot is only read: scans and diffs record into the new one)."""
         self.last, last = None, self.last
+        cached = self._load_cached(last)
+        if cached is not None:
+            return cached
         try:
             with open(self.path, encoding="utf-8", errors="surrogateescape") as f:
                 seen = _identity(os.fstat(f.fileno()))
@@ -113,6 +119,48 @@ class IndexFiles:
             return None
         self.last = written
         return snapshot
+
+    def _load_cached(self, last: _Written | None) -> Snapshot | None:
+        """The snapshot of the full file through its stat cache, rows not read (when there
+        is no log, and the cache mirrors the full file on disk); else None."""
+        try:
+            seen = _identity(os.stat(self.path))
+        except OSError:
+            return None
+        if last is not None and last.files == (seen, None) and not self.log_path.exists():
+            self.last = last
+            return last.snapshot
+        if self.log_path.exists():
+            return None
+        cache = statcache.read(self.stat_path, seen)
+        if cache is None:
+            return None
+        snapshot = from_cache(cache, lambda: self._rows_of(seen, cache.header["log"]))
+        if snapshot is None:
+            return None
+        log_id = cache.header["log"]
+        appendable = type(log_id) is str
+        self.last = _Written(
+            (seen, None), snapshot, snapshot._version, log_id, seen[1], 0, appendable
+        )
+        return snapshot
+
+    def _rows_of(self, seen: _Identity, log_id: object) -> tuple[list[str], list[list[Any]]]:
+        """The full file's paths and columns, for a snapshot loaded through the stat cache
+        (:class:`SyncError` if the file is no longer the one the cache mirrored)."""
+        try:
+            with open(self.path, encoding="utf-8", errors="surrogateescape") as f:
+                if _identity(os.fstat(f.fileno())) != seen:
+                    raise ValueError("it was written again meanwhile")
+                doc = json.loads(f.read())
+            if not isinstance(doc, dict) or doc.get("log") != log_id:
+                raise ValueError("it is not the file its stat cache mirrored")
+            return Snapshot._from_doc(doc).columns()
+        except (OSError, ValueError) as exc:
+            raise SyncError(
+                f"{self.path}: cannot read the index in use ({exc}); run again (another "
+                "pyodo process may be syncing the same component)"
+            ) from exc
 
     def _read_log(self, snapshot: Snapshot, log_id: object, seen: _Identity) -> _Written:
         """Apply the log's records to ``snapshot`` (the full index, identity ``seen``)."""
@@ -211,6 +259,8 @@ class IndexFiles:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+        # Named by the new file's identity: a cache of the old one is ignored from now on.
+        statcache.write(self.stat_path, written, snapshot.header(log_id), snapshot._entries.items())
         try:
             self.log_path.unlink(missing_ok=True)
         except OSError as exc:  # its records name the old file: ignored, written over next
@@ -224,3 +274,4 @@ class IndexFiles:
         self.last = None
         self.path.unlink(missing_ok=True)
         self.log_path.unlink(missing_ok=True)
+        self.stat_path.unlink(missing_ok=True)

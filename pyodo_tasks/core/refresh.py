@@ -29,15 +29,15 @@ import os
 import stat
 import time
 from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 from pyodo_tasks.core.index import IGNORE_FILES, Changes, FileIndex, _read_ignores
 from pyodo_tasks.core.rescan import _Rescan, children_of
 from pyodo_tasks.core.snapshot import RACY_WINDOW_NS, Snapshot
+from pyodo_tasks.core.statcache import KIND_BITS, KIND_BYTES
 
 __all__ = ["changes", "scan"]
 
-#: A row's kind as the file-type bits of ``st_mode``.
-_KIND_BITS = {"file": stat.S_IFREG, "dir": stat.S_IFDIR, "link": stat.S_IFLNK}
 #: What a row is compared with, in the order of the row's columns.
 _STAT = operator.attrgetter("st_mtime_ns", "st_size", "st_mode")
 #: The stat of a path that is gone: equal to no row, and no directory.
@@ -84,30 +84,65 @@ def _moved(index: FileIndex, previous: Snapshot) -> tuple[set[str], set[str]] | 
     except OSError:
         return None  # the full walk says what is wrong with the root
     relist = {""} if root_now != root_mtime or root_mtime >= racy_from else set()
-    paths, (kinds, sizes, mtimes, modes, *_) = previous.columns()
-    now = _stat_all(root if root.endswith("/") else root + "/", paths)
-    types = map(_KIND_BITS.__getitem__, kinds)
-    want = zip(mtimes, sizes, map(operator.or_, types, modes), strict=True)
-    odd = set(itertools.compress(range(len(paths)), map(operator.ne, now, want)))
-    if mtimes and max(mtimes) >= racy_from:
-        odd.update(itertools.compress(range(len(paths)), map(racy_from.__le__, mtimes)))
+    rows = _rows_of(previous, root)
+    now = _stat_all(rows.prefix, rows.paths)
+    mtimes = rows.mtimes
+    want = zip(mtimes, rows.sizes, rows.modes, strict=True)
+    odd = set(itertools.compress(range(len(now)), map(operator.ne, now, want)))
+    if now and max(mtimes) >= racy_from:
+        odd.update(itertools.compress(range(len(now)), map(racy_from.__le__, mtimes)))
     named: set[str] = set()
     for i in odd:
         mtime, _, mode = now[i]
-        kind = kinds[i]
-        same = (mtime, mode) == (mtimes[i], _KIND_BITS[kind] | modes[i])
-        if kind != "file" and same and mtime < racy_from:
+        kind = rows.kinds[i]
+        same = (mtime, mode) == (mtimes[i], rows.modes[i])
+        if kind != rows.file and same and mtime < racy_from:
             continue  # a directory's or link's size is not in its row: not a change
-        if kind == "dir" and stat.S_ISDIR(mode):
-            relist.add(paths[i])
+        path = rows.paths[i]
+        rel = path.decode("utf-8", "surrogateescape") if isinstance(path, bytes) else path
+        if kind == rows.dir and stat.S_ISDIR(mode):
+            relist.add(rel)
         else:
-            named.add(paths[i])
+            named.add(rel)
     if not _same_ignores(root, previous, relist):
         return None
     return named, relist
 
 
-def _stat_all(prefix: str, paths: Sequence[str]) -> list[tuple[int, int, int]]:
+class _Rows(NamedTuple):
+    """The previous snapshot's rows as columns to compare with the disk: the stat cache's
+    (bytes paths, a kind byte each) or the index file's (str paths, kind names)."""
+
+    prefix: Any  # the root and a slash, of the paths' type
+    paths: Sequence[Any]
+    kinds: Sequence[Any]
+    mtimes: Sequence[int]
+    sizes: Sequence[int]
+    modes: Sequence[int]  # st_mode as lstat gives it: the kind's type bits and permissions
+    file: Any  # the kind of a file and of a directory, as ``kinds`` holds them
+    dir: Any
+
+
+def _rows_of(previous: Snapshot, root: str) -> _Rows:
+    prefix = root if root.endswith("/") else root + "/"
+    cache = previous._stat
+    if cache is not None:
+        return _Rows(
+            os.fsencode(prefix),
+            cache.paths,
+            cache.kinds,
+            cache.mtimes,
+            cache.sizes,
+            cache.modes,
+            KIND_BYTES["file"],
+            KIND_BYTES["dir"],
+        )
+    paths, (kinds, sizes, mtimes, modes, *_) = previous.columns()
+    full_modes = list(map(operator.or_, map(KIND_BITS.__getitem__, kinds), modes))
+    return _Rows(prefix, paths, kinds, mtimes, sizes, full_modes, "file", "dir")
+
+
+def _stat_all(prefix: Any, paths: Sequence[Any]) -> list[tuple[int, int, int]]:
     """``(st_mtime_ns, st_size, st_mode)`` of each path's ``lstat``, ``_GONE`` where it
     fails: one C loop (unless one fails), each stat result dropped as soon as it is read."""
     try:

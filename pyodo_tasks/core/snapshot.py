@@ -14,8 +14,11 @@ import json
 import operator
 import re
 import weakref
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import Any, Literal, NamedTuple
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
+
+if TYPE_CHECKING:
+    from pyodo_tasks.core.statcache import StatCache
 
 __all__ = ["FORMAT_VERSION", "RACY_WINDOW_NS", "Entry", "Kind", "Snapshot"]
 
@@ -86,6 +89,10 @@ class Snapshot(Mapping[str, Entry]):
         #: A loaded snapshot's rows, not made yet (see :attr:`_entries`): the paths and the
         #: columns of :data:`_COLUMNS` as the index file holds them.
         self._columns: tuple[list[str], list[list[Any]]] | None = None
+        #: ... or not even parsed yet: what reads them from the index file (a snapshot loaded
+        #: through the stat cache, :mod:`.statcache`, which is ``_stat``).
+        self._load: Callable[[], tuple[list[str], list[list[Any]]]] | None = None
+        self._stat: StatCache | None = None
         #: When the scan started (``time.time_ns()``); files modified near it are "racy".
         self.scanned_at_ns = scanned_at_ns
         self.rules_key = rules_key
@@ -124,6 +131,8 @@ class Snapshot(Mapping[str, Entry]):
         """Path -> row. A loaded snapshot makes its rows on first use: a push that finds
         nothing changed (:mod:`pyodo_tasks.core.refresh`) compares the file's columns with
         the disk and never needs them (100k rows: 70 ms, a sixth of that push's index)."""
+        if self._load is not None:
+            self._columns, self._load = self._load(), None
         columns = self._columns
         if columns is not None:
             self._columns = None
@@ -134,11 +143,13 @@ class Snapshot(Mapping[str, Entry]):
 
     @_entries.setter
     def _entries(self, rows: dict[str, Entry]) -> None:
-        self._rows, self._columns = rows, None
+        self._rows, self._columns, self._load = rows, None, None
 
     def columns(self) -> tuple[list[str], list[list[Any]]]:
         """The paths and the columns of :data:`_COLUMNS` (a loaded snapshot's own, else
         made from its rows): for comparing every row with the disk in C loops."""
+        if self._load is not None:
+            self._columns, self._load = self._load(), None
         if self._columns is not None:
             return self._columns
         paths = list(self._rows)
@@ -150,8 +161,8 @@ class Snapshot(Mapping[str, Entry]):
         rescan that found nothing would be), sharing a loaded snapshot's columns until its
         rows are needed: the caller proved no row moved and none is racy."""
         copy = Snapshot(scanned_at_ns=scanned_at_ns, rules_key=self.rules_key, ignores=self.ignores)
-        if self._columns is not None:
-            copy._columns = self._columns
+        if self._columns is not None or self._load is not None:
+            copy._columns, copy._load, copy._stat = self._columns, self._load, self._stat
         else:
             copy._rows = dict(self._rows)
         copy._base, copy._gone, copy.walked = weakref.ref(self), [], True
@@ -222,16 +233,7 @@ class Snapshot(Mapping[str, Entry]):
         :meth:`FileIndex.commit` writes a 1M-path index without holding it whole. ``log_id``
         names this full index for the records appended after it (:mod:`.recordlog`)."""
         paths = sorted(self._entries)
-        header = {
-            "version": FORMAT_VERSION,
-            "log": log_id,
-            "scanned_at_ns": self.scanned_at_ns,
-            "committed_at_ns": self.committed_at_ns,
-            "root_mtime_ns": self.root_mtime_ns,
-            "sum": self._sum_text(),
-            "rules": self.rules_key,
-            "ignores": self.ignores,
-        }
+        header = self.header(log_id)
         yield _dumps(header)[:-1]
         yield from _column_pieces(paths, list(map(self._entries.__getitem__, paths)))
         yield "}"
@@ -262,6 +264,20 @@ class Snapshot(Mapping[str, Entry]):
         snapshot.root_mtime_ns = _int_or_none(doc.get("root_mtime_ns"))
         snapshot._sum = _sum_of(doc.get("sum"))
         return snapshot
+
+    def header(self, log_id: str | None) -> dict[str, Any]:
+        """The fields of the full index file named ``log_id`` that are not rows (also the
+        stat cache's, which :func:`from_cache` reads)."""
+        return {
+            "version": FORMAT_VERSION,
+            "log": log_id,
+            "scanned_at_ns": self.scanned_at_ns,
+            "committed_at_ns": self.committed_at_ns,
+            "root_mtime_ns": self.root_mtime_ns,
+            "sum": self._sum_text(),
+            "rules": self.rules_key,
+            "ignores": self.ignores,
+        }
 
     def _apply(self, record: Mapping[str, Any]) -> None:
         """One commit's changes (:meth:`FileIndex.commit`'s log record); ``ValueError`` when
@@ -294,6 +310,26 @@ class Snapshot(Mapping[str, Entry]):
         self.scanned_at_ns, self.committed_at_ns = scanned_at, committed
         self.root_mtime_ns = _int_or_none(record.get("root_mtime_ns"))
         self._sum = _sum_of(record.get("sum"))  # the whole tree's, after this commit
+
+
+def from_cache(
+    cache: StatCache, load: Callable[[], tuple[list[str], list[list[Any]]]]
+) -> Snapshot | None:
+    """A snapshot of the full index file ``cache`` mirrors (:mod:`.statcache`), its rows
+    read by ``load`` when first needed; None when the cache's fields are not well-formed."""
+    head = cache.header
+    scanned_at, rules = head.get("scanned_at_ns"), head.get("rules")
+    ignores = head.get("ignores")
+    if head.get("version") != FORMAT_VERSION or type(scanned_at) is not int:
+        return None
+    if type(rules) is not str or not _str_to_str(ignores):
+        return None
+    snapshot = Snapshot(scanned_at_ns=scanned_at, rules_key=rules, ignores=ignores)
+    snapshot._stat, snapshot._load = cache, load
+    snapshot.committed_at_ns = _int_or_none(head.get("committed_at_ns"))
+    snapshot.root_mtime_ns = _int_or_none(head.get("root_mtime_ns"))
+    snapshot._sum = _sum_of(head.get("sum"))
+    return snapshot
 
 
 #: An entry's stat fields (all but the content digest), for :meth:`Snapshot.digest`.

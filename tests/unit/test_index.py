@@ -499,7 +499,8 @@ def test_unknown_version_or_shape_falls_back_to_full_index(
 def test_commit_writes_atomically_and_leaves_no_temp_files(tree: Path) -> None:
     idx = FileIndex(tree)
     push(idx)
-    assert sorted(p.name for p in idx.state_dir.iterdir()) == [".gitignore", "index.json"]
+    names = sorted(p.name for p in idx.state_dir.iterdir())
+    assert names == [".gitignore", "index.json", "index.stat"]  # the stat cache beside it
     assert json.loads(idx.index_path.read_text())["version"] == index_mod.FORMAT_VERSION
 
 

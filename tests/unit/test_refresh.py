@@ -13,18 +13,17 @@ from hypothesis import strategies as st
 
 from pyodo_tasks.core import refresh
 from pyodo_tasks.core.snapshot import _UNSAFE_PATH, _unsafe_path
-from tests.unit.test_rescan import CountingIndex
+from pyodo_tasks.errors import SyncError
+from tests.unit.test_rescan import CountingIndex, make_tree
 
 OLD = 1_600_000_000 * 10**9
 
 
 @pytest.fixture
 def tree(tmp_path: Path) -> Path:
-    """A committed tree, every mtime (the root's too) far outside the racy window."""
-    root = tmp_path / "tree"
-    for rel in ("src/app.py", "src/lib/util.py", "docs/readme.md", "top.txt"):
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / rel).write_text(rel)
+    """test_rescan's tree, ``build/`` ignored too, committed; every mtime (the root's too)
+    far outside the racy window."""
+    root = make_tree(tmp_path / "tree")
     (root / ".gitignore").write_text("*.log\nbuild/\n")
     _age(root)
     _index(root).commit(_index(root).scan())
@@ -46,10 +45,35 @@ def test_a_push_that_finds_nothing_changed_makes_no_row_of_the_index(tree: Path)
     index = _index(tree)
     changes, snapshot = refresh.changes(index)
     assert not changes and index.full_scans == 0
-    assert snapshot._columns is not None  # compared as the file's columns, no row made
     loaded = index.load()
-    assert loaded is not None and loaded._columns is not None
+    assert loaded is not None and loaded._stat is not None  # read through the stat cache
+    assert not snapshot._rows and not loaded._rows  # no row made, the JSON not even parsed
     assert snapshot.digest() == _index(tree).scan().digest()  # kept in the index file
+    assert not loaded._rows
+    assert dict(loaded.items()) == dict(_index(tree).scan().items())  # read when needed
+
+
+def test_without_its_stat_cache_the_index_file_is_compared(tree: Path) -> None:
+    index = _index(tree)
+    index.files.stat_path.unlink()
+    (tree / "src/app.py").write_text("edited")
+    changes, _ = refresh.changes(index)
+    assert changes.modified == ("src/app.py",) and index.full_scans == 0
+
+
+def test_a_stat_cache_of_another_index_file_is_ignored(tree: Path) -> None:
+    index = _index(tree)
+    stale = index.files.stat_path.read_bytes()
+    (tree / "top.txt").write_text("edited, pushed")
+    _age(tree)
+    index.files.log_limit = 0  # the whole file written again, and its own cache
+    index.commit(refresh.changes(index)[1])
+    index.files.stat_path.write_bytes(stale)  # ... the old one put back
+    again = _index(tree)
+    changes, _ = refresh.changes(again)
+    assert not changes
+    loaded = again.load()
+    assert loaded is not None and loaded._stat is None and loaded["top.txt"].size == 14
 
 
 def test_an_edit_is_found_without_listing_the_directories_it_did_not_touch(
@@ -116,3 +140,17 @@ def test_an_index_written_without_the_roots_mtime_means_the_full_walk(tree: Path
 @given(st.lists(st.text("./a\n\x00", max_size=6), min_size=1, max_size=6))
 def test_the_unsafe_path_check_equals_a_regex_per_path(paths: list[str]) -> None:
     assert _unsafe_path(paths) == next(filter(_UNSAFE_PATH.search, paths), None)
+
+
+def test_an_index_file_written_again_under_a_loaded_snapshot_is_one_clear_error(
+    tree: Path,
+) -> None:
+    """Its rows are read when first needed: from the file the stat cache mirrored, or not."""
+    loaded = _index(tree).load()
+    assert loaded is not None and not loaded._rows
+    other = _index(tree)
+    other.files.log_limit = 0
+    (tree / "top.txt").write_text("another process pushed")
+    other.commit(other.scan())
+    with pytest.raises(SyncError, match=r"index\.json: cannot read the index in use"):
+        len(loaded)

@@ -22,19 +22,16 @@ from pyodo_tasks.core import refresh
 from pyodo_tasks.core.index import FileIndex
 from pyodo_tasks.core.rescan import Journal
 from pyodo_tasks.core.tarball import build_tar
-from tests.unit.test_rescan_fuzz import OLD, UNIT, _assert_rows, _edit, _initial
+from tests.unit.test_rescan_fuzz import OLD, UNIT, _assert_rows, _edit, random_tree
 
 
 @settings(max_examples=5 * UNIT)
 @given(st.data())
 def test_a_refresh_from_the_loaded_index_equals_a_full_walk(data: st.DataObject) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp) / "tree"
-        root.mkdir()
-        _initial(data, root)
+        root, extra = random_tree(data, Path(tmp))
         if data.draw(st.booleans()):  # else the root is racy: listed again each time
             os.utime(root, ns=(OLD, OLD))
-        extra = data.draw(st.sampled_from([(), ("*.tmp", "e/")]))
         state = Path(tmp) / "state"
         first = FileIndex(root, state_dir=state, extra_ignores=extra)
         first.commit(first.scan())

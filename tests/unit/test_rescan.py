@@ -28,7 +28,11 @@ class CountingIndex(FileIndex):
 
 @pytest.fixture
 def tree(tmp_path: Path) -> Path:
-    root = tmp_path / "tree"
+    return make_tree(tmp_path / "tree")
+
+
+def make_tree(root: Path) -> Path:
+    """A few files and directories, a ``.gitignore``, every mtime far in the past."""
     for rel in ("src/app.py", "src/lib/util.py", "docs/readme.md", "top.txt"):
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / rel).write_text(rel)
@@ -126,28 +130,20 @@ def _journaled(tree: Path) -> tuple[CountingIndex, Journal]:
 
 
 def test_a_sync_after_a_commit_rescans_only_the_noted_paths(tree: Path) -> None:
+    """... and the directories whose names moved (docs/ gets a file): every directory row
+    then holds an mtime the directory was listed at, which is what a push's refresh trusts
+    (:mod:`pyodo_tasks.core.refresh`)."""
     index, journal = _journaled(tree)
     (tree / "top.txt").write_text("noted")
-    (tree / "docs/readme.md").write_text("not noted, and its directory's names unchanged")
-    journal.note(["top.txt"])
-    old = index.load()
-    new = journal.scan(index, old)
-    assert index.full_scans == 0
-    assert new["docs/readme.md"] == old["docs/readme.md"]
-    assert index.diff(old, new).modified == ("top.txt",)
-
-
-def test_a_rescan_lists_a_directory_whose_names_moved_though_not_named(tree: Path) -> None:
-    """Every directory row then holds an mtime the directory was listed at, which is what a
-    push's refresh trusts (:mod:`pyodo_tasks.core.refresh`)."""
-    index, journal = _journaled(tree)
-    (tree / "top.txt").write_text("noted")
+    (tree / "src/app.py").write_text("not noted, and its directory's names unchanged")
     (tree / "docs/new.md").write_text("not noted, but docs/ moved")
     journal.note(["top.txt"])
     old = index.load()
     new = journal.scan(index, old)
     assert index.full_scans == 0
-    assert "docs/new.md" in new
+    assert new["src/app.py"] == old["src/app.py"]
+    assert index.diff(old, new).modified == ("top.txt",)
+    assert index.diff(old, new).created == ("docs/new.md",)
 
 
 def test_paths_noted_before_a_sync_that_did_not_commit_are_rescanned_again(tree: Path) -> None:

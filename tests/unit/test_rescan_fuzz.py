@@ -223,6 +223,14 @@ def _initial(data: st.DataObject, root: Path) -> None:
             os.utime(os.path.join(base, name), ns=(OLD, OLD), follow_symlinks=False)
 
 
+def random_tree(data: st.DataObject, tmp: Path) -> tuple[Path, tuple[str, ...]]:
+    """A random tree in ``tmp``, and extra ignore patterns for its index."""
+    root = tmp / "tree"
+    root.mkdir()
+    _initial(data, root)
+    return root, data.draw(st.sampled_from([(), ("*.tmp", "e/")]))
+
+
 def _assert_same(live: LiveTree, full: Snapshot, previous: Snapshot) -> None:
     got = live.snapshot
     assert got is not None
@@ -289,10 +297,7 @@ def _commit(
 @given(st.data())
 def test_a_rescan_of_the_named_paths_equals_a_full_scan(data: st.DataObject) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp) / "tree"
-        root.mkdir()
-        _initial(data, root)
-        extra = data.draw(st.sampled_from([(), ("*.tmp", "e/")]))
+        root, extra = random_tree(data, Path(tmp))
         index = FileIndex(root, state_dir=Path(tmp) / "state", extra_ignores=extra)
         journal = index.journal = Journal()
         live = LiveTree(index, journal)
