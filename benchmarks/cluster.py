@@ -155,12 +155,14 @@ def kubectl_env(namespace: str) -> dict[str, str]:
     return env
 
 
-def kubectl_cp(namespace: str, src: Path, pod: str, container: str, dest: str) -> float:
+def kubectl_cp(
+    namespace: str, src: Path, pod: str, container: str, dest: str, timeout: float = 600
+) -> float:
     """Seconds for ``kubectl cp`` of ``src`` to ``pod:dest`` (a fresh destination)."""
     kubectl = shutil.which("kubectl")
     if kubectl is None:
         raise RuntimeError("kubectl is not on PATH")
     cmd = [kubectl, "-n", namespace, "cp", str(src), f"{pod}:{dest}", "-c", container]
     started = time.perf_counter()
-    subprocess.run(cmd, check=True, capture_output=True, timeout=600)
+    subprocess.run(cmd, check=True, capture_output=True, timeout=timeout)
     return time.perf_counter() - started

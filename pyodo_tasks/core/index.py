@@ -458,9 +458,10 @@ class FileIndex:
         )
 
     def changes(self) -> tuple[Changes, Snapshot]:
-        """Load, scan and diff. When nothing needs copying but the index should still be
-        written (files only touched, or older rules), commits right away: the container is
-        already current, and this spares re-hashing and re-matching."""
+        """Load, scan (a full walk) and diff. When nothing needs copying but the index should
+        still be written (files only touched, or older rules), commits right away: the
+        container is already current, and this spares re-hashing and re-matching. A push
+        does the same through :func:`pyodo_tasks.core.refresh.changes`, by stat alone."""
         old = self.load()
         new = self.scan(previous=old)
         changes = self.diff(old, new)
