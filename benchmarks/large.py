@@ -92,6 +92,7 @@ def index_figures(bench: Bench, label: str, root: Path, git_dir: Path, repeat: i
     # as for any tree a person edits. git's index has the same rule ("racy git").
     time.sleep(RACY_WINDOW_NS / 1e9 + 0.5)
     idx = FileIndex(root, state_dir=git_dir.parent / f"state-{label}")
+
     def full_index() -> None:  # as a first push: the digest asked, then the commit
         snapshot = idx.changes()[1]
         snapshot.digest()
