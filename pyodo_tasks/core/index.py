@@ -382,7 +382,7 @@ class FileIndex:
         if created:  # keep pyodo's state out of the user's commits
             (self.state_dir / ".gitignore").write_text("*\n", encoding="utf-8")
         snapshot.committed_at_ns = time.time_ns()  # when it was last synced: `doit why`
-        self.files.commit(snapshot)
+        self.files.commit(snapshot, cache=self.journal is None)  # doit dev: see there
         _unlink_base(snapshot)
         if self.journal is not None:
             self.journal.committed(snapshot)

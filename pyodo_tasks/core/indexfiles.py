@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from pyodo_tasks.core import recordlog, statcache
-from pyodo_tasks.core.snapshot import _COLUMNS, Snapshot, from_cache
+from pyodo_tasks.core.snapshot import _COLUMNS, Snapshot, from_cache, header_of
 from pyodo_tasks.errors import SyncError
 
 __all__ = ["LOG_LIMIT", "IndexFiles"]
@@ -109,6 +109,9 @@ class IndexFiles:
             snapshot = Snapshot._from_doc(doc)
             written = self._read_log(snapshot, doc.get("log"), seen)
             del doc
+            if written.appendable:  # whole and clean: the next load need not parse it again
+                header = header_of(snapshot, written.log_id)
+                statcache.write(self.stat_path, written.files, header, snapshot.rows())
         except FileNotFoundError:
             return None
         except OSError as exc:
@@ -121,41 +124,52 @@ class IndexFiles:
         return snapshot
 
     def _load_cached(self, last: _Written | None) -> Snapshot | None:
-        """The snapshot of the full file through its stat cache, rows not read (when there
-        is no log, and the cache mirrors the full file on disk); else None."""
+        """The snapshot through the stat cache, its rows not read (when the cache mirrors the
+        full file and the log on disk); else None."""
         try:
             seen = _identity(os.stat(self.path))
         except OSError:
             return None
-        if last is not None and last.files == (seen, None) and not self.log_path.exists():
+        log_seen = _stat_identity(self.log_path)
+        if last is not None and last.files == (seen, log_seen):
             self.last = last
             return last.snapshot
-        if self.log_path.exists():
-            return None
-        cache = statcache.read(self.stat_path, seen)
+        cache = statcache.read(self.stat_path, (seen, log_seen))
         if cache is None:
             return None
-        snapshot = from_cache(cache, lambda: self._rows_of(seen, cache.header["log"]))
+        log_id = cache.header["log"]
+        if type(log_id) is not str:
+            return None
+        snapshot = from_cache(cache, lambda: self._rows_of((seen, log_seen), log_id))
         if snapshot is None:
             return None
-        log_id = cache.header["log"]
-        appendable = type(log_id) is str
+        log_size = 0 if log_seen is None else log_seen[1]
         self.last = _Written(
-            (seen, None), snapshot, snapshot._version, log_id, seen[1], 0, appendable
+            (seen, log_seen), snapshot, snapshot._version, log_id, seen[1], log_size, True
         )
         return snapshot
 
-    def _rows_of(self, seen: _Identity, log_id: object) -> tuple[list[str], list[list[Any]]]:
-        """The full file's paths and columns, for a snapshot loaded through the stat cache
-        (:class:`SyncError` if the file is no longer the one the cache mirrored)."""
+    def _rows_of(self, files: statcache.Mirrors, log_id: str) -> tuple[list[str], list[list[Any]]]:
+        """The paths and columns of the full file and its log, for a snapshot loaded through
+        the stat cache (:class:`SyncError` if they are no longer the ones it mirrored)."""
         try:
             with open(self.path, encoding="utf-8", errors="surrogateescape") as f:
-                if _identity(os.fstat(f.fileno())) != seen:
+                if _identity(os.fstat(f.fileno())) != files[0]:
                     raise ValueError("it was written again meanwhile")
                 doc = json.loads(f.read())
             if not isinstance(doc, dict) or doc.get("log") != log_id:
                 raise ValueError("it is not the file its stat cache mirrored")
-            return Snapshot._from_doc(doc).columns()
+            snapshot = Snapshot._from_doc(doc)
+            if files[1] is not None:
+                with open(self.log_path, "rb") as f:
+                    if _identity(os.fstat(f.fileno())) != files[1]:
+                        raise ValueError("its log was appended to meanwhile")
+                    found = recordlog.read(f.read(), log_id)
+                if not found.clean:
+                    raise ValueError(f"its log is not whole ({found.problem})")
+                for record in found.records:
+                    snapshot._apply(record)
+            return snapshot.columns()
         except (OSError, ValueError) as exc:
             raise SyncError(
                 f"{self.path}: cannot read the index in use ({exc}); run again (another "
@@ -190,10 +204,12 @@ class IndexFiles:
             found.clean and type(log_id) is str,
         )
 
-    def commit(self, snapshot: Snapshot) -> None:
+    def commit(self, snapshot: Snapshot, *, cache: bool = True) -> None:
         """Write ``snapshot``: one record appended to the log when :meth:`_log_line` can say
         what changed, else the whole file. Either way a kill at any moment leaves the old
-        state or the new one."""
+        state or the new one. ``cache``: also write the stat cache after an append (a push's
+        next one then loads without the JSON; doit dev, committing at every edit, leaves it
+        to the next process's load)."""
         last, self.last = self.last, None
         line = self._log_line(snapshot, last)
         if last is not None and line is not None:
@@ -202,6 +218,9 @@ class IndexFiles:
             self.last = _Written(
                 files, snapshot, snapshot._version, last.log_id, last.base_size, st.st_size, True
             )
+            if cache:
+                header = header_of(snapshot, last.log_id)
+                statcache.write(self.stat_path, files, header, snapshot.rows())
         else:
             self.last = self._write_full(snapshot)
 
@@ -260,7 +279,9 @@ class IndexFiles:
             Path(tmp).unlink(missing_ok=True)
             raise
         # Named by the new file's identity: a cache of the old one is ignored from now on.
-        statcache.write(self.stat_path, written, snapshot.header(log_id), snapshot._entries.items())
+        statcache.write(
+            self.stat_path, (written, None), header_of(snapshot, log_id), snapshot.rows()
+        )
         try:
             self.log_path.unlink(missing_ok=True)
         except OSError as exc:  # its records name the old file: ignored, written over next

@@ -158,6 +158,13 @@ class Snapshot(Mapping[str, Entry]):
         rows = list(self._rows.values())
         return paths, [list(map(operator.itemgetter(i), rows)) for i in range(len(_COLUMNS))]
 
+    def rows(self) -> Iterable[tuple[str, Any]]:
+        """Each ``(path, row)``, without making the rows dict of a loaded snapshot."""
+        if self._columns is not None:
+            paths, values = self._columns
+            return zip(paths, zip(*values, strict=True), strict=True)
+        return self._entries.items()
+
     def unchanged(self, scanned_at_ns: int) -> Snapshot:
         """A snapshot of the same rows scanned at ``scanned_at_ns``, made from this one (as a
         rescan that found nothing would be), sharing a loaded snapshot's columns until its
@@ -235,7 +242,7 @@ class Snapshot(Mapping[str, Entry]):
         :meth:`FileIndex.commit` writes a 1M-path index without holding it whole. ``log_id``
         names this full index for the records appended after it (:mod:`.recordlog`)."""
         paths = sorted(self._entries)
-        header = self.header(log_id)
+        header = header_of(self, log_id)
         yield _dumps(header)[:-1]
         yield from _column_pieces(paths, list(map(self._entries.__getitem__, paths)))
         yield "}"
@@ -266,20 +273,6 @@ class Snapshot(Mapping[str, Entry]):
         snapshot.root_mtime_ns = _int_or_none(doc.get("root_mtime_ns"))
         snapshot._sum = _sum_of(doc.get("sum"))
         return snapshot
-
-    def header(self, log_id: str | None) -> dict[str, Any]:
-        """The fields of the full index file named ``log_id`` that are not rows (also the
-        stat cache's, which :func:`from_cache` reads)."""
-        return {
-            "version": FORMAT_VERSION,
-            "log": log_id,
-            "scanned_at_ns": self.scanned_at_ns,
-            "committed_at_ns": self.committed_at_ns,
-            "root_mtime_ns": self.root_mtime_ns,
-            "sum": self._sum_text(),
-            "rules": self.rules_key,
-            "ignores": self.ignores,
-        }
 
     def _apply(self, record: Mapping[str, Any]) -> None:
         """One commit's changes (:meth:`FileIndex.commit`'s log record); ``ValueError`` when
@@ -312,6 +305,21 @@ class Snapshot(Mapping[str, Entry]):
         self.scanned_at_ns, self.committed_at_ns = scanned_at, committed
         self.root_mtime_ns = _int_or_none(record.get("root_mtime_ns"))
         self._sum = _sum_of(record.get("sum"))  # the whole tree's, after this commit
+
+
+def header_of(snapshot: Snapshot, log_id: str | None) -> dict[str, Any]:
+    """The fields of the full index file named ``log_id`` that are not rows (also the stat
+    cache's, which :func:`from_cache` reads)."""
+    return {
+        "version": FORMAT_VERSION,
+        "log": log_id,
+        "scanned_at_ns": snapshot.scanned_at_ns,
+        "committed_at_ns": snapshot.committed_at_ns,
+        "root_mtime_ns": snapshot.root_mtime_ns,
+        "sum": snapshot._sum_text(),
+        "rules": snapshot.rules_key,
+        "ignores": snapshot.ignores,
+    }
 
 
 def from_cache(

@@ -7,10 +7,11 @@ with the index. Parsed from the JSON index file, 100k paths cost ~0.1 s of Pytho
 the paths NUL-joined (UTF-8, bytes for ``os.lstat``), and mtime, size and full ``st_mode`` as
 arrays of 64-bit integers that load as one copy each. Loading it costs ~10 ms on 100k paths.
 
-It is a cache, never the truth: written after each full index file (:mod:`.indexfiles`),
-naming that file's identity (inode, size, mtime); read only while that file is the one on
-disk and no log record follows it. Anything else (another file, a log, a torn or foreign
-cache) means it is ignored and the JSON index is read, as before it existed.
+It is a cache, never the truth: written after each full index file (:mod:`.indexfiles`), and
+by a load that had to read the JSON (a log appended since, by a push or doit dev), naming the
+identities (inode, size, mtime) of the full file and of its log as they were; read only while
+both are still those. Anything else (other files, a torn or foreign cache) means it is ignored
+and the JSON index and its log are read, as before it existed (and the cache written anew).
 
 Layout: :data:`MAGIC`, the paths, the three arrays, one kind byte per path, then the header
 (JSON: which file it mirrors, the snapshot's fields, the sections' sizes) and its length as
@@ -31,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-__all__ = ["MAGIC", "StatCache", "read", "write"]
+__all__ = ["MAGIC", "Mirrors", "StatCache", "read", "write"]
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,8 @@ KIND_BITS = {"file": 0o100000, "dir": 0o040000, "link": 0o120000}
 _UNSAFE = (b"\0/", b"/\0", b"\0\0", b"//")
 #: Paths written at a time.
 _SLICE = 4096
+#: The identities (inode, size, mtime) of the full index file and of its log (None: no log).
+Mirrors = tuple[tuple[int, int, int], tuple[int, int, int] | None]
 
 
 @dataclass(frozen=True)
@@ -58,8 +61,8 @@ class StatCache:
     header: dict[str, Any]
 
 
-def write(path: Path, mirrors: tuple[int, int, int], header: dict[str, Any], rows: Any) -> None:
-    """Write the cache of a full index file (identity ``mirrors``). ``rows``: the snapshot's
+def write(path: Path, mirrors: Mirrors, header: dict[str, Any], rows: Any) -> None:
+    """Write the cache of the index files of identities ``mirrors``. ``rows``: the snapshot's
     ``(path, entry)`` pairs; ``header``: its fields. The paths are written a slice at a time
     (doit dev's peak memory is its first commit's, and 100k paths as one bytes list and one
     joined blob were 10 MiB more); the header comes last, its length in the last 8 bytes.
@@ -74,7 +77,7 @@ def write(path: Path, mirrors: tuple[int, int, int], header: dict[str, Any], row
                 f.writelines(columns)
                 head = {
                     **header,
-                    "mirrors": list(mirrors),
+                    "mirrors": _json_mirrors(mirrors),
                     "count": count,
                     "paths_bytes": size,
                     "byteorder": sys.byteorder,
@@ -111,8 +114,8 @@ def _write_paths(f: BinaryIO, rows: Any) -> tuple[int, int, list[Any]]:
     return count, size, [mtimes, sizes, modes, kinds]
 
 
-def read(path: Path, mirrors: tuple[int, int, int]) -> StatCache | None:
-    """The cache, when it mirrors the full index file of identity ``mirrors``; else None."""
+def read(path: Path, mirrors: Mirrors) -> StatCache | None:
+    """The cache, when it mirrors the index files of identities ``mirrors``; else None."""
     try:
         with open(path, "rb") as f:
             data = f.read()
@@ -125,7 +128,11 @@ def read(path: Path, mirrors: tuple[int, int, int]) -> StatCache | None:
         return None
 
 
-def _parse(data: bytes, mirrors: tuple[int, int, int]) -> StatCache | None:
+def _json_mirrors(mirrors: Mirrors) -> list[Any]:
+    return [None if m is None else list(m) for m in mirrors]
+
+
+def _parse(data: bytes, mirrors: Mirrors) -> StatCache | None:
     if not data.startswith(MAGIC) or len(data) < len(MAGIC) + 8:
         raise ValueError("not a stat cache")
     (length,) = struct.unpack("<Q", data[-8:])
@@ -133,8 +140,8 @@ def _parse(data: bytes, mirrors: tuple[int, int, int]) -> StatCache | None:
     if end < len(MAGIC):
         raise ValueError("truncated")
     header = json.loads(data[end : len(data) - 8].decode("utf-8", "surrogateescape"))
-    if not isinstance(header, dict) or header.get("mirrors") != list(mirrors):
-        return None  # another index file's
+    if not isinstance(header, dict) or header.get("mirrors") != _json_mirrors(mirrors):
+        return None  # other index files' (or the same before another commit)
     if header.get("byteorder") != sys.byteorder:
         return None
     count, size = header["count"], header["paths_bytes"]

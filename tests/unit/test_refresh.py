@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pyodo_tasks.core import refresh
+from pyodo_tasks.core.rescan import Journal
 from pyodo_tasks.core.snapshot import _UNSAFE_PATH, _unsafe_path
 from pyodo_tasks.errors import SyncError
 from tests.unit.test_rescan import CountingIndex, make_tree
@@ -154,3 +155,27 @@ def test_an_index_file_written_again_under_a_loaded_snapshot_is_one_clear_error(
     other.commit(other.scan())
     with pytest.raises(SyncError, match=r"index\.json: cannot read the index in use"):
         len(loaded)
+
+
+def test_a_push_after_an_edit_and_after_doit_dev_loads_through_the_stat_cache(
+    tree: Path,
+) -> None:
+    """A push's commit appends to the log and writes the cache; doit dev's commits (a
+    journal) leave it to the next load, which reads the JSON once and writes it."""
+    index = _index(tree)
+    index.files.log_limit = 100.0  # a log as long as that of a large tree
+    (tree / "top.txt").write_text("edited")
+    index.commit(refresh.changes(index)[1])
+    assert index.log_path.exists()  # appended, not written whole
+    loaded = _index(tree).load()
+    assert loaded is not None and loaded._stat is not None
+    assert loaded["top.txt"].size == len("edited")
+    dev = _index(tree)
+    dev.files.log_limit = 100.0
+    dev.journal = Journal()
+    (tree / "docs/readme.md").write_text("edited under doit dev")
+    dev.commit(dev.journal.scan(dev, dev.load()))
+    first, second = _index(tree).load(), _index(tree).load()
+    assert first is not None and first._stat is None  # the JSON and its log, once
+    assert second is not None and second._stat is not None
+    assert dict(second.items()) == dict(first.items())

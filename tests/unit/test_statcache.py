@@ -10,7 +10,7 @@ import pytest
 from pyodo_tasks.core import statcache
 from pyodo_tasks.core.snapshot import Entry
 
-MIRRORS = (7, 1234, 1_700_000_000_000_000_000)
+MIRRORS = ((7, 1234, 1_700_000_000_000_000_000), None)  # the full file's, no log
 ROWS = [
     ("src", Entry("dir", 0, 10, 0o755)),
     ("src/app.py", Entry("file", 12, 11, 0o644, "d" * 32)),
@@ -35,7 +35,9 @@ def test_the_cache_holds_each_rows_path_and_stat_as_lstat_gives_them(tmp_path: P
 
 
 def test_a_cache_of_another_index_file_is_ignored(tmp_path: Path) -> None:
-    assert statcache.read(_written(tmp_path), (8, 1234, MIRRORS[2])) is None
+    path = _written(tmp_path)
+    assert statcache.read(path, ((8, 1234, MIRRORS[0][2]), None)) is None
+    assert statcache.read(path, (MIRRORS[0], (9, 320, 1))) is None  # a log appended since
 
 
 def test_a_cache_cut_anywhere_is_ignored(tmp_path: Path) -> None:
