@@ -207,9 +207,9 @@ class IndexFiles:
     def commit(self, snapshot: Snapshot, *, cache: bool = True) -> None:
         """Write ``snapshot``: one record appended to the log when :meth:`_log_line` can say
         what changed, else the whole file. Either way a kill at any moment leaves the old
-        state or the new one. ``cache``: also write the stat cache after an append (a push's
-        next one then loads without the JSON; doit dev, committing at every edit, leaves it
-        to the next process's load)."""
+        state or the new one. ``cache``: also write the stat cache (a push's next one then loads
+        without the JSON; doit dev, committing at every edit and holding its snapshot, leaves
+        it to the next process's load)."""
         last, self.last = self.last, None
         line = self._log_line(snapshot, last)
         if last is not None and line is not None:
@@ -222,7 +222,7 @@ class IndexFiles:
                 header = header_of(snapshot, last.log_id)
                 statcache.write(self.stat_path, files, header, snapshot.rows())
         else:
-            self.last = self._write_full(snapshot)
+            self.last = self._write_full(snapshot, cache)
 
     def _log_line(self, snapshot: Snapshot, last: _Written | None) -> bytes | None:
         """``snapshot``'s changes from the snapshot the files hold, as one log record; None
@@ -263,7 +263,7 @@ class IndexFiles:
             return None
         return line
 
-    def _write_full(self, snapshot: Snapshot) -> _Written:
+    def _write_full(self, snapshot: Snapshot, cache: bool = True) -> _Written:
         """The whole index, written to a new file renamed over the old; then the log (of the
         old one) removed. A log left by a kill in between is known stale by its records."""
         log_id = os.urandom(8).hex()
@@ -278,10 +278,9 @@ class IndexFiles:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
-        # Named by the new file's identity: a cache of the old one is ignored from now on.
-        statcache.write(
-            self.stat_path, (written, None), header_of(snapshot, log_id), snapshot.rows()
-        )
+        if cache:  # named by the new file's identity: one of the old is ignored from now on
+            header = header_of(snapshot, log_id)
+            statcache.write(self.stat_path, (written, None), header, snapshot.rows())
         try:
             self.log_path.unlink(missing_ok=True)
         except OSError as exc:  # its records name the old file: ignored, written over next
