@@ -665,36 +665,53 @@ class _Walk:
                     and before[1] == st.st_size
                     and before[3] == st.st_mode & 0o7777
                     and before[0] == "file"
-                    and before[2] < racy_from
+                    and (before[2] < racy_from or before[4] is None)
                 ):
+                    # The same row object (a racy one is still a suspect: the diff reads its
+                    # content; one with a digest is not reused then, or the diff would trust it).
                     entries[rel] = before
-                    continue
-                mode = modes(m := st.st_mode & 0o7777, m)
-                entries[rel] = Entry("file", st.st_size, st.st_mtime_ns, mode)
+                    if before[2] < racy_from:
+                        continue
+                else:
+                    mode = modes(m := st.st_mode & 0o7777, m)
+                    entries[rel] = Entry("file", st.st_size, st.st_mtime_ns, mode)
             elif fmt == 0o040000 and before[0] == "dir":
-                descend = self.descend
-                named = descend is None or rel in descend or prefix[:-1] in descend
-                if named and descend is not None:
-                    descend.add(rel)  # a named directory is walked whole
-                # One whose names may have changed is listed too: each directory row then
-                # holds an mtime the directory was listed at (what .refresh trusts).
-                if named or before[2] != st.st_mtime_ns or before[2] >= racy_from:
-                    pending.append((rel, matchers, True))
-                if (
-                    before[2] == st.st_mtime_ns
-                    and before[3] == st.st_mode & 0o7777
-                    and before[2] < racy_from
-                    and before[1] == 0
-                ):
-                    entries[rel] = before
+                if self._dir(rel, prefix, before, st, matchers, pending):
                     continue
-                entries[rel] = Entry("dir", 0, st.st_mtime_ns, modes(m := st.st_mode & 0o7777, m))
             else:  # a link, a kind change, a special file: the full rules
                 slow.append(item)
                 continue
             suspects.append(rel)
         if slow:
             self._slow(slow, prefix, matchers, pending)
+
+    def _dir(
+        self,
+        rel: str,
+        prefix: str,
+        before: Entry,
+        st: os.stat_result,
+        matchers: _Matchers,
+        pending: list[tuple[str, _Matchers, bool]],
+    ) -> bool:
+        """A directory the previous snapshot holds: listed when named (or its names may have
+        changed: each directory row then holds an mtime it was listed at, what .refresh
+        trusts); its row. True when that row is the previous one, not racy."""
+        descend = self.descend
+        named = descend is None or rel in descend or prefix[:-1] in descend
+        if named and descend is not None:
+            descend.add(rel)  # a named directory is walked whole
+        racy = before[2] >= self.racy_from
+        if named or before[2] != st.st_mtime_ns or racy:
+            pending.append((rel, matchers, True))
+        mode = st.st_mode & 0o7777
+        if before[2] == st.st_mtime_ns and before[3] == mode and before[1] == 0:
+            self.entries[rel] = before  # the same row object, a racy one still a suspect
+            return not racy
+        self.entries[rel] = Entry(
+            "dir", 0, st.st_mtime_ns, self.index._modes.setdefault(mode, mode)
+        )
+        return False
 
     def _slow(
         self,
