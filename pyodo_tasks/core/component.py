@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pyodo_tasks.core import podstate
+from pyodo_tasks.core import podstate, refresh
 from pyodo_tasks.core.commands import Output, quiet
 from pyodo_tasks.core.connection import Connection
 from pyodo_tasks.core.delivery import AgentPool, Delivery, deliver
@@ -109,7 +109,9 @@ class Component(AppExec):
         self.state_dir = state_dir or self.root / ".pyodo"
         self.key = state_key(self.target.context, self.namespace, self.name)
         app = self.devfile.app_container.name
-        self.workspace = Workspace(self.root, self.state_dir, self.key, app, self.exclude)
+        self.workspace = Workspace(
+            self.root, self.state_dir, self.key, app, self.exclude, refresh.by_stat(self.environ)
+        )
         self.state = self.workspace.state
         self.spec = Spec(self.devfile, self.connection, self.state, self.environ, labels, options)
         self.layout_setting = self.spec.layout_setting

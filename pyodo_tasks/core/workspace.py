@@ -42,8 +42,11 @@ class Workspace:
         key: str,
         app_container: str,
         exclude: Iterable[Path] = (),
+        by_stat: bool = True,
     ) -> None:
+        """``by_stat``: pushes refresh the index by stat (:mod:`.refresh`), else walk."""
         self.root = root
+        self.by_stat = by_stat
         self.state_dir = state_dir
         self.key = key
         self.app_container = app_container
@@ -96,7 +99,10 @@ class Workspace:
         old = index.load() if same_pod else None
         journal = index.journal
         # doit dev: rescan only what its watcher named since; a push: refresh by stat.
-        new = journal.scan(index, old) if journal is not None else refresh.scan(index, old)
+        if journal is not None:
+            new = journal.scan(index, old)
+        else:
+            new = refresh.scan(index, old) if self.by_stat else index.scan(previous=old)
         return index.diff(old, new), new, pod
 
     def sync_digest(self, pod: k8s.V1Pod) -> str:

@@ -382,3 +382,11 @@ def test_sidecar_steps_and_pre_stop_run_by_sh_in_their_own_container(
     with pytest.raises(CommandError, match=f"build of component app in pod/{pod}"):
         component.run_sidecar_steps("build", pod, said.append, timeout=5)
     component.pre_stop(timeout=5)  # a failing preStop step is logged, never raised
+
+
+@pytest.mark.parametrize(("environ", "by_stat"), [({}, True), ({"PYODO_INDEX": "walk"}, False)])
+def test_pyodo_index_walk_reaches_the_workspace(
+    source: Path, kube: FakeKube, tmp_path: Path, environ: dict[str, str], by_stat: bool
+) -> None:
+    component = Component(source, kube=kube, state_dir=tmp_path / "s", environ=environ)
+    assert component.workspace.by_stat is by_stat

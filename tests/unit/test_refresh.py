@@ -179,3 +179,13 @@ def test_a_push_after_an_edit_and_after_doit_dev_loads_through_the_stat_cache(
     assert first is not None and first._stat is None  # the JSON and its log, once
     assert second is not None and second._stat is not None
     assert dict(second.items()) == dict(first.items())
+
+
+@pytest.mark.parametrize(
+    ("environ", "expected"),
+    [({}, True), ({"PYODO_INDEX": "stat"}, True), ({"PYODO_INDEX": " Walk "}, False)],
+)
+def test_pyodo_index_walk_turns_the_refresh_by_stat_off(
+    environ: dict[str, str], expected: bool
+) -> None:
+    assert refresh.by_stat(environ) is expected
