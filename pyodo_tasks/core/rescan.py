@@ -82,10 +82,15 @@ class LiveTree:
         """A full scan (the first, or when the watcher's paths are not known)."""
         if self.journal is not None:
             self.journal.tree_scanning()
-        children = None
-        if self.snapshot is not None:  # the new snapshot keeps the path strings (see scan)
-            children = self._children or children_of(self.snapshot)
-        snapshot = self.index.scan(previous=self.snapshot, children=children)
+        children, previous = None, self.snapshot
+        if previous is not None:  # the new snapshot keeps the path strings (see scan)
+            children = self._children or children_of(previous)
+        else:
+            # The first scan starts from the committed index, when there is one: its rows are
+            # carried where unchanged, so the tree and the first sync's diff against that index
+            # hold one copy of them, not two (doit dev after a push: 182 -> MiB on 100k).
+            previous = self.index.load()
+        snapshot = self.index.scan(previous=previous, children=children)
         self.snapshot, self._children = snapshot, None
         if self.journal is not None:
             self.journal.tree_scanned(snapshot, None)
