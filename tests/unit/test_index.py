@@ -482,6 +482,7 @@ def _columns(paths: list[object], **columns: list[object]) -> str:
         _columns(["a"], size=["big"]),
         _columns(["a"], digest=[7]),
         _columns(["a"], mode=[]),
+        _columns(["a"], mode=[0o100644]),
         _columns(["a", 7]),
     ],
 )
