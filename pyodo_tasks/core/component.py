@@ -26,10 +26,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pyodo_tasks.core import podstate, refresh
+from pyodo_tasks.core import podstate
 from pyodo_tasks.core.commands import Output, quiet
 from pyodo_tasks.core.connection import Connection
-from pyodo_tasks.core.delivery import AgentPool, Delivery, deliver
+from pyodo_tasks.core.delivery import AgentPool, Delivery, deliver, index_by_stat
 from pyodo_tasks.core.devfile import Endpoint, ImageOverrides, load_devfile
 from pyodo_tasks.core.devfile.loader import chosen_commands
 from pyodo_tasks.core.index import Changes, FileIndex, Snapshot
@@ -110,7 +110,7 @@ class Component(AppExec):
         self.key = state_key(self.target.context, self.namespace, self.name)
         app = self.devfile.app_container.name
         self.workspace = Workspace(
-            self.root, self.state_dir, self.key, app, self.exclude, refresh.by_stat(self.environ)
+            self.root, self.state_dir, self.key, app, self.exclude, index_by_stat(self.environ)
         )
         self.state = self.workspace.state
         self.spec = Spec(self.devfile, self.connection, self.state, self.environ, labels, options)

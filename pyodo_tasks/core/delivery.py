@@ -70,6 +70,13 @@ def agent_enabled(environ: Any) -> bool:
     return value not in ("off", "0", "false", "no")
 
 
+def index_by_stat(environ: Any) -> bool:
+    """Whether pushes refresh the index by stat (:mod:`.refresh`): ``PYODO_INDEX=walk``
+    makes every push walk the tree instead, for a file system whose directory mtimes do not
+    move with the names in them (git has ``update-index --test-untracked-cache`` for those)."""
+    return str(environ.get("PYODO_INDEX", "stat")).strip().lower() != "walk"
+
+
 @dataclass
 class Delivery:
     """What :func:`deliver` did."""

@@ -28,7 +28,7 @@ import operator
 import os
 import stat
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from pyodo_tasks.core.index import IGNORE_FILES, Changes, FileIndex, _read_ignores
@@ -36,19 +36,12 @@ from pyodo_tasks.core.rescan import _Rescan, children_of
 from pyodo_tasks.core.snapshot import RACY_WINDOW_NS, Snapshot
 from pyodo_tasks.core.statcache import KIND_BITS, KIND_BYTES
 
-__all__ = ["by_stat", "changes", "scan"]
+__all__ = ["changes", "scan"]
 
 #: What a row is compared with, in the order of the row's columns.
 _STAT = operator.attrgetter("st_mtime_ns", "st_size", "st_mode")
 #: The stat of a path that is gone: equal to no row, and no directory.
 _GONE = (-1, -1, 0)
-
-
-def by_stat(environ: Mapping[str, str]) -> bool:
-    """Whether pushes refresh by stat: ``PYODO_INDEX=walk`` makes every push walk the tree
-    instead, for a file system whose directory mtimes do not move with the names in them
-    (git has ``update-index --test-untracked-cache`` for such file systems)."""
-    return str(environ.get("PYODO_INDEX", "stat")).strip().lower() != "walk"
 
 
 def scan(index: FileIndex, previous: Snapshot | None) -> Snapshot:

@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pyodo_tasks.core import refresh
+from pyodo_tasks.core.delivery import index_by_stat
 from pyodo_tasks.core.rescan import Journal
 from pyodo_tasks.core.snapshot import _UNSAFE_PATH, _unsafe_path
 from pyodo_tasks.errors import SyncError
@@ -188,4 +189,4 @@ def test_a_push_after_an_edit_and_after_doit_dev_loads_through_the_stat_cache(
 def test_pyodo_index_walk_turns_the_refresh_by_stat_off(
     environ: dict[str, str], expected: bool
 ) -> None:
-    assert refresh.by_stat(environ) is expected
+    assert index_by_stat(environ) is expected

@@ -22,7 +22,7 @@ ALLOWED: dict[str, set[str]] = {
     "shared modules": {"pyodo_tasks/paths.py", "pyodo_tasks/failures.py"},
     # layout_settings (PYODO_LAYOUT, PYODO_INIT_IMAGE); the target (PYODO_KUBECONFIG,
     # PYODO_CONTEXT, PYODO_NAMESPACE); the devfile's image overrides and registry
-    # (PYODO_IMAGE_<CONTAINER>, PYODO_DEVFILE_REGISTRY); PYODO_AGENT (delivery).
+    # (PYODO_IMAGE_<CONTAINER>, PYODO_DEVFILE_REGISTRY); PYODO_AGENT and PYODO_INDEX (delivery).
     "engine core": {
         "pyodo_tasks/core/inject.py",
         "pyodo_tasks/core/kube/target.py",
