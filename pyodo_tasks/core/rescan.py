@@ -86,10 +86,12 @@ class LiveTree:
         if previous is not None:  # the new snapshot keeps the path strings (see scan)
             children = self._children or children_of(previous)
         else:
-            # The first scan starts from the committed index, when there is one: its rows are
-            # carried where unchanged, so the tree and the first sync's diff against that index
-            # hold one copy of them, not two (doit dev after a push: 182 -> MiB on 100k).
+            # The first scan starts from the committed index, when there is one: its rows and
+            # path strings are carried where unchanged, so the tree and the first sync's diff
+            # against that index hold one copy of them, not two (doit dev after a push).
             previous = self.index.load()
+            if previous is not None:
+                children = children_of(previous)
         snapshot = self.index.scan(previous=previous, children=children)
         self.snapshot, self._children = snapshot, None
         if self.journal is not None:

@@ -270,3 +270,20 @@ def test_the_client_tree_takes_its_rows_from_a_committed_sync(tree: Path) -> Non
     assert after["top.txt"].size == len("saved after the sync")
     assert all(after._entries[p] is committed._entries[p] for p in after if p != "top.txt")
     assert after.digest() == index.scan().digest()
+
+
+def test_the_first_scan_of_a_pushed_tree_shares_the_committed_indexs_rows_and_strings(
+    tree: Path,
+) -> None:
+    """doit dev started on a pushed tree: its client's first scan carries the committed index's
+    rows and path strings, so the first sync's diff against that index adds no second copy."""
+    pushed = CountingIndex(tree, state_dir=tree.parent / "state")
+    pushed.commit(pushed.scan())
+    index = CountingIndex(tree, state_dir=tree.parent / "state")  # a new process
+    live = LiveTree(index)
+    snapshot = live.scan()
+    loaded = index.load()
+    assert loaded is not None and snapshot._base is not None and snapshot._base() is loaded
+    assert all(snapshot._entries[p] is row for p, row in loaded._entries.items())
+    strings = {id(path) for path in loaded._entries}
+    assert all(id(path) in strings for path in snapshot._entries)
