@@ -140,7 +140,13 @@ class IndexFiles:
         log_id = cache.header["log"]
         if type(log_id) is not str:
             return None
-        snapshot = from_cache(cache, lambda: self._rows_of((seen, log_seen), log_id))
+        # The files' bytes are read now, their rows parsed only when needed: another process
+        # may commit meanwhile (doit's up-to-date check runs outside the sync lock), and the
+        # rows must be those the cache mirrored, not a newer file's.
+        data = self._bytes_of((seen, log_seen))
+        if data is None:
+            return None
+        snapshot = from_cache(cache, lambda: self._rows_of(data, log_id))
         if snapshot is None:
             return None
         log_size = 0 if log_seen is None else log_seen[1]
@@ -149,31 +155,43 @@ class IndexFiles:
         )
         return snapshot
 
-    def _rows_of(self, files: statcache.Mirrors, log_id: str) -> tuple[list[str], list[list[Any]]]:
-        """The paths and columns of the full file and its log, for a snapshot loaded through
-        the stat cache (:class:`SyncError` if they are no longer the ones it mirrored)."""
+    def _bytes_of(self, files: statcache.Mirrors) -> tuple[bytes, bytes] | None:
+        """The full file's and the log's bytes, when they are still the files ``files``
+        names (else None: they were written meanwhile)."""
         try:
-            with open(self.path, encoding="utf-8", errors="surrogateescape") as f:
+            with open(self.path, "rb") as f:
                 if _identity(os.fstat(f.fileno())) != files[0]:
-                    raise ValueError("it was written again meanwhile")
-                doc = json.loads(f.read())
+                    return None
+                full = f.read()
+            if files[1] is None:
+                return (full, b"") if not self.log_path.exists() else None
+            with open(self.log_path, "rb") as f:
+                if _identity(os.fstat(f.fileno())) != files[1]:
+                    return None
+                return full, f.read()
+        except OSError:
+            return None
+
+    def _rows_of(self, data: tuple[bytes, bytes], log_id: str) -> tuple[list[str], list[list[Any]]]:
+        """The paths and columns of the full file and its log as read at load, for a snapshot
+        loaded through the stat cache (:class:`SyncError` if they do not parse: the cache
+        said they would)."""
+        try:
+            doc = json.loads(data[0].decode("utf-8", "surrogateescape"))
             if not isinstance(doc, dict) or doc.get("log") != log_id:
                 raise ValueError("it is not the file its stat cache mirrored")
             snapshot = Snapshot._from_doc(doc)
-            if files[1] is not None:
-                with open(self.log_path, "rb") as f:
-                    if _identity(os.fstat(f.fileno())) != files[1]:
-                        raise ValueError("its log was appended to meanwhile")
-                    found = recordlog.read(f.read(), log_id)
-                if not found.clean:
-                    raise ValueError(f"its log is not whole ({found.problem})")
-                for record in found.records:
-                    snapshot._apply(record)
+            del doc
+            found = recordlog.read(data[1], log_id)
+            if not found.clean:
+                raise ValueError(f"its log is not whole ({found.problem})")
+            for record in found.records:
+                snapshot._apply(record)
             return snapshot.columns()
-        except (OSError, ValueError) as exc:
+        except ValueError as exc:
             raise SyncError(
-                f"{self.path}: cannot read the index in use ({exc}); run again (another "
-                "pyodo process may be syncing the same component)"
+                f"{self.path}: the index does not parse as its stat cache said ({exc}); "
+                "delete the .pyodo directory's index files to sync everything again"
             ) from exc
 
     def _read_log(self, snapshot: Snapshot, log_id: object, seen: _Identity) -> _Written:

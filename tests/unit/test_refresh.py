@@ -144,17 +144,36 @@ def test_the_unsafe_path_check_equals_a_regex_per_path(paths: list[str]) -> None
     assert _unsafe_path(paths) == next(filter(_UNSAFE_PATH.search, paths), None)
 
 
-def test_an_index_file_written_again_under_a_loaded_snapshot_is_one_clear_error(
-    tree: Path,
+@pytest.mark.parametrize("log_limit", [0.0, 100.0])  # the other commit: whole, or appended
+def test_a_snapshot_loaded_before_another_process_committed_keeps_what_was_loaded(
+    tree: Path, log_limit: float
 ) -> None:
-    """Its rows are read when first needed: from the file the stat cache mirrored, or not."""
+    """Its rows are parsed when first needed, from the bytes read with the stat cache: doit's
+    up-to-date check loads outside the sync lock, and another push (an xdist worker) may
+    commit meanwhile; the rows must be the ones the cache mirrored."""
+    before = _index(tree).scan()
     loaded = _index(tree).load()
     assert loaded is not None and not loaded._rows
     other = _index(tree)
-    other.files.log_limit = 0
+    other.files.log_limit = log_limit
+    other.load()
     (tree / "top.txt").write_text("another process pushed")
-    other.commit(other.scan())
-    with pytest.raises(SyncError, match=r"index\.json: cannot read the index in use"):
+    other.commit(other.scan(previous=other.load()))
+    assert dict(loaded.items()) == dict(before.items())
+
+
+def test_an_index_that_does_not_parse_as_its_stat_cache_said_is_one_clear_error(
+    tree: Path,
+) -> None:
+    index = _index(tree)
+    files = index.files
+    text = files.path.read_text()
+    stat = files.path.stat()
+    files.path.write_text(text.replace('"paths":[', '"paths":[7,', 1)[: len(text)])
+    os.utime(files.path, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # the same identity
+    loaded = index.load()
+    assert loaded is not None
+    with pytest.raises(SyncError, match=r"index\.json: the index does not parse"):
         len(loaded)
 
 
