@@ -64,7 +64,7 @@ import re
 import stat
 import time
 import weakref
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -457,13 +457,16 @@ class FileIndex:
             recommit=old.rules_key != new.rules_key,
         )
 
-    def changes(self) -> tuple[Changes, Snapshot]:
-        """Load, scan (a full walk) and diff. When nothing needs copying but the index should
-        still be written (files only touched, or older rules), commits right away: the
-        container is already current, and this spares re-hashing and re-matching. A push
-        does the same through :func:`pyodo_tasks.core.refresh.changes`, by stat alone."""
+    def changes(
+        self, scan: Callable[[FileIndex, Snapshot | None], Snapshot] | None = None
+    ) -> tuple[Changes, Snapshot]:
+        """Load, scan and diff. When nothing needs copying but the index should still be
+        written (files only touched, or older rules), commits right away: the container is
+        already current, and this spares re-hashing and re-matching. ``scan``: how to scan
+        from the loaded snapshot (default: a full walk); a push refreshes by stat alone
+        (:func:`pyodo_tasks.core.refresh.changes`)."""
         old = self.load()
-        new = self.scan(previous=old)
+        new = self.scan(previous=old) if scan is None else scan(self, old)
         changes = self.diff(old, new)
         if old is not None and not changes and changes.commit_due:
             self.commit(new)

@@ -100,18 +100,14 @@ class IndexFiles:
             return cached
         try:
             with open(self.path, encoding="utf-8", errors="surrogateescape") as f:
-                seen = _identity(os.fstat(f.fileno()))
-                if last is not None and last.files == (seen, _stat_identity(self.log_path)):
-                    self.last = last
-                    return last.snapshot
+                seen = _identity(os.fstat(f.fileno()))  # last's files were checked just above
                 # The text is passed on, not kept: it is dropped once parsed.
                 doc = json.loads(f.read())
             snapshot = Snapshot._from_doc(doc)
             written = self._read_log(snapshot, doc.get("log"), seen)
             del doc
             if written.appendable:  # whole and clean: the next load need not parse it again
-                header = header_of(snapshot, written.log_id)
-                statcache.write(self.stat_path, written.files, header, snapshot.rows())
+                self._write_cache(written.files, snapshot, written.log_id)
         except FileNotFoundError:
             return None
         except OSError as exc:
@@ -237,8 +233,7 @@ class IndexFiles:
                 files, snapshot, snapshot._version, last.log_id, last.base_size, st.st_size, True
             )
             if cache:
-                header = header_of(snapshot, last.log_id)
-                statcache.write(self.stat_path, files, header, snapshot.rows())
+                self._write_cache(files, snapshot, last.log_id)
         else:
             self.last = self._write_full(snapshot, cache)
 
@@ -297,8 +292,7 @@ class IndexFiles:
             Path(tmp).unlink(missing_ok=True)
             raise
         if cache:  # named by the new file's identity: one of the old is ignored from now on
-            header = header_of(snapshot, log_id)
-            statcache.write(self.stat_path, (written, None), header, snapshot.rows())
+            self._write_cache((written, None), snapshot, log_id)
         try:
             self.log_path.unlink(missing_ok=True)
         except OSError as exc:  # its records name the old file: ignored, written over next
@@ -306,6 +300,10 @@ class IndexFiles:
             files = (written, _stat_identity(self.log_path))
             return _Written(files, snapshot, snapshot._version, log_id, written[1], 0, False)
         return _Written((written, None), snapshot, snapshot._version, log_id, written[1], 0, True)
+
+    def _write_cache(self, files: statcache.Mirrors, snapshot: Snapshot, log_id: str) -> None:
+        """The stat cache of ``snapshot``, as the files of identities ``files`` hold it."""
+        statcache.write(self.stat_path, files, header_of(snapshot, log_id), snapshot.rows())
 
     def forget(self) -> None:
         """Remove both files (the component was deleted)."""

@@ -63,12 +63,7 @@ def scan(index: FileIndex, previous: Snapshot | None) -> Snapshot:
 def changes(index: FileIndex) -> tuple[Changes, Snapshot]:
     """:meth:`.FileIndex.changes` (load, scan, diff, commit what needs no copy), scanning
     through :func:`scan`: what a push does."""
-    old = index.load()
-    new = scan(index, old)
-    found = index.diff(old, new)
-    if old is not None and not found and found.commit_due:
-        index.commit(new)
-    return found, new
+    return index.changes(scan)
 
 
 def _moved(index: FileIndex, previous: Snapshot) -> tuple[set[str], set[str]] | None:
