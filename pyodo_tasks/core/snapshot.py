@@ -273,10 +273,7 @@ class Snapshot(Mapping[str, Entry]):
             rules, ignores = None, None
         snapshot = cls(scanned_at_ns=scanned_at, rules_key=rules, ignores=ignores)
         snapshot._columns = (paths, columns)  # rows made when first needed (_entries)
-        committed = doc.get("committed_at_ns")
-        snapshot.committed_at_ns = committed if type(committed) is int else None
-        snapshot.root_mtime_ns = _int_or_none(doc.get("root_mtime_ns"))
-        snapshot._sum = _sum_of(doc.get("sum"))
+        _read_fields(snapshot, doc)
         return snapshot
 
     def _apply(self, record: Mapping[str, Any]) -> None:
@@ -307,9 +304,8 @@ class Snapshot(Mapping[str, Entry]):
         for rel in ignored:
             self.ignores.pop(rel, None)
         self.ignores.update(ignores)  # type: ignore[arg-type]  # checked by _str_to_str
-        self.scanned_at_ns, self.committed_at_ns = scanned_at, committed
-        self.root_mtime_ns = _int_or_none(record.get("root_mtime_ns"))
-        self._sum = _sum_of(record.get("sum"))  # the whole tree's, after this commit
+        self.scanned_at_ns = scanned_at
+        _read_fields(self, record)  # the sum: the whole tree's, after this commit
 
 
 def header_of(snapshot: Snapshot, log_id: str | None) -> dict[str, Any]:
@@ -341,10 +337,16 @@ def from_cache(
         return None
     snapshot = Snapshot(scanned_at_ns=scanned_at, rules_key=rules, ignores=ignores)
     snapshot._stat, snapshot._load = cache, load
+    _read_fields(snapshot, head)
+    return snapshot
+
+
+def _read_fields(snapshot: Snapshot, head: Mapping[str, Any]) -> None:
+    """The fields of :func:`header_of` that a full index file, a log record and the stat
+    cache all carry, and which are None when absent or odd."""
     snapshot.committed_at_ns = _int_or_none(head.get("committed_at_ns"))
     snapshot.root_mtime_ns = _int_or_none(head.get("root_mtime_ns"))
     snapshot._sum = _sum_of(head.get("sum"))
-    return snapshot
 
 
 #: An entry's stat fields (all but the content digest), for :meth:`Snapshot.digest`.
@@ -436,20 +438,25 @@ def _unsafe_path(paths: Sequence[str]) -> str | None:
     regex per path only when one hits: a newline inside a name can make the joined text
     over-report, never under-report."""
     joined = "\n" + "\n".join(paths) + "\n"
-    if not paths or not (any(part in joined for part in _UNSAFE_PARTS) or _dot_segment(joined)):
+    if not paths or not (
+        any(part in joined for part in _UNSAFE_PARTS) or _dot_segment(joined, "\n")
+    ):
         return None
     return next(filter(_UNSAFE_PATH.search, paths), None)
 
 
-def _dot_segment(joined: str) -> bool:
-    """Whether the joined paths may hold a ``.`` or ``..`` segment: each segment starting
-    with a dot is looked at (a dotfile's name, mostly), two C scans of the text in all where
-    one per form of the two segments took eight."""
-    for start in ("\n.", "/."):
+def _dot_segment(joined: Any, sep: Any) -> bool:
+    """Whether paths joined and framed by ``sep`` (str or bytes alike: the stat cache's are
+    NUL-joined bytes) may hold a ``.`` or ``..`` segment: each segment starting with a dot is
+    looked at (a dotfile's name, mostly), two C scans of the text in all where one per form
+    of the two segments took eight."""
+    slash: Any = "/" if isinstance(joined, str) else b"/"
+    dot: Any = "." if isinstance(joined, str) else b"."
+    for start in (sep + dot, slash + dot):
         at = joined.find(start)
         while at != -1:
             rest = joined[at + 2 : at + 4]
-            if rest[:1] in ("\n", "/") or rest in (".\n", "./"):
+            if rest[:1] in (sep, slash) or rest in (dot + sep, dot + slash):
                 return True
             at = joined.find(start, at + 2)
     return False

@@ -32,6 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from pyodo_tasks.core.snapshot import _dot_segment
+
 __all__ = ["MAGIC", "Mirrors", "StatCache", "read", "write"]
 
 log = logging.getLogger(__name__)
@@ -167,16 +169,7 @@ def _parse(data: bytes, mirrors: Mirrors) -> StatCache | None:
 
 
 def _unsafe(blob: bytes) -> bool:
-    """Whether a NUL-joined path list may hold a path this index never wrote (see
+    """Whether a NUL-joined path list may hold a path this index never wrote (the rules of
     :func:`pyodo_tasks.core.snapshot._unsafe_path`, which the JSON index is checked by)."""
     framed = b"\0" + blob + b"\0"
-    if any(part in framed for part in _UNSAFE):
-        return True
-    for start in (b"\0.", b"/."):
-        at = framed.find(start)
-        while at != -1:
-            rest = framed[at + 2 : at + 4]
-            if rest[:1] in (b"\0", b"/") or rest in (b".\0", b"./"):
-                return True
-            at = framed.find(start, at + 2)
-    return False
+    return any(part in framed for part in _UNSAFE) or _dot_segment(framed, b"\0")
