@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from benchmarks.bench_index import Timing, _git_commit_all, generate, git, median_of, paired, timed
@@ -42,20 +43,11 @@ def _one(bench: Bench, count: int, repeat: int) -> None:
         )
         # A new FileIndex each time, as each `doit push` process has: a kept one would hand
         # back the snapshot it committed instead of reading the index file.
-        ours, theirs = paired(
-            repeat,
-            lambda: refresh.changes(FileIndex(root)),
-            lambda: git(root, "status", "--porcelain"),
-        )
         target = "<= 1.5x git status" if count >= 100_000 else ""
-        nochange_figures(bench, label, ours, theirs, target)
-        walked = median_of(repeat, lambda: FileIndex(root).changes())
-        bench.figure(
-            f"no-change index {label}, full walk (cpu)",
-            walked.cpu,
-            peer=theirs.cpu,
-            peer_name="git status",
-        )
+        ours, theirs, _ = nochange_vs_git(
+            bench, label, lambda: FileIndex(root), lambda: git(root, "status", "--porcelain"),
+            repeat, target,
+        )  # fmt: skip
         floor = median_of(repeat, lambda: python_stat_walk(root))
         bench.figure(
             f"bare Python lstat walk {label} (wall)",
@@ -73,6 +65,29 @@ def _one(bench: Bench, count: int, repeat: int) -> None:
             "git_status_wall": theirs.wall,
             "git_status_cpu": theirs.cpu,
         }
+
+
+def nochange_vs_git(
+    bench: Bench,
+    label: str,
+    new_index: Callable[[], FileIndex],
+    git_status: Callable[[], object],
+    repeat: int,
+    target: str,
+) -> tuple[Timing, Timing, Timing]:
+    """A push's no-change index (each time a new :class:`FileIndex`, as each ``doit push``
+    process has) and ``git status`` run by turns, then the full walk: their figures, and the
+    three timings."""
+    ours, theirs = paired(repeat, lambda: refresh.changes(new_index()), git_status)
+    nochange_figures(bench, label, ours, theirs, target)
+    walked = median_of(repeat, lambda: new_index().changes())
+    bench.figure(
+        f"no-change index {label}, full walk (cpu)",
+        walked.cpu,
+        peer=theirs.cpu,
+        peer_name="git status",
+    )
+    return ours, theirs, walked
 
 
 def nochange_figures(bench: Bench, label: str, ours: Timing, theirs: Timing, target: str) -> None:

@@ -40,10 +40,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from benchmarks.bench_index import GIT_ENV, median_of, paired, timed
+from benchmarks.bench_index import GIT_ENV, median_of, timed
 from benchmarks.cluster import PY_DEVFILE, kubectl_cp, namespace
 from benchmarks.devloop import DevProcess, wait_answer
-from benchmarks.index import nochange_figures, python_stat_walk
+from benchmarks.index import nochange_vs_git, python_stat_walk
 from benchmarks.runner import Bench, machine
 from pyodo_tasks.core import refresh
 from pyodo_tasks.core.index import FileIndex
@@ -102,18 +102,13 @@ def index_figures(bench: Bench, label: str, root: Path, git_dir: Path, repeat: i
     bench.figure(f"full index {label} (wall)", full.wall)
     # A new FileIndex each time, as each `doit push` process has (a kept one hands back the
     # snapshot it committed instead of reading the index file).
-    ours, theirs = paired(
-        repeat,
-        lambda: refresh.changes(FileIndex(root, state_dir=idx.state_dir)),
+    ours, theirs, walked = nochange_vs_git(
+        bench,
+        label,
+        lambda: FileIndex(root, state_dir=idx.state_dir),
         lambda: _git(git_dir, root, "status", "--porcelain"),
-    )
-    nochange_figures(bench, label, ours, theirs, "<= 1.5x git status" if label == "100k" else "")
-    walked = median_of(repeat, lambda: FileIndex(root, state_dir=idx.state_dir).changes())
-    bench.figure(
-        f"no-change index {label}, full walk (cpu)",
-        walked.cpu,
-        peer=theirs.cpu,
-        peer_name="git status",
+        repeat,
+        "<= 1.5x git status" if label == "100k" else "",
     )
 
     def push_index() -> None:  # what a no-change push computes: the changes and the digest
@@ -372,11 +367,14 @@ def _work() -> Iterator[Path]:
         shutil.rmtree(work, ignore_errors=True)
 
 
+#: The trees' sizes by label (the quick run's 2k and 20k too).
+COUNTS = {"2k": 2_000, "10k": 10_000, "20k": 20_000, "100k": 100_000, "1M": 1_000_000}
+
+
 def run(bench: Bench, quick: bool = False) -> None:
     small, mid, big = ("2k", "10k", "20k") if quick else ("10k", "100k", "1M")
-    counts = {"2k": 2_000, "10k": 10_000, "20k": 20_000, "100k": 100_000, "1M": 1_000_000}
     with _work() as work:
-        trees = {label: _tree(bench, work, label, counts[label]) for label in (small, mid)}
+        trees = {label: _tree(bench, work, label) for label in (small, mid)}
         tiny = work / "tiny"
         small_tree(tiny, 10)
         _component(tiny)
@@ -386,18 +384,24 @@ def run(bench: Bench, quick: bool = False) -> None:
         _cluster_figures(bench, work, trees, tiny, small, mid)
         # The 1M tree last: minutes to make, and no cluster part (a first sync of 1M files
         # would take the run's whole budget on this machine).
-        root = _tree(bench, work, big, counts[big])
+        root = _tree(bench, work, big)
         for mode in ("paths", "full"):
             watch_figures(bench, big, root, mode)
 
 
-def _tree(bench: Bench, work: Path, label: str, count: int) -> Path:
+def _tree(bench: Bench, work: Path, label: str) -> Path:
+    """The ``label`` tree made, with its index figures."""
+    root = _make_tree(bench, work, label)
+    index_figures(bench, label, root, work / f"git-{label}", 5)
+    return root
+
+
+def _make_tree(bench: Bench, work: Path, label: str) -> Path:
     started = time.perf_counter()
     root = work / f"t{label}"
-    small_tree(root, count)
+    small_tree(root, COUNTS[label])
     _component(root)
-    bench.note(f"{label}: {count} files made in {time.perf_counter() - started:.1f}s")
-    index_figures(bench, label, root, work / f"git-{label}", 5)
+    bench.note(f"{label}: {COUNTS[label]} files made in {time.perf_counter() - started:.1f}s")
     return root
 
 
@@ -407,16 +411,25 @@ def _cluster_figures(
     with namespace("pyodo-bench-large") as (ns, kube):
         for label in (small, mid):
             first_push(bench, label, trees[label], ns)
-        pod = _pod_of(kube, _name(trees[mid]))
-        peer = kubectl_cp(ns, trees[mid], pod, "py", f"/tmp/kcp-{uuid.uuid4().hex[:6]}")
-        bench.figure(
-            f"first full sync {mid} files vs kubectl cp",
-            bench.raw[f"push_{mid}"]["sync_s"],
-            peer=peer,
-            peer_name="kubectl cp",
-        )
+        _vs_kubectl_cp(bench, mid, trees[mid], ns, kube)
         for label, root in (("10 files", tiny), (mid, trees[mid])):
             dev_figures(bench, label, root, ns, kube, work / f"dev-{root.name}.log")
+
+
+def _vs_kubectl_cp(
+    bench: Bench, label: str, root: Path, ns: str, kube, timeout: float = 600
+) -> None:
+    """``kubectl cp`` of ``root`` into the pod its first push (already run) made, beside that
+    push's sync time."""
+    pod = _pod_of(kube, _name(root))
+    dest = f"/tmp/kcp-{uuid.uuid4().hex[:6]}"
+    peer = kubectl_cp(ns, root, pod, "py", dest, timeout=timeout)
+    bench.figure(
+        f"first full sync {label} files vs kubectl cp",
+        bench.raw[f"push_{label}"]["sync_s"],
+        peer=peer,
+        peer_name="kubectl cp",
+    )
 
 
 def _pod_of(kube, component: str) -> str:
@@ -528,13 +541,11 @@ def _memory_main(root: Path) -> None:
 def _index_main(labels: list[str]) -> None:
     """Only the index figures (no cluster): ``python -m benchmarks.large index [10k 100k 1M]``,
     written to ``benchmarks/results/large-index.json``."""
-    counts = {"10k": 10_000, "100k": 100_000, "1M": 1_000_000}
     bench = Bench("large-index")
     with _work() as work:
-        for label in labels or list(counts):
-            root = work / f"t{label}"
-            _tree(bench, work, label, counts[label])
-            shutil.rmtree(root, ignore_errors=True)
+        for label in labels or ["10k", "100k", "1M"]:  # each deleted before the next is made
+            shutil.rmtree(_tree(bench, work, label), ignore_errors=True)
+            shutil.rmtree(work / f"git-{label}", ignore_errors=True)
             shutil.rmtree(work / f"git-{label}", ignore_errors=True)
     print(f"  -> {bench.write(machine())}")
 
@@ -543,25 +554,12 @@ def _first_sync_main(label: str) -> None:
     """``python -m benchmarks.large firstsync 1M``: the first full sync of a tree of small files
     through pyodo, then ``kubectl cp`` of the same tree into the same pod; the cluster up.
     Written to ``benchmarks/results/large-firstsync-<label>.json``."""
-    count = {"10k": 10_000, "100k": 100_000, "1M": 1_000_000}[label]
     bench = Bench(f"large-firstsync-{label}")
     with _work() as work:
-        started = time.perf_counter()
-        root = work / f"t{label}"
-        small_tree(root, count)
-        _component(root)
-        bench.note(f"{label}: {count} files made in {time.perf_counter() - started:.1f}s")
+        root = _make_tree(bench, work, label)
         with namespace(f"pyodo-bench-sync-{label.lower()}") as (ns, kube):
             first_push(bench, label, root, ns)
-            pod = _pod_of(kube, _name(root))
-            dest = f"/tmp/kcp-{uuid.uuid4().hex[:6]}"
-            peer = kubectl_cp(ns, root, pod, "py", dest, timeout=3600)
-            bench.figure(
-                f"first full sync {label} files vs kubectl cp",
-                bench.raw[f"push_{label}"]["sync_s"],
-                peer=peer,
-                peer_name="kubectl cp",
-            )
+            _vs_kubectl_cp(bench, label, root, ns, kube, timeout=3600)
     print(f"  -> {bench.write(machine())}")
 
 
