@@ -5,8 +5,9 @@ cost 2.7 times ``git status``'s CPU, most of it Python's own per-name work (issu
 starts from the index of the last sync, which holds every path's stat data and every
 directory's mtime, so:
 
-* every indexed path is ``lstat``-ed in one C loop, and the results compared with the index's
-  columns a column at a time (no row, no :class:`.Entry` made);
+* every indexed path is ``lstat``-ed in one C loop (on a large tree half of them in a helper
+  process on another core, :mod:`.lstats`), and the results compared with the index's columns
+  a column at a time (no row, no :class:`.Entry` made);
 * a directory whose mtime is the one it was listed at (and was not racy then) holds the same
   names as then (POSIX moves a directory's mtime with each name added, removed or renamed in
   it; git's untracked cache trusts the same), so it is not listed again; the root's mtime is
@@ -32,16 +33,12 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from pyodo_tasks.core.index import IGNORE_FILES, Changes, FileIndex, _read_ignores
+from pyodo_tasks.core.lstats import lstat_all
 from pyodo_tasks.core.rescan import _Rescan, children_of
 from pyodo_tasks.core.snapshot import RACY_WINDOW_NS, Snapshot
 from pyodo_tasks.core.statcache import KIND_BITS, KIND_BYTES
 
 __all__ = ["changes", "scan"]
-
-#: What a row is compared with, in the order of the row's columns.
-_STAT = operator.attrgetter("st_mtime_ns", "st_size", "st_mode")
-#: The stat of a path that is gone: equal to no row, and no directory.
-_GONE = (-1, -1, 0)
 
 
 def scan(index: FileIndex, previous: Snapshot | None) -> Snapshot:
@@ -80,7 +77,7 @@ def _moved(index: FileIndex, previous: Snapshot) -> tuple[set[str], set[str]] | 
         return None  # the full walk says what is wrong with the root
     relist = {""} if root_now != root_mtime or root_mtime >= racy_from else set()
     rows = _rows_of(previous, root)
-    now = _stat_all(rows.prefix, rows.paths)
+    now = lstat_all(rows.prefix, rows.paths)
     mtimes = rows.mtimes
     want = zip(mtimes, rows.sizes, rows.modes, strict=True)
     odd = set(itertools.compress(range(len(now)), map(operator.ne, now, want)))
@@ -135,22 +132,6 @@ def _rows_of(previous: Snapshot, root: str) -> _Rows:
     paths, (kinds, sizes, mtimes, modes, *_) = previous.columns()
     full_modes = list(map(operator.or_, map(KIND_BITS.__getitem__, kinds), modes))
     return _Rows(prefix, paths, kinds, mtimes, sizes, full_modes, "file", "dir")
-
-
-def _stat_all(prefix: Any, paths: Sequence[Any]) -> list[tuple[int, int, int]]:
-    """``(st_mtime_ns, st_size, st_mode)`` of each path's ``lstat``, ``_GONE`` where it
-    fails: one C loop (unless one fails), each stat result dropped as soon as it is read."""
-    try:
-        return list(map(_STAT, map(os.lstat, map(prefix.__add__, paths))))
-    except OSError:
-        pass
-    found: list[tuple[int, int, int]] = []
-    for path in paths:
-        try:
-            found.append(_STAT(os.lstat(prefix + path)))
-        except OSError:
-            found.append(_GONE)
-    return found
 
 
 def _same_ignores(root: str, previous: Snapshot, relist: set[str]) -> bool:
