@@ -68,7 +68,11 @@ def lstat_all(prefix: Any, paths: Sequence[Any]) -> list[tuple[int, int, int]]:
     helper = _Helper.start(prefix, paths[half:])
     if helper is None:
         return _here(prefix, paths)
-    found = _here(prefix, paths[:half])
+    try:
+        found = _here(prefix, paths[:half])
+    except BaseException:  # Ctrl-C: the helper is not left to finish on its own
+        helper.stop()
+        raise
     theirs = helper.result(len(paths) - half)
     found += theirs if theirs is not None else _here(prefix, paths[half:])
     return found
@@ -122,13 +126,17 @@ class _Helper:
             return None
         return cls(proc)
 
+    def stop(self) -> None:
+        """Killed and reaped (its pipe drained: nothing else holds it)."""
+        self.proc.kill()
+        self.proc.communicate()
+
     def result(self, count: int) -> list[tuple[int, int, int]] | None:
         """Its ``count`` stats, or None (logged) when it failed or overran its bound."""
         try:
             out, _ = self.proc.communicate(timeout=_HELPER_TIMEOUT)
         except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.communicate()
+            self.stop()
             log.debug("lstat helper overran %.0f s: stat-ing here", _HELPER_TIMEOUT)
             return None
         columns = array("q")

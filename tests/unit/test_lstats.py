@@ -114,3 +114,24 @@ def test_a_helper_past_its_bound_is_killed_and_replaced(tree, monkeypatch):
     monkeypatch.setattr(lstats.subprocess, "Popen", popen)
     assert lstats.lstat_all(os.fspath(root) + "/", names) == _expected(root, names)
     assert started[0].returncode is not None  # killed and reaped, not left behind
+
+
+@pytest.mark.usefixtures("split_always")
+def test_an_interrupt_during_this_half_ends_the_helper(tree, monkeypatch):
+    root, names = tree
+    monkeypatch.setattr(lstats, "_HELPER", "import time; time.sleep(60)")
+    started = []
+    real = subprocess.Popen
+
+    def popen(*args, **kwargs):
+        started.append(real(*args, **kwargs))
+        return started[-1]
+
+    def interrupted(prefix, paths):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(lstats.subprocess, "Popen", popen)
+    monkeypatch.setattr(lstats, "_here", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        lstats.lstat_all(os.fspath(root) + "/", names)
+    assert started[0].returncode is not None

@@ -18,6 +18,9 @@ from pyodo_tasks.testbed import procs
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNNER = ROOT / "pyodo_tasks" / "host.py"
+#: Not a host command: the refresh's helper interpreter (pyodo's own Python, binary pipes,
+#: started to run BESIDE this process's work, which host.run cannot), its wait bounded there.
+HELPER = ROOT / "pyodo_tasks" / "core" / "lstats.py"
 PY = sys.executable
 
 
@@ -124,7 +127,7 @@ def test_every_subprocess_has_a_timeout() -> None:
         for call in _calls(tree):
             name = _name(call)
             rel = f"{path.relative_to(ROOT)}:{call.lineno}"
-            if name == "subprocess.Popen" and path != RUNNER:
+            if name == "subprocess.Popen" and path not in (RUNNER, HELPER):
                 offenders.append(f"{rel} Popen outside host.py")
             elif name in _BLOCKING and not any(k.arg == "timeout" for k in call.keywords):
                 offenders.append(f"{rel} {name} without timeout")
@@ -146,7 +149,7 @@ def test_host_commands_run_only_through_the_runner() -> None:
         str(p.relative_to(ROOT))
         for package in ("pyodo_tasks", "pytest_pyodo")
         for p in (ROOT / package).rglob("*.py")
-        if p != RUNNER and _imports_subprocess(p)
+        if p not in (RUNNER, HELPER) and _imports_subprocess(p)
     )
     assert users == []
 
