@@ -285,6 +285,21 @@ def _union(spec: GitIgnoreSpec) -> re.Pattern[str] | None:
 _Matchers = tuple[tuple[str, _Rules], ...]  # (directory prefix, its rules), root first
 
 
+def _recommit(old: Snapshot, new: Snapshot) -> bool:
+    """Whether ``new`` should be committed though nothing moved: it was scanned under other
+    rules, or the root's mtime, racy in ``old`` (so listed again by every refresh), is not
+    racy any more in ``new`` (committed, the next refresh trusts it)."""
+    if old.rules_key != new.rules_key:
+        return True
+    before, now = old.root_mtime_ns, new.root_mtime_ns
+    return (
+        before is not None
+        and before == now
+        and before >= old.scanned_at_ns - RACY_WINDOW_NS
+        and now < new.scanned_at_ns - RACY_WINDOW_NS
+    )
+
+
 class FileIndex:
     """Scan, diff and persist the index of one component's source tree for one target."""
 
@@ -408,7 +423,7 @@ class FileIndex:
         if new._base is not None and new._base() is old and not new._suspects and new._gone == []:
             # A rescan that found nothing (e.g. a push's refresh, :mod:`.refresh`): no row
             # looked at, none gone, so none is read (a loaded index's rows are not even made).
-            return Changes(recommit=old.rules_key != new.rules_key)
+            return Changes(recommit=_recommit(old, new))
         created: list[str] = []
         modified: list[str] = []
         touched: list[str] = []
@@ -454,7 +469,7 @@ class FileIndex:
             renamed=tuple(sorted(renamed)),
             full=False,
             touched=tuple(sorted(touched)),
-            recommit=old.rules_key != new.rules_key,
+            recommit=_recommit(old, new),
         )
 
     def changes(
@@ -477,8 +492,10 @@ class FileIndex:
     ) -> Literal["same", "touched", "modified"]:
         if before.stale:
             return "modified"
-        if now.kind == "dir":
-            return "same" if before.mode == now.mode else "modified"
+        if now.kind == "dir":  # racy, listed again and found the same: worth a commit
+            if before.mode != now.mode:
+                return "modified"
+            return "touched" if racy and not snapshot.is_racy(now) else "same"
         if now.kind == "link":
             return "same" if before.link_target == now.link_target else "modified"
         if before.size != now.size:

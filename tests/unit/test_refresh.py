@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from hypothesis import strategies as st
 from pyodo_tasks.core import refresh
 from pyodo_tasks.core.delivery import index_by_stat
 from pyodo_tasks.core.rescan import Journal
-from pyodo_tasks.core.snapshot import _UNSAFE_PATH, _unsafe_path
+from pyodo_tasks.core.snapshot import _UNSAFE_PATH, RACY_WINDOW_NS, _unsafe_path
 from pyodo_tasks.errors import SyncError
 from tests.unit.test_rescan import CountingIndex, make_tree
 
@@ -137,6 +138,25 @@ def test_an_index_written_without_the_roots_mtime_means_the_full_walk(tree: Path
     _age(tree)  # the root's mtime put back: only a listing finds new.txt
     changes, _ = refresh.changes(index)
     assert changes.created == ("new.txt",) and index.full_scans == 1
+
+
+@pytest.mark.parametrize("rel", ["", "src"], ids=["root", "directory"])
+def test_a_racy_directory_found_unchanged_is_committed_and_not_listed_again(
+    tree: Path, rel: str
+) -> None:
+    """A directory changed within the racy window of the index's scan is listed again by the
+    next refresh; found the same, that refresh commits it, and the one after trusts it."""
+    index = _index(tree)
+    first = index.load()
+    assert first is not None
+    racy = first.scanned_at_ns - RACY_WINDOW_NS + 300_000_000  # racy then, not 0.6 s later
+    os.utime(tree / rel, ns=(racy, racy))
+    index.commit(index.scan(previous=first))
+    assert refresh._moved(index, index.load()) == (set(), {rel})
+    time.sleep(0.6)
+    changes, _ = refresh.changes(_index(tree))
+    assert not changes and changes.commit_due
+    assert refresh._moved(index, _index(tree).load()) == (set(), set())
 
 
 @given(st.lists(st.text("./a\n\x00", max_size=6), min_size=1, max_size=6))
