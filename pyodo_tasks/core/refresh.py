@@ -24,7 +24,6 @@ too many moved paths) is the full walk of :meth:`.FileIndex.scan`.
 
 from __future__ import annotations
 
-import itertools
 import operator
 import os
 import stat
@@ -33,7 +32,7 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from pyodo_tasks.core.index import IGNORE_FILES, Changes, FileIndex, _read_ignores
-from pyodo_tasks.core.lstats import lstat_all
+from pyodo_tasks.core.lstats import moved
 from pyodo_tasks.core.rescan import _Rescan, children_of
 from pyodo_tasks.core.snapshot import RACY_WINDOW_NS, Snapshot
 from pyodo_tasks.core.statcache import KIND_BITS, KIND_BYTES
@@ -77,15 +76,10 @@ def _moved(index: FileIndex, previous: Snapshot) -> tuple[set[str], set[str]] | 
         return None  # the full walk says what is wrong with the root
     relist = {""} if root_now != root_mtime or root_mtime >= racy_from else set()
     rows = _rows_of(previous, root)
-    now = lstat_all(rows.prefix, rows.paths)
     mtimes = rows.mtimes
-    want = zip(mtimes, rows.sizes, rows.modes, strict=True)
-    odd = set(itertools.compress(range(len(now)), map(operator.ne, now, want)))
-    if now and max(mtimes) >= racy_from:
-        odd.update(itertools.compress(range(len(now)), map(racy_from.__le__, mtimes)))
+    found = moved(rows.prefix, rows.paths, (mtimes, rows.sizes, rows.modes), racy_from)
     named: set[str] = set()
-    for i in odd:
-        mtime, _, mode = now[i]
+    for i, (mtime, _, mode) in found.items():
         kind = rows.kinds[i]
         same = (mtime, mode) == (mtimes[i], rows.modes[i])
         if kind != rows.file and same and mtime < racy_from:

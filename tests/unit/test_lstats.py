@@ -1,10 +1,11 @@
-"""The stat of many paths, half of them in a helper process: the same list as one loop here."""
+"""Which paths moved, half of them checked in a helper process: the same answer as here."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+from array import array
 
 import pytest
 
@@ -24,16 +25,47 @@ def tree(tmp_path):
     return tmp_path, names
 
 
-def _expected(root, names):
-    out = []
-    for name in names:
+def _recorded(root, names):
+    """Each path's columns as an index recorded them, some of them since moved."""
+    columns = ([], [], [])
+    for i, name in enumerate(names):
         try:
             st = os.lstat(os.path.join(root, name))
+            row = (st.st_mtime_ns, st.st_size, st.st_mode)
         except OSError:
-            out.append(lstats.GONE)
-        else:
-            out.append((st.st_mtime_ns, st.st_size, st.st_mode))
+            row = (5, 5, 0o100644)  # gone since
+        if i % 7 == 3:
+            row = (row[0] + 1, row[1], row[2])  # touched since
+        for column, value in zip(columns, row, strict=True):
+            column.append(value)
+    return columns
+
+
+def _expected(root, names, want, racy_from):
+    out = {}
+    for i, name in enumerate(names):
+        try:
+            st = os.lstat(os.path.join(root, name))
+            now = (st.st_mtime_ns, st.st_size, st.st_mode)
+        except OSError:
+            now = lstats.GONE
+        if now != tuple(c[i] for c in want) or want[0][i] >= racy_from:
+            out[i] = now
     return out
+
+
+def _check(root, names, prefix=None, racy_from=None):
+    """``moved`` on the tree (recorded columns as lists and as int64 arrays) equals
+    ``_expected``; by default nothing is racy."""
+    want = _recorded(root, names)
+    racy_from = max(want[0]) + 1 if racy_from is None else racy_from
+    prefix = os.fspath(root) + "/" if prefix is None else prefix
+    paths = names if isinstance(prefix, str) else [os.fsencode(n) for n in names]
+    expected = _expected(root, names, want, racy_from)
+    assert expected  # the test moves some
+    assert lstats.moved(prefix, paths, want, racy_from) == expected
+    arrays = [array("q", c) for c in want]
+    assert lstats.moved(prefix, paths, arrays, racy_from) == expected
 
 
 @pytest.fixture
@@ -55,12 +87,8 @@ def test_the_helper_stats_half_the_paths_with_the_same_result(tree, as_bytes, mo
 
     monkeypatch.setattr(lstats.subprocess, "Popen", popen)
     prefix = os.fspath(root) + "/"
-    if as_bytes:
-        got = lstats.lstat_all(os.fsencode(prefix), [os.fsencode(n) for n in names])
-    else:
-        got = lstats.lstat_all(prefix, names)
-    assert got == _expected(root, names)
-    assert len(started) == 1
+    _check(root, names, os.fsencode(prefix) if as_bytes else prefix)
+    assert len(started) == 2  # one helper a call
 
 
 def test_few_paths_or_one_core_start_no_helper(tree, monkeypatch):
@@ -70,10 +98,10 @@ def test_few_paths_or_one_core_start_no_helper(tree, monkeypatch):
         raise AssertionError("no helper expected")
 
     monkeypatch.setattr(lstats.subprocess, "Popen", no_process)
-    assert lstats.lstat_all(os.fspath(root) + "/", names) == _expected(root, names)
+    _check(root, names)
     monkeypatch.setattr(lstats, "SPLIT_FROM", 2)
     monkeypatch.setattr(lstats, "_cpus", lambda: 1)
-    assert lstats.lstat_all(os.fspath(root) + "/", names) == _expected(root, names)
+    _check(root, names)
 
 
 @pytest.mark.usefixtures("split_always")
@@ -82,21 +110,22 @@ def test_few_paths_or_one_core_start_no_helper(tree, monkeypatch):
     [
         "import sys; sys.exit(3)",
         "import sys; sys.stdout.buffer.write(b'short')",
+        "import marshal, sys; sys.stdout.buffer.write(marshal.dumps({10**6: (1, 2, 3)}))",
         "import sys; sys.stdin.buffer.read()",  # answers nothing
     ],
-    ids=["fails", "answers-short", "answers-nothing"],
+    ids=["fails", "answers-short", "answers-nothing", "answers-out-of-range"],
 )
 def test_a_failing_helper_is_replaced_by_stat_here(tree, helper, monkeypatch):
     root, names = tree
     monkeypatch.setattr(lstats, "_HELPER", helper)
-    assert lstats.lstat_all(os.fspath(root) + "/", names) == _expected(root, names)
+    _check(root, names)
 
 
 @pytest.mark.usefixtures("split_always")
 def test_a_helper_that_cannot_start_is_replaced_by_stat_here(tree, monkeypatch):
     root, names = tree
     monkeypatch.setattr(sys, "executable", os.fspath(root / "no-python"))
-    assert lstats.lstat_all(os.fspath(root) + "/", names) == _expected(root, names)
+    _check(root, names)
 
 
 @pytest.mark.usefixtures("split_always")
@@ -112,7 +141,7 @@ def test_a_helper_past_its_bound_is_killed_and_replaced(tree, monkeypatch):
         return started[-1]
 
     monkeypatch.setattr(lstats.subprocess, "Popen", popen)
-    assert lstats.lstat_all(os.fspath(root) + "/", names) == _expected(root, names)
+    _check(root, names)
     assert started[0].returncode is not None  # killed and reaped, not left behind
 
 
@@ -127,11 +156,37 @@ def test_an_interrupt_during_this_half_ends_the_helper(tree, monkeypatch):
         started.append(real(*args, **kwargs))
         return started[-1]
 
-    def interrupted(prefix, paths):
+    def interrupted(prefix, paths, want, racy_from):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(lstats.subprocess, "Popen", popen)
-    monkeypatch.setattr(lstats, "_here", interrupted)
+    monkeypatch.setattr(lstats, "_compare", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        lstats.lstat_all(os.fspath(root) + "/", names)
+        _check(root, names)
     assert started[0].returncode is not None
+
+
+@pytest.mark.usefixtures("split_always")
+def test_racy_paths_are_answered_though_unchanged(tree):
+    root, names = tree
+    want = _recorded(root, names)
+    racy_from = sorted(want[0])[len(names) // 2]
+    assert lstats.moved(os.fspath(root) + "/", names, want, racy_from) == _expected(
+        root, names, want, racy_from
+    )
+
+
+@pytest.mark.usefixtures("split_always")
+def test_columns_that_are_not_int64_are_checked_here(tree, monkeypatch):
+    root, names = tree
+    want = _recorded(root, names)
+    want[1][-1] = 2**70  # no helper can take it: checked here, the same answer
+
+    def no_process(*args, **kwargs):
+        raise AssertionError("no helper expected")
+
+    monkeypatch.setattr(lstats.subprocess, "Popen", no_process)
+    racy_from = max(want[0]) + 1
+    assert lstats.moved(os.fspath(root) + "/", names, want, racy_from) == _expected(
+        root, names, want, racy_from
+    )
