@@ -287,9 +287,12 @@ _Matchers = tuple[tuple[str, _Rules], ...]  # (directory prefix, its rules), roo
 
 def _recommit(old: Snapshot, new: Snapshot) -> bool:
     """Whether ``new`` should be committed though nothing moved: it was scanned under other
-    rules, or the root's mtime, racy in ``old`` (so listed again by every refresh), is not
-    racy any more in ``new`` (committed, the next refresh trusts it)."""
-    if old.rules_key != new.rules_key:
+    rules; or not from ``old`` (doit dev's first sync rescans the client's tree: committed
+    then, while it starts, each edit's commit appends to the log, where the first edit's
+    would write the whole index, seconds on 1M paths); or the root's mtime, racy in ``old``
+    (so listed again by every refresh), is not racy any more in ``new`` (committed, the next
+    refresh trusts it)."""
+    if old.rules_key != new.rules_key or new._base is None or new._base() is not old:
         return True
     before, now = old.root_mtime_ns, new.root_mtime_ns
     return (

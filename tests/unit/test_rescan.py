@@ -12,6 +12,7 @@ import pytest
 
 from pyodo_tasks.core.index import FileIndex, Snapshot
 from pyodo_tasks.core.rescan import MAX_PATHS, Journal, LiveTree, rescan
+from pyodo_tasks.core.tarball import build_tar
 
 OLD = 1_600_000_000 * 10**9
 
@@ -287,3 +288,37 @@ def test_the_first_scan_of_a_pushed_tree_shares_the_committed_indexs_rows_and_st
     assert all(snapshot._entries[p] is row for p, row in loaded._entries.items())
     strings = {id(path) for path in loaded._entries}
     assert all(id(path) in strings for path in snapshot._entries)
+
+
+def test_doit_devs_first_sync_on_a_pushed_tree_commits_so_the_first_edit_appends(
+    tree: Path,
+) -> None:
+    """doit dev started on a pushed tree: its first sync rescans from the client's tree and
+    finds nothing to send; committing that snapshot then (a whole-file write while doit dev
+    starts) lets the first edit's commit append one record to the log instead of writing the
+    whole index (seconds on 1M paths)."""
+    pushed = FileIndex(tree, state_dir=tree.parent / "state")
+    pushed.commit(pushed.scan())
+    index = FileIndex(tree, state_dir=tree.parent / "state")  # doit dev's process
+    index.files.log_limit = 100.0  # a small tree's record is large beside its index
+    journal = index.journal = Journal()
+    live = LiveTree(index, journal)
+    live.scan()
+    old = index.load()
+    first = journal.scan(index, old)
+    changes = index.diff(old, first)
+    assert not changes and changes.commit_due
+    index.commit(first)
+    written = index.index_path.stat()
+    (tree / "top.txt").write_text("saved while doit dev runs")
+    journal.note(["top.txt"])
+    live.update(["top.txt"])
+    old = index.load()
+    synced = journal.scan(index, old)
+    changes = index.diff(old, synced)
+    assert changes.modified == ("top.txt",)
+    b"".join(build_tar(tree, changes.to_send(), synced))  # what the sync sends, recorded
+    index.commit(synced)
+    now = index.index_path.stat()
+    assert (now.st_ino, now.st_mtime_ns) == (written.st_ino, written.st_mtime_ns)  # appended
+    assert FileIndex(tree, state_dir=tree.parent / "state").load()["top.txt"].size == 25
