@@ -224,6 +224,9 @@ def test_deleted_pod_is_replaced_and_resynced_by_the_loop(dev: DevRun) -> None:
 
 
 def test_sigterm_stops_the_loop_and_keeps_the_component(dev: DevRun) -> None:
+    # Running first: under xdist this test can be a worker's first, and a SIGTERM before
+    # doit dev installed its handler ends the process as any signal does (-15).
+    dev.wait_status("running", running, START_TIMEOUT)
     dev.proc.send_signal(signal.SIGTERM)
     assert dev.proc.wait(30) == 0, dev.log_tail()
     status = dev.status()
