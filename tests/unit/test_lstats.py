@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from array import array
+from pathlib import Path
 
 import pytest
 
@@ -68,6 +70,13 @@ def _check(root, names, prefix=None, racy_from=None):
     assert lstats.moved(prefix, paths, arrays, racy_from) == expected
 
 
+def _script(where, code):
+    """A helper script of ``code`` (in place of lstatcheck.py), beside the tree."""
+    path = Path(tempfile.mkdtemp(dir=where)) / "helper.py"
+    path.write_text(code)
+    return os.fspath(path)
+
+
 @pytest.fixture
 def split_always(monkeypatch):
     monkeypatch.setattr(lstats, "SPLIT_FROM", 2)
@@ -117,7 +126,7 @@ def test_few_paths_or_one_core_start_no_helper(tree, monkeypatch):
 )
 def test_a_failing_helper_is_replaced_by_stat_here(tree, helper, monkeypatch):
     root, names = tree
-    monkeypatch.setattr(lstats, "_HELPER", helper)
+    monkeypatch.setattr(lstats, "_HELPER", _script(root.parent, helper))
     _check(root, names)
 
 
@@ -131,7 +140,7 @@ def test_a_helper_that_cannot_start_is_replaced_by_stat_here(tree, monkeypatch):
 @pytest.mark.usefixtures("split_always")
 def test_a_helper_past_its_bound_is_killed_and_replaced(tree, monkeypatch):
     root, names = tree
-    monkeypatch.setattr(lstats, "_HELPER", "import time; time.sleep(60)")
+    monkeypatch.setattr(lstats, "_HELPER", _script(root.parent, "import time; time.sleep(60)"))
     monkeypatch.setattr(lstats, "_HELPER_TIMEOUT", 0.5)
     started = []
     real = subprocess.Popen
@@ -148,7 +157,7 @@ def test_a_helper_past_its_bound_is_killed_and_replaced(tree, monkeypatch):
 @pytest.mark.usefixtures("split_always")
 def test_an_interrupt_during_this_half_ends_the_helper(tree, monkeypatch):
     root, names = tree
-    monkeypatch.setattr(lstats, "_HELPER", "import time; time.sleep(60)")
+    monkeypatch.setattr(lstats, "_HELPER", _script(root.parent, "import time; time.sleep(60)"))
     started = []
     real = subprocess.Popen
 
@@ -160,7 +169,7 @@ def test_an_interrupt_during_this_half_ends_the_helper(tree, monkeypatch):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(lstats.subprocess, "Popen", popen)
-    monkeypatch.setattr(lstats, "_compare", interrupted)
+    monkeypatch.setattr(lstats, "compare", interrupted)
     with pytest.raises(KeyboardInterrupt):
         _check(root, names)
     assert started[0].returncode is not None
